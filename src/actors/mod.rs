@@ -1,0 +1,15 @@
+//! The actors, and the messages between them.
+//!
+//! Data flows one way: a [`sync::SyncActor`] asks the [`vault::VaultActor`]
+//! for its secret (`ReadSecret`), renders it, hands the files to the
+//! [`writer::WriterActor`] (`WriteFiles`) and reports the outcome to the
+//! [`status::StatusActor`] (`Report`), which `/ready`, `/status` and the status
+//! file read. The [`supervisor::Supervisor`] starts and stops SyncActors when
+//! a config is applied (`ApplyConfig`) and runs the shutdown (`Shutdown`).
+//! No actor reaches into another's state.
+
+pub mod status;
+pub mod supervisor;
+pub mod sync;
+pub mod vault;
+pub mod writer;

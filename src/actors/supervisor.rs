@@ -1,0 +1,195 @@
+//! Supervisor: owns the SyncActors.
+//!
+//! `ApplyConfig` diffs the running config against a new one: removed secrets
+//! stop, added ones start, changed ones restart, unchanged ones keep their
+//! schedule (a change of `secretStore` reconfigures the VaultActor and
+//! restarts every secret). `Shutdown` stops all scheduling and waits for the
+//! writes in flight. In `--once` mode it counts `SyncFinished` and stops the
+//! system with exit code 0 (all synced) or 1.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::status::{MarkStopping, Register, Unregister};
+use super::sync::{Peers, StopSync, SyncActor, SyncFinished};
+use super::vault::Reconfigure;
+use super::writer::Drain;
+use crate::backoff::BackoffPolicy;
+use crate::config::diff::{diff, Diff};
+use crate::config::{Config, SecretSpec, StoreConfig};
+use crate::vault::kv::read_path;
+
+pub struct Supervisor {
+    peers: Peers,
+    backoff: BackoffPolicy,
+    config: Option<Config>,
+    running: HashMap<String, Addr<SyncActor>>,
+    generation: u64,
+    once: Option<OnceState>,
+    stopping: bool,
+}
+
+#[derive(Default)]
+struct OnceState {
+    pending: usize,
+    failed: usize,
+}
+
+impl Supervisor {
+    pub fn new(peers: Peers, backoff: BackoffPolicy, once: bool) -> Self {
+        Self {
+            peers,
+            backoff,
+            config: None,
+            running: HashMap::new(),
+            generation: 0,
+            once: once.then(OnceState::default),
+            stopping: false,
+        }
+    }
+
+    fn start_secret(
+        &mut self,
+        spec: &Arc<SecretSpec>,
+        store: &StoreConfig,
+        ctx: &mut Context<Self>,
+    ) {
+        self.generation += 1;
+        let generation = self.generation;
+        // Registered before the actor starts, so no report can arrive first.
+        self.peers.status.do_send(Register {
+            name: spec.name.clone(),
+            path: read_path(store.kv_version, &store.mount_path, &spec.path)
+                .trim_start_matches("/v1/")
+                .to_string(),
+            generation,
+        });
+        let once = self.once.as_mut().map(|o| {
+            o.pending += 1;
+            ctx.address().recipient()
+        });
+        let actor = SyncActor::new(
+            Arc::clone(spec),
+            self.peers.clone(),
+            self.backoff,
+            generation,
+            once,
+        );
+        self.running.insert(spec.name.clone(), actor.start());
+    }
+
+    fn stop_secret(&mut self, name: &str) {
+        if let Some(addr) = self.running.remove(name) {
+            addr.do_send(StopSync);
+        }
+        self.peers.status.do_send(Unregister {
+            name: name.to_string(),
+        });
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+/// Run this config (the first one, or a reload).
+#[derive(Message)]
+#[rtype(result = "Diff")]
+pub struct ApplyConfig(pub Config);
+
+impl Handler<ApplyConfig> for Supervisor {
+    type Result = MessageResult<ApplyConfig>;
+
+    fn handle(&mut self, msg: ApplyConfig, ctx: &mut Self::Context) -> Self::Result {
+        let new = msg.0;
+        if self.stopping {
+            return MessageResult(Diff::default());
+        }
+        let old_secrets = self
+            .config
+            .as_ref()
+            .map(|c| c.secrets.clone())
+            .unwrap_or_default();
+        let mut d = diff(&old_secrets, &new.secrets);
+        let store_changed = self.config.as_ref().is_some_and(|c| c.store != new.store);
+        if store_changed {
+            tracing::info!("secretStore changed; reconnecting and restarting every secret");
+            self.peers.vault.do_send(Reconfigure(new.store.clone()));
+            d.changed.append(&mut d.unchanged);
+        }
+        for name in d.removed.iter().chain(&d.changed) {
+            self.stop_secret(name);
+        }
+        for spec in &new.secrets {
+            if d.added.contains(&spec.name) || d.changed.contains(&spec.name) {
+                self.start_secret(spec, &new.store, ctx);
+            }
+        }
+        if self.config.is_some() {
+            tracing::info!(
+                added = ?d.added,
+                removed = ?d.removed,
+                changed = ?d.changed,
+                unchanged = d.unchanged.len(),
+                "config applied"
+            );
+        }
+        self.config = Some(new);
+        MessageResult(d)
+    }
+}
+
+impl Handler<SyncFinished> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SyncFinished, _: &mut Self::Context) {
+        self.running.remove(&msg.name);
+        let Some(once) = self.once.as_mut() else {
+            return;
+        };
+        once.pending = once.pending.saturating_sub(1);
+        if !msg.ok {
+            once.failed += 1;
+        }
+        if once.pending == 0 {
+            let code = i32::from(once.failed > 0);
+            tracing::info!(
+                failed = once.failed,
+                exit_code = code,
+                "one-shot sync finished"
+            );
+            System::current().stop_with_code(code);
+        }
+    }
+}
+
+/// Stop scheduling, let in-flight writes finish, then answer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        self.stopping = true;
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for n in &names {
+            if let Some(addr) = self.running.remove(n) {
+                addr.do_send(StopSync);
+            }
+        }
+        tracing::info!(
+            secrets = names.len(),
+            "shutting down: scheduling stopped, waiting for writes"
+        );
+        let writer = self.peers.writer.clone();
+        let status = self.peers.status.clone();
+        Box::pin(async move {
+            let _ = writer.send(Drain).await;
+            let _ = status.send(MarkStopping).await;
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! SyncActor: one per secret. Fetch, render, write, report; then wait for
+//! the refresh interval, or for the backoff delay after a failure. Files keep
+//! their last good content while the secret fails.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::status::{Report, StatusActor};
+use super::vault::{ReadSecret, VaultActor};
+use super::writer::{WriteFiles, WriteReport, WriterActor};
+use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
+use crate::config::duration::GoDuration;
+use crate::config::SecretSpec;
+use crate::fs::FsError;
+use crate::status::SyncReport;
+use crate::template::{render_files, RenderError};
+use crate::vault::VaultError;
+
+/// Why one sync attempt failed. No variant carries a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Write(#[from] FsError),
+    #[error("internal: {0} is not running")]
+    Mailbox(&'static str),
+}
+
+impl SyncError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Vault(e) => e.kind(),
+            SyncError::Render(_) => "render",
+            SyncError::Write(_) => "write",
+            SyncError::Mailbox(_) => "internal",
+        }
+    }
+}
+
+/// What one successful attempt did.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub version: Option<u64>,
+    pub written: WriteReport,
+}
+
+/// Sent to the supervisor after the single attempt of `run --once`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncFinished {
+    pub name: String,
+    pub ok: bool,
+}
+
+/// The actors a SyncActor talks to.
+#[derive(Clone)]
+pub struct Peers {
+    pub vault: Addr<VaultActor>,
+    pub writer: Addr<WriterActor>,
+    pub status: Addr<StatusActor>,
+}
+
+pub struct SyncActor {
+    spec: Arc<SecretSpec>,
+    peers: Peers,
+    backoff: Backoff,
+    generation: u64,
+    /// `Some` in `--once` mode: who to tell when the attempt is done.
+    once: Option<Recipient<SyncFinished>>,
+    busy: bool,
+}
+
+impl SyncActor {
+    pub fn new(
+        spec: Arc<SecretSpec>,
+        peers: Peers,
+        policy: BackoffPolicy,
+        generation: u64,
+        once: Option<Recipient<SyncFinished>>,
+    ) -> Self {
+        Self {
+            spec,
+            peers,
+            backoff: Backoff::new(policy),
+            generation,
+            once,
+            busy: false,
+        }
+    }
+
+    fn sync(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        self.busy = true;
+        let fut = sync_once(Arc::clone(&self.spec), self.peers.clone());
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            act.busy = false;
+            act.finish(res, ctx);
+        }));
+    }
+
+    fn finish(&mut self, res: Result<SyncOutcome, SyncError>, ctx: &mut Context<Self>) {
+        let name = &self.spec.name;
+        let (report, delay) = match res {
+            Ok(outcome) => {
+                self.backoff.reset();
+                let delay = jitter_interval(self.spec.refresh_interval, fastrand::f64());
+                if outcome.written.changed.is_empty() {
+                    tracing::debug!(secret = %name, version = outcome.version, "secret unchanged");
+                } else {
+                    tracing::info!(
+                        secret = %name,
+                        version = outcome.version,
+                        files_changed = outcome.written.changed.len(),
+                        files = ?outcome.written.changed,
+                        "secret synced"
+                    );
+                }
+                (
+                    SyncReport::Success {
+                        version: outcome.version,
+                        next_attempt: delay,
+                    },
+                    delay,
+                )
+            }
+            Err(e) => {
+                let delay = self.backoff.next_delay(fastrand::f64());
+                tracing::warn!(
+                    secret = %name,
+                    error = %e,
+                    error_kind = e.kind(),
+                    consecutive_failures = self.backoff.failures(),
+                    retry_in = %GoDuration(delay),
+                    "secret sync failed; keeping the last good files"
+                );
+                (
+                    SyncReport::Failure {
+                        error: e.to_string(),
+                        consecutive_failures: self.backoff.failures(),
+                        next_attempt: delay,
+                    },
+                    delay,
+                )
+            }
+        };
+        let ok = matches!(report, SyncReport::Success { .. });
+        self.peers.status.do_send(Report {
+            name: name.clone(),
+            generation: self.generation,
+            report,
+        });
+        if let Some(done) = &self.once {
+            done.do_send(SyncFinished {
+                name: name.clone(),
+                ok,
+            });
+            ctx.stop();
+            return;
+        }
+        ctx.run_later(delay, |act, ctx| act.sync(ctx));
+    }
+}
+
+/// One attempt: read, render, write.
+async fn sync_once(spec: Arc<SecretSpec>, peers: Peers) -> Result<SyncOutcome, SyncError> {
+    let data = peers
+        .vault
+        .send(ReadSecret {
+            path: spec.path.clone(),
+        })
+        .await
+        .map_err(|_| SyncError::Mailbox("the Vault actor"))??;
+    let files = render_files(&spec, &data)?;
+    let version = data.version();
+    // The values are in `files` now; drop the secret before the write.
+    drop(data);
+    let written = peers
+        .writer
+        .send(WriteFiles {
+            secret: spec.name.clone(),
+            files,
+        })
+        .await
+        .map_err(|_| SyncError::Mailbox("the writer"))??;
+    Ok(SyncOutcome { version, written })
+}
+
+impl Actor for SyncActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::debug!(
+            secret = %self.spec.name,
+            refresh_interval = %GoDuration(self.spec.refresh_interval),
+            "sync started"
+        );
+        self.sync(ctx);
+    }
+}
+
+/// Stop this secret (removed or changed by a reload, or shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopSync;
+
+impl Handler<StopSync> for SyncActor {
+    type Result = ();
+    fn handle(&mut self, _: StopSync, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,149 @@
+//! WriterActor: every filesystem write goes through it.
+//!
+//! Batches (one secret's files) run on the blocking thread pool, up to
+//! [`MAX_PARALLEL_WRITES`] at once, so that one file's fsync does not hold up
+//! another file; batches touching the same file run one after the other in
+//! arrival order ([`WriteQueue`]). `Drain` answers once nothing is running or
+//! waiting, which graceful shutdown uses.
+
+use std::io;
+use std::path::PathBuf;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::fs::{write_batch, FileWrite, FsError, WriteQueue};
+
+/// Batches written at the same time at most.
+pub const MAX_PARALLEL_WRITES: usize = 8;
+
+/// What a batch did: the files that changed on disk and how many were
+/// already up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteReport {
+    pub changed: Vec<PathBuf>,
+    pub unchanged: usize,
+}
+
+struct Job {
+    files: Vec<FileWrite>,
+    reply: oneshot::Sender<Result<WriteReport, FsError>>,
+}
+
+#[derive(Default)]
+pub struct WriterActor {
+    queue: Option<WriteQueue<Job>>,
+    drains: Vec<oneshot::Sender<()>>,
+}
+
+impl WriterActor {
+    fn queue(&mut self) -> &mut WriteQueue<Job> {
+        self.queue
+            .get_or_insert_with(|| WriteQueue::new(MAX_PARALLEL_WRITES))
+    }
+
+    /// Starts every batch that may run now.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while let Some((paths, job)) = self.queue().start_next() {
+            let Job { files, reply } = job;
+            let first = paths.first().cloned().unwrap_or_default();
+            let task = actix_rt::task::spawn_blocking(move || {
+                write_batch(&files).map(|changed| report(&files, &changed))
+            });
+            ctx.spawn(task.into_actor(self).map(move |res, act, ctx| {
+                let res = res.unwrap_or_else(|e| {
+                    Err(FsError {
+                        path: first,
+                        step: "write task",
+                        source: io::Error::other(e.to_string()),
+                    })
+                });
+                let _ = reply.send(res);
+                act.queue().finish(&paths);
+                act.pump(ctx);
+            }));
+        }
+        if self.queue().is_idle() {
+            for d in self.drains.drain(..) {
+                let _ = d.send(());
+            }
+        }
+    }
+}
+
+fn report(files: &[FileWrite], changed: &[bool]) -> WriteReport {
+    let mut r = WriteReport::default();
+    for (f, c) in files.iter().zip(changed) {
+        if *c {
+            r.changed.push(f.spec.path.clone());
+        } else {
+            r.unchanged += 1;
+        }
+    }
+    r
+}
+
+impl Actor for WriterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+    }
+}
+
+/// Write one secret's files (all or none, as far as rename allows).
+#[derive(Message)]
+#[rtype(result = "Result<WriteReport, FsError>")]
+pub struct WriteFiles {
+    pub secret: String,
+    pub files: Vec<FileWrite>,
+}
+
+impl Handler<WriteFiles> for WriterActor {
+    type Result = ResponseFuture<Result<WriteReport, FsError>>;
+
+    fn handle(&mut self, msg: WriteFiles, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let paths: Vec<PathBuf> = msg.files.iter().map(|f| f.spec.path.clone()).collect();
+        let first = paths.first().cloned().unwrap_or_default();
+        tracing::trace!(secret = %msg.secret, files = paths.len(), "write queued");
+        self.queue().push(
+            paths,
+            Job {
+                files: msg.files,
+                reply: tx,
+            },
+        );
+        self.pump(ctx);
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(FsError {
+                    path: first,
+                    step: "write",
+                    source: io::Error::other("writer stopped before the write ran"),
+                })
+            })
+        })
+    }
+}
+
+/// Answers once no write is running or waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for WriterActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        if self.queue().is_idle() {
+            let _ = tx.send(());
+        } else {
+            self.drains.push(tx);
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

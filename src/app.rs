@@ -1,0 +1,158 @@
+//! Wiring for `run`: start the actors and the HTTP server, apply the config,
+//! and turn signals into reloads (SIGHUP) or a graceful shutdown
+//! (SIGTERM/SIGINT).
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+
+use crate::actors::status::StatusActor;
+use crate::actors::supervisor::{ApplyConfig, Shutdown, Supervisor};
+use crate::actors::sync::Peers;
+use crate::actors::vault::VaultActor;
+use crate::actors::writer::WriterActor;
+use crate::backoff::BackoffPolicy;
+use crate::config::settings::RunArgs;
+use crate::config::{self, Config, Credentials};
+use crate::vault::ClientError;
+
+/// Longest time a graceful shutdown may take before the process exits anyway.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Start-up failed before anything ran.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot set up the Vault client: {0}")]
+    Vault(#[from] ClientError),
+    #[error("cannot listen on {addr}: {source} (set HTTP_PORT to a free port, or 0 to disable the server)")]
+    Http {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("actor system failed: {0}")]
+    System(#[source] std::io::Error),
+}
+
+/// Runs until a signal (or, with `--once`, until every secret was tried).
+/// Returns the process exit code.
+pub fn run(args: RunArgs, config: Config) -> Result<i32, StartError> {
+    let sys = actix_rt::System::new();
+    sys.block_on(async { start(&args, config) })?;
+    sys.run_with_code().map_err(StartError::System)
+}
+
+fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
+    let vault = VaultActor::new(config.store.clone())?.start();
+    let writer = WriterActor::default().start();
+    let status_file = (!args.once).then(|| args.status_file.clone());
+    let status = StatusActor::new(args.ready_policy, status_file).start();
+    let server = if args.once || args.http_port == 0 {
+        None
+    } else {
+        let s = crate::http::server(&args.http_bind, args.http_port, status.clone()).map_err(
+            |source| StartError::Http {
+                addr: format!("{}:{}", args.http_bind, args.http_port),
+                source,
+            },
+        )?;
+        let handle = s.handle();
+        actix_rt::spawn(s);
+        tracing::info!(bind = %args.http_bind, port = args.http_port, "HTTP server listening");
+        Some(handle)
+    };
+    let peers = Peers {
+        vault,
+        writer,
+        status,
+    };
+    let backoff = BackoffPolicy {
+        initial: args.initial_backoff,
+        max: args.max_backoff,
+        multiplier: args.backoff_multiplier,
+    };
+    let supervisor = Supervisor::new(peers, backoff, args.once).start();
+    tracing::info!(
+        secrets = config.secrets.len(),
+        once = args.once,
+        version = env!("CARGO_PKG_VERSION"),
+        "secrets-sync starting"
+    );
+    supervisor.do_send(ApplyConfig(config));
+    actix_rt::spawn(handle_signals(supervisor, server, args.clone()));
+    Ok(())
+}
+
+async fn handle_signals(supervisor: Addr<Supervisor>, server: Option<ServerHandle>, args: RunArgs) {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            tracing::error!(
+                "cannot install signal handlers; SIGTERM will end the process abruptly"
+            );
+            return;
+        }
+    };
+    let name = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => reload(&supervisor, &args).await,
+        }
+    };
+    tracing::info!(signal = name, "shutdown requested");
+    let graceful = async {
+        let _ = supervisor.send(Shutdown).await;
+        if let Some(h) = server {
+            h.stop(true).await;
+        }
+    };
+    if actix_rt::time::timeout(SHUTDOWN_TIMEOUT, graceful)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_seconds = SHUTDOWN_TIMEOUT.as_secs(),
+            "shutdown timed out; exiting"
+        );
+    } else {
+        tracing::info!("shutdown complete");
+    }
+    // An interrupted one-shot run did not sync everything.
+    System::current().stop_with_code(i32::from(args.once));
+}
+
+/// Re-reads the config file; an invalid one is logged and the old one kept.
+pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs) {
+    match config::load(&args.config, Credentials::Required) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!(warning = %w, "config warning");
+            }
+            match supervisor.send(ApplyConfig(loaded.config)).await {
+                Ok(d) => tracing::info!(
+                    added = d.added.len(),
+                    removed = d.removed.len(),
+                    changed = d.changed.len(),
+                    unchanged = d.unchanged.len(),
+                    "config reloaded"
+                ),
+                Err(_) => tracing::error!("supervisor not running; reload dropped"),
+            }
+        }
+        Err(e) => {
+            let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+            tracing::error!(
+                file = %e.file.display(),
+                errors = ?errors,
+                "config reload rejected; the running config stays"
+            );
+        }
+    }
+}

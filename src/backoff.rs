@@ -1,0 +1,150 @@
+//! Exponential backoff with jitter, as plain arithmetic.
+//!
+//! The delay after the n-th consecutive failure is
+//! `min(max, initial * multiplier^(n-1))`, then spread by ±20% so that many
+//! secrets failing together do not retry in lockstep, and never above `max`.
+
+use std::time::Duration;
+
+/// Backoff parameters (INITIAL_BACKOFF, MAX_BACKOFF, BACKOFF_MULTIPLIER).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackoffPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub multiplier: f64,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            multiplier: 2.0,
+        }
+    }
+}
+
+/// The share of the delay that jitter may add or remove.
+pub const JITTER: f64 = 0.2;
+
+/// Counts consecutive failures of one secret.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    policy: BackoffPolicy,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(policy: BackoffPolicy) -> Self {
+        Self {
+            policy,
+            failures: 0,
+        }
+    }
+
+    /// Consecutive failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Records a failure and returns the delay before the next attempt.
+    /// `unit` is a random number in `[0, 1)` (injected so tests are exact).
+    pub fn next_delay(&mut self, unit: f64) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let p = &self.policy;
+        let mult = if p.multiplier.is_finite() && p.multiplier >= 1.0 {
+            p.multiplier
+        } else {
+            1.0
+        };
+        let max = p.max.max(p.initial).as_secs_f64();
+        let exp = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+        let base = (p.initial.as_secs_f64() * mult.powi(exp)).min(max);
+        let spread = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        Duration::from_secs_f64((base * spread).clamp(0.0, max))
+    }
+
+    /// Records a success: the next failure starts from `initial` again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Spreads a refresh interval by up to -10%, so that secrets configured with
+/// the same interval do not all fire in the same tick. Never longer than the
+/// interval the user asked for.
+pub fn jitter_interval(interval: Duration, unit: f64) -> Duration {
+    interval.mul_f64(1.0 - 0.1 * unit.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> BackoffPolicy {
+        BackoffPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            multiplier: 2.0,
+        }
+    }
+
+    #[test]
+    fn grows_exponentially_to_the_cap() {
+        let mut b = Backoff::new(policy());
+        let mid: Vec<u64> = (0..6)
+            .map(|_| b.next_delay(0.5).as_millis() as u64)
+            .collect();
+        assert_eq!(mid, [1000, 2000, 4000, 8000, 10000, 10000]);
+        assert_eq!(b.failures(), 6);
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds_and_cap() {
+        let mut b = Backoff::new(policy());
+        let low = b.next_delay(0.0).as_secs_f64();
+        assert!((low - 0.8).abs() < 1e-6, "{low}");
+        let mut b = Backoff::new(policy());
+        let high = b.next_delay(0.999_999_999).as_secs_f64();
+        assert!((high - 1.2).abs() < 1e-6, "{high}");
+        let mut b = Backoff::new(policy());
+        for _ in 0..10 {
+            assert!(b.next_delay(0.999) <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn reset_starts_over() {
+        let mut b = Backoff::new(policy());
+        b.next_delay(0.5);
+        b.next_delay(0.5);
+        b.reset();
+        assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn silly_policies_do_not_panic() {
+        let mut b = Backoff::new(BackoffPolicy {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(1),
+            multiplier: f64::NAN,
+        });
+        for _ in 0..100 {
+            assert_eq!(b.next_delay(0.5), Duration::from_secs(5));
+        }
+        let mut b = Backoff::new(BackoffPolicy {
+            multiplier: 1e300,
+            ..policy()
+        });
+        for _ in 0..2000 {
+            assert!(b.next_delay(0.3) <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn interval_jitter_only_shortens() {
+        let i = Duration::from_secs(100);
+        assert_eq!(jitter_interval(i, 0.0), i);
+        assert_eq!(jitter_interval(i, 1.0), Duration::from_secs(90));
+    }
+}

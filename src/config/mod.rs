@@ -1,0 +1,195 @@
+//! Configuration: the YAML file, `${VAR}` interpolation, environment/CLI
+//! overrides and validation.
+//!
+//! [`load`] turns a file plus [`settings::ConfigArgs`] into a validated
+//! [`Config`] or into *all* the errors found, each naming the secret and the
+//! field ([`ConfigErrors`]). Templates are compiled here, once per config, so
+//! a syntax error is a config error and rendering never re-parses.
+
+pub mod diff;
+pub mod duration;
+pub mod interpolate;
+pub mod raw;
+pub mod settings;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::secret::SecretString;
+use crate::template::SecretTemplate;
+
+pub use validate::Credentials;
+
+/// Refresh interval of a secret that does not set one.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// Mode of a file that does not set one: readable by its owner only.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub secrets: Vec<Arc<SecretSpec>>,
+}
+
+/// How to reach and authenticate to Vault/OpenBao.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Base address without a trailing slash, e.g. `https://vault:8200`.
+    pub address: String,
+    pub auth: AuthConfig,
+    pub kv_version: KvVersion,
+    /// Mount path of the KV engine, without slashes (`secret`).
+    pub mount_path: String,
+    pub namespace: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub skip_verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthConfig {
+    Token {
+        token: SecretString,
+    },
+    AppRole {
+        mount: String,
+        role_id: String,
+        secret_id: SecretString,
+    },
+}
+
+impl AuthConfig {
+    /// The method's name as written in the config (for logs).
+    pub fn method(&self) -> &'static str {
+        match self {
+            AuthConfig::Token { .. } => "token",
+            AuthConfig::AppRole { .. } => "approle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvVersion {
+    V1,
+    V2,
+}
+
+/// One secret: where it lives, how often to read it, what files it becomes.
+#[derive(Debug, PartialEq)]
+pub struct SecretSpec {
+    pub name: String,
+    /// Path inside the KV mount, without leading or trailing slashes.
+    pub path: String,
+    pub refresh_interval: Duration,
+    pub template: Option<SecretTemplate>,
+    pub files: Vec<FileSpec>,
+}
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub path: PathBuf,
+    /// The template key (with a template) or the secret field (without) the
+    /// file's content comes from.
+    pub source: String,
+    pub mode: u32,
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+}
+
+/// One problem in a config, located by field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// e.g. `secrets[1] "database-creds" .files[0].mode`
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.location.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.location, self.message)
+        }
+    }
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(
+            f,
+            "{}: {} error{}",
+            self.file.display(),
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated config and the warnings met on the way (unset variables,
+/// credentials left for run time).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Reads, interpolates and validates the file named by `args`, taking
+/// `${VAR}` values from the process environment.
+pub fn load(args: &settings::ConfigArgs, creds: Credentials) -> Result<Loaded, ConfigErrors> {
+    let path = &args.config_file;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: path.clone(),
+        errors: vec![ConfigError {
+            location: String::new(),
+            message: format!(
+                "cannot read the config file: {e} (set CONFIG_FILE or --config to the YAML file)"
+            ),
+        }],
+    })?;
+    load_str(&text, path, args, &|name| std::env::var(name).ok(), creds)
+}
+
+/// [`load`] on text already read, with an explicit environment (for tests).
+pub fn load_str(
+    text: &str,
+    file: &Path,
+    args: &settings::ConfigArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    creds: Credentials,
+) -> Result<Loaded, ConfigErrors> {
+    let wrap = |errors| ConfigErrors {
+        file: file.to_path_buf(),
+        errors,
+    };
+    let raw: raw::RawConfig = if text.trim().is_empty() {
+        raw::RawConfig::default()
+    } else {
+        serde_yaml::from_str(text).map_err(|e| {
+            wrap(vec![ConfigError {
+                location: String::new(),
+                message: format!("invalid YAML: {e}"),
+            }])
+        })?
+    };
+    validate::validate(raw, args, env, creds).map_err(wrap)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! The configuration file exactly as written, before interpolation and
+//! validation. Unknown fields are rejected so that a typo such as
+//! `refreshIntervall` is an error instead of a silently ignored line.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    #[serde(default)]
+    pub secret_store: RawStore,
+    #[serde(default)]
+    pub secrets: Vec<RawSecret>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawStore {
+    pub address: Option<String>,
+    pub auth_method: Option<String>,
+    pub token: Option<String>,
+    pub role_id: Option<String>,
+    pub secret_id: Option<String>,
+    /// Where the auth method is mounted (`approle` by default).
+    pub auth_mount_path: Option<String>,
+    pub kv_version: Option<String>,
+    pub mount_path: Option<String>,
+    pub namespace: Option<String>,
+    pub ca_cert: Option<String>,
+    pub skip_verify: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSecret {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub refresh_interval: Option<String>,
+    pub template: Option<RawTemplate>,
+    #[serde(default)]
+    pub files: Vec<RawFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplate {
+    /// Kept as a YAML mapping so that declaration order survives.
+    #[serde(default)]
+    pub data: serde_yaml::Mapping,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub path: Option<String>,
+    pub key: Option<String>,
+    /// `"0600"` (octal string) or `600`/`0600` as a YAML number read as octal digits.
+    pub mode: Option<serde_yaml::Value>,
+    pub owner: Option<serde_yaml::Value>,
+    pub group: Option<serde_yaml::Value>,
+}

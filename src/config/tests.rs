@@ -1,0 +1,292 @@
+use std::path::Path;
+
+use clap::Parser;
+
+use super::settings::ConfigArgs;
+use super::*;
+
+#[derive(Parser)]
+struct T {
+    #[command(flatten)]
+    args: ConfigArgs,
+}
+
+fn args(extra: &[&str]) -> ConfigArgs {
+    let mut argv = vec!["t"];
+    argv.extend_from_slice(extra);
+    T::parse_from(argv).args
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "VAULT_TOKEN" => Some("tok".into()),
+        "SECRETS_DIR" => Some("/out".into()),
+        _ => None,
+    }
+}
+
+fn load(yaml: &str) -> Result<Loaded, ConfigErrors> {
+    load_str(
+        yaml,
+        Path::new("t.yaml"),
+        &args(&[]),
+        &env,
+        Credentials::Required,
+    )
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    load(yaml)
+        .expect_err("config should be rejected")
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+const SEED: &str = include_str!("../../config-examples/seed-example.yaml");
+
+#[test]
+fn seed_example_loads_with_positional_mapping() {
+    let loaded = load(SEED).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.store.address, "https://vault.example.com");
+    assert_eq!(c.store.kv_version, KvVersion::V2);
+    assert_eq!(c.store.mount_path, "secret");
+    assert!(matches!(&c.store.auth, AuthConfig::Token { token } if token.expose() == "tok"));
+    let tls = &c.secrets[0];
+    assert_eq!(tls.name, "tls-cert");
+    assert_eq!(tls.refresh_interval, Duration::from_secs(1800));
+    assert_eq!(tls.files[0].source, "tls.crt");
+    assert_eq!(tls.files[0].mode, 0o644);
+    assert_eq!(tls.files[1].source, "tls.key");
+    assert_eq!(
+        (tls.files[1].owner, tls.files[1].group),
+        (Some(1000), Some(1000))
+    );
+    let db = &c.secrets[1];
+    // Declaration order, not sorted order: username file <- username key.
+    assert_eq!(db.files[0].path, PathBuf::from("/secrets/db-username"));
+    assert_eq!(db.files[0].source, "username");
+    assert_eq!(db.files[1].source, "password");
+    // roleId/secretId reference unset variables: a warning, not an error.
+    assert!(loaded.warnings.iter().any(|w| w.contains("VAULT_ROLE_ID")));
+}
+
+#[test]
+fn environment_overrides_file() {
+    let a = args(&[
+        "--vault-addr",
+        "http://127.0.0.1:8200/",
+        "--vault-namespace",
+        "/team/",
+    ]);
+    let l = load_str(SEED, Path::new("t.yaml"), &a, &env, Credentials::Required).unwrap();
+    assert_eq!(l.config.store.address, "http://127.0.0.1:8200");
+    assert_eq!(l.config.store.namespace.as_deref(), Some("team"));
+}
+
+#[test]
+fn missing_token_is_error_for_run_and_warning_for_check() {
+    let yaml =
+        "secretStore: {address: http://v}\nsecrets: [{name: a, path: p, files: [{path: /x/a}]}]";
+    let no_env = |_: &str| None;
+    let e = load_str(
+        yaml,
+        Path::new("t.yaml"),
+        &args(&[]),
+        &no_env,
+        Credentials::Required,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("VAULT_TOKEN"), "{e}");
+    let ok = load_str(
+        yaml,
+        Path::new("t.yaml"),
+        &args(&[]),
+        &no_env,
+        Credentials::Optional,
+    )
+    .unwrap();
+    assert!(ok.warnings.iter().any(|w| w.contains("VAULT_TOKEN")));
+}
+
+#[test]
+fn approle_config() {
+    let yaml = "secretStore: {address: http://v, authMethod: approle, roleId: r, secretId: s, authMountPath: /ar/}\n\
+                secrets: [{name: a, path: p, files: [{path: /x/a}]}]";
+    let c = load(yaml).unwrap().config;
+    match c.store.auth {
+        AuthConfig::AppRole {
+            mount,
+            role_id,
+            secret_id,
+        } => {
+            assert_eq!(
+                (mount.as_str(), role_id.as_str(), secret_id.expose()),
+                ("ar", "r", "s")
+            );
+        }
+        other => panic!("wrong auth {other:?}"),
+    }
+}
+
+#[test]
+fn every_error_is_reported_with_secret_and_field() {
+    let yaml = r#"
+secretStore: {address: "ftp://v", authMethod: magic, kvVersion: v3}
+secrets:
+  - name: one
+    path: a/../b
+    refreshInterval: 5 minutes
+    template:
+      data:
+        a: '{{ .x'
+    files:
+      - path: /s/one
+      - path: /s/two
+        mode: "0999"
+        owner: www-data
+  - name: one
+    path: p
+    files: []
+  - path: q
+    files: [{path: /s/one}]
+"#;
+    let errs = errors(yaml);
+    let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
+    assert!(has("secretStore.address"), "{errs:#?}");
+    assert!(
+        has("secretStore.authMethod: unknown auth method \"magic\""),
+        "{errs:#?}"
+    );
+    assert!(has("secretStore.kvVersion"), "{errs:#?}");
+    assert!(has("secrets[0] \"one\".path"), "{errs:#?}");
+    assert!(
+        has("secrets[0] \"one\".refreshInterval: invalid duration"),
+        "{errs:#?}"
+    );
+    assert!(
+        has("secrets[0] \"one\".template.data[\"a\"]: template syntax error"),
+        "{errs:#?}"
+    );
+    assert!(has("secrets[0] \"one\".files[1].mode"), "{errs:#?}");
+    assert!(has("secrets[0] \"one\".files[1].owner"), "{errs:#?}");
+    assert!(has("secrets[1] \"one\".name: duplicate name"), "{errs:#?}");
+    assert!(has("secrets[1] \"one\".files: no files"), "{errs:#?}");
+    assert!(has("secrets[2].name: missing"), "{errs:#?}");
+    assert!(has("already written by secret"), "{errs:#?}");
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_location() {
+    let errs = errors("secrets:\n  - name: a\n    path: p\n    refreshIntervall: 5m\n");
+    assert!(
+        errs[0].contains("refreshIntervall") && errs[0].contains("line 4"),
+        "{errs:?}"
+    );
+}
+
+fn sources(yaml: &str) -> Vec<String> {
+    let c = load(yaml).unwrap().config;
+    c.secrets[0]
+        .files
+        .iter()
+        .map(|f| f.source.clone())
+        .collect()
+}
+
+fn with_files(data: &str, files: &str) -> String {
+    format!(
+        "secretStore: {{address: http://v, token: t}}\nsecrets:\n  - name: a\n    path: p\n    template:\n      data: {data}\n    files: {files}\n"
+    )
+}
+
+#[test]
+fn file_mapping_key_then_name_then_position() {
+    let y = with_files(
+        r#"{first: "1", cfg.json: "2", third: "3"}"#,
+        "[{path: /o/third}, {path: /o/cfg.json}, {path: /o/z, key: first}]",
+    );
+    assert_eq!(sources(&y), ["third", "cfg.json", "first"]);
+    let y = with_files(
+        r#"{username: "u", password: "p"}"#,
+        "[{path: /o/db-user}, {path: /o/db-pass}]",
+    );
+    assert_eq!(sources(&y), ["username", "password"]);
+    // Same key for two files is allowed when asked for explicitly.
+    let y = with_files(
+        r#"{a: "1"}"#,
+        "[{path: /o/x, key: a}, {path: /o/y, key: a}]",
+    );
+    assert_eq!(sources(&y), ["a", "a"]);
+}
+
+#[test]
+fn file_mapping_ambiguity_is_an_error() {
+    // files[0] would take "first" by position, but files[1] names it.
+    let y = with_files(
+        r#"{first: "1", second: "2"}"#,
+        "[{path: /o/x}, {path: /o/first}]",
+    );
+    let errs = errors(&y);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("files[0]") && e.contains("ambiguous")),
+        "{errs:?}"
+    );
+    // Counts differ and no name matches.
+    let y = with_files(r#"{a: "1", b: "2"}"#, "[{path: /o/x}]");
+    let errs = errors(&y);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("files[0]") && e.contains("add `key:`")),
+        "{errs:?}"
+    );
+    // An explicit key that does not exist.
+    let y = with_files(r#"{a: "1"}"#, "[{path: /o/x, key: nope}]");
+    let errs = errors(&y);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("files[0].key") && e.contains("\"nope\"")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn without_template_key_names_a_field() {
+    let y = "secretStore: {address: http://v, token: t}\nsecrets:\n  - name: a\n    path: p\n    files: [{path: /o/api-key}, {path: /o/y, key: password}]\n";
+    assert_eq!(sources(y), ["api-key", "password"]);
+}
+
+#[test]
+fn modes_and_ids() {
+    let y = "secretStore: {address: http://v, token: t}\nsecrets:\n  - name: a\n    path: p\n    files: [{path: /o/a, mode: 640, owner: 1000, group: \"${GID:-5}\"}, {path: /o/b, mode: \"0o444\"}, {path: /o/c}]\n";
+    let c = load(y).unwrap().config;
+    let f = &c.secrets[0].files;
+    assert_eq!(
+        (f[0].mode, f[0].owner, f[0].group),
+        (0o640, Some(1000), Some(5))
+    );
+    assert_eq!(f[1].mode, 0o444);
+    assert_eq!(f[2].mode, DEFAULT_FILE_MODE);
+    let y = y.replace("mode: 640", "mode: 4755");
+    assert!(errors(&y).iter().any(|e| e.contains("setuid")));
+}
+
+#[test]
+fn interpolation_in_paths() {
+    let y = "secretStore: {address: http://v, token: t}\nsecrets:\n  - name: a\n    path: p\n    files: [{path: \"${SECRETS_DIR}/a\"}]\n";
+    let c = load(y).unwrap().config;
+    assert_eq!(c.secrets[0].files[0].path, PathBuf::from("/out/a"));
+}
+
+#[test]
+fn empty_file_and_bad_yaml() {
+    assert!(errors("")
+        .iter()
+        .any(|e| e.contains("no secrets configured")));
+    assert!(errors("secrets: [")
+        .iter()
+        .any(|e| e.contains("invalid YAML")));
+}

@@ -1,0 +1,603 @@
+//! Validation of a [`RawConfig`] into a [`Config`], collecting every error.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_yaml::Value;
+
+use super::duration::parse_duration;
+use super::interpolate::interpolate;
+use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
+use super::settings::ConfigArgs;
+use super::{
+    AuthConfig, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSpec, StoreConfig,
+    DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
+};
+use crate::secret::SecretString;
+use crate::template::SecretTemplate;
+
+/// Whether missing credentials are errors (`run`) or warnings (`check`, which
+/// validates a file that gets its credentials from the environment at run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    Required,
+    Optional,
+}
+
+struct Ctx<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+    missing_vars: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            location: location.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Interpolates `${VAR}` in one string field.
+    fn interp(&mut self, location: &str, value: Option<String>) -> Option<String> {
+        let value = value?;
+        match interpolate(&value, self.env) {
+            Ok(r) => {
+                for m in r.missing {
+                    if !self.missing_vars.contains(&m) {
+                        self.missing_vars.push(m);
+                    }
+                }
+                Some(r.value)
+            }
+            Err(e) => {
+                self.error(location, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    args: &ConfigArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    creds: Credentials,
+) -> Result<Loaded, Vec<ConfigError>> {
+    let mut cx = Ctx {
+        env,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        missing_vars: Vec::new(),
+    };
+    let store = validate_store(&mut cx, raw.secret_store, args, creds);
+
+    if raw.secrets.is_empty() {
+        cx.error(
+            "secrets",
+            "no secrets configured: add at least one entry under `secrets:`",
+        );
+    }
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut paths: HashMap<PathBuf, String> = HashMap::new();
+    let mut secrets = Vec::new();
+    for (i, s) in raw.secrets.into_iter().enumerate() {
+        if let Some(spec) = validate_secret(&mut cx, i, s, &mut names, &mut paths) {
+            secrets.push(Arc::new(spec));
+        }
+    }
+    if !cx.missing_vars.is_empty() {
+        let vars = cx.missing_vars.join(", ");
+        cx.warnings.push(format!(
+            "environment variable(s) {vars} not set; their ${{...}} references were replaced by empty strings"
+        ));
+    }
+    match (store, cx.errors.is_empty()) {
+        (Some(store), true) => Ok(Loaded {
+            config: Config { store, secrets },
+            warnings: cx.warnings,
+        }),
+        _ => Err(cx.errors),
+    }
+}
+
+fn validate_store(
+    cx: &mut Ctx,
+    raw: RawStore,
+    args: &ConfigArgs,
+    creds: Credentials,
+) -> Option<StoreConfig> {
+    let errors_before = cx.errors.len();
+    // Flag/environment values win over the file.
+    let address = args
+        .vault_addr
+        .clone()
+        .or_else(|| cx.interp("secretStore.address", raw.address))
+        .unwrap_or_default();
+    let address = address.trim().trim_end_matches('/').to_string();
+    if address.is_empty() {
+        cx.error(
+            "secretStore.address",
+            "no Vault address: set secretStore.address or VAULT_ADDR",
+        );
+    } else if !(address.starts_with("http://") || address.starts_with("https://")) {
+        cx.error(
+            "secretStore.address",
+            format!("{address:?} must start with http:// or https://"),
+        );
+    }
+
+    let token = args
+        .vault_token
+        .clone()
+        .or_else(|| cx.interp("secretStore.token", raw.token))
+        .unwrap_or_default();
+    let role_id = args
+        .vault_role_id
+        .clone()
+        .or_else(|| cx.interp("secretStore.roleId", raw.role_id))
+        .unwrap_or_default();
+    let secret_id = args
+        .vault_secret_id
+        .clone()
+        .or_else(|| cx.interp("secretStore.secretId", raw.secret_id))
+        .unwrap_or_default();
+    let method = cx
+        .interp("secretStore.authMethod", raw.auth_method)
+        .unwrap_or_else(|| "token".to_string());
+    let auth_mount = cx
+        .interp("secretStore.authMountPath", raw.auth_mount_path)
+        .map(|m| m.trim_matches('/').to_string());
+
+    let missing_cred = |cx: &mut Ctx, field: &str, var: &str| {
+        let msg = format!("{field} is empty: set {var} (or secretStore.{field})");
+        match creds {
+            Credentials::Required => cx.error(format!("secretStore.{field}"), msg),
+            Credentials::Optional => cx.warnings.push(format!(
+                "secretStore.{field} is empty here; {var} must be set when secrets-sync runs"
+            )),
+        }
+    };
+    let auth = match method.trim().to_ascii_lowercase().as_str() {
+        "token" => {
+            if token.trim().is_empty() {
+                missing_cred(cx, "token", "VAULT_TOKEN");
+            }
+            Some(AuthConfig::Token {
+                token: SecretString::new(token.trim()),
+            })
+        }
+        "approle" => {
+            if role_id.trim().is_empty() {
+                missing_cred(cx, "roleId", "VAULT_ROLE_ID");
+            }
+            if secret_id.trim().is_empty() {
+                missing_cred(cx, "secretId", "VAULT_SECRET_ID");
+            }
+            Some(AuthConfig::AppRole {
+                mount: auth_mount
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "approle".into()),
+                role_id: role_id.trim().to_string(),
+                secret_id: SecretString::new(secret_id.trim()),
+            })
+        }
+        other => {
+            cx.error(
+                "secretStore.authMethod",
+                format!("unknown auth method {other:?}: use \"token\" or \"approle\""),
+            );
+            None
+        }
+    };
+
+    let kv_version = match cx
+        .interp("secretStore.kvVersion", raw.kv_version)
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("v2") | Some("2") => Some(KvVersion::V2),
+        Some("v1") | Some("1") => Some(KvVersion::V1),
+        Some(other) => {
+            cx.error(
+                "secretStore.kvVersion",
+                format!("unknown KV version {other:?}: use \"v1\" or \"v2\""),
+            );
+            None
+        }
+    };
+    let mount_path = cx
+        .interp("secretStore.mountPath", raw.mount_path)
+        .map(|m| m.trim().trim_matches('/').to_string())
+        .unwrap_or_else(|| "secret".into());
+    if mount_path.is_empty() {
+        cx.error(
+            "secretStore.mountPath",
+            "is empty: name the KV mount, e.g. \"secret\"",
+        );
+    }
+    let namespace = args
+        .vault_namespace
+        .clone()
+        .or_else(|| cx.interp("secretStore.namespace", raw.namespace))
+        .map(|n| n.trim().trim_matches('/').to_string())
+        .filter(|n| !n.is_empty());
+    let ca_cert = args.vault_cacert.clone().or_else(|| {
+        cx.interp("secretStore.caCert", raw.ca_cert)
+            .filter(|c| !c.trim().is_empty())
+            .map(PathBuf::from)
+    });
+    let skip_verify = args.vault_skip_verify.or(raw.skip_verify).unwrap_or(false);
+
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    Some(StoreConfig {
+        address,
+        auth: auth?,
+        kv_version: kv_version?,
+        mount_path,
+        namespace,
+        ca_cert,
+        skip_verify,
+    })
+}
+
+fn validate_secret(
+    cx: &mut Ctx,
+    index: usize,
+    raw: RawSecret,
+    names: &mut HashMap<String, usize>,
+    all_paths: &mut HashMap<PathBuf, String>,
+) -> Option<SecretSpec> {
+    let errors_before = cx.errors.len();
+    let name = cx
+        .interp(&format!("secrets[{index}].name"), raw.name)
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
+    let loc = if name.is_empty() {
+        format!("secrets[{index}]")
+    } else {
+        format!("secrets[{index}] {name:?}")
+    };
+    if name.is_empty() {
+        cx.error(
+            format!("{loc}.name"),
+            "missing: every secret needs a unique name",
+        );
+    } else if name.chars().any(char::is_control) {
+        cx.error(format!("{loc}.name"), "contains control characters");
+    } else if let Some(first) = names.insert(name.clone(), index) {
+        cx.error(
+            format!("{loc}.name"),
+            format!("duplicate name, also used by secrets[{first}]: names must be unique"),
+        );
+    }
+
+    let path = cx
+        .interp(&format!("{loc}.path"), raw.path)
+        .map(|p| p.trim().trim_matches('/').to_string())
+        .unwrap_or_default();
+    if path.is_empty() {
+        cx.error(
+            format!("{loc}.path"),
+            "missing: give the secret's path inside the KV mount",
+        );
+    } else if path.split('/').any(|seg| seg.is_empty() || seg == "..") {
+        cx.error(
+            format!("{loc}.path"),
+            format!("{path:?} has an empty or \"..\" segment"),
+        );
+    }
+
+    let refresh_interval = match cx.interp(&format!("{loc}.refreshInterval"), raw.refresh_interval)
+    {
+        None => DEFAULT_REFRESH_INTERVAL,
+        Some(s) => match parse_duration(&s) {
+            Ok(d) if d.is_zero() => {
+                cx.error(format!("{loc}.refreshInterval"), "must be greater than 0");
+                DEFAULT_REFRESH_INTERVAL
+            }
+            Ok(d) => d,
+            Err(e) => {
+                cx.error(format!("{loc}.refreshInterval"), e.to_string());
+                DEFAULT_REFRESH_INTERVAL
+            }
+        },
+    };
+
+    // Template entries, in declaration order.
+    let template = match raw.template {
+        None => None,
+        Some(t) => {
+            let mut entries = Vec::new();
+            for (k, v) in t.data {
+                let key = match k {
+                    Value::String(s) => s,
+                    other => yaml_scalar(&other).unwrap_or_default(),
+                };
+                let kloc = format!("{loc}.template.data[{key:?}]");
+                if key.is_empty() {
+                    cx.error(&kloc, "template keys must be non-empty strings");
+                    continue;
+                }
+                match v {
+                    Value::String(s) => entries.push((key, s)),
+                    _ => cx.error(&kloc, "template must be a string"),
+                }
+            }
+            if entries.is_empty() {
+                cx.error(
+                    format!("{loc}.template.data"),
+                    "is empty: add entries or remove `template`",
+                );
+                None
+            } else {
+                match SecretTemplate::compile(entries) {
+                    Ok(t) => Some(t),
+                    Err(errs) => {
+                        for e in errs {
+                            cx.error(
+                                format!("{loc}.template.data[{:?}]", e.key),
+                                format!("template syntax error: {}", e.message),
+                            );
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    };
+
+    if raw.files.is_empty() {
+        cx.error(
+            format!("{loc}.files"),
+            "no files: add at least one `files:` entry",
+        );
+    }
+    let file_count = raw.files.len();
+    let mut files = Vec::new();
+    let mut explicit: Vec<Option<String>> = Vec::new();
+    for (i, f) in raw.files.into_iter().enumerate() {
+        let floc = format!("{loc}.files[{i}]");
+        let (spec, key) = validate_file(cx, &floc, f);
+        if let Some(spec) = &spec {
+            if let Some(other) = all_paths.insert(spec.path.clone(), name.clone()) {
+                cx.error(
+                    format!("{floc}.path"),
+                    format!(
+                        "{} is already written by secret {other:?}: each file has one source",
+                        spec.path.display()
+                    ),
+                );
+            }
+        }
+        explicit.push(key);
+        files.push(spec);
+    }
+
+    // Map each file to its template key / field.
+    let sources = resolve_sources(cx, &loc, template.as_ref(), &files, &explicit, file_count);
+
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    let files = files
+        .into_iter()
+        .zip(sources)
+        .filter_map(|(f, s)| {
+            f.map(|mut f| {
+                f.source = s;
+                f
+            })
+        })
+        .collect();
+    Some(SecretSpec {
+        name,
+        path,
+        refresh_interval,
+        template,
+        files,
+    })
+}
+
+/// Picks each file's template key: explicit `key`, else the key equal to the
+/// file's base name, else the key at the same position when the counts match.
+/// Without a template, the source is a secret field: `key`, else the base name.
+fn resolve_sources(
+    cx: &mut Ctx,
+    loc: &str,
+    template: Option<&SecretTemplate>,
+    files: &[Option<FileSpec>],
+    explicit: &[Option<String>],
+    file_count: usize,
+) -> Vec<String> {
+    let base = |f: &Option<FileSpec>| -> String {
+        f.as_ref()
+            .and_then(|f| f.path.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let Some(t) = template else {
+        return files
+            .iter()
+            .zip(explicit)
+            .map(|(f, k)| k.clone().unwrap_or_else(|| base(f)))
+            .collect();
+    };
+    let keys: Vec<&str> = t.keys().collect();
+    let mut chosen: Vec<Option<String>> = vec![None; files.len()];
+    // Pass 1: explicit keys and base-name matches.
+    for (i, f) in files.iter().enumerate() {
+        if let Some(k) = &explicit[i] {
+            if t.has_key(k) {
+                chosen[i] = Some(k.clone());
+            } else {
+                cx.error(
+                    format!("{loc}.files[{i}].key"),
+                    format!(
+                        "{k:?} is not a key of template.data (keys: {})",
+                        keys.join(", ")
+                    ),
+                );
+                chosen[i] = Some(String::new());
+            }
+        } else {
+            let b = base(f);
+            if t.has_key(&b) {
+                chosen[i] = Some(b);
+            }
+        }
+    }
+    // Pass 2: position, only when the counts match and the key at that
+    // position is not already taken by another file's key or name.
+    for i in 0..files.len() {
+        if chosen[i].is_some() {
+            continue;
+        }
+        let floc = format!("{loc}.files[{i}]");
+        if keys.len() != file_count {
+            cx.error(
+                floc,
+                format!(
+                    "cannot tell which template key this file takes: no `key:`, no key named {:?}, and {} files vs {} template keys; add `key:`",
+                    base(&files[i]),
+                    file_count,
+                    keys.len()
+                ),
+            );
+            continue;
+        }
+        let k = keys[i].to_string();
+        if let Some(j) = chosen.iter().position(|c| c.as_deref() == Some(k.as_str())) {
+            cx.error(
+                floc,
+                format!(
+                    "ambiguous: by position this file would take key {k:?}, which files[{j}] already takes; add `key:`"
+                ),
+            );
+            continue;
+        }
+        chosen[i] = Some(k);
+    }
+    chosen.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+fn validate_file(cx: &mut Ctx, floc: &str, raw: RawFile) -> (Option<FileSpec>, Option<String>) {
+    let errors_before = cx.errors.len();
+    let path = cx
+        .interp(&format!("{floc}.path"), raw.path)
+        .map(|p| p.trim().to_string())
+        .unwrap_or_default();
+    if path.is_empty() {
+        cx.error(format!("{floc}.path"), "missing: give the file to write");
+    } else if path.ends_with('/')
+        || path.ends_with("/.")
+        || path.ends_with("/..")
+        || path == "."
+        || path == ".."
+    {
+        cx.error(
+            format!("{floc}.path"),
+            format!("{path:?} names a directory, not a file"),
+        );
+    }
+    let key = cx
+        .interp(&format!("{floc}.key"), raw.key)
+        .map(|k| k.trim().to_string());
+    if key.as_deref() == Some("") {
+        cx.error(
+            format!("{floc}.key"),
+            "is empty: remove it or name a template key",
+        );
+    }
+    let mode = match raw.mode {
+        None => DEFAULT_FILE_MODE,
+        Some(v) => match parse_mode(&v, cx.env) {
+            Ok(m) => m,
+            Err(msg) => {
+                cx.error(format!("{floc}.mode"), msg);
+                0
+            }
+        },
+    };
+    let owner = parse_id(cx, &format!("{floc}.owner"), raw.owner);
+    let group = parse_id(cx, &format!("{floc}.group"), raw.group);
+    if cx.errors.len() != errors_before {
+        return (None, key);
+    }
+    (
+        Some(FileSpec {
+            path: PathBuf::from(path),
+            source: String::new(),
+            mode,
+            owner,
+            group,
+        }),
+        key,
+    )
+}
+
+fn yaml_scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// File modes are octal: `"0600"`, `"600"`, `"0o600"`; a YAML number is read
+/// by its digits (`600` means 0o600), as people write it.
+pub(crate) fn parse_mode(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<u32, String> {
+    let s = match v {
+        Value::String(s) => interpolate(s, env).map_err(|e| e.to_string())?.value,
+        Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => return Err("must be an octal string such as \"0600\"".into()),
+    };
+    let digits = s.trim();
+    let digits = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+        .unwrap_or(digits);
+    if digits.is_empty() || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Err(format!(
+            "{s:?} is not an octal mode such as \"0600\" or \"0644\""
+        ));
+    }
+    let mode = u32::from_str_radix(digits, 8).map_err(|_| format!("{s:?} is too large"))?;
+    if mode > 0o777 {
+        return Err(format!(
+            "{s:?} sets setuid/setgid/sticky bits, which a secret file never needs; use at most 0777"
+        ));
+    }
+    Ok(mode)
+}
+
+fn parse_id(cx: &mut Ctx, loc: &str, v: Option<Value>) -> Option<u32> {
+    let v = v?;
+    let s = match yaml_scalar(&v) {
+        Some(s) => cx.interp(loc, Some(s))?,
+        None => {
+            cx.error(loc, "must be a numeric id such as \"1000\"");
+            return None;
+        }
+    };
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    match s.parse::<u32>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            cx.error(
+                loc,
+                format!("{s:?} is not a numeric id: use the number (e.g. \"1000\"); the image has no user database"),
+            );
+            None
+        }
+    }
+}

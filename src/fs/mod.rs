@@ -1,0 +1,13 @@
+//! Filesystem side of syncing: durable atomic writes and the order they run in.
+//!
+//! * [`atomic`] writes one secret's files so that a reader sees the old or the
+//!   new content, never a partial file.
+//! * [`queue`] decides which write batches may run at the same time: batches
+//!   touching different files run in parallel (so one file's fsync does not
+//!   hold up another's), batches touching the same file run in arrival order.
+
+pub mod atomic;
+pub mod queue;
+
+pub use atomic::{write_batch, FileWrite, FsError};
+pub use queue::WriteQueue;

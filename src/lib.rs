@@ -1,0 +1,28 @@
+//! secrets-sync: keeps secrets from HashiCorp Vault / OpenBao in sync as files.
+//!
+//! The process is a handful of actix actors (see [`actors`]) around plain,
+//! separately tested logic:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings, validation, config diff |
+//! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
+//! | [`vault`] | HTTP client, auth, KV v1/v2, error classification |
+//! | [`fs`] | atomic durable writes and their scheduling |
+//! | [`backoff`] | retry delays |
+//! | [`status`] | per-secret state and readiness |
+//! | [`http`] | `/health`, `/ready`, `/status` |
+//! | [`telemetry`] | logging |
+//! | [`app`] | wiring it all together for `run` |
+
+pub mod actors;
+pub mod app;
+pub mod backoff;
+pub mod config;
+pub mod fs;
+pub mod http;
+pub mod secret;
+pub mod status;
+pub mod telemetry;
+pub mod template;
+pub mod vault;

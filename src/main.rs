@@ -1,0 +1,129 @@
+//! The `secrets-sync` command: `run` (default), `check` and `isready`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use secrets_sync::config::settings::{ConfigArgs, RunArgs};
+use secrets_sync::config::{self, Credentials};
+use secrets_sync::status::ReadyFile;
+
+/// Keeps secrets from HashiCorp Vault / OpenBao in sync as files.
+#[derive(Parser)]
+#[command(
+    name = "secrets-sync",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, `run` is meant.
+    #[command(flatten)]
+    run: Box<RunArgs>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync secrets to files until stopped (the default).
+    Run(Box<RunArgs>),
+    /// Validate the config file: prints every error and exits 2, or exits 0.
+    Check(CheckArgs),
+    /// Exit 0 if the running instance is ready, 1 if not (for healthchecks).
+    Isready(IsreadyArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Args)]
+struct IsreadyArgs {
+    /// The status file the running instance writes.
+    #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
+    status_file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check(a)) => check(&a.config),
+        Some(Command::Isready(a)) => isready(&a.status_file),
+        Some(Command::Run(a)) => run(*a),
+        None => run(*cli.run),
+    }
+}
+
+fn check(args: &ConfigArgs) -> ExitCode {
+    match config::load(args, Credentials::Optional) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            let files: usize = loaded.config.secrets.iter().map(|s| s.files.len()).sum();
+            println!(
+                "{}: OK ({} secrets, {} files)",
+                args.config_file.display(),
+                loaded.config.secrets.len(),
+                files
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn isready(path: &PathBuf) -> ExitCode {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("not ready: cannot read {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    match serde_json::from_slice::<ReadyFile>(&text) {
+        Ok(f) if f.ready => {
+            println!("ready ({}/{} secrets synced)", f.synced, f.total);
+            ExitCode::SUCCESS
+        }
+        Ok(f) => {
+            eprintln!("not ready ({}/{} secrets synced)", f.synced, f.total);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("not ready: {} is not a status file: {e}", path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    secrets_sync::telemetry::init_logging(&args.log_level, args.log_format);
+    let loaded = match config::load(&args.config, Credentials::Required) {
+        Ok(l) => l,
+        Err(e) => {
+            let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+            tracing::error!(file = %e.file.display(), errors = ?errors, "invalid config; not starting");
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(warning = %w, "config warning");
+    }
+    match secrets_sync::app::run(args, loaded.config) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Sync state of every secret and the readiness rule, as plain data.
+//!
+//! The StatusActor keeps a [`StatusBoard`]; `/ready`, `/status` and the
+//! status file all read from it. Nothing here holds a secret value: errors
+//! are stored as the already-redacted texts the SyncActors report.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// When the sidecar counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyPolicy {
+    /// At least one secret has synced (the seed's rule).
+    #[default]
+    Any,
+    /// Every configured secret has synced at least once.
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncState {
+    /// Not attempted yet.
+    Pending,
+    /// Last attempt succeeded.
+    Synced,
+    /// Last attempt failed (files keep their last good content).
+    Failing,
+}
+
+/// What `/status` shows for one secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecretStatus {
+    pub state: SyncState,
+    pub path: String,
+    /// Unix seconds of the last success.
+    pub last_success: Option<u64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub version: Option<u64>,
+    /// Unix seconds of the next planned attempt.
+    pub next_attempt: Option<u64>,
+    /// Has synced at least once since it was (re)started.
+    pub ever_synced: bool,
+    /// Which start of this secret the entry belongs to; reports from an
+    /// earlier (stopped) SyncActor of the same name are ignored.
+    #[serde(skip)]
+    pub generation: u64,
+}
+
+impl SecretStatus {
+    pub fn new(path: impl Into<String>, generation: u64) -> Self {
+        Self {
+            generation,
+            state: SyncState::Pending,
+            path: path.into(),
+            last_success: None,
+            last_error: None,
+            consecutive_failures: 0,
+            version: None,
+            next_attempt: None,
+            ever_synced: false,
+        }
+    }
+}
+
+/// The outcome of one sync attempt, as a SyncActor reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncReport {
+    Success {
+        version: Option<u64>,
+        next_attempt: Duration,
+    },
+    Failure {
+        /// Redacted error text.
+        error: String,
+        consecutive_failures: u32,
+        next_attempt: Duration,
+    },
+}
+
+/// All secrets' states.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    policy: ReadyPolicy,
+    secrets: BTreeMap<String, SecretStatus>,
+}
+
+/// The content of STATUS_FILE, read back by `secrets-sync isready`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyFile {
+    pub ready: bool,
+    pub synced: usize,
+    pub total: usize,
+    pub pid: u32,
+}
+
+impl StatusBoard {
+    pub fn new(policy: ReadyPolicy) -> Self {
+        Self {
+            policy,
+            secrets: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or resets) a secret as pending.
+    pub fn register(&mut self, name: &str, path: &str, generation: u64) {
+        self.secrets
+            .insert(name.to_string(), SecretStatus::new(path, generation));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.secrets.remove(name);
+    }
+
+    /// Applies a report; reports for unknown names (a secret removed
+    /// meanwhile) or an older generation are ignored.
+    pub fn apply(&mut self, name: &str, generation: u64, report: SyncReport, now: SystemTime) {
+        let Some(s) = self
+            .secrets
+            .get_mut(name)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        let at = |d: Duration| unix(now + d);
+        match report {
+            SyncReport::Success {
+                version,
+                next_attempt,
+            } => {
+                s.state = SyncState::Synced;
+                s.last_success = Some(unix(now));
+                s.consecutive_failures = 0;
+                s.version = version;
+                s.next_attempt = Some(at(next_attempt));
+                s.ever_synced = true;
+            }
+            SyncReport::Failure {
+                error,
+                consecutive_failures,
+                next_attempt,
+            } => {
+                s.state = SyncState::Failing;
+                s.last_error = Some(error);
+                s.consecutive_failures = consecutive_failures;
+                s.next_attempt = Some(at(next_attempt));
+            }
+        }
+    }
+
+    pub fn synced_count(&self) -> usize {
+        self.secrets.values().filter(|s| s.ever_synced).count()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        let synced = self.synced_count();
+        match self.policy {
+            ReadyPolicy::Any => synced > 0,
+            ReadyPolicy::All => !self.secrets.is_empty() && synced == self.secrets.len(),
+        }
+    }
+
+    pub fn ready_file(&self) -> ReadyFile {
+        ReadyFile {
+            ready: self.is_ready(),
+            synced: self.synced_count(),
+            total: self.secrets.len(),
+            pid: std::process::id(),
+        }
+    }
+
+    pub fn secrets(&self) -> &BTreeMap<String, SecretStatus> {
+        &self.secrets
+    }
+
+    pub fn policy(&self) -> ReadyPolicy {
+        self.policy
+    }
+}
+
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> SyncReport {
+        SyncReport::Success {
+            version: Some(2),
+            next_attempt: Duration::from_secs(60),
+        }
+    }
+
+    fn fail() -> SyncReport {
+        SyncReport::Failure {
+            error: "permission denied".into(),
+            consecutive_failures: 1,
+            next_attempt: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn any_policy_needs_one_secret() {
+        let mut b = StatusBoard::new(ReadyPolicy::Any);
+        assert!(!b.is_ready());
+        b.register("a", "p/a", 1);
+        b.register("b", "p/b", 1);
+        assert!(!b.is_ready());
+        b.apply("b", 1, fail(), SystemTime::now());
+        assert!(!b.is_ready());
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert!(b.is_ready());
+        // A later failure keeps the last good files, so stays ready.
+        b.apply("a", 1, fail(), SystemTime::now());
+        assert!(b.is_ready());
+        assert_eq!(b.secrets()["a"].state, SyncState::Failing);
+    }
+
+    #[test]
+    fn all_policy_needs_every_secret() {
+        let mut b = StatusBoard::new(ReadyPolicy::All);
+        b.register("a", "p/a", 1);
+        b.register("b", "p/b", 1);
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert!(!b.is_ready());
+        b.apply("b", 1, ok(), SystemTime::now());
+        assert!(b.is_ready());
+        b.register("c", "p/c", 1);
+        assert!(!b.is_ready());
+        b.remove("c");
+        assert!(b.is_ready());
+        assert_eq!(b.ready_file().synced, 2);
+    }
+
+    #[test]
+    fn reports_for_unknown_secrets_are_ignored() {
+        let mut b = StatusBoard::new(ReadyPolicy::Any);
+        b.apply("ghost", 1, ok(), SystemTime::now());
+        assert!(b.secrets().is_empty());
+    }
+
+    #[test]
+    fn reports_of_an_older_generation_are_ignored() {
+        let mut b = StatusBoard::new(ReadyPolicy::Any);
+        b.register("a", "p/a", 2);
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert!(!b.is_ready());
+        b.apply("a", 2, ok(), SystemTime::now());
+        assert!(b.is_ready());
+    }
+
+    #[test]
+    fn success_records_version_and_times() {
+        let mut b = StatusBoard::new(ReadyPolicy::Any);
+        b.register("a", "p/a", 1);
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        b.apply("a", 1, fail(), now);
+        b.apply("a", 1, ok(), now);
+        let s = &b.secrets()["a"];
+        assert_eq!(s.version, Some(2));
+        assert_eq!(s.last_success, Some(1000));
+        assert_eq!(s.next_attempt, Some(1060));
+        assert_eq!(s.consecutive_failures, 0);
+        assert_eq!(s.last_error.as_deref(), Some("permission denied"));
+    }
+}

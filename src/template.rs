@@ -1,0 +1,473 @@
+//! Templates: Tera, with the Go-template `{{ .field }}` form of the seed accepted.
+//!
+//! Each secret's `template.data` entries are compiled once, when the config is
+//! loaded, into one [`SecretTemplate`]; a syntax error is a config error that
+//! names the secret and the key. Rendering builds a context from the secret's
+//! fields:
+//!
+//! * every field is reachable as `secret["name"]`, whatever its name
+//!   (`secret["tls.crt"]`, `secret["api-key"]`);
+//! * fields whose names are identifiers are also top-level variables
+//!   (`{{ username }}`), except a field called `secret`, which is only
+//!   reachable through the map.
+//!
+//! [`translate_go`] rewrites the Go forms before compiling: `.field` becomes
+//! `secret["field"]`, `.a.b` becomes `secret["a"]["b"]` and
+//! `index . "tls.crt"` becomes `secret["tls.crt"]`. Everything else is Tera.
+//!
+//! A field missing at render time fails the render; the caller then writes
+//! none of the secret's files. Error texts are passed through
+//! [`SecretData::redact`] so that no value can leak through them.
+
+use tera::{Context, Tera};
+
+use crate::secret::SecretData;
+
+/// The name under which the whole secret is visible to templates.
+pub const SECRET_VAR: &str = "secret";
+
+/// A template failed to compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {key:?}: {message}")]
+pub struct CompileError {
+    pub key: String,
+    pub message: String,
+}
+
+/// A template failed to render (the message carries no secret value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {key:?} failed to render: {message}")]
+pub struct RenderError {
+    pub key: String,
+    pub message: String,
+}
+
+/// The compiled `template.data` of one secret.
+pub struct SecretTemplate {
+    tera: Tera,
+    /// `(key, source)` in declaration order, as written in the config.
+    entries: Vec<(String, String)>,
+}
+
+impl PartialEq for SecretTemplate {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl std::fmt::Debug for SecretTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretTemplate")
+            .field("keys", &self.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SecretTemplate {
+    /// Compiles every entry; returns one error per broken entry.
+    pub fn compile(entries: Vec<(String, String)>) -> Result<Self, Vec<CompileError>> {
+        let mut tera = Tera::default();
+        // Output is files, not HTML: never escape, whatever the key's name.
+        tera.autoescape_on(vec![]);
+        let mut errors = Vec::new();
+        for (key, source) in &entries {
+            if let Err(e) = tera.add_raw_template(key, &translate_go(source)) {
+                errors.push(CompileError {
+                    key: key.clone(),
+                    message: error_chain(&e),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self { tera, entries })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Keys in declaration order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn has_key(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+
+    /// Renders the entry `key` against `data`.
+    pub fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
+        let ctx = context(data);
+        self.tera.render(key, &ctx).map_err(|e| RenderError {
+            key: key.to_string(),
+            message: data.redact(&error_chain(&e)),
+        })
+    }
+}
+
+/// Renders every file of `spec` from `data`: from its template key, or
+/// without a template from the secret field it names. Any failure fails the
+/// whole secret, so no file of it is written.
+pub fn render_files(
+    spec: &crate::config::SecretSpec,
+    data: &SecretData,
+) -> Result<Vec<crate::fs::FileWrite>, RenderError> {
+    let mut rendered: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut out = Vec::with_capacity(spec.files.len());
+    for f in &spec.files {
+        let content = match rendered.iter().find(|(k, _)| *k == f.source) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = match &spec.template {
+                    Some(t) => t.render(&f.source, data)?.into_bytes(),
+                    None => data.field_bytes(&f.source).ok_or_else(|| RenderError {
+                        key: f.source.clone(),
+                        message: format!(
+                            "the secret has no field {:?} (fields: {}); set the file's `key:` or add a template",
+                            f.source,
+                            data.field_names().collect::<Vec<_>>().join(", ")
+                        ),
+                    })?,
+                };
+                rendered.push((f.source.as_str(), c.clone()));
+                c
+            }
+        };
+        out.push(crate::fs::FileWrite {
+            spec: f.clone(),
+            content,
+        });
+    }
+    Ok(out)
+}
+
+fn context(data: &SecretData) -> Context {
+    let mut ctx = Context::new();
+    for (name, value) in data.fields() {
+        if name != SECRET_VAR && is_identifier(name) {
+            ctx.insert(name.as_str(), value);
+        }
+    }
+    ctx.insert(SECRET_VAR, data.fields());
+    ctx
+}
+
+/// Tera's own messages are split over a chain of sources; join them.
+fn error_chain(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Rewrites the Go-template forms `{{ .field }}`, `{{ .a.b }}` and
+/// `{{ index . "key" }}` (also inside `{% %}` tags) into Tera. Text outside
+/// tags and string literals inside tags is left alone.
+pub fn translate_go(source: &str) -> String {
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut rest = source;
+    loop {
+        let open = match (rest.find("{{"), rest.find("{%")) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => break,
+        };
+        let closer = if rest[open..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        out.push_str(&rest[..open + 2]);
+        let inner_start = open + 2;
+        match rest[inner_start..].find(closer) {
+            Some(len) => {
+                out.push_str(&translate_action(&rest[inner_start..inner_start + len]));
+                out.push_str(closer);
+                rest = &rest[inner_start + len + 2..];
+            }
+            None => {
+                // Unclosed tag: leave it for Tera to report.
+                rest = &rest[inner_start..];
+                out.push_str(rest);
+                return out;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Translates the inside of one tag.
+fn translate_action(action: &str) -> String {
+    let chars: Vec<char> = action.chars().collect();
+    let mut out = String::with_capacity(action.len() + 16);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // String literals pass through untouched.
+        if c == '"' || c == '\'' || c == '`' {
+            let end = find_closing_quote(&chars, i);
+            out.extend(&chars[i..end]);
+            i = end;
+            continue;
+        }
+        let prev = if i == 0 { None } else { Some(chars[i - 1]) };
+        let at_word_start = prev.is_none_or(|p| !is_ident_char(p) && !matches!(p, ')' | ']' | '.'));
+        // `index <operand> "k1" "k2"...`
+        if at_word_start && starts_with_word(&chars, i, "index") {
+            if let Some((text, next)) = translate_index(&chars, i + 5) {
+                out.push_str(&text);
+                i = next;
+                continue;
+            }
+        }
+        // `.a.b.c`
+        if c == '.' && at_word_start {
+            if let Some((path, next)) = parse_dot_path(&chars, i) {
+                if !path.is_empty() {
+                    out.push_str(&subscript_path(&path));
+                    i = next;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn find_closing_quote(chars: &[char], start: usize) -> usize {
+    let q = chars[start];
+    let mut j = start + 1;
+    while j < chars.len() {
+        if chars[j] == '\\' && q != '`' {
+            j += 2;
+            continue;
+        }
+        if chars[j] == q {
+            return j + 1;
+        }
+        j += 1;
+    }
+    chars.len()
+}
+
+fn starts_with_word(chars: &[char], i: usize, word: &str) -> bool {
+    let w: Vec<char> = word.chars().collect();
+    chars.len() > i + w.len()
+        && chars[i..i + w.len()] == w[..]
+        && chars[i + w.len()].is_whitespace()
+}
+
+/// Parses `.a.b` at `i`; returns the segments (empty for a bare `.`) and the
+/// index after it. Returns `None` when the dot does not start a Go path.
+fn parse_dot_path(chars: &[char], mut i: usize) -> Option<(Vec<String>, usize)> {
+    let mut path = Vec::new();
+    loop {
+        if chars.get(i) != Some(&'.') {
+            break;
+        }
+        let start = i + 1;
+        let mut j = start;
+        while j < chars.len() && is_ident_char(chars[j]) {
+            j += 1;
+        }
+        if j == start {
+            // A bare `.` (only valid as the whole path).
+            if path.is_empty() && chars.get(j).is_none_or(|c| !c.is_ascii_digit()) {
+                return Some((path, j));
+            }
+            return None;
+        }
+        if chars[start].is_ascii_digit() {
+            return None;
+        }
+        path.push(chars[start..j].iter().collect());
+        i = j;
+    }
+    Some((path, i))
+}
+
+fn subscript_path(path: &[String]) -> String {
+    let mut s = String::from(SECRET_VAR);
+    for seg in path {
+        s.push_str("[\"");
+        s.push_str(seg);
+        s.push_str("\"]");
+    }
+    s
+}
+
+/// `index . "k"` / `index .a "k" "l"` starting after the word `index`.
+fn translate_index(chars: &[char], mut i: usize) -> Option<(String, usize)> {
+    while i < chars.len() && chars[i].is_whitespace() {
+        i += 1;
+    }
+    let (path, mut i) = parse_dot_path(chars, i)?;
+    let mut text = subscript_path(&path);
+    let mut keys = 0;
+    loop {
+        let mut j = i;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        if chars.get(j) != Some(&'"') {
+            break;
+        }
+        let end = find_closing_quote(chars, j);
+        if end > chars.len() || chars.get(end - 1) != Some(&'"') || end - j < 2 {
+            return None;
+        }
+        let lit: String = chars[j..end].iter().collect();
+        text.push('[');
+        text.push_str(&lit);
+        text.push(']');
+        keys += 1;
+        i = end;
+    }
+    (keys > 0).then_some((text, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn data(v: Value) -> SecretData {
+        let Value::Object(map) = v else {
+            unreachable!()
+        };
+        SecretData::new(map, None)
+    }
+
+    fn render_one(src: &str, v: Value) -> Result<String, String> {
+        let t = SecretTemplate::compile(vec![("k".into(), src.into())])
+            .map_err(|e| format!("compile: {e:?}"))?;
+        t.render("k", &data(v)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn translates_go_forms() {
+        assert_eq!(translate_go("{{ .tlsCrt }}"), r#"{{ secret["tlsCrt"] }}"#);
+        assert_eq!(translate_go("{{- .a.b -}}"), r#"{{- secret["a"]["b"] -}}"#);
+        assert_eq!(
+            translate_go(r#"{{ index . "tls.crt" }}"#),
+            r#"{{ secret["tls.crt"] }}"#
+        );
+        assert_eq!(
+            translate_go(r#"{{ index .m "x" "y" }}"#),
+            r#"{{ secret["m"]["x"]["y"] }}"#
+        );
+        assert_eq!(
+            translate_go("{% if .on %}x{% endif %}"),
+            r#"{% if secret["on"] %}x{% endif %}"#
+        );
+    }
+
+    #[test]
+    fn leaves_tera_alone() {
+        for src in [
+            "{{ user.name }}",
+            "{{ 1.5 }}",
+            r#"{{ a | replace(from=".x", to="") }}"#,
+            "plain .text {{ x }} .y",
+            r#"{{ secret["a.b"] }}"#,
+            "{{ (a).b }}",
+        ] {
+            assert_eq!(translate_go(src), src);
+        }
+    }
+
+    #[test]
+    fn renders_seed_forms_and_odd_names() {
+        let v = json!({"tlsCrt": "CERT", "tls.crt": "DOT", "api-key": "DASH", "username": "u", "secret": "S"});
+        assert_eq!(render_one("{{ .tlsCrt }}", v.clone()).unwrap(), "CERT");
+        assert_eq!(
+            render_one(r#"{{ index . "tls.crt" }}"#, v.clone()).unwrap(),
+            "DOT"
+        );
+        assert_eq!(
+            render_one(r#"{{ secret["api-key"] }}"#, v.clone()).unwrap(),
+            "DASH"
+        );
+        assert_eq!(
+            render_one("user={{ username }}", v.clone()).unwrap(),
+            "user=u"
+        );
+        assert_eq!(
+            render_one(r#"{{ secret["secret"] }}"#, v.clone()).unwrap(),
+            "S"
+        );
+        assert_eq!(render_one("{{ .secret }}", v).unwrap(), "S");
+    }
+
+    #[test]
+    fn no_html_escaping_even_for_html_keys() {
+        let t = SecretTemplate::compile(vec![("index.html".into(), "{{ .v }}".into())]).unwrap();
+        let out = t
+            .render("index.html", &data(json!({"v": "<a&b>\"'"})))
+            .unwrap();
+        assert_eq!(out, "<a&b>\"'");
+    }
+
+    #[test]
+    fn nested_and_non_string_values() {
+        let v = json!({"db": {"host": "h", "port": 5432}, "n": 3, "ok": true});
+        assert_eq!(
+            render_one("{{ .db.host }}:{{ .db.port }}", v.clone()).unwrap(),
+            "h:5432"
+        );
+        assert_eq!(render_one("{{ n + 1 }} {{ ok }}", v).unwrap(), "4 true");
+    }
+
+    #[test]
+    fn missing_field_is_a_render_error() {
+        let e = render_one("{{ .nope }}", json!({"x": "CANARY"})).unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        assert!(!e.contains("CANARY"));
+        let e = render_one("{{ nope }}", json!({"x": "y"})).unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn render_errors_never_carry_values() {
+        // A filter that fails on a value may quote it; redaction removes it.
+        let e = render_one("{{ .x | round }}", json!({"x": "CANARY-VALUE"})).unwrap_err();
+        assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_key() {
+        let errs = SecretTemplate::compile(vec![
+            ("good".into(), "{{ x }}".into()),
+            ("bad".into(), "{{ x".into()),
+        ])
+        .unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].key, "bad");
+    }
+
+    #[test]
+    fn keys_keep_declaration_order() {
+        let t = SecretTemplate::compile(vec![
+            ("username".into(), "a".into()),
+            ("password".into(), "b".into()),
+        ])
+        .unwrap();
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["username", "password"]);
+    }
+}

@@ -1,0 +1,78 @@
+//! Login: the request bodies and the decoding of `auth` answers.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::secret::SecretString;
+
+/// A token obtained by a login (or given by the user).
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub token: SecretString,
+    /// Lease of the token; zero means it does not expire.
+    pub ttl: Duration,
+    pub renewable: bool,
+}
+
+/// `POST /v1/auth/{mount}/login` path for AppRole.
+pub fn approle_login_path(mount: &str) -> String {
+    format!("/v1/auth/{}/login", super::kv::encode_path(mount))
+}
+
+pub fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
+    json!({ "role_id": role_id, "secret_id": secret_id.expose() })
+}
+
+/// Decodes `{"auth": {"client_token": ..., "lease_duration": ..., "renewable": ...}}`.
+pub fn parse_login(body: &[u8]) -> Result<TokenInfo, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("login answer is not JSON: {e}"))?;
+    let auth = v.get("auth").ok_or("login answer has no \"auth\"")?;
+    let token = auth
+        .get("client_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or("login answer has no client_token")?;
+    Ok(TokenInfo {
+        token: SecretString::new(token),
+        ttl: Duration::from_secs(
+            auth.get("lease_duration")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        ),
+        renewable: auth
+            .get("renewable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_login() {
+        let t = parse_login(
+            br#"{"auth":{"client_token":"s.CANARY","lease_duration":60,"renewable":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(t.token.expose(), "s.CANARY");
+        assert_eq!((t.ttl, t.renewable), (Duration::from_secs(60), true));
+        assert!(!format!("{t:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn rejects_bad_logins() {
+        for b in [
+            &b"{}"[..],
+            br#"{"auth":null}"#,
+            br#"{"auth":{"client_token":""}}"#,
+            b"nope",
+        ] {
+            assert!(parse_login(b).is_err());
+        }
+        assert_eq!(approle_login_path("approle"), "/v1/auth/approle/login");
+    }
+}

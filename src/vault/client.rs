@@ -1,0 +1,298 @@
+//! The HTTP client that reaches Vault: one keep-alive connection pool, TLS by
+//! rustls (system roots plus `VAULT_CACERT`, or no verification with
+//! `VAULT_SKIP_VERIFY`), the namespace header, and the classification of
+//! every answer into a [`VaultError`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use awc::{Client, Connector};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde_json::Value;
+
+use super::error::{truncate, vault_error_detail, VaultError};
+use crate::config::StoreConfig;
+use crate::secret::SecretString;
+
+/// Largest answer accepted from Vault (a KV value is at most ~1 MiB by default).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Time allowed for one request, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed to open a connection (TCP + TLS).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections kept open to Vault at most.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The client could not be built (a TLS setting is wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("VAULT_CACERT {path}: {detail}")]
+    CaCert { path: String, detail: String },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// An HTTP client bound to one Vault address.
+pub struct VaultClient {
+    http: Client,
+    base: String,
+    namespace: Option<String>,
+}
+
+/// A successful (2xx) answer. The body may hold secret values, so `Debug`
+/// shows only its length.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: actix_web::web::Bytes,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+impl VaultClient {
+    /// Builds the client. Must be called on an actix system thread.
+    pub fn new(store: &StoreConfig) -> Result<Self, ClientError> {
+        let tls = tls_config(store)?;
+        let connector = Connector::new()
+            .rustls_0_23(Arc::new(tls))
+            .timeout(CONNECT_TIMEOUT)
+            .limit(MAX_CONNECTIONS)
+            .conn_keep_alive(Duration::from_secs(30));
+        let http = Client::builder()
+            .connector(connector)
+            .timeout(REQUEST_TIMEOUT)
+            .no_default_headers()
+            .add_default_header((
+                "User-Agent",
+                concat!("secrets-sync/", env!("CARGO_PKG_VERSION")),
+            ))
+            .finish();
+        Ok(Self {
+            http,
+            base: store.address.clone(),
+            namespace: store.namespace.clone(),
+        })
+    }
+
+    /// Sends one request. `op` names the operation for errors and metrics;
+    /// `path` is the API path (`/v1/...`).
+    pub async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&Value>,
+    ) -> Result<Answer, VaultError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method, url);
+        if let Some(ns) = &self.namespace {
+            req = req.insert_header(("X-Vault-Namespace", ns.as_str()));
+        }
+        if let Some(t) = token {
+            req = req.insert_header(("X-Vault-Token", t.expose()));
+        }
+        let sent = match body {
+            Some(b) => req.send_json(b).await,
+            None => req.send().await,
+        };
+        let mut resp = sent.map_err(|e| VaultError::Network {
+            op,
+            detail: truncate(&e.to_string(), 300),
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .body()
+            .limit(MAX_BODY)
+            .await
+            .map_err(|e| VaultError::Network {
+                op,
+                detail: format!("reading the answer: {}", truncate(&e.to_string(), 200)),
+            })?;
+        classify(op, path, status, bytes)
+    }
+}
+
+/// Maps a status code to success or a [`VaultError`].
+pub fn classify(
+    op: &'static str,
+    path: &str,
+    status: StatusCode,
+    body: actix_web::web::Bytes,
+) -> Result<Answer, VaultError> {
+    if status.is_success() {
+        return Ok(Answer { status, body });
+    }
+    let detail = vault_error_detail(&body);
+    let path = path.to_string();
+    Err(match status.as_u16() {
+        401 | 403 => VaultError::PermissionDenied { op, path, detail },
+        // Vault answers 404 with an empty errors list for a missing secret.
+        404 => VaultError::NotFound { path },
+        429 | 500..=599 => VaultError::Server {
+            op,
+            path,
+            status: status.as_u16(),
+            detail,
+        },
+        s => VaultError::Rejected {
+            op,
+            path,
+            status: s,
+            detail,
+        },
+    })
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+    let mut cfg = if store.skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(path) = &store.ca_cert {
+            add_ca_file(&mut roots, path)?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    // HTTP/1.1 only: Vault speaks it, and it keeps HTTP/2 out of the picture.
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
+    let err = |detail: String| ClientError::CaCert {
+        path: path.display().to_string(),
+        detail,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(format!("cannot read PEM file: {e}")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(err("no CERTIFICATE block found".into()));
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| err(format!("unusable certificate: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Accepts any server certificate (VAULT_SKIP_VERIFY=true). Signatures are
+/// still checked, so the handshake itself is sound; only identity is not.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::web::Bytes;
+
+    fn status(code: u16) -> Result<Answer, VaultError> {
+        classify(
+            "read",
+            "/v1/secret/data/x",
+            StatusCode::from_u16(code).unwrap(),
+            Bytes::from_static(br#"{"errors":["boom"]}"#),
+        )
+    }
+
+    #[test]
+    fn classification() {
+        assert!(status(200).is_ok());
+        assert_eq!(status(403).unwrap_err().kind(), "permission_denied");
+        assert_eq!(status(401).unwrap_err().kind(), "permission_denied");
+        assert_eq!(status(404).unwrap_err().kind(), "not_found");
+        assert_eq!(status(503).unwrap_err().kind(), "server_error");
+        assert_eq!(status(429).unwrap_err().kind(), "server_error");
+        assert_eq!(status(400).unwrap_err().kind(), "rejected");
+        assert!(status(500).unwrap_err().to_string().contains("boom"));
+    }
+
+    #[test]
+    fn bad_ca_file_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ca.pem");
+        std::fs::write(&p, "not a pem").unwrap();
+        let mut roots = RootCertStore::empty();
+        let e = add_ca_file(&mut roots, &p).unwrap_err().to_string();
+        assert!(e.contains("ca.pem") && e.contains("no CERTIFICATE"), "{e}");
+        let e = add_ca_file(&mut roots, &d.path().join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+    }
+}

@@ -1,0 +1,109 @@
+//! KV secrets engine, versions 1 and 2: request paths and response decoding.
+
+use serde_json::Value;
+
+use crate::config::KvVersion;
+use crate::secret::SecretData;
+
+/// The API path (after the address) that reads `path` from the mount.
+pub fn read_path(kv: KvVersion, mount: &str, path: &str) -> String {
+    let mount = encode_path(mount);
+    let path = encode_path(path);
+    match kv {
+        KvVersion::V2 => format!("/v1/{mount}/data/{path}"),
+        KvVersion::V1 => format!("/v1/{mount}/{path}"),
+    }
+}
+
+/// Percent-encodes each segment of a slash-separated path.
+pub fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/' | b'@' | b'+' | b':')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes a read answer. Errors describe the shape, never the content.
+pub fn parse_read(kv: KvVersion, body: &[u8]) -> Result<SecretData, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        // serde_json's message has a position, not content.
+        format!("body is not JSON ({} bytes): {}", body.len(), e)
+    })?;
+    let data = v.get("data").ok_or("no \"data\" in the answer")?;
+    match kv {
+        KvVersion::V1 => match data {
+            Value::Object(map) => Ok(SecretData::new(map.clone(), None)),
+            _ => Err("\"data\" is not an object".into()),
+        },
+        KvVersion::V2 => {
+            let version = data
+                .get("metadata")
+                .and_then(|m| m.get("version"))
+                .and_then(Value::as_u64);
+            match data.get("data") {
+                Some(Value::Object(map)) => Ok(SecretData::new(map.clone(), version)),
+                Some(Value::Null) | None => Err(
+                    "the latest version has no data (deleted or destroyed); is this a KV v1 mount? set kvVersion: v1".into(),
+                ),
+                Some(_) => Err("\"data.data\" is not an object".into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            read_path(KvVersion::V2, "secret", "app/db"),
+            "/v1/secret/data/app/db"
+        );
+        assert_eq!(read_path(KvVersion::V1, "kv", "app/db"), "/v1/kv/app/db");
+        assert_eq!(
+            read_path(KvVersion::V2, "secret", "a b/ü?#"),
+            "/v1/secret/data/a%20b/%C3%BC%3F%23"
+        );
+    }
+
+    #[test]
+    fn decodes_v2_and_v1() {
+        let v2 = br#"{"data":{"data":{"u":"x","n":1},"metadata":{"version":7}}}"#;
+        let d = parse_read(KvVersion::V2, v2).unwrap();
+        assert_eq!(d.version(), Some(7));
+        assert_eq!(d.field_bytes("u").unwrap(), b"x");
+        let v1 = br#"{"data":{"u":"x"},"lease_duration":2764800}"#;
+        let d = parse_read(KvVersion::V1, v1).unwrap();
+        assert_eq!(
+            (d.version(), d.field_bytes("u").unwrap()),
+            (None, b"x".to_vec())
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_clear_errors_without_content() {
+        for (kv, body) in [
+            (
+                KvVersion::V2,
+                &br#"{"data":{"data":null,"metadata":{"deletion_time":"x"}}}"#[..],
+            ),
+            (KvVersion::V2, br#"{"data":{"data":"CANARY"}}"#),
+            (KvVersion::V2, br#"[1,2]"#),
+            (KvVersion::V1, br#"{"data":"CANARY"}"#),
+            (KvVersion::V1, b"\xff\xfeCANARY"),
+            (KvVersion::V2, br#"{"data":{"data":{"a":"CANARY""#),
+        ] {
+            let e = parse_read(kv, body).unwrap_err();
+            assert!(!e.contains("CANARY"), "{e}");
+        }
+    }
+}
