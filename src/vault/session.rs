@@ -64,8 +64,15 @@ impl VaultSession {
     /// Reads one secret, logging in first if needed, and once more if an
     /// AppRole token was refused.
     pub async fn read(self: Rc<Self>, path: String) -> Result<SecretData, VaultError> {
+        tracing::trace!(path = %path, "vault read started");
+        let res = Rc::clone(&self).read_inner(&path).await;
+        tracing::trace!(path = %path, ok = res.is_ok(), "vault read finished");
+        res
+    }
+
+    async fn read_inner(self: Rc<Self>, path: &str) -> Result<SecretData, VaultError> {
         let token = self.current_token().await?;
-        match self.read_with(&path, &token).await {
+        match self.read_with(path, &token).await {
             Err(VaultError::PermissionDenied { .. }) if self.may_relogin() => {
                 tracing::info!(
                     method = self.store.auth.method(),
@@ -73,7 +80,7 @@ impl VaultSession {
                 );
                 self.forget_token(&token);
                 let token = self.current_token().await?;
-                self.read_with(&path, &token).await
+                self.read_with(path, &token).await
             }
             other => other,
         }

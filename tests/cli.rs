@@ -1,0 +1,161 @@
+//! The command line without a Vault server: `check`, `isready`, and `run`
+//! refusing a bad config.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::run_to_end;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    c.env_clear();
+    c
+}
+
+fn check(config: &Path) -> (i32, String, String) {
+    let mut c = bin();
+    c.args(["check", "--config"]).arg(config);
+    run_to_end(c)
+}
+
+#[test]
+fn every_shipped_example_passes_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let (code, out, err) = check(&p);
+            assert_eq!(code, 0, "{}: {out}{err}", p.display());
+            assert!(out.contains("OK"), "{out}");
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the seed and demo examples, found {n}");
+}
+
+#[test]
+fn seed_example_check_warns_about_runtime_credentials() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/seed-example.yaml");
+    let (code, out, err) = check(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 secrets, 4 files"), "{out}");
+    assert!(err.contains("VAULT_TOKEN"), "{err}");
+}
+
+#[test]
+fn bad_config_lists_every_error_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(
+        &p,
+        r#"
+secretStore: {address: "http://v", token: t}
+secrets:
+  - name: db
+    path: app/db
+    refreshInterval: 5x
+    template:
+      data:
+        a: "{{ .a }}"
+        b: "{{ .b }}"
+    files:
+      - path: /s/one
+  - name: db
+    path: app/other
+    files:
+      - path: /s/two
+        mode: "999"
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = check(&p);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("bad.yaml: 4 errors"), "{err}");
+    assert!(err.contains(r#"secrets[0] "db".refreshInterval"#), "{err}");
+    assert!(
+        err.contains(r#"secrets[0] "db".files[0]: cannot tell which template key"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"secrets[1] "db".name: duplicate name"#),
+        "{err}"
+    );
+    assert!(err.contains(r#"secrets[1] "db".files[0].mode"#), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let (code, _, err) = check(Path::new("/nonexistent/secrets.yaml"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/nonexistent/secrets.yaml") && err.contains("CONFIG_FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_refuses_an_invalid_config_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.yaml");
+    // Valid file, but no token at run time.
+    std::fs::write(&p, "secretStore: {address: http://127.0.0.1:1}\nsecrets: [{name: a, path: p, files: [{path: /tmp/x}]}]\n").unwrap();
+    let mut c = bin();
+    c.args(["run", "--once", "--config"]).arg(&p);
+    let (code, out, err) = run_to_end(c);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("VAULT_TOKEN"), "{err}");
+}
+
+#[test]
+fn isready_reads_the_status_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("state");
+    let isready = |f: &Path| {
+        let mut c = bin();
+        c.arg("isready").env("STATUS_FILE", f);
+        run_to_end(c).0
+    };
+    assert_eq!(isready(&f), 1, "missing file means not ready");
+    std::fs::write(&f, r#"{"ready":false,"synced":0,"total":2,"pid":1}"#).unwrap();
+    assert_eq!(isready(&f), 1);
+    std::fs::write(&f, r#"{"ready":true,"synced":1,"total":2,"pid":1}"#).unwrap();
+    assert_eq!(isready(&f), 0);
+    std::fs::write(&f, "garbage").unwrap();
+    assert_eq!(isready(&f), 1);
+}
+
+#[test]
+fn help_lists_the_seed_environment_variables() {
+    let mut c = bin();
+    c.args(["run", "--help"]);
+    let (code, out, _) = run_to_end(c);
+    assert_eq!(code, 0);
+    for var in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+        "VAULT_NAMESPACE",
+        "VAULT_CACERT",
+        "VAULT_SKIP_VERIFY",
+        "CONFIG_FILE",
+        "WATCH_CONFIG",
+        "CIRCUIT_BREAKER_MAX_REQUESTS",
+        "CIRCUIT_BREAKER_INTERVAL",
+        "CIRCUIT_BREAKER_TIMEOUT",
+        "LOG_LEVEL",
+        "HTTP_PORT",
+        "STATUS_FILE",
+        "ENABLE_TRACING",
+        "OTEL_EXPORTER_ENDPOINT",
+        "INITIAL_BACKOFF",
+        "MAX_BACKOFF",
+        "BACKOFF_MULTIPLIER",
+        "READY_POLICY",
+    ] {
+        assert!(out.contains(var), "--help does not mention {var}");
+    }
+}

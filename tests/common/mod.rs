@@ -1,0 +1,369 @@
+//! Test harness: one real OpenBao dev server per test binary, a tiny HTTP
+//! client to seed it, and a runner for the `secrets-sync` binary.
+//!
+//! The server is found through `BAO_BIN` (set by `scripts/test.sh`), then
+//! `.tools/bin/bao`, then `PATH`. When it is missing the tests fail under
+//! `CI=true` and say loudly that they were skipped otherwise.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ROOT_TOKEN: &str = "root";
+
+pub struct Bao {
+    pub addr: String,
+    pub bin: PathBuf,
+}
+
+fn find_bao() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BAO_BIN").map(PathBuf::from) {
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/bao");
+    if local.is_file() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("bao"))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free local port")
+}
+
+/// Starts `bao server -dev` with extra arguments in a thread that outlives
+/// every test; the server gets SIGKILL when the test process exits.
+pub fn start_bao(bin: &Path, port: u16, extra: &[String]) -> String {
+    let bin = bin.to_path_buf();
+    let extra = extra.to_vec();
+    let log = std::env::temp_dir().join(format!("secrets-sync-test-bao-{port}.log"));
+    std::thread::spawn(move || {
+        let log_file = std::fs::File::create(&log).expect("bao log file");
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={ROOT_TOKEN}"),
+            &format!("-dev-listen-address=127.0.0.1:{port}"),
+        ])
+        .args(&extra)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log clone"))
+        .stderr(log_file);
+        // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("cannot start bao");
+        let _ = child.wait();
+    });
+    format!("127.0.0.1:{port}")
+}
+
+/// The shared dev server (plain HTTP), or `None` when `bao` is missing
+/// outside CI.
+pub fn bao() -> Option<&'static Bao> {
+    static BAO: OnceLock<Option<Bao>> = OnceLock::new();
+    BAO.get_or_init(|| {
+        let Some(bin) = find_bao() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but the OpenBao binary `bao` was not found: run scripts/install-openbao.sh or set BAO_BIN");
+            }
+            eprintln!("SKIPPED: OpenBao `bao` not found (run scripts/install-openbao.sh); integration tests did not run");
+            return None;
+        };
+        let port = free_port();
+        let host = start_bao(&bin, port, &[]);
+        let addr = format!("http://{host}");
+        wait_for(Duration::from_secs(30), || {
+            http(&host, "GET", "/v1/sys/health", None, None).is_ok_and(|(s, _)| s == 200)
+        })
+        .unwrap_or_else(|_| panic!("bao dev server did not become healthy on {addr}"));
+        Some(Bao { addr, bin })
+    })
+    .as_ref()
+}
+
+/// Returns the shared server or ends the test early (outside CI only).
+#[macro_export]
+macro_rules! require_bao {
+    () => {
+        match common::bao() {
+            Some(b) => b,
+            None => return,
+        }
+    };
+}
+
+impl Bao {
+    pub fn host(&self) -> &str {
+        self.addr.trim_start_matches("http://")
+    }
+
+    /// An API call with the root token; panics on a non-2xx answer.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> String {
+        let (status, text) = http(self.host(), method, path, Some(ROOT_TOKEN), body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {text}"
+        );
+        text
+    }
+
+    /// Writes a KV v2 secret at `secret/<path>`.
+    pub fn kv_put(&self, path: &str, data: serde_json::Value) {
+        let body = serde_json::json!({ "data": data }).to_string();
+        self.api("POST", &format!("/v1/secret/data/{path}"), Some(&body));
+    }
+
+    /// Enables a mount once (ignores "already in use").
+    pub fn ensure_mount(&self, mount: &str, body: &str) {
+        let _ = http(
+            self.host(),
+            "POST",
+            &format!("/v1/sys/mounts/{mount}"),
+            Some(ROOT_TOKEN),
+            Some(body),
+        );
+    }
+
+    /// Makes an AppRole role reading `secret/*`; returns (role_id, secret_id).
+    pub fn approle(&self, role: &str, token_ttl: &str) -> (String, String) {
+        let _ = http(
+            self.host(),
+            "POST",
+            "/v1/sys/auth/approle",
+            Some(ROOT_TOKEN),
+            Some(r#"{"type":"approle"}"#),
+        );
+        let policy = r#"{"policy":"path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }"}"#;
+        self.api("PUT", "/v1/sys/policies/acl/test-read", Some(policy));
+        let role_body = format!(
+            r#"{{"token_policies":"test-read","token_ttl":"{token_ttl}","token_max_ttl":"24h"}}"#
+        );
+        self.api(
+            "POST",
+            &format!("/v1/auth/approle/role/{role}"),
+            Some(&role_body),
+        );
+        let rid: serde_json::Value = serde_json::from_str(&self.api(
+            "GET",
+            &format!("/v1/auth/approle/role/{role}/role-id"),
+            None,
+        ))
+        .unwrap();
+        let sid: serde_json::Value = serde_json::from_str(&self.api(
+            "POST",
+            &format!("/v1/auth/approle/role/{role}/secret-id"),
+            Some("{}"),
+        ))
+        .unwrap();
+        (
+            rid["data"]["role_id"].as_str().unwrap().to_string(),
+            sid["data"]["secret_id"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+/// Minimal blocking HTTP/1.0 client: returns (status, body).
+pub fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(host).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("X-Vault-Token: {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad response: {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if cond() {
+        Ok(())
+    } else {
+        Err(format!("condition not met within {timeout:?}"))
+    }
+}
+
+/// A running `secrets-sync`, killed on drop. Output goes to `log`.
+pub struct Sync {
+    pub child: Child,
+    pub log: PathBuf,
+    pub http_port: u16,
+    pub status_file: PathBuf,
+}
+
+/// Base command with a clean environment: only what the test sets.
+pub fn command(dir: &Path, config: &Path, vault_addr: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CONFIG_FILE", config)
+        .env("VAULT_ADDR", vault_addr)
+        .env("STATUS_FILE", dir.join("status.json"))
+        .env("INITIAL_BACKOFF", "200ms")
+        .env("MAX_BACKOFF", "1s")
+        .env("LOG_LEVEL", "debug")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Sync {
+    /// Starts `secrets-sync run` with `config` (written to `dir/config.yaml`).
+    pub fn start(dir: &Path, config: &str, vault_addr: &str, env: &[(&str, &str)]) -> Sync {
+        let cfg = dir.join("config.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let http_port = free_port();
+        let log = dir.join("secrets-sync.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = command(dir, &cfg, vault_addr, env)
+            .env("HTTP_PORT", http_port.to_string())
+            .env("HTTP_BIND", "127.0.0.1")
+            .arg("run")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start secrets-sync");
+        let s = Sync {
+            child,
+            log,
+            http_port,
+            status_file: dir.join("status.json"),
+        };
+        wait_for(Duration::from_secs(15), || s.get("/health").is_ok()).unwrap_or_else(|e| {
+            panic!("secrets-sync HTTP server did not start: {e}\n{}", s.logs())
+        });
+        s
+    }
+
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        http(
+            &format!("127.0.0.1:{}", self.http_port),
+            "GET",
+            path,
+            None,
+            None,
+        )
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let (_, body) = self.get("/status").expect("/status");
+        serde_json::from_str(&body).expect("/status is JSON")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(35),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sync {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion (`check`, `isready`, `run --once`).
+pub fn run_to_end(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run secrets-sync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A unique KV path prefix per test.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}

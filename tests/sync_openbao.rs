@@ -1,0 +1,397 @@
+//! End-to-end tests against a real OpenBao dev server (one per test binary,
+//! a separate KV path per test).
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{read, run_to_end, unique, wait_for, Sync, ROOT_TOKEN};
+use serde_json::json;
+
+const SEED: &str = include_str!("../config-examples/seed-example.yaml");
+
+fn token_env() -> Vec<(&'static str, &'static str)> {
+    vec![("VAULT_TOKEN", ROOT_TOKEN)]
+}
+
+fn file_has(path: &Path, want: &str) -> bool {
+    read(path).as_deref() == Some(want)
+}
+
+#[test]
+fn seed_example_end_to_end_with_token_auth() {
+    let bao = require_bao!();
+    bao.kv_put(
+        "common/ci-cd-accounts/tls/star-k8s-crealogix-net",
+        json!({"tlsCrt": "CERT-PEM", "tlsKey": "KEY-PEM"}),
+    );
+    bao.kv_put(
+        "database/prod/credentials",
+        json!({"username": "db-user", "password": "db-pass"}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The seed config verbatim, with its /secrets/ files redirected into the
+    // test's directory; its address is overridden by VAULT_ADDR.
+    let config = SEED.replace("/secrets/", &format!("{}/", dir.path().display()));
+    let d = dir.path();
+    let mut s = Sync::start(d, &config, &bao.addr, &token_env());
+    wait_for(Duration::from_secs(15), || {
+        file_has(&d.join("db-username"), "db-user") && file_has(&d.join("tls.crt"), "CERT-PEM")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    // Declaration order: username file <- username key (the Go tool swapped them).
+    assert!(file_has(&d.join("db-password"), "db-pass"));
+    let mode = |f: &str| std::fs::metadata(d.join(f)).unwrap().mode() & 0o777;
+    assert_eq!(mode("tls.crt"), 0o644);
+    assert_eq!(mode("db-username"), 0o600);
+    assert_eq!(mode("db-password"), 0o600);
+    // tls.key asks for owner 1000:1000, which needs root (or CAP_CHOWN).
+    if unsafe { libc::geteuid() } == 0 {
+        wait_for(Duration::from_secs(10), || {
+            file_has(&d.join("tls.key"), "KEY-PEM")
+        })
+        .unwrap();
+        let m = std::fs::metadata(d.join("tls.key")).unwrap();
+        assert_eq!((m.mode() & 0o777, m.uid(), m.gid()), (0o600, 1000, 1000));
+    } else {
+        wait_for(Duration::from_secs(10), || {
+            s.status()["secrets"]["tls-cert"]["state"] == "failing"
+        })
+        .unwrap();
+        assert!(!d.join("tls.crt").exists() || read(&d.join("tls.key")).is_none());
+    }
+    let (code, body) = s.get("/ready").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let st = s.status();
+    assert_eq!(st["secrets"]["database-creds"]["version"], 1);
+    assert_eq!(
+        st["secrets"]["database-creds"]["path"],
+        "secret/data/database/prod/credentials"
+    );
+    assert!(s.alive());
+    assert!(s.stop().success());
+}
+
+#[test]
+fn approle_auth_syncs() {
+    let bao = require_bao!();
+    let path = unique("approle");
+    bao.kv_put(&path, json!({"password": "from-approle"}));
+    let (role_id, secret_id) = bao.approle("sync-test", "1h");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pw");
+    let config = format!(
+        "secretStore: {{authMethod: approle}}\nsecrets:\n  - name: pw\n    path: {path}\n    files: [{{path: {}, key: password}}]\n",
+        out.display()
+    );
+    let s = Sync::start(
+        dir.path(),
+        &config,
+        &bao.addr,
+        &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
+    );
+    wait_for(Duration::from_secs(15), || file_has(&out, "from-approle"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert!(s.logs().contains("logged in to Vault"));
+    assert!(
+        !s.logs().contains(&secret_id),
+        "secret ID leaked into the logs"
+    );
+}
+
+#[test]
+fn kv_v1_mount_syncs() {
+    let bao = require_bao!();
+    bao.ensure_mount("kv1", r#"{"type":"kv","options":{"version":"1"}}"#);
+    let path = unique("v1");
+    bao.api(
+        "POST",
+        &format!("/v1/kv1/{path}"),
+        Some(r#"{"api-key":"v1-value","n":7}"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("api-key");
+    let n = dir.path().join("n");
+    let config = format!(
+        "secretStore: {{kvVersion: v1, mountPath: kv1}}\nsecrets:\n  - name: v1\n    path: {path}\n    files: [{{path: {}}}, {{path: {}}}]\n",
+        out.display(),
+        n.display()
+    );
+    let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
+    wait_for(Duration::from_secs(15), || {
+        file_has(&out, "v1-value") && file_has(&n, "7")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    // KV v1 has no versions.
+    assert!(s.status()["secrets"]["v1"]["version"].is_null());
+}
+
+#[test]
+fn changes_reach_the_file_and_unchanged_secrets_are_not_rewritten() {
+    let bao = require_bao!();
+    let path = unique("rotate");
+    bao.kv_put(&path, json!({"password": "one"}));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sub/dir/password");
+    let config = format!(
+        "secrets:\n  - name: rot\n    path: {path}\n    refreshInterval: 500ms\n    template:\n      data:\n        password: 'pw={{{{ .password }}}}'\n    files: [{{path: {}}}]\n",
+        out.display()
+    );
+    let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
+    wait_for(Duration::from_secs(15), || file_has(&out, "pw=one"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    let before = std::fs::metadata(&out).unwrap();
+    // Several refreshes of an unchanged secret.
+    let unchanged_logs = |s: &Sync| s.logs().matches("secret unchanged").count();
+    wait_for(Duration::from_secs(10), || unchanged_logs(&s) >= 3)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    let after = std::fs::metadata(&out).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime(), before.mtime_nsec()),
+        (after.ino(), after.mtime(), after.mtime_nsec()),
+        "unchanged content was rewritten"
+    );
+    bao.kv_put(&path, json!({"password": "two"}));
+    wait_for(Duration::from_secs(10), || file_has(&out, "pw=two"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert_eq!(s.status()["secrets"]["rot"]["version"], 2);
+    // No temp file left next to it.
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "password")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn missing_template_field_fails_only_that_secret_and_never_logs_values() {
+    let bao = require_bao!();
+    let bad = unique("bad");
+    let good = unique("good");
+    bao.kv_put(
+        &bad,
+        json!({"present": "CANARY-7f3a-present", "other": "CANARY-7f3a-other"}),
+    );
+    bao.kv_put(&good, json!({"v": "CANARY-7f3a-good"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        r#"
+secrets:
+  - name: broken
+    path: {bad}
+    refreshInterval: 1s
+    template:
+      data:
+        a: '{{{{ .present }}}}'
+        b: '{{{{ .absent }}}}'
+    files: [{{path: {d}/broken-a}}, {{path: {d}/broken-b}}]
+  - name: fine
+    path: {good}
+    files: [{{path: {d}/fine, key: v}}]
+"#,
+        d = d.display()
+    );
+    let s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("LOG_LEVEL", "trace")],
+    );
+    wait_for(Duration::from_secs(15), || {
+        file_has(&d.join("fine"), "CANARY-7f3a-good")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    wait_for(Duration::from_secs(10), || {
+        s.status()["secrets"]["broken"]["consecutive_failures"].as_u64() >= Some(2)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    // Neither file of the broken secret was written, not even the one that rendered.
+    assert!(!d.join("broken-a").exists());
+    assert!(!d.join("broken-b").exists());
+    let st = s.status();
+    assert_eq!(st["secrets"]["broken"]["state"], "failing");
+    let err = st["secrets"]["broken"]["last_error"].as_str().unwrap();
+    assert!(err.contains("absent"), "{err}");
+    assert_eq!(st["secrets"]["fine"]["state"], "synced");
+    // No value in logs, /status or /ready.
+    let (_, ready) = s.get("/ready").unwrap();
+    for (what, text) in [
+        ("logs", s.logs()),
+        ("status", st.to_string()),
+        ("ready", ready),
+    ] {
+        assert!(
+            !text.contains("CANARY-7f3a"),
+            "a secret value leaked into {what}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn bad_token_keeps_running_and_not_ready() {
+    let bao = require_bao!();
+    let path = unique("badtoken");
+    bao.kv_put(&path, json!({"k": "v"}));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "secrets:\n  - name: s\n    path: {path}\n    files: [{{path: {}/k}}]\n",
+        dir.path().display()
+    );
+    let mut s = Sync::start(
+        dir.path(),
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", "not-a-real-token")],
+    );
+    wait_for(Duration::from_secs(10), || {
+        s.status()["secrets"]["s"]["consecutive_failures"].as_u64() >= Some(3)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert!(s.alive());
+    assert_eq!(s.get("/health").unwrap().0, 200);
+    assert_eq!(s.get("/ready").unwrap().0, 503);
+    let err = s.status()["secrets"]["s"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!s.logs().contains("not-a-real-token"));
+    let (code, _, _) = run_to_end(isready(&s.status_file));
+    assert_eq!(code, 1);
+    assert!(!dir.path().join("k").exists());
+}
+
+fn isready(status_file: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    c.arg("isready").env_clear().env("STATUS_FILE", status_file);
+    c
+}
+
+#[test]
+fn ready_file_and_policy_all() {
+    let bao = require_bao!();
+    let ok = unique("ready-ok");
+    bao.kv_put(&ok, json!({"k": "v"}));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "secrets:\n  - name: ok\n    path: {ok}\n    files: [{{path: {d}/ok, key: k}}]\n  - name: missing\n    path: does/not/exist\n    files: [{{path: {d}/missing, key: k}}]\n",
+        d = dir.path().display()
+    );
+    // Policy any: ready once `ok` synced, although `missing` fails.
+    let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
+    wait_for(Duration::from_secs(15), || {
+        s.get("/ready").is_ok_and(|(c, _)| c == 200)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    wait_for(Duration::from_secs(5), || {
+        run_to_end(isready(&s.status_file)).0 == 0
+    })
+    .unwrap();
+    let st = s.status();
+    assert!(st["secrets"]["missing"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    drop(s);
+
+    // Policy all: never ready while `missing` fails.
+    let dir2 = tempfile::tempdir().unwrap();
+    let config2 = config.replace(
+        &dir.path().display().to_string(),
+        &dir2.path().display().to_string(),
+    );
+    let env = [("VAULT_TOKEN", ROOT_TOKEN), ("READY_POLICY", "all")];
+    let s = Sync::start(dir2.path(), &config2, &bao.addr, &env);
+    wait_for(Duration::from_secs(15), || {
+        file_has(&dir2.path().join("ok"), "v")
+    })
+    .unwrap();
+    wait_for(Duration::from_secs(5), || {
+        s.status()["secrets"]["missing"]["consecutive_failures"].as_u64() >= Some(2)
+    })
+    .unwrap();
+    assert_eq!(s.get("/ready").unwrap().0, 503);
+    assert_eq!(run_to_end(isready(&s.status_file)).0, 1);
+}
+
+#[test]
+fn once_exit_codes() {
+    let bao = require_bao!();
+    let a = unique("once-a");
+    bao.kv_put(&a, json!({"k": "A"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = format!(
+        "secrets:\n  - name: a\n    path: {a}\n    files: [{{path: {d}/a, key: k}}]\n",
+        d = d.display()
+    );
+    let cfg = d.join("good.yaml");
+    std::fs::write(&cfg, &good).unwrap();
+    let mut cmd = common::command(d, &cfg, &bao.addr, &token_env());
+    cmd.args(["run", "--once"]);
+    let (code, out, err) = run_to_end(cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(file_has(&d.join("a"), "A"));
+
+    let bad = format!(
+        "{good}  - name: b\n    path: nowhere/{a}\n    files: [{{path: {d}/b, key: k}}]\n",
+        d = d.display()
+    );
+    let cfg = d.join("bad.yaml");
+    std::fs::write(&cfg, bad).unwrap();
+    let mut cmd = common::command(d, &cfg, &bao.addr, &token_env());
+    cmd.args(["run", "--once"]);
+    let (code, out, err) = run_to_end(cmd);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!d.join("b").exists());
+}
+
+#[test]
+fn startup_reads_run_concurrently_and_sigterm_exits_zero() {
+    let bao = require_bao!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut config = String::from("secrets:\n");
+    for i in 0..40 {
+        let p = unique("many");
+        bao.kv_put(&p, json!({"v": format!("value-{i}")}));
+        config.push_str(&format!(
+            "  - name: s{i}\n    path: {p}\n    files: [{{path: {}/out/s{i}, key: v}}]\n",
+            d.display()
+        ));
+    }
+    let env = [
+        ("VAULT_TOKEN", ROOT_TOKEN),
+        ("LOG_LEVEL", "info,secrets_sync::vault=trace"),
+    ];
+    let mut s = Sync::start(d, &config, &bao.addr, &env);
+    wait_for(Duration::from_secs(15), || {
+        (0..40).all(|i| file_has(&d.join(format!("out/s{i}")), &format!("value-{i}")))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert_eq!(s.status()["synced"], 40);
+    // The start-up reads overlapped: replay the read start/finish events in
+    // log order and find how many were in flight at once.
+    let (mut now, mut peak) = (0i32, 0i32);
+    for line in s.logs().lines() {
+        if line.contains("vault read started") {
+            now += 1;
+            peak = peak.max(now);
+        } else if line.contains("vault read finished") {
+            now -= 1;
+        }
+    }
+    assert!(
+        peak >= 10,
+        "only {peak} reads were in flight at once; start-up is not concurrent"
+    );
+    let st = s.stop();
+    assert!(st.success(), "{st:?}\n{}", s.logs());
+    assert!(s.logs().contains("shutdown complete"));
+    // Not ready after a clean stop.
+    assert_eq!(run_to_end(isready(&s.status_file)).0, 1);
+}
