@@ -395,3 +395,38 @@ fn startup_reads_run_concurrently_and_sigterm_exits_zero() {
     // Not ready after a clean stop.
     assert_eq!(run_to_end(isready(&s.status_file)).0, 1);
 }
+
+#[test]
+fn namespace_header_reaches_the_namespace() {
+    let bao = require_bao!();
+    let ns = unique("ns");
+    bao.api("POST", &format!("/v1/sys/namespaces/{ns}"), Some("{}"));
+    bao.api_ns(
+        &ns,
+        "POST",
+        "/v1/sys/mounts/secret",
+        Some(r#"{"type":"kv","options":{"version":"2"}}"#),
+    );
+    bao.api_ns(
+        &ns,
+        "POST",
+        "/v1/secret/data/app",
+        Some(r#"{"data":{"x":"in-namespace"}}"#),
+    );
+    // The same path outside the namespace holds something else.
+    bao.kv_put("app", json!({"x": "root-namespace"}));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let config = format!(
+        "secrets:\n  - name: n\n    path: app\n    files: [{{path: {}}}]\n",
+        out.display()
+    );
+    let s = Sync::start(
+        dir.path(),
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_NAMESPACE", &ns)],
+    );
+    wait_for(Duration::from_secs(15), || file_has(&out, "in-namespace"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+}

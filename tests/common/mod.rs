@@ -78,18 +78,25 @@ pub fn start_bao(bin: &Path, port: u16, extra: &[String]) -> String {
     format!("127.0.0.1:{port}")
 }
 
+/// The `bao` binary; under `CI=true` a missing one fails the test, otherwise
+/// the test is reported as skipped on stderr.
+pub fn bao_bin() -> Option<PathBuf> {
+    let found = find_bao();
+    if found.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but the OpenBao binary `bao` was not found: run scripts/install-openbao.sh or set BAO_BIN");
+        }
+        eprintln!("SKIPPED: OpenBao `bao` not found (run scripts/install-openbao.sh); integration tests did not run");
+    }
+    found
+}
+
 /// The shared dev server (plain HTTP), or `None` when `bao` is missing
 /// outside CI.
 pub fn bao() -> Option<&'static Bao> {
     static BAO: OnceLock<Option<Bao>> = OnceLock::new();
     BAO.get_or_init(|| {
-        let Some(bin) = find_bao() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but the OpenBao binary `bao` was not found: run scripts/install-openbao.sh or set BAO_BIN");
-            }
-            eprintln!("SKIPPED: OpenBao `bao` not found (run scripts/install-openbao.sh); integration tests did not run");
-            return None;
-        };
+        let bin = bao_bin()?;
         let port = free_port();
         let host = start_bao(&bin, port, &[]);
         let addr = format!("http://{host}");
@@ -125,6 +132,18 @@ impl Bao {
         assert!(
             (200..300).contains(&status),
             "{method} {path}: {status} {text}"
+        );
+        text
+    }
+
+    /// An API call with the root token inside namespace `ns`.
+    pub fn api_ns(&self, ns: &str, method: &str, path: &str, body: Option<&str>) -> String {
+        let headers = [("X-Vault-Token", ROOT_TOKEN), ("X-Vault-Namespace", ns)];
+        let (status, text) = http_with(self.host(), method, path, &headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} in {ns}: {status} {text}"
         );
         text
     }
@@ -192,11 +211,23 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, String), String> {
+    let headers: Vec<(&str, &str)> = token.map(|t| ("X-Vault-Token", t)).into_iter().collect();
+    http_with(host, method, path, &headers, body)
+}
+
+/// [`http`] with arbitrary headers.
+pub fn http_with(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(host).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("X-Vault-Token: {t}\r\n"));
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     let body = body.unwrap_or("");
     req.push_str(&format!(
