@@ -117,14 +117,16 @@ fn unchanged(w: &FileWrite) -> bool {
     f.read_to_end(&mut buf).is_ok() && buf == w.content
 }
 
-/// Creates, fills and syncs the temp file for `w`.
-fn prepare(w: &FileWrite) -> Result<PathBuf, FsError> {
+/// Creates, fills and syncs the temp file for `w`. A missing directory is
+/// created with `dir_file_modes`, the union of the modes of the batch's files
+/// that live in it.
+fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
     let path = &w.spec.path;
     let dir = parent_of(path);
     if !dir.is_dir() {
         DirBuilder::new()
             .recursive(true)
-            .mode(dir_mode(w.spec.mode))
+            .mode(dir_mode(dir_file_modes))
             .create(&dir)
             .map_err(err(&dir, "create directory"))?;
     }
@@ -164,7 +166,12 @@ pub fn write_batch(files: &[FileWrite]) -> Result<Vec<bool>, FsError> {
             temps.push(None);
             continue;
         }
-        match prepare(w) {
+        let dir = parent_of(&w.spec.path);
+        let modes = files
+            .iter()
+            .filter(|f| parent_of(&f.spec.path) == dir)
+            .fold(0, |m, f| m | f.spec.mode);
+        match prepare(w, modes) {
             Ok(t) => temps.push(Some(t)),
             Err(e) => {
                 temps.iter().flatten().for_each(|t| {
@@ -292,6 +299,25 @@ mod tests {
         assert!(e.to_string().contains("notadir"), "{e}");
         assert_eq!(fs::read_to_string(&good).unwrap(), "old");
         assert!(no_temps(d.path()));
+    }
+
+    #[test]
+    fn new_directory_serves_every_file_of_the_batch() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("db/username");
+        let b = d.path().join("db/database.env");
+        write_batch(&[fw(a, 0o600, "u"), fw(b, 0o640, "e")]).unwrap();
+        let dm = fs::metadata(d.path().join("db")).unwrap().mode() & 0o777;
+        // Group may read database.env, so group may enter (umask permitting).
+        assert_eq!(dm & !0o750, 0, "{dm:o}");
+        let umask_allows_group = {
+            let probe = d.path().join("probe");
+            DirBuilder::new().mode(0o750).create(&probe).unwrap();
+            fs::metadata(&probe).unwrap().mode() & 0o050 == 0o050
+        };
+        if umask_allows_group {
+            assert_eq!(dm, 0o750);
+        }
     }
 
     #[test]
