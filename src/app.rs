@@ -2,8 +2,6 @@
 //! and turn signals into reloads (SIGHUP) or a graceful shutdown
 //! (SIGTERM/SIGINT).
 
-use std::time::Duration;
-
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 
@@ -13,12 +11,11 @@ use crate::actors::sync::Peers;
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
 use crate::backoff::BackoffPolicy;
+use crate::config::duration::GoDuration;
 use crate::config::settings::RunArgs;
 use crate::config::{self, Config, Credentials};
+use crate::vault::breaker::BreakerSettings;
 use crate::vault::ClientError;
-
-/// Longest time a graceful shutdown may take before the process exits anyway.
-pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Start-up failed before anything ran.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +41,13 @@ pub fn run(args: RunArgs, config: Config) -> Result<i32, StartError> {
 }
 
 fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
-    let vault = VaultActor::new(config.store.clone())?.start();
+    let breaker = BreakerSettings {
+        max_requests: args.circuit_breaker_max_requests,
+        interval: args.circuit_breaker_interval,
+        timeout: args.circuit_breaker_timeout,
+        failure_threshold: args.circuit_breaker_failure_threshold,
+    };
+    let vault = VaultActor::new(config.store.clone(), breaker)?.start();
     let writer = WriterActor::default().start();
     let status_file = (!args.once).then(|| args.status_file.clone());
     let status = StatusActor::new(args.ready_policy, status_file).start();
@@ -113,12 +116,12 @@ async fn handle_signals(supervisor: Addr<Supervisor>, server: Option<ServerHandl
             h.stop(true).await;
         }
     };
-    if actix_rt::time::timeout(SHUTDOWN_TIMEOUT, graceful)
+    if actix_rt::time::timeout(args.shutdown_timeout, graceful)
         .await
         .is_err()
     {
         tracing::warn!(
-            timeout_seconds = SHUTDOWN_TIMEOUT.as_secs(),
+            timeout = %GoDuration(args.shutdown_timeout),
             "shutdown timed out; exiting"
         );
     } else {

@@ -1,16 +1,22 @@
 //! VaultActor: the only thing that talks to Vault.
 //!
-//! It owns the [`VaultSession`] (client, credentials, token). Each
-//! `ReadSecret` runs as its own task on the actor's thread, so reads proceed
-//! concurrently over the session's keep-alive connection pool.
+//! It owns the [`VaultSession`] (client, circuit breaker, credentials,
+//! token). Each `ReadSecret` runs as its own task on the actor's thread, so
+//! reads proceed concurrently over the session's keep-alive connection pool.
+//! A one-second timer drives the token lifecycle (renewal, re-login).
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use crate::config::StoreConfig;
 use crate::secret::SecretData;
+use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::{ClientError, VaultError, VaultSession};
+
+/// How often the token lifecycle is checked.
+pub const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 
 pub struct VaultActor {
     session: Rc<VaultSession>,
@@ -18,10 +24,22 @@ pub struct VaultActor {
 
 impl VaultActor {
     /// Builds the session; must run on the thread the actor will live on.
-    pub fn new(store: StoreConfig) -> Result<Self, ClientError> {
+    pub fn new(store: StoreConfig, breaker: BreakerSettings) -> Result<Self, ClientError> {
         Ok(Self {
-            session: VaultSession::new(store)?,
+            session: VaultSession::new(store, breaker)?,
         })
+    }
+
+    fn start_session(&self) {
+        let s = self.session.store();
+        tracing::info!(
+            address = %s.address,
+            auth_method = s.auth.method(),
+            mount_path = %s.mount_path,
+            kv_version = ?s.kv_version,
+            "connecting to Vault"
+        );
+        actix_rt::spawn(Rc::clone(&self.session).start());
     }
 }
 
@@ -31,14 +49,12 @@ impl Actor for VaultActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Thousands of SyncActors may ask at once at start-up.
         ctx.set_mailbox_capacity(1024);
-        let s = self.session.store();
-        tracing::info!(
-            address = %s.address,
-            auth_method = s.auth.method(),
-            mount_path = %s.mount_path,
-            kv_version = ?s.kv_version,
-            "vault actor started"
-        );
+        self.start_session();
+        ctx.run_interval(MAINTENANCE_TICK, |act, _| {
+            if act.session.maintenance_due(Instant::now()) {
+                actix_rt::spawn(Rc::clone(&act.session).maintain());
+            }
+        });
     }
 }
 
@@ -66,8 +82,32 @@ impl Handler<Reconfigure> for VaultActor {
     type Result = Result<(), ClientError>;
 
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) -> Self::Result {
-        self.session = VaultSession::new(msg.0)?;
-        tracing::info!("vault connection settings replaced");
+        let breaker = self.session.breaker_settings();
+        self.session = VaultSession::new(msg.0, breaker)?;
+        tracing::info!("secretStore changed; Vault connection replaced");
+        self.start_session();
         Ok(())
+    }
+}
+
+/// Breaker state and token TTL, for `/status` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultHealth {
+    pub breaker: State,
+    pub token_ttl_remaining: Option<Duration>,
+}
+
+#[derive(Message)]
+#[rtype(result = "VaultHealth")]
+pub struct GetVaultHealth;
+
+impl Handler<GetVaultHealth> for VaultActor {
+    type Result = MessageResult<GetVaultHealth>;
+
+    fn handle(&mut self, _: GetVaultHealth, _: &mut Self::Context) -> Self::Result {
+        MessageResult(VaultHealth {
+            breaker: self.session.breaker_state(),
+            token_ttl_remaining: self.session.token_ttl_remaining(),
+        })
     }
 }

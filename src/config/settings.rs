@@ -69,6 +69,10 @@ pub struct RunArgs {
     #[arg(long, env = "CIRCUIT_BREAKER_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub circuit_breaker_interval: Duration,
 
+    /// Consecutive Vault failures (no answer, 5xx) that open the breaker.
+    #[arg(long, env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]
+    pub circuit_breaker_failure_threshold: u32,
+
     /// How long the breaker stays open before probing again.
     #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub circuit_breaker_timeout: Duration,
@@ -117,6 +121,14 @@ pub struct RunArgs {
     /// Growth of the retry delay per consecutive failure.
     #[arg(long, env = "BACKOFF_MULTIPLIER", default_value_t = 2.0)]
     pub backoff_multiplier: f64,
+
+    /// Longest a graceful shutdown may take (SIGTERM/SIGINT).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Quiet time after a config file change before it is reloaded.
+    #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    pub watch_debounce: Duration,
 
     /// Sync every secret once and exit: 0 if all succeeded, 1 otherwise.
     #[arg(long)]

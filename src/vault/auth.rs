@@ -48,6 +48,20 @@ pub fn parse_login(body: &[u8]) -> Result<TokenInfo, String> {
     })
 }
 
+/// Decodes `GET /v1/auth/token/lookup-self`: `data.ttl` and `data.renewable`.
+/// Returns (ttl, renewable); a ttl of zero means the token never expires.
+pub fn parse_lookup(body: &[u8]) -> Result<(Duration, bool), String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("lookup answer is not JSON: {e}"))?;
+    let data = v.get("data").ok_or("lookup answer has no \"data\"")?;
+    Ok((
+        Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
+        data.get("renewable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +88,17 @@ mod tests {
             assert!(parse_login(b).is_err());
         }
         assert_eq!(approle_login_path("approle"), "/v1/auth/approle/login");
+    }
+
+    #[test]
+    fn parses_lookup() {
+        let (ttl, ren) =
+            parse_lookup(br#"{"data":{"ttl":42,"renewable":true,"id":"s.CANARY"}}"#).unwrap();
+        assert_eq!((ttl, ren), (Duration::from_secs(42), true));
+        assert_eq!(
+            parse_lookup(br#"{"data":{"ttl":0}}"#).unwrap(),
+            (Duration::ZERO, false)
+        );
+        assert!(parse_lookup(b"{}").is_err());
     }
 }

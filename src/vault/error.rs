@@ -33,6 +33,12 @@ pub enum VaultError {
         method: &'static str,
         detail: String,
     },
+    #[error("circuit breaker {state}: not calling Vault for {op} (Vault failed repeatedly; next probe in {retry_in_secs}s)")]
+    CircuitOpen {
+        op: &'static str,
+        state: &'static str,
+        retry_in_secs: u64,
+    },
     #[error("unexpected answer from Vault for {op} {path}: {detail}")]
     InvalidResponse {
         op: &'static str,
@@ -60,7 +66,13 @@ impl VaultError {
             VaultError::Network { .. } => "network",
             VaultError::Auth { .. } => "auth",
             VaultError::InvalidResponse { .. } => "invalid_response",
+            VaultError::CircuitOpen { .. } => "circuit_open",
         }
+    }
+
+    /// Does this error say that Vault itself is unwell (for the breaker)?
+    pub fn is_vault_failure(&self) -> bool {
+        matches!(self, VaultError::Network { .. } | VaultError::Server { .. })
     }
 }
 

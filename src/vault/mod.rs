@@ -7,6 +7,7 @@
 //! * [`session`]: the token a process holds, shared logins, re-login.
 
 pub mod auth;
+pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod kv;

@@ -1,9 +1,12 @@
-//! The authenticated session with Vault: which token to send, one shared
-//! login at a time, and re-login when an AppRole token stops working.
+//! The authenticated session with Vault: the circuit breaker every request
+//! passes, the token and its lifecycle (lookup, renewal at two thirds of the
+//! TTL, re-login), and reads.
 //!
 //! A session lives on the VaultActor's thread (`Rc`, not `Send`) and is
-//! driven only by it. Reads run concurrently; when they find no token they
-//! all await the same login instead of logging in once each.
+//! driven only by it: the actor calls [`VaultSession::start`] once and
+//! [`VaultSession::maintain`] on a timer. Reads run concurrently; when they
+//! find no token they all await the same login instead of logging in once
+//! each.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,47 +14,98 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use serde_json::json;
 
-use super::auth::{approle_login_body, approle_login_path, parse_login};
-use super::client::{ClientError, VaultClient};
+use super::auth::{approle_login_body, approle_login_path, parse_login, parse_lookup, TokenInfo};
+use super::breaker::{Breaker, BreakerSettings, Refusal, State};
+use super::client::{Answer, ClientError, VaultClient};
 use super::error::VaultError;
 use super::kv::{parse_read, read_path};
+use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::secret::{SecretData, SecretString};
 
-/// A permission error less than this long after a login does not trigger
-/// another login: the policy, not the token, is the problem then.
-pub const RELOGIN_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Delay before retrying a failed renewal, lookup or login in the background.
+pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
 
 type LoginFuture = Shared<LocalBoxFuture<'static, Result<SecretString, VaultError>>>;
 
-/// One store's client, credentials and current token.
+/// The token in use and what is known of its lease.
+#[derive(Clone)]
+struct TokenState {
+    token: SecretString,
+    /// Zero: does not expire.
+    ttl: Duration,
+    renewable: bool,
+    /// When `ttl` was measured.
+    since: Instant,
+}
+
+impl TokenState {
+    fn expires_at(&self) -> Option<Instant> {
+        (!self.ttl.is_zero()).then(|| self.since + self.ttl)
+    }
+
+    /// Renew (or log in again) at two thirds of the lease.
+    fn refresh_at(&self) -> Option<Instant> {
+        (!self.ttl.is_zero()).then(|| self.since + self.ttl * 2 / 3)
+    }
+}
+
+/// One store's client, breaker, credentials and current token.
 pub struct VaultSession {
     client: VaultClient,
     store: StoreConfig,
-    token: RefCell<Option<SecretString>>,
+    breaker: RefCell<Breaker>,
+    token: RefCell<Option<TokenState>>,
     login: RefCell<Option<LoginFuture>>,
-    last_login: Cell<Option<Instant>>,
+    /// When [`maintain`](Self::maintain) should act next.
+    next_check: Cell<Option<Instant>>,
+    maintaining: Cell<bool>,
 }
 
 impl VaultSession {
-    pub fn new(store: StoreConfig) -> Result<Rc<Self>, ClientError> {
+    pub fn new(store: StoreConfig, breaker: BreakerSettings) -> Result<Rc<Self>, ClientError> {
         let client = VaultClient::new(&store)?;
         let token = match &store.auth {
-            AuthConfig::Token { token } => Some(token.clone()),
+            AuthConfig::Token { token } => Some(TokenState {
+                token: token.clone(),
+                ttl: Duration::ZERO,
+                renewable: false,
+                since: Instant::now(),
+            }),
             AuthConfig::AppRole { .. } => None,
         };
         Ok(Rc::new(Self {
             client,
             store,
+            breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
             token: RefCell::new(token),
             login: RefCell::new(None),
-            last_login: Cell::new(None),
+            next_check: Cell::new(None),
+            maintaining: Cell::new(false),
         }))
     }
 
     pub fn store(&self) -> &StoreConfig {
         &self.store
+    }
+
+    pub fn breaker_settings(&self) -> BreakerSettings {
+        self.breaker.borrow().settings()
+    }
+
+    pub fn breaker_state(&self) -> State {
+        self.breaker.borrow_mut().state(Instant::now())
+    }
+
+    /// Time left on the token's lease; `None` when unknown or not expiring.
+    pub fn token_ttl_remaining(&self) -> Option<Duration> {
+        self.token
+            .borrow()
+            .as_ref()
+            .and_then(TokenState::expires_at)
+            .map(|e| e.saturating_duration_since(Instant::now()))
     }
 
     /// The store-relative path shown in errors and logs (`secret/data/app`).
@@ -61,8 +115,58 @@ impl VaultSession {
             .to_string()
     }
 
+    /// One request through the circuit breaker.
+    async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, VaultError> {
+        let permit = {
+            let mut b = self.breaker.borrow_mut();
+            let res = b.allow(Instant::now());
+            self.log_transitions(&mut b);
+            res
+        };
+        let permit = permit.map_err(|r| {
+            let (state, retry_in) = match r {
+                Refusal::Open { retry_in } => ("open", retry_in),
+                Refusal::TooManyRequests => ("half-open", Duration::ZERO),
+            };
+            VaultError::CircuitOpen {
+                op,
+                state,
+                retry_in_secs: retry_in.as_secs(),
+            }
+        })?;
+        tracing::trace!(op, path, "vault request");
+        let res = self.client.call(op, method, path, token, body).await;
+        let ok = !matches!(&res, Err(e) if e.is_vault_failure());
+        let mut b = self.breaker.borrow_mut();
+        b.record(permit, ok, Instant::now());
+        self.log_transitions(&mut b);
+        res
+    }
+
+    fn log_transitions(&self, b: &mut Breaker) {
+        for t in b.take_transitions() {
+            if t.to == State::Open {
+                tracing::warn!(
+                    from = %t.from,
+                    to = %t.to,
+                    timeout = %GoDuration(b.settings().timeout),
+                    "circuit breaker opened: Vault calls paused"
+                );
+            } else {
+                tracing::info!(from = %t.from, to = %t.to, "circuit breaker state changed");
+            }
+        }
+    }
+
     /// Reads one secret, logging in first if needed, and once more if an
-    /// AppRole token was refused.
+    /// AppRole token turns out to be invalid.
     pub async fn read(self: Rc<Self>, path: String) -> Result<SecretData, VaultError> {
         tracing::trace!(path = %path, "vault read started");
         let res = Rc::clone(&self).read_inner(&path).await;
@@ -73,10 +177,14 @@ impl VaultSession {
     async fn read_inner(self: Rc<Self>, path: &str) -> Result<SecretData, VaultError> {
         let token = self.current_token().await?;
         match self.read_with(path, &token).await {
-            Err(VaultError::PermissionDenied { .. }) if self.may_relogin() => {
+            Err(denied @ VaultError::PermissionDenied { .. }) if self.is_approle() => {
+                // Invalid token, or a policy that does not allow the path?
+                if !self.token_is_invalid(&token).await {
+                    return Err(denied);
+                }
                 tracing::info!(
-                    method = self.store.auth.method(),
-                    "token refused; logging in again"
+                    method = "approle",
+                    "token no longer valid; logging in again"
                 );
                 self.forget_token(&token);
                 let token = self.current_token().await?;
@@ -89,7 +197,6 @@ impl VaultSession {
     async fn read_with(&self, path: &str, token: &SecretString) -> Result<SecretData, VaultError> {
         let api = read_path(self.store.kv_version, &self.store.mount_path, path);
         let answer = self
-            .client
             .call("read", Method::GET, &api, Some(token), None)
             .await?;
         parse_read(self.store.kv_version, &answer.body).map_err(|detail| {
@@ -101,25 +208,51 @@ impl VaultSession {
         })
     }
 
-    fn may_relogin(&self) -> bool {
+    fn is_approle(&self) -> bool {
         matches!(self.store.auth, AuthConfig::AppRole { .. })
-            && self
-                .last_login
-                .get()
-                .is_none_or(|t| t.elapsed() >= RELOGIN_MIN_INTERVAL)
+    }
+
+    async fn lookup(&self, token: &SecretString) -> Result<(Duration, bool), VaultError> {
+        let path = "/v1/auth/token/lookup-self";
+        let answer = self
+            .call("lookup", Method::GET, path, Some(token), None)
+            .await?;
+        parse_lookup(&answer.body).map_err(|detail| VaultError::InvalidResponse {
+            op: "lookup",
+            path: path.trim_start_matches("/v1/").into(),
+            detail,
+        })
+    }
+
+    async fn token_is_invalid(&self, token: &SecretString) -> bool {
+        matches!(
+            self.lookup(token).await,
+            Err(VaultError::PermissionDenied { .. })
+        )
     }
 
     fn forget_token(&self, refused: &SecretString) {
         let mut t = self.token.borrow_mut();
-        if t.as_ref() == Some(refused) {
+        if t.as_ref().is_some_and(|s| &s.token == refused) {
             *t = None;
         }
     }
 
+    fn set_token(&self, info: TokenInfo) {
+        let state = TokenState {
+            token: info.token,
+            ttl: info.ttl,
+            renewable: info.renewable,
+            since: Instant::now(),
+        };
+        self.next_check.set(state.refresh_at());
+        *self.token.borrow_mut() = Some(state);
+    }
+
     /// The token to use, logging in (once, shared) when there is none.
     async fn current_token(self: &Rc<Self>) -> Result<SecretString, VaultError> {
-        if let Some(t) = self.token.borrow().clone() {
-            return Ok(t);
+        if let Some(t) = self.token.borrow().as_ref() {
+            return Ok(t.token.clone());
         }
         let fut = {
             let mut slot = self.login.borrow_mut();
@@ -129,12 +262,15 @@ impl VaultSession {
                     let me = Rc::clone(self);
                     let f = async move {
                         let res = me.login().await;
-                        me.last_login.set(Some(Instant::now()));
-                        if let Ok(t) = &res {
-                            *me.token.borrow_mut() = Some(t.clone());
-                        }
                         *me.login.borrow_mut() = None;
-                        res
+                        match res {
+                            Ok(info) => {
+                                let t = info.token.clone();
+                                me.set_token(info);
+                                Ok(t)
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     .boxed_local()
                     .shared();
@@ -146,28 +282,29 @@ impl VaultSession {
         fut.await
     }
 
-    async fn login(&self) -> Result<SecretString, VaultError> {
+    async fn login(&self) -> Result<TokenInfo, VaultError> {
         match &self.store.auth {
-            AuthConfig::Token { token } => Ok(token.clone()),
+            AuthConfig::Token { token } => Ok(TokenInfo {
+                token: token.clone(),
+                ttl: Duration::ZERO,
+                renewable: false,
+            }),
             AuthConfig::AppRole {
                 mount,
                 role_id,
                 secret_id,
             } => {
                 let body = approle_login_body(role_id, secret_id);
+                let path = approle_login_path(mount);
                 let answer = self
-                    .client
-                    .call(
-                        "auth",
-                        Method::POST,
-                        &approle_login_path(mount),
-                        None,
-                        Some(&body),
-                    )
+                    .call("auth", Method::POST, &path, None, Some(&body))
                     .await
-                    .map_err(|e| VaultError::Auth {
-                        method: "approle",
-                        detail: e.to_string(),
+                    .map_err(|e| match e {
+                        e @ VaultError::CircuitOpen { .. } => e,
+                        e => VaultError::Auth {
+                            method: "approle",
+                            detail: e.to_string(),
+                        },
                     })?;
                 let info = parse_login(&answer.body).map_err(|detail| VaultError::Auth {
                     method: "approle",
@@ -179,8 +316,166 @@ impl VaultSession {
                     renewable = info.renewable,
                     "logged in to Vault"
                 );
-                Ok(info.token)
+                Ok(info)
             }
+        }
+    }
+
+    /// First contact: look the static token up (TTL, renewable), or log in.
+    pub async fn start(self: Rc<Self>) {
+        self.maintaining.set(true);
+        match &self.store.auth {
+            AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
+            AuthConfig::AppRole { .. } => {
+                if let Err(e) = self.current_token().await {
+                    tracing::warn!(error = %e, "initial login failed; retrying with the first reads");
+                }
+            }
+        }
+        self.maintaining.set(false);
+    }
+
+    async fn lookup_static(&self, token: SecretString) {
+        match self.lookup(&token).await {
+            Ok((ttl, renewable)) => {
+                if ttl.is_zero() {
+                    tracing::info!(method = "token", "token does not expire");
+                } else {
+                    tracing::info!(
+                        method = "token",
+                        ttl_seconds = ttl.as_secs(),
+                        renewable,
+                        "token looked up"
+                    );
+                }
+                self.set_token(TokenInfo {
+                    token,
+                    ttl,
+                    renewable,
+                });
+            }
+            Err(VaultError::PermissionDenied { .. }) => {
+                tracing::error!(
+                    method = "token",
+                    "VAULT_TOKEN is invalid, expired or revoked: every read will fail until a valid token is configured"
+                );
+                self.next_check
+                    .set(Some(Instant::now() + LIFECYCLE_RETRY * 6));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "token lookup failed; will retry");
+                self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+            }
+        }
+    }
+
+    /// Is there lifecycle work due (and none running)?
+    pub fn maintenance_due(&self, now: Instant) -> bool {
+        !self.maintaining.get() && self.next_check.get().is_some_and(|t| t <= now)
+    }
+
+    /// Renews the token at two thirds of its lease, or logs in again; for a
+    /// static token that cannot be renewed, says loudly that it will expire.
+    pub async fn maintain(self: Rc<Self>) {
+        self.maintaining.set(true);
+        self.next_check.set(None);
+        let state = self.token.borrow().clone();
+        match state {
+            None if self.is_approle() => {
+                if let Err(e) = self.current_token().await {
+                    tracing::warn!(error = %e, "re-login failed; will retry");
+                    self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+                }
+            }
+            None => {}
+            Some(st) if st.renewable => self.renew(st).await,
+            Some(st) if self.is_approle() => {
+                tracing::info!(
+                    method = "approle",
+                    "token not renewable; logging in again before it expires"
+                );
+                self.forget_token(&st.token);
+                if let Err(e) = self.current_token().await {
+                    tracing::warn!(error = %e, "re-login failed; will retry");
+                    self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+                }
+            }
+            Some(st) => self.warn_static_expiry(&st),
+        }
+        self.maintaining.set(false);
+    }
+
+    async fn renew(&self, st: TokenState) {
+        let res = self
+            .call(
+                "renew",
+                Method::POST,
+                "/v1/auth/token/renew-self",
+                Some(&st.token),
+                Some(&json!({})),
+            )
+            .await
+            .and_then(|a| {
+                parse_login(&a.body).map_err(|detail| VaultError::InvalidResponse {
+                    op: "renew",
+                    path: "auth/token/renew-self".into(),
+                    detail,
+                })
+            });
+        match res {
+            Ok(info) => {
+                tracing::debug!(ttl_seconds = info.ttl.as_secs(), "token renewed");
+                // Renewal returns the same token; a lease shorter than before
+                // means the max TTL is near, and the next check comes sooner.
+                self.set_token(TokenInfo {
+                    token: st.token,
+                    ttl: info.ttl,
+                    renewable: info.renewable,
+                });
+                if info.ttl < Duration::from_secs(3) && self.is_approle() {
+                    self.forget_token_and_relogin_soon();
+                }
+            }
+            Err(e) if self.is_approle() => {
+                tracing::warn!(error = %e, "token renewal failed; logging in again");
+                self.forget_token(&st.token);
+                self.next_check.set(Some(Instant::now()));
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    expires_in = ?st.expires_at().map(|x| GoDuration(x.saturating_duration_since(Instant::now())).to_string()),
+                    "renewal of VAULT_TOKEN failed; retrying"
+                );
+                self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+            }
+        }
+    }
+
+    fn forget_token_and_relogin_soon(&self) {
+        *self.token.borrow_mut() = None;
+        self.next_check.set(Some(Instant::now()));
+    }
+
+    fn warn_static_expiry(&self, st: &TokenState) {
+        let left = st
+            .expires_at()
+            .map(|e| e.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        if left.is_zero() {
+            tracing::error!(
+                method = "token",
+                "VAULT_TOKEN has expired and cannot be renewed: reads will fail until a new token is configured"
+            );
+            self.next_check
+                .set(Some(Instant::now() + LIFECYCLE_RETRY * 12));
+        } else {
+            tracing::warn!(
+                method = "token",
+                expires_in = %GoDuration(left),
+                "VAULT_TOKEN is not renewable and will expire: provide a new token before then"
+            );
+            self.next_check.set(st.expires_at());
         }
     }
 }

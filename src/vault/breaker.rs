@@ -1,0 +1,396 @@
+//! Circuit breaker with the semantics of sony/gobreaker, as plain code with
+//! the clock passed in.
+//!
+//! * **Closed**: requests pass. `consecutive_failures >= failure_threshold`
+//!   opens the breaker. With a non-zero `interval`, the counts are cleared
+//!   every `interval` (a new generation).
+//! * **Open**: requests are refused without reaching Vault until `timeout`
+//!   has passed; then the breaker is half-open.
+//! * **Half-open**: at most `max_requests` requests pass. As many consecutive
+//!   successes close it; any failure opens it again.
+//!
+//! Results are tagged with the generation they started in, so the answer of
+//! a request from before a state change cannot flip the new state.
+//! A "failure" is what says Vault is unwell (no answer, 5xx, 429); a 403 or
+//! 404 is an answer and counts as success here.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    /// Requests let through while half-open (CIRCUIT_BREAKER_MAX_REQUESTS; 0 means 1).
+    pub max_requests: u32,
+    /// Closed-state count reset period (CIRCUIT_BREAKER_INTERVAL; 0 never resets).
+    pub interval: Duration,
+    /// Time spent open before probing (CIRCUIT_BREAKER_TIMEOUT; 0 means 60s).
+    pub timeout: Duration,
+    /// Consecutive failures that open a closed breaker (at least 1).
+    pub failure_threshold: u32,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            max_requests: 3,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            failure_threshold: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    HalfOpen,
+    Open,
+}
+
+impl State {
+    /// The gauge value of `circuit_breaker_state`: 0 closed, 1 half-open, 2 open.
+    pub fn as_gauge(self) -> i64 {
+        match self {
+            State::Closed => 0,
+            State::HalfOpen => 1,
+            State::Open => 2,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "closed",
+            State::HalfOpen => "half-open",
+            State::Open => "open",
+        })
+    }
+}
+
+/// Counts of the current generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u32,
+    pub total_successes: u32,
+    pub total_failures: u32,
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
+}
+
+/// A state change, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Open; it will be half-open in `retry_in`.
+    Open { retry_in: Duration },
+    /// Half-open and the probes are all taken.
+    TooManyRequests,
+}
+
+/// A permit to send one request; hand it back to [`Breaker::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Permit {
+    generation: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    settings: BreakerSettings,
+    state: State,
+    generation: u64,
+    counts: Counts,
+    /// Closed: when counts reset (None: never). Open: when it half-opens.
+    expiry: Option<Instant>,
+    transitions: Vec<Transition>,
+}
+
+impl Breaker {
+    pub fn new(mut settings: BreakerSettings, now: Instant) -> Self {
+        settings.max_requests = settings.max_requests.max(1);
+        settings.failure_threshold = settings.failure_threshold.max(1);
+        if settings.timeout.is_zero() {
+            settings.timeout = Duration::from_secs(60);
+        }
+        let mut b = Self {
+            settings,
+            state: State::Closed,
+            generation: 0,
+            counts: Counts::default(),
+            expiry: None,
+            transitions: Vec::new(),
+        };
+        b.new_generation(now);
+        b
+    }
+
+    pub fn settings(&self) -> BreakerSettings {
+        self.settings
+    }
+
+    /// The state at `now` (moves open -> half-open and clears expired counts).
+    pub fn state(&mut self, now: Instant) -> State {
+        self.advance(now);
+        self.state
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// State changes since the last call, oldest first (for logging).
+    pub fn take_transitions(&mut self) -> Vec<Transition> {
+        std::mem::take(&mut self.transitions)
+    }
+
+    /// Asks to send a request.
+    pub fn allow(&mut self, now: Instant) -> Result<Permit, Refusal> {
+        self.advance(now);
+        match self.state {
+            State::Open => Err(Refusal::Open {
+                retry_in: self
+                    .expiry
+                    .map(|e| e.saturating_duration_since(now))
+                    .unwrap_or_default(),
+            }),
+            State::HalfOpen if self.counts.requests >= self.settings.max_requests => {
+                Err(Refusal::TooManyRequests)
+            }
+            _ => {
+                self.counts.requests += 1;
+                Ok(Permit {
+                    generation: self.generation,
+                })
+            }
+        }
+    }
+
+    /// Records the outcome of a permitted request.
+    pub fn record(&mut self, permit: Permit, success: bool, now: Instant) {
+        self.advance(now);
+        if permit.generation != self.generation {
+            return;
+        }
+        if success {
+            self.counts.total_successes += 1;
+            self.counts.consecutive_successes += 1;
+            self.counts.consecutive_failures = 0;
+            if self.state == State::HalfOpen
+                && self.counts.consecutive_successes >= self.settings.max_requests
+            {
+                self.set_state(State::Closed, now);
+            }
+        } else {
+            self.counts.total_failures += 1;
+            self.counts.consecutive_failures += 1;
+            self.counts.consecutive_successes = 0;
+            match self.state {
+                State::Closed
+                    if self.counts.consecutive_failures >= self.settings.failure_threshold =>
+                {
+                    self.set_state(State::Open, now)
+                }
+                State::HalfOpen => self.set_state(State::Open, now),
+                _ => {}
+            }
+        }
+    }
+
+    fn advance(&mut self, now: Instant) {
+        match (self.state, self.expiry) {
+            (State::Closed, Some(e)) if e <= now => self.new_generation(now),
+            (State::Open, Some(e)) if e <= now => self.set_state(State::HalfOpen, now),
+            _ => {}
+        }
+    }
+
+    fn set_state(&mut self, to: State, now: Instant) {
+        if self.state == to {
+            return;
+        }
+        self.transitions.push(Transition {
+            from: self.state,
+            to,
+        });
+        self.state = to;
+        self.new_generation(now);
+    }
+
+    fn new_generation(&mut self, now: Instant) {
+        self.generation += 1;
+        self.counts = Counts::default();
+        self.expiry = match self.state {
+            State::Closed if !self.settings.interval.is_zero() => {
+                Some(now + self.settings.interval)
+            }
+            State::Closed | State::HalfOpen => None,
+            State::Open => Some(now + self.settings.timeout),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BreakerSettings {
+        BreakerSettings {
+            max_requests: 2,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            failure_threshold: 3,
+        }
+    }
+
+    fn fail(b: &mut Breaker, now: Instant) {
+        let p = b.allow(now).unwrap();
+        b.record(p, false, now);
+    }
+
+    fn succeed(b: &mut Breaker, now: Instant) {
+        let p = b.allow(now).unwrap();
+        b.record(p, true, now);
+    }
+
+    #[test]
+    fn closed_opens_after_consecutive_failures() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        succeed(&mut b, t0); // breaks the run
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        assert_eq!(b.state(t0), State::Closed);
+        fail(&mut b, t0);
+        assert_eq!(b.state(t0), State::Open);
+        assert_eq!(
+            b.take_transitions(),
+            [Transition {
+                from: State::Closed,
+                to: State::Open
+            }]
+        );
+    }
+
+    #[test]
+    fn open_refuses_until_timeout_then_half_opens() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        (0..3).for_each(|_| fail(&mut b, t0));
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(
+            b.allow(t1),
+            Err(Refusal::Open {
+                retry_in: Duration::from_secs(20)
+            })
+        );
+        let t2 = t0 + Duration::from_secs(30);
+        assert_eq!(b.state(t2), State::HalfOpen);
+    }
+
+    #[test]
+    fn half_open_limits_probes_and_closes_after_enough_successes() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        (0..3).for_each(|_| fail(&mut b, t0));
+        let t = t0 + Duration::from_secs(31);
+        let p1 = b.allow(t).unwrap();
+        let p2 = b.allow(t).unwrap();
+        assert_eq!(b.allow(t), Err(Refusal::TooManyRequests));
+        b.record(p1, true, t);
+        assert_eq!(b.state(t), State::HalfOpen);
+        b.record(p2, true, t);
+        assert_eq!(b.state(t), State::Closed);
+        let tr = b.take_transitions();
+        assert_eq!(
+            tr.last(),
+            Some(&Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            })
+        );
+    }
+
+    #[test]
+    fn half_open_failure_reopens() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        (0..3).for_each(|_| fail(&mut b, t0));
+        let t = t0 + Duration::from_secs(31);
+        fail(&mut b, t);
+        assert_eq!(b.state(t), State::Open);
+        // The new open period starts at t.
+        assert_eq!(b.state(t + Duration::from_secs(29)), State::Open);
+        assert_eq!(b.state(t + Duration::from_secs(30)), State::HalfOpen);
+    }
+
+    #[test]
+    fn interval_clears_closed_counts() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        let t = t0 + Duration::from_secs(60);
+        fail(&mut b, t); // counts were cleared: 1 of 3
+        assert_eq!(b.state(t), State::Closed);
+        assert_eq!(b.counts().consecutive_failures, 1);
+    }
+
+    #[test]
+    fn zero_interval_never_clears() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(
+            BreakerSettings {
+                interval: Duration::ZERO,
+                ..settings()
+            },
+            t0,
+        );
+        fail(&mut b, t0);
+        fail(&mut b, t0 + Duration::from_secs(3600));
+        fail(&mut b, t0 + Duration::from_secs(7200));
+        assert_eq!(b.state(t0 + Duration::from_secs(7200)), State::Open);
+    }
+
+    #[test]
+    fn stale_results_are_ignored() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings(), t0);
+        let old = b.allow(t0).unwrap();
+        (0..3).for_each(|_| fail(&mut b, t0));
+        let t = t0 + Duration::from_secs(31);
+        assert_eq!(b.state(t), State::HalfOpen);
+        // A success from before the breaker opened does not count as a probe.
+        b.record(old, true, t);
+        assert_eq!(b.counts().consecutive_successes, 0);
+        assert_eq!(b.state(t), State::HalfOpen);
+    }
+
+    #[test]
+    fn silly_settings_are_clamped() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(
+            BreakerSettings {
+                max_requests: 0,
+                interval: Duration::ZERO,
+                timeout: Duration::ZERO,
+                failure_threshold: 0,
+            },
+            t0,
+        );
+        fail(&mut b, t0);
+        assert_eq!(b.state(t0), State::Open);
+        assert_eq!(b.state(t0 + Duration::from_secs(60)), State::HalfOpen);
+        succeed(&mut b, t0 + Duration::from_secs(60));
+        assert_eq!(b.state(t0 + Duration::from_secs(60)), State::Closed);
+        assert_eq!(State::Open.as_gauge(), 2);
+    }
+}
