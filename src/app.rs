@@ -5,6 +5,7 @@
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 
+use crate::actors::config_watcher::ConfigWatcher;
 use crate::actors::status::StatusActor;
 use crate::actors::supervisor::{ApplyConfig, Shutdown, Supervisor};
 use crate::actors::sync::Peers;
@@ -83,6 +84,9 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         "secrets-sync starting"
     );
     supervisor.do_send(ApplyConfig(config));
+    if args.watch_config && !args.once {
+        ConfigWatcher::new(args.config.clone(), supervisor.clone(), args.watch_debounce).start();
+    }
     actix_rt::spawn(handle_signals(supervisor, server, args.clone()));
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! a config is applied (`ApplyConfig`) and runs the shutdown (`Shutdown`).
 //! No actor reaches into another's state.
 
+pub mod config_watcher;
 pub mod status;
 pub mod supervisor;
 pub mod sync;

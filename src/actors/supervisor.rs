@@ -15,7 +15,7 @@ use actix::prelude::*;
 use super::status::{MarkStopping, Register, Unregister};
 use super::sync::{Peers, StopSync, SyncActor, SyncFinished};
 use super::vault::Reconfigure;
-use super::writer::Drain;
+use super::writer::{Drain, SweepTemps};
 use crate::backoff::BackoffPolicy;
 use crate::config::diff::{diff, Diff};
 use crate::config::{Config, SecretSpec, StoreConfig};
@@ -119,6 +119,17 @@ impl Handler<ApplyConfig> for Supervisor {
             self.peers.vault.do_send(Reconfigure(new.store.clone()));
             d.changed.append(&mut d.unchanged);
         }
+        let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+        for f in new.secrets.iter().flat_map(|s| &s.files) {
+            let p = match f.path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => std::path::Path::new("."),
+            };
+            if !dirs.iter().any(|d| d == p) {
+                dirs.push(p.to_path_buf());
+            }
+        }
+        self.peers.writer.do_send(SweepTemps(dirs));
         for name in d.removed.iter().chain(&d.changed) {
             self.stop_secret(name);
         }

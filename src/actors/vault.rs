@@ -3,10 +3,11 @@
 //! It owns the [`VaultSession`] (client, circuit breaker, credentials,
 //! token). Each `ReadSecret` runs as its own task on the actor's thread, so
 //! reads proceed concurrently over the session's keep-alive connection pool.
-//! A one-second timer drives the token lifecycle (renewal, re-login).
+//! The session schedules its own token lifecycle (renewal, re-login) with
+//! timers that end when the session is replaced.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -14,9 +15,6 @@ use crate::config::StoreConfig;
 use crate::secret::SecretData;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::{ClientError, VaultError, VaultSession};
-
-/// How often the token lifecycle is checked.
-pub const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 
 pub struct VaultActor {
     session: Rc<VaultSession>,
@@ -50,11 +48,6 @@ impl Actor for VaultActor {
         // Thousands of SyncActors may ask at once at start-up.
         ctx.set_mailbox_capacity(1024);
         self.start_session();
-        ctx.run_interval(MAINTENANCE_TICK, |act, _| {
-            if act.session.maintenance_due(Instant::now()) {
-                actix_rt::spawn(Rc::clone(&act.session).maintain());
-            }
-        });
     }
 }
 

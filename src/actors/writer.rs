@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::fs::{write_batch, FileWrite, FsError, WriteQueue};
+use crate::fs::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteQueue};
 
 /// Batches written at the same time at most.
 pub const MAX_PARALLEL_WRITES: usize = 8;
@@ -145,5 +145,30 @@ impl Handler<Drain> for WriterActor {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+}
+
+/// Remove temp files an earlier, killed process left in these directories.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SweepTemps(pub Vec<PathBuf>);
+
+impl Handler<SweepTemps> for WriterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SweepTemps, _: &mut Self::Context) {
+        actix_rt::task::spawn_blocking(move || {
+            for dir in msg.0 {
+                match sweep_stale_temps(&dir) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(dir = %dir.display(), removed = n, "removed temp files left by an earlier run")
+                    }
+                    Err(e) => {
+                        tracing::debug!(dir = %dir.display(), error = %e, "cannot scan for stale temp files")
+                    }
+                }
+            }
+        });
     }
 }

@@ -158,6 +158,30 @@ fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
     }
 }
 
+/// Removes temp files that an earlier process (a different pid) left in
+/// `dir` when it was killed mid-write. Returns how many were removed.
+pub fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
+    let own = format!("{TEMP_MARKER}.{}.", std::process::id());
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.')
+            && name.contains(TEMP_MARKER)
+            && !name.contains(&own)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes a batch (one secret's files). Returns, per file, whether it changed.
 pub fn write_batch(files: &[FileWrite]) -> Result<Vec<bool>, FsError> {
     let mut temps: Vec<Option<PathBuf>> = Vec::with_capacity(files.len());
@@ -318,6 +342,22 @@ mod tests {
         if umask_allows_group {
             assert_eq!(dm, 0o750);
         }
+    }
+
+    #[test]
+    fn sweep_removes_only_other_processes_temps() {
+        let d = tempfile::tempdir().unwrap();
+        let stale = d.path().join(format!(".a{TEMP_MARKER}.999999999.0"));
+        let mine = d
+            .path()
+            .join(format!(".a{TEMP_MARKER}.{}.5", std::process::id()));
+        let other = d.path().join("a");
+        for p in [&stale, &mine, &other] {
+            fs::write(p, "x").unwrap();
+        }
+        assert_eq!(sweep_stale_temps(d.path()).unwrap(), 1);
+        assert!(!stale.exists() && mine.exists() && other.exists());
+        assert_eq!(sweep_stale_temps(&d.path().join("missing")).unwrap(), 0);
     }
 
     #[test]

@@ -9,5 +9,5 @@
 pub mod atomic;
 pub mod queue;
 
-pub use atomic::{write_batch, FileWrite, FsError};
+pub use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError};
 pub use queue::WriteQueue;

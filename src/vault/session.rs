@@ -27,6 +27,8 @@ use crate::secret::{SecretData, SecretString};
 
 /// Delay before retrying a failed renewal, lookup or login in the background.
 pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
+/// A renewal that grants less than this means the token is at its max TTL.
+pub const MIN_RENEWED_TTL: Duration = Duration::from_secs(2);
 
 type LoginFuture = Shared<LocalBoxFuture<'static, Result<SecretString, VaultError>>>;
 
@@ -59,9 +61,12 @@ pub struct VaultSession {
     breaker: RefCell<Breaker>,
     token: RefCell<Option<TokenState>>,
     login: RefCell<Option<LoginFuture>>,
-    /// When [`maintain`](Self::maintain) should act next.
+    /// Bumped by every [`schedule`](Self::schedule): only the latest timer acts.
+    timer: Cell<u64>,
+    /// When the next lifecycle action is planned (for `/status`).
     next_check: Cell<Option<Instant>>,
-    maintaining: Cell<bool>,
+    /// The static token's lookup failed (Vault unreachable) and is due again.
+    lookup_pending: Cell<bool>,
 }
 
 impl VaultSession {
@@ -82,8 +87,9 @@ impl VaultSession {
             breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
             token: RefCell::new(token),
             login: RefCell::new(None),
+            timer: Cell::new(0),
             next_check: Cell::new(None),
-            maintaining: Cell::new(false),
+            lookup_pending: Cell::new(false),
         }))
     }
 
@@ -238,15 +244,39 @@ impl VaultSession {
         }
     }
 
-    fn set_token(&self, info: TokenInfo) {
+    fn set_token(self: &Rc<Self>, info: TokenInfo) {
         let state = TokenState {
             token: info.token,
             ttl: info.ttl,
             renewable: info.renewable,
             since: Instant::now(),
         };
-        self.next_check.set(state.refresh_at());
+        if let Some(at) = state.refresh_at() {
+            self.schedule(at);
+        }
         *self.token.borrow_mut() = Some(state);
+    }
+
+    /// Runs [`maintain`](Self::maintain) at `at`, replacing any earlier plan.
+    /// The timer holds only a weak reference: a replaced session stops.
+    fn schedule(self: &Rc<Self>, at: Instant) {
+        let id = self.timer.get() + 1;
+        self.timer.set(id);
+        self.next_check.set(Some(at));
+        let weak = Rc::downgrade(self);
+        actix_rt::spawn(async move {
+            actix_rt::time::sleep_until(at.into()).await;
+            if let Some(me) = weak.upgrade() {
+                if me.timer.get() == id {
+                    me.maintain().await;
+                }
+            }
+        });
+    }
+
+    /// When the next token action (renewal, re-login, retry) is planned.
+    pub fn next_token_action(&self) -> Option<Instant> {
+        self.next_check.get()
     }
 
     /// The token to use, logging in (once, shared) when there is none.
@@ -323,19 +353,18 @@ impl VaultSession {
 
     /// First contact: look the static token up (TTL, renewable), or log in.
     pub async fn start(self: Rc<Self>) {
-        self.maintaining.set(true);
         match &self.store.auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
             AuthConfig::AppRole { .. } => {
                 if let Err(e) = self.current_token().await {
-                    tracing::warn!(error = %e, "initial login failed; retrying with the first reads");
+                    tracing::warn!(error = %e, "initial login failed; retrying");
+                    self.schedule(Instant::now() + LIFECYCLE_RETRY);
                 }
             }
         }
-        self.maintaining.set(false);
     }
 
-    async fn lookup_static(&self, token: SecretString) {
+    async fn lookup_static(self: &Rc<Self>, token: SecretString) {
         match self.lookup(&token).await {
             Ok((ttl, renewable)) => {
                 if ttl.is_zero() {
@@ -359,34 +388,28 @@ impl VaultSession {
                     method = "token",
                     "VAULT_TOKEN is invalid, expired or revoked: every read will fail until a valid token is configured"
                 );
-                self.next_check
-                    .set(Some(Instant::now() + LIFECYCLE_RETRY * 6));
             }
             Err(e) => {
+                // Vault unreachable: look again later (maintain does it).
                 tracing::warn!(error = %e, "token lookup failed; will retry");
-                self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+                self.lookup_pending.set(true);
+                self.schedule(Instant::now() + LIFECYCLE_RETRY);
             }
         }
-    }
-
-    /// Is there lifecycle work due (and none running)?
-    pub fn maintenance_due(&self, now: Instant) -> bool {
-        !self.maintaining.get() && self.next_check.get().is_some_and(|t| t <= now)
     }
 
     /// Renews the token at two thirds of its lease, or logs in again; for a
     /// static token that cannot be renewed, says loudly that it will expire.
     pub async fn maintain(self: Rc<Self>) {
-        self.maintaining.set(true);
         self.next_check.set(None);
+        if self.lookup_pending.replace(false) {
+            if let AuthConfig::Token { token } = &self.store.auth {
+                return self.lookup_static(token.clone()).await;
+            }
+        }
         let state = self.token.borrow().clone();
         match state {
-            None if self.is_approle() => {
-                if let Err(e) = self.current_token().await {
-                    tracing::warn!(error = %e, "re-login failed; will retry");
-                    self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
-                }
-            }
+            None if self.is_approle() => self.relogin().await,
             None => {}
             Some(st) if st.renewable => self.renew(st).await,
             Some(st) if self.is_approle() => {
@@ -395,17 +418,20 @@ impl VaultSession {
                     "token not renewable; logging in again before it expires"
                 );
                 self.forget_token(&st.token);
-                if let Err(e) = self.current_token().await {
-                    tracing::warn!(error = %e, "re-login failed; will retry");
-                    self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
-                }
+                self.relogin().await;
             }
             Some(st) => self.warn_static_expiry(&st),
         }
-        self.maintaining.set(false);
     }
 
-    async fn renew(&self, st: TokenState) {
+    async fn relogin(self: &Rc<Self>) {
+        if let Err(e) = self.current_token().await {
+            tracing::warn!(error = %e, "re-login failed; will retry");
+            self.schedule(Instant::now() + LIFECYCLE_RETRY);
+        }
+    }
+
+    async fn renew(self: &Rc<Self>, st: TokenState) {
         let res = self
             .call(
                 "renew",
@@ -423,41 +449,44 @@ impl VaultSession {
                 })
             });
         match res {
+            Ok(info) if info.ttl < MIN_RENEWED_TTL && self.is_approle() => {
+                // The max TTL is reached: a fresh login, not another renewal.
+                tracing::info!(method = "approle", "token at its max TTL; logging in again");
+                self.forget_token(&st.token);
+                self.relogin().await;
+            }
             Ok(info) => {
                 tracing::debug!(ttl_seconds = info.ttl.as_secs(), "token renewed");
-                // Renewal returns the same token; a lease shorter than before
-                // means the max TTL is near, and the next check comes sooner.
+                // Renewal keeps the token; the new lease sets the next renewal.
                 self.set_token(TokenInfo {
                     token: st.token,
                     ttl: info.ttl,
                     renewable: info.renewable,
                 });
-                if info.ttl < Duration::from_secs(3) && self.is_approle() {
-                    self.forget_token_and_relogin_soon();
-                }
             }
             Err(e) if self.is_approle() => {
                 tracing::warn!(error = %e, "token renewal failed; logging in again");
                 self.forget_token(&st.token);
-                self.next_check.set(Some(Instant::now()));
+                self.relogin().await;
             }
             Err(e) => {
+                let left = st
+                    .expires_at()
+                    .map(|x| x.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
                 tracing::error!(
                     error = %e,
-                    expires_in = ?st.expires_at().map(|x| GoDuration(x.saturating_duration_since(Instant::now())).to_string()),
+                    expires_in = %GoDuration(left),
                     "renewal of VAULT_TOKEN failed; retrying"
                 );
-                self.next_check.set(Some(Instant::now() + LIFECYCLE_RETRY));
+                if !left.is_zero() {
+                    self.schedule(Instant::now() + LIFECYCLE_RETRY.min(left / 2));
+                }
             }
         }
     }
 
-    fn forget_token_and_relogin_soon(&self) {
-        *self.token.borrow_mut() = None;
-        self.next_check.set(Some(Instant::now()));
-    }
-
-    fn warn_static_expiry(&self, st: &TokenState) {
+    fn warn_static_expiry(self: &Rc<Self>, st: &TokenState) {
         let left = st
             .expires_at()
             .map(|e| e.saturating_duration_since(Instant::now()))
@@ -467,15 +496,15 @@ impl VaultSession {
                 method = "token",
                 "VAULT_TOKEN has expired and cannot be renewed: reads will fail until a new token is configured"
             );
-            self.next_check
-                .set(Some(Instant::now() + LIFECYCLE_RETRY * 12));
         } else {
             tracing::warn!(
                 method = "token",
                 expires_in = %GoDuration(left),
                 "VAULT_TOKEN is not renewable and will expire: provide a new token before then"
             );
-            self.next_check.set(st.expires_at());
+            if let Some(at) = st.expires_at() {
+                self.schedule(at);
+            }
         }
     }
 }

@@ -20,6 +20,8 @@ pub const ROOT_TOKEN: &str = "root";
 pub struct Bao {
     pub addr: String,
     pub bin: PathBuf,
+    /// The file audit device's log: one JSON line per request and response.
+    pub audit_log: PathBuf,
 }
 
 fn find_bao() -> Option<PathBuf> {
@@ -46,33 +48,49 @@ pub fn free_port() -> u16 {
         .expect("no free local port")
 }
 
+/// `bao server -dev` on `port` with extra arguments, as a child of the
+/// calling thread (SIGKILL when that thread ends). Output goes to a log file.
+pub fn bao_command(bin: &Path, port: u16, extra: &[String]) -> Command {
+    let log = std::env::temp_dir().join(format!("secrets-sync-test-bao-{port}.log"));
+    let log_file = std::fs::File::create(&log).expect("bao log file");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "server",
+        "-dev",
+        &format!("-dev-root-token-id={ROOT_TOKEN}"),
+        &format!("-dev-listen-address=127.0.0.1:{port}"),
+    ])
+    .args(extra)
+    .stdin(Stdio::null())
+    .stdout(log_file.try_clone().expect("log clone"))
+    .stderr(log_file);
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Waits until the dev server on `host` answers its health check.
+pub fn wait_healthy(host: &str) {
+    wait_for(Duration::from_secs(30), || {
+        http(host, "GET", "/v1/sys/health", None, None).is_ok_and(|(s, _)| s == 200)
+    })
+    .unwrap_or_else(|_| panic!("bao dev server did not become healthy on {host}"));
+}
+
 /// Starts `bao server -dev` with extra arguments in a thread that outlives
 /// every test; the server gets SIGKILL when the test process exits.
 pub fn start_bao(bin: &Path, port: u16, extra: &[String]) -> String {
     let bin = bin.to_path_buf();
     let extra = extra.to_vec();
-    let log = std::env::temp_dir().join(format!("secrets-sync-test-bao-{port}.log"));
     std::thread::spawn(move || {
-        let log_file = std::fs::File::create(&log).expect("bao log file");
-        let mut cmd = Command::new(&bin);
-        cmd.args([
-            "server",
-            "-dev",
-            &format!("-dev-root-token-id={ROOT_TOKEN}"),
-            &format!("-dev-listen-address=127.0.0.1:{port}"),
-        ])
-        .args(&extra)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log clone"))
-        .stderr(log_file);
-        // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("cannot start bao");
+        let mut child = bao_command(&bin, port, &extra)
+            .spawn()
+            .expect("cannot start bao");
         let _ = child.wait();
     });
     format!("127.0.0.1:{port}")
@@ -98,13 +116,25 @@ pub fn bao() -> Option<&'static Bao> {
     BAO.get_or_init(|| {
         let bin = bao_bin()?;
         let port = free_port();
-        let host = start_bao(&bin, port, &[]);
-        let addr = format!("http://{host}");
-        wait_for(Duration::from_secs(30), || {
-            http(&host, "GET", "/v1/sys/health", None, None).is_ok_and(|(s, _)| s == 200)
+        let dir = std::env::temp_dir().join(format!("secrets-sync-test-audit-{port}"));
+        std::fs::create_dir_all(&dir).expect("audit dir");
+        let audit_log = dir.join("audit.log");
+        let hcl = dir.join("audit.hcl");
+        std::fs::write(
+            &hcl,
+            format!(
+                "audit \"file\" \"file\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                audit_log.display()
+            ),
+        )
+        .expect("audit config");
+        let host = start_bao(&bin, port, &[format!("-config={}", hcl.display())]);
+        wait_healthy(&host);
+        Some(Bao {
+            addr: format!("http://{host}"),
+            bin,
+            audit_log,
         })
-        .unwrap_or_else(|_| panic!("bao dev server did not become healthy on {addr}"));
-        Some(Bao { addr, bin })
     })
     .as_ref()
 }
@@ -148,6 +178,11 @@ impl Bao {
         text
     }
 
+    /// [`approle_at`](Self::approle_at) on the default `approle` mount.
+    pub fn approle(&self, role: &str, token_ttl: &str) -> (String, String) {
+        self.approle_at("approle", role, token_ttl)
+    }
+
     /// Writes a KV v2 secret at `secret/<path>`.
     pub fn kv_put(&self, path: &str, data: serde_json::Value) {
         let body = serde_json::json!({ "data": data }).to_string();
@@ -165,12 +200,27 @@ impl Bao {
         );
     }
 
-    /// Makes an AppRole role reading `secret/*`; returns (role_id, secret_id).
-    pub fn approle(&self, role: &str, token_ttl: &str) -> (String, String) {
+    /// How many read requests for `secret/data/<path>` reached the server.
+    pub fn reads_of(&self, path: &str) -> usize {
+        let needle = format!("\"path\":\"secret/data/{path}\"");
+        std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("\"type\":\"request\"")
+                    && l.contains("\"operation\":\"read\"")
+                    && l.contains(&needle)
+            })
+            .count()
+    }
+
+    /// Makes an AppRole role reading `secret/*` on the auth mount `mount`;
+    /// returns (role_id, secret_id).
+    pub fn approle_at(&self, mount: &str, role: &str, token_ttl: &str) -> (String, String) {
         let _ = http(
             self.host(),
             "POST",
-            "/v1/sys/auth/approle",
+            &format!("/v1/sys/auth/{mount}"),
             Some(ROOT_TOKEN),
             Some(r#"{"type":"approle"}"#),
         );
@@ -181,18 +231,18 @@ impl Bao {
         );
         self.api(
             "POST",
-            &format!("/v1/auth/approle/role/{role}"),
+            &format!("/v1/auth/{mount}/role/{role}"),
             Some(&role_body),
         );
         let rid: serde_json::Value = serde_json::from_str(&self.api(
             "GET",
-            &format!("/v1/auth/approle/role/{role}/role-id"),
+            &format!("/v1/auth/{mount}/role/{role}/role-id"),
             None,
         ))
         .unwrap();
         let sid: serde_json::Value = serde_json::from_str(&self.api(
             "POST",
-            &format!("/v1/auth/approle/role/{role}/secret-id"),
+            &format!("/v1/auth/{mount}/role/{role}/secret-id"),
             Some("{}"),
         ))
         .unwrap();
