@@ -55,12 +55,16 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
     let server = if args.once || args.http_port == 0 {
         None
     } else {
-        let s = crate::http::server(&args.http_bind, args.http_port, status.clone()).map_err(
-            |source| StartError::Http {
-                addr: format!("{}:{}", args.http_bind, args.http_port),
-                source,
-            },
-        )?;
+        let s = crate::http::server(
+            &args.http_bind,
+            args.http_port,
+            status.clone(),
+            vault.clone(),
+        )
+        .map_err(|source| StartError::Http {
+            addr: format!("{}:{}", args.http_bind, args.http_port),
+            source,
+        })?;
         let handle = s.handle();
         actix_rt::spawn(s);
         tracing::info!(bind = %args.http_bind, port = args.http_port, "HTTP server listening");

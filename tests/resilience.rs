@@ -258,6 +258,8 @@ fn keeps_working_over_several_ttls(s: &Sync, bao: &common::Bao, path: &str, out:
     }
     wait_for(Duration::from_secs(5), || file_has(out, "v9"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    let ttl = s.status()["vault"]["token_ttl_seconds"].as_u64().unwrap();
+    assert!(ttl <= 3, "token TTL {ttl}s");
     let renewals = s.logs().matches("token renewed").count();
     assert!(
         renewals >= 3,
@@ -321,4 +323,41 @@ fn short_lived_static_token_is_renewed() {
     );
     keeps_working_over_several_ttls(&s, bao, &path, &out);
     assert!(!s.logs().contains(&token), "the token leaked into the logs");
+}
+
+#[test]
+fn secret_store_change_reconfigures_vault_and_restarts_secrets() {
+    let bao = require_bao!();
+    bao.ensure_mount("kv1", r#"{"type":"kv","options":{"version":"1"}}"#);
+    let path = unique("store-switch");
+    bao.kv_put(&path, json!({"v": "from-kv2"}));
+    bao.api(
+        "POST",
+        &format!("/v1/kv1/{path}"),
+        Some(r#"{"v":"from-kv1"}"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("v");
+    let secrets = format!(
+        "secrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1h\n    files: [{{path: {}, key: v}}]\n",
+        out.display()
+    );
+    let env = [
+        ("VAULT_TOKEN", ROOT_TOKEN),
+        ("WATCH_CONFIG", "true"),
+        ("WATCH_DEBOUNCE", "200ms"),
+    ];
+    let s = Sync::start(d, &secrets, &bao.addr, &env);
+    wait_for(Duration::from_secs(15), || file_has(&out, "from-kv2"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    // Same secret list, other store settings: the secret is fetched again
+    // (its refresh interval of 1h would not have done it).
+    replace_config(
+        d,
+        &format!("secretStore: {{kvVersion: v1, mountPath: kv1}}\n{secrets}"),
+    );
+    wait_for(Duration::from_secs(15), || file_has(&out, "from-kv1"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert!(s.logs().contains("secretStore changed"));
 }

@@ -151,6 +151,15 @@ macro_rules! require_bao {
 }
 
 impl Bao {
+    /// A handle on a server this test started itself (no audit log).
+    pub fn at(addr: String, bin: PathBuf) -> Bao {
+        Bao {
+            addr,
+            bin,
+            audit_log: PathBuf::new(),
+        }
+    }
+
     pub fn host(&self) -> &str {
         self.addr.trim_start_matches("http://")
     }
@@ -345,19 +354,30 @@ pub fn command(dir: &Path, config: &Path, vault_addr: &str, env: &[(&str, &str)]
 impl Sync {
     /// Starts `secrets-sync run` with `config` (written to `dir/config.yaml`).
     pub fn start(dir: &Path, config: &str, vault_addr: &str, env: &[(&str, &str)]) -> Sync {
+        Self::start_with(dir, config, vault_addr, env, |_| {})
+    }
+
+    /// [`start`](Self::start), with a last say on the command (user, ...).
+    pub fn start_with(
+        dir: &Path,
+        config: &str,
+        vault_addr: &str,
+        env: &[(&str, &str)],
+        customize: impl FnOnce(&mut Command),
+    ) -> Sync {
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
         let http_port = free_port();
         let log = dir.join("secrets-sync.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = command(dir, &cfg, vault_addr, env)
-            .env("HTTP_PORT", http_port.to_string())
+        let mut cmd = command(dir, &cfg, vault_addr, env);
+        cmd.env("HTTP_PORT", http_port.to_string())
             .env("HTTP_BIND", "127.0.0.1")
             .arg("run")
             .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start secrets-sync");
+            .stderr(out);
+        customize(&mut cmd);
+        let child = cmd.spawn().expect("start secrets-sync");
         let s = Sync {
             child,
             log,
