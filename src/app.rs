@@ -15,6 +15,10 @@ use crate::backoff::BackoffPolicy;
 use crate::config::duration::GoDuration;
 use crate::config::settings::RunArgs;
 use crate::config::{self, Config, Credentials};
+use std::sync::Arc;
+
+use crate::telemetry::audit::Audit;
+use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::BreakerSettings;
 use crate::vault::ClientError;
 
@@ -26,6 +30,12 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source} (set HTTP_PORT to a free port, or 0 to disable the server)")]
     Http {
         addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open AUDIT_LOG_FILE {path}: {source}")]
+    Audit {
+        path: String,
         #[source]
         source: std::io::Error,
     },
@@ -48,10 +58,21 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         timeout: args.circuit_breaker_timeout,
         failure_threshold: args.circuit_breaker_failure_threshold,
     };
-    let vault = VaultActor::new(config.store.clone(), breaker)?.start();
+    let metrics = Metrics::new();
+    let audit = Audit::new(args.audit_log, args.audit_log_file.as_deref()).map_err(|source| {
+        StartError::Audit {
+            path: args
+                .audit_log_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            source,
+        }
+    })?;
+    let vault = VaultActor::new(config.store.clone(), breaker, Arc::clone(&metrics))?.start();
     let writer = WriterActor::default().start();
     let status_file = (!args.once).then(|| args.status_file.clone());
-    let status = StatusActor::new(args.ready_policy, status_file).start();
+    let status = StatusActor::new(args.ready_policy, status_file, Arc::clone(&metrics)).start();
     let server = if args.once || args.http_port == 0 {
         None
     } else {
@@ -60,6 +81,7 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
             args.http_port,
             status.clone(),
             vault.clone(),
+            Arc::clone(&metrics),
         )
         .map_err(|source| StartError::Http {
             addr: format!("{}:{}", args.http_bind, args.http_port),
@@ -74,6 +96,8 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         vault,
         writer,
         status,
+        metrics: Arc::clone(&metrics),
+        audit: Arc::new(audit),
     };
     let backoff = BackoffPolicy {
         initial: args.initial_backoff,
@@ -89,13 +113,24 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
     );
     supervisor.do_send(ApplyConfig(config));
     if args.watch_config && !args.once {
-        ConfigWatcher::new(args.config.clone(), supervisor.clone(), args.watch_debounce).start();
+        ConfigWatcher::new(
+            args.config.clone(),
+            supervisor.clone(),
+            args.watch_debounce,
+            Arc::clone(&metrics),
+        )
+        .start();
     }
-    actix_rt::spawn(handle_signals(supervisor, server, args.clone()));
+    actix_rt::spawn(handle_signals(supervisor, server, args.clone(), metrics));
     Ok(())
 }
 
-async fn handle_signals(supervisor: Addr<Supervisor>, server: Option<ServerHandle>, args: RunArgs) {
+async fn handle_signals(
+    supervisor: Addr<Supervisor>,
+    server: Option<ServerHandle>,
+    args: RunArgs,
+    metrics: Arc<Metrics>,
+) {
     use actix_rt::signal::unix::{signal, SignalKind};
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
@@ -114,7 +149,7 @@ async fn handle_signals(supervisor: Addr<Supervisor>, server: Option<ServerHandl
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => reload(&supervisor, &args).await,
+            _ = hup.recv() => reload(&supervisor, &args, &metrics).await,
         }
     };
     tracing::info!(signal = name, "shutdown requested");
@@ -140,9 +175,10 @@ async fn handle_signals(supervisor: Addr<Supervisor>, server: Option<ServerHandl
 }
 
 /// Re-reads the config file; an invalid one is logged and the old one kept.
-pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs) {
+pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs, metrics: &Metrics) {
     match config::load(&args.config, Credentials::Required) {
         Ok(loaded) => {
+            metrics.config_reloads.with_label_values(&["success"]).inc();
             for w in &loaded.warnings {
                 tracing::warn!(warning = %w, "config warning");
             }
@@ -158,6 +194,7 @@ pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs) {
             }
         }
         Err(e) => {
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
             let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
             tracing::error!(
                 file = %e.file.display(),

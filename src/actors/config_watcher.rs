@@ -14,9 +14,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
+use std::sync::Arc;
+
 use super::supervisor::{ApplyConfig, Supervisor};
 use crate::config::settings::ConfigArgs;
 use crate::config::{self, Credentials};
+use crate::telemetry::metrics::Metrics;
 
 pub struct ConfigWatcher {
     args: ConfigArgs,
@@ -25,10 +28,16 @@ pub struct ConfigWatcher {
     pending: Option<SpawnHandle>,
     last_applied: Option<Vec<u8>>,
     watcher: Option<RecommendedWatcher>,
+    metrics: Arc<Metrics>,
 }
 
 impl ConfigWatcher {
-    pub fn new(args: ConfigArgs, supervisor: Addr<Supervisor>, debounce: Duration) -> Self {
+    pub fn new(
+        args: ConfigArgs,
+        supervisor: Addr<Supervisor>,
+        debounce: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let last_applied = std::fs::read(&args.config_file).ok();
         Self {
             args,
@@ -37,6 +46,7 @@ impl ConfigWatcher {
             pending: None,
             last_applied,
             watcher: None,
+            metrics,
         }
     }
 
@@ -67,10 +77,18 @@ impl ConfigWatcher {
                     tracing::warn!(warning = %w, "config warning");
                 }
                 tracing::info!(file = %path.display(), "config file changed; applying");
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["success"])
+                    .inc();
                 self.last_applied = Some(content);
                 self.supervisor.do_send(ApplyConfig(loaded.config));
             }
             Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
                 let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
                 tracing::error!(
                     file = %e.file.display(),

@@ -10,28 +10,34 @@ use std::time::SystemTime;
 use actix::prelude::*;
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::config::FileSpec;
 use crate::fs::{write_batch, FileWrite};
 use crate::status::{ReadyFile, ReadyPolicy, SecretStatus, StatusBoard, SyncReport};
+use crate::telemetry::metrics::Metrics;
 
 pub struct StatusActor {
     board: StatusBoard,
     status_file: Option<PathBuf>,
     written: Option<bool>,
+    metrics: Arc<Metrics>,
 }
 
 impl StatusActor {
-    pub fn new(policy: ReadyPolicy, status_file: Option<PathBuf>) -> Self {
+    pub fn new(policy: ReadyPolicy, status_file: Option<PathBuf>, metrics: Arc<Metrics>) -> Self {
         Self {
             board: StatusBoard::new(policy),
             status_file,
             written: None,
+            metrics,
         }
     }
 
     /// Writes STATUS_FILE when readiness differs from what it says.
     fn sync_file(&mut self, force: bool) {
         let ready = self.board.is_ready();
+        self.metrics.secrets_ready.set(i64::from(ready));
         if !force && self.written == Some(ready) {
             return;
         }

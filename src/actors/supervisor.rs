@@ -25,7 +25,8 @@ pub struct Supervisor {
     peers: Peers,
     backoff: BackoffPolicy,
     config: Option<Config>,
-    running: HashMap<String, Addr<SyncActor>>,
+    /// Running secrets: their actor and their path as metrics label it.
+    running: HashMap<String, (Addr<SyncActor>, String)>,
     generation: u64,
     once: Option<OnceState>,
     stopping: bool,
@@ -58,12 +59,13 @@ impl Supervisor {
     ) {
         self.generation += 1;
         let generation = self.generation;
+        let vault_path = read_path(store.kv_version, &store.mount_path, &spec.path)
+            .trim_start_matches("/v1/")
+            .to_string();
         // Registered before the actor starts, so no report can arrive first.
         self.peers.status.do_send(Register {
             name: spec.name.clone(),
-            path: read_path(store.kv_version, &store.mount_path, &spec.path)
-                .trim_start_matches("/v1/")
-                .to_string(),
+            path: vault_path.clone(),
             generation,
         });
         let once = self.once.as_mut().map(|o| {
@@ -72,17 +74,20 @@ impl Supervisor {
         });
         let actor = SyncActor::new(
             Arc::clone(spec),
+            vault_path.clone(),
             self.peers.clone(),
             self.backoff,
             generation,
             once,
         );
-        self.running.insert(spec.name.clone(), actor.start());
+        self.running
+            .insert(spec.name.clone(), (actor.start(), vault_path));
     }
 
     fn stop_secret(&mut self, name: &str) {
-        if let Some(addr) = self.running.remove(name) {
+        if let Some((addr, vault_path)) = self.running.remove(name) {
             addr.do_send(StopSync);
+            self.peers.metrics.remove_secret(name, &vault_path);
         }
         self.peers.status.do_send(Unregister {
             name: name.to_string(),
@@ -147,6 +152,10 @@ impl Handler<ApplyConfig> for Supervisor {
                 "config applied"
             );
         }
+        self.peers
+            .metrics
+            .secrets_configured
+            .set(new.secrets.len() as i64);
         self.config = Some(new);
         MessageResult(d)
     }
@@ -188,7 +197,7 @@ impl Handler<Shutdown> for Supervisor {
         self.stopping = true;
         let names: Vec<String> = self.running.keys().cloned().collect();
         for n in &names {
-            if let Some(addr) = self.running.remove(n) {
+            if let Some((addr, _)) = self.running.remove(n) {
                 addr.do_send(StopSync);
             }
         }

@@ -14,7 +14,10 @@ use crate::config::duration::GoDuration;
 use crate::config::SecretSpec;
 use crate::fs::FsError;
 use crate::status::SyncReport;
+use crate::telemetry::audit::Audit;
+use crate::telemetry::metrics::Metrics;
 use crate::template::{render_files, RenderError};
+use crate::vault::breaker::State;
 use crate::vault::VaultError;
 
 /// Why one sync attempt failed. No variant carries a secret value.
@@ -31,6 +34,15 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Where the attempt failed, for `secret_sync_errors_total`.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            SyncError::Vault(_) | SyncError::Mailbox(_) => "fetch",
+            SyncError::Render(_) => "render",
+            SyncError::Write(_) => "write",
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             SyncError::Vault(e) => e.kind(),
@@ -56,16 +68,20 @@ pub struct SyncFinished {
     pub ok: bool,
 }
 
-/// The actors a SyncActor talks to.
+/// The actors a SyncActor talks to, and the telemetry it feeds.
 #[derive(Clone)]
 pub struct Peers {
     pub vault: Addr<VaultActor>,
     pub writer: Addr<WriterActor>,
     pub status: Addr<StatusActor>,
+    pub metrics: Arc<Metrics>,
+    pub audit: Arc<Audit>,
 }
 
 pub struct SyncActor {
     spec: Arc<SecretSpec>,
+    /// The path as Vault and the metrics name it (`secret/data/app`).
+    vault_path: String,
     peers: Peers,
     backoff: Backoff,
     generation: u64,
@@ -77,6 +93,7 @@ pub struct SyncActor {
 impl SyncActor {
     pub fn new(
         spec: Arc<SecretSpec>,
+        vault_path: String,
         peers: Peers,
         policy: BackoffPolicy,
         generation: u64,
@@ -84,6 +101,7 @@ impl SyncActor {
     ) -> Self {
         Self {
             spec,
+            vault_path,
             peers,
             backoff: Backoff::new(policy),
             generation,
@@ -97,11 +115,53 @@ impl SyncActor {
             return;
         }
         self.busy = true;
-        let fut = sync_once(Arc::clone(&self.spec), self.peers.clone());
-        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+        let started = std::time::Instant::now();
+        let fut = sync_once(
+            Arc::clone(&self.spec),
+            self.vault_path.clone(),
+            self.peers.clone(),
+        );
+        ctx.spawn(fut.into_actor(self).map(move |(res, breaker), act, ctx| {
             act.busy = false;
+            act.record(&res, breaker, started.elapsed());
             act.finish(res, ctx);
         }));
+    }
+
+    /// Metrics of one attempt.
+    fn record(
+        &self,
+        res: &Result<SyncOutcome, SyncError>,
+        breaker: Option<State>,
+        took: std::time::Duration,
+    ) {
+        let m = &self.peers.metrics;
+        let l = [self.spec.name.as_str(), self.vault_path.as_str()];
+        m.fetch_total.with_label_values(&l).inc();
+        m.sync_duration
+            .with_label_values(&l)
+            .observe(took.as_secs_f64());
+        if let Some(b) = breaker {
+            m.breaker_state.with_label_values(&l).set(b.as_gauge());
+        }
+        match res {
+            Ok(o) => {
+                m.last_success
+                    .with_label_values(&l)
+                    .set(crate::status::unix(std::time::SystemTime::now()) as f64);
+                m.files_written
+                    .with_label_values(&l)
+                    .inc_by(o.written.changed.len() as u64);
+            }
+            Err(e) => {
+                if matches!(e, SyncError::Vault(_)) {
+                    m.fetch_errors_total.with_label_values(&l).inc();
+                }
+                m.sync_errors_total
+                    .with_label_values(&[l[0], l[1], e.stage()])
+                    .inc();
+            }
+        }
     }
 
     fn finish(&mut self, res: Result<SyncOutcome, SyncError>, ctx: &mut Context<Self>) {
@@ -167,28 +227,50 @@ impl SyncActor {
     }
 }
 
-/// One attempt: read, render, write.
-async fn sync_once(spec: Arc<SecretSpec>, peers: Peers) -> Result<SyncOutcome, SyncError> {
-    let data = peers
+/// One attempt: read, render, write. Also returns the breaker state the
+/// read saw (`None` if the Vault actor did not answer).
+async fn sync_once(
+    spec: Arc<SecretSpec>,
+    vault_path: String,
+    peers: Peers,
+) -> (Result<SyncOutcome, SyncError>, Option<State>) {
+    let reply = match peers
         .vault
         .send(ReadSecret {
             path: spec.path.clone(),
         })
         .await
-        .map_err(|_| SyncError::Mailbox("the Vault actor"))??;
-    let files = render_files(&spec, &data)?;
-    let version = data.version();
-    // The values are in `files` now; drop the secret before the write.
-    drop(data);
-    let written = peers
-        .writer
-        .send(WriteFiles {
-            secret: spec.name.clone(),
-            files,
-        })
-        .await
-        .map_err(|_| SyncError::Mailbox("the writer"))??;
-    Ok(SyncOutcome { version, written })
+    {
+        Ok(r) => r,
+        Err(_) => return (Err(SyncError::Mailbox("the Vault actor")), None),
+    };
+    let breaker = Some(reply.breaker);
+    let res = async {
+        let data = reply.result?;
+        let version = data.version();
+        peers.audit.secret_read(&spec.name, &vault_path, version);
+        let files = render_files(&spec, &data)?;
+        // The values are in `files` now; drop the secret before the write.
+        drop(data);
+        let written = peers
+            .writer
+            .send(WriteFiles {
+                secret: spec.name.clone(),
+                files,
+            })
+            .await
+            .map_err(|_| SyncError::Mailbox("the writer"))??;
+        for f in spec
+            .files
+            .iter()
+            .filter(|f| written.changed.contains(&f.path))
+        {
+            peers.audit.file_written(&spec.name, f, version);
+        }
+        Ok(SyncOutcome { version, written })
+    }
+    .await;
+    (res, breaker)
 }
 
 impl Actor for SyncActor {

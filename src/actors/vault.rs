@@ -11,20 +11,29 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use std::sync::Arc;
+
 use crate::config::StoreConfig;
 use crate::secret::SecretData;
+use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::{ClientError, VaultError, VaultSession};
 
 pub struct VaultActor {
     session: Rc<VaultSession>,
+    metrics: Arc<Metrics>,
 }
 
 impl VaultActor {
     /// Builds the session; must run on the thread the actor will live on.
-    pub fn new(store: StoreConfig, breaker: BreakerSettings) -> Result<Self, ClientError> {
+    pub fn new(
+        store: StoreConfig,
+        breaker: BreakerSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ClientError> {
         Ok(Self {
-            session: VaultSession::new(store, breaker)?,
+            session: VaultSession::new(store, breaker, Arc::clone(&metrics))?,
+            metrics,
         })
     }
 
@@ -53,16 +62,29 @@ impl Actor for VaultActor {
 
 /// Read one secret (its path inside the configured KV mount).
 #[derive(Message)]
-#[rtype(result = "Result<SecretData, VaultError>")]
+#[rtype(result = "ReadReply")]
 pub struct ReadSecret {
     pub path: String,
 }
 
+/// The answer to [`ReadSecret`], with the breaker state after the read.
+pub struct ReadReply {
+    pub result: Result<SecretData, VaultError>,
+    pub breaker: State,
+}
+
 impl Handler<ReadSecret> for VaultActor {
-    type Result = ResponseFuture<Result<SecretData, VaultError>>;
+    type Result = ResponseFuture<ReadReply>;
 
     fn handle(&mut self, msg: ReadSecret, _: &mut Self::Context) -> Self::Result {
-        Box::pin(Rc::clone(&self.session).read(msg.path))
+        let session = Rc::clone(&self.session);
+        Box::pin(async move {
+            let result = Rc::clone(&session).read(msg.path).await;
+            ReadReply {
+                result,
+                breaker: session.breaker_state(),
+            }
+        })
     }
 }
 
@@ -76,7 +98,7 @@ impl Handler<Reconfigure> for VaultActor {
 
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) -> Self::Result {
         let breaker = self.session.breaker_settings();
-        self.session = VaultSession::new(msg.0, breaker)?;
+        self.session = VaultSession::new(msg.0, breaker, Arc::clone(&self.metrics))?;
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
         Ok(())

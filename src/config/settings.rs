@@ -122,6 +122,15 @@ pub struct RunArgs {
     #[arg(long, env = "BACKOFF_MULTIPLIER", default_value_t = 2.0)]
     pub backoff_multiplier: f64,
 
+    /// Write audit lines (secret reads, file writes).
+    #[arg(long, env = "AUDIT_LOG", num_args = 0..=1, default_missing_value = "true",
+          default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub audit_log: bool,
+
+    /// Append audit lines to this file instead of the log output.
+    #[arg(long, env = "AUDIT_LOG_FILE")]
+    pub audit_log_file: Option<PathBuf>,
+
     /// Longest a graceful shutdown may take (SIGTERM/SIGINT).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

@@ -13,7 +13,14 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::actors::status::{GetSnapshot, StatusActor};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use futures_util::FutureExt;
+
 use crate::actors::vault::{GetVaultHealth, VaultActor};
+use crate::telemetry::metrics::Metrics;
 
 /// Builds and binds the server (it runs once spawned or awaited).
 pub fn server(
@@ -21,11 +28,35 @@ pub fn server(
     port: u16,
     status: Addr<StatusActor>,
     vault: Addr<VaultActor>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
+        let m = Arc::clone(&metrics);
         App::new()
+            .wrap_fn(move |req, srv| {
+                // Count every request by method, route pattern and status.
+                let method = req.method().to_string();
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let started = Instant::now();
+                let m = Arc::clone(&m);
+                srv.call(req).map(move |res| {
+                    let status = match &res {
+                        Ok(r) => r.status().as_u16().to_string(),
+                        Err(e) => e.as_response_error().status_code().as_u16().to_string(),
+                    };
+                    m.http_requests
+                        .with_label_values(&[&method, &route, &status])
+                        .inc();
+                    m.http_duration
+                        .with_label_values(&[&method, &route])
+                        .observe(started.elapsed().as_secs_f64());
+                    res
+                })
+            })
             .app_data(web::Data::new(status.clone()))
             .app_data(web::Data::new(vault.clone()))
+            .app_data(web::Data::new(Arc::clone(&metrics)))
+            .route("/metrics", web::get().to(metrics_text))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/status", web::get().to(status_doc))
@@ -36,6 +67,12 @@ pub fn server(
     .bind((bind, port))?
     .run();
     Ok(server)
+}
+
+async fn metrics_text(metrics: web::Data<Arc<Metrics>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
 }
 
 async fn health() -> HttpResponse {

@@ -1,6 +1,9 @@
 //! Logging: tracing with JSON lines by default (`LOG_FORMAT=text` for a
 //! terminal) and the level from `LOG_LEVEL`.
 
+pub mod audit;
+pub mod metrics;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::settings::LogFormat;

@@ -24,6 +24,7 @@ use super::kv::{parse_read, read_path};
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::secret::{SecretData, SecretString};
+use crate::telemetry::metrics::Metrics;
 
 /// Delay before retrying a failed renewal, lookup or login in the background.
 pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
@@ -67,10 +68,15 @@ pub struct VaultSession {
     next_check: Cell<Option<Instant>>,
     /// The static token's lookup failed (Vault unreachable) and is due again.
     lookup_pending: Cell<bool>,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl VaultSession {
-    pub fn new(store: StoreConfig, breaker: BreakerSettings) -> Result<Rc<Self>, ClientError> {
+    pub fn new(
+        store: StoreConfig,
+        breaker: BreakerSettings,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<Rc<Self>, ClientError> {
         let client = VaultClient::new(&store)?;
         let token = match &store.auth {
             AuthConfig::Token { token } => Some(TokenState {
@@ -90,6 +96,7 @@ impl VaultSession {
             timer: Cell::new(0),
             next_check: Cell::new(None),
             lookup_pending: Cell::new(false),
+            metrics,
         }))
     }
 
@@ -148,7 +155,13 @@ impl VaultSession {
             }
         })?;
         tracing::trace!(op, path, "vault request");
+        let started = Instant::now();
         let res = self.client.call(op, method, path, token, body).await;
+        self.metrics.vault_request(
+            op,
+            started.elapsed(),
+            res.as_ref().err().map(VaultError::kind),
+        );
         let ok = !matches!(&res, Err(e) if e.is_vault_failure());
         let mut b = self.breaker.borrow_mut();
         b.record(permit, ok, Instant::now());
@@ -158,6 +171,7 @@ impl VaultSession {
 
     fn log_transitions(&self, b: &mut Breaker) {
         for t in b.take_transitions() {
+            self.metrics.vault_breaker_state.set(t.to.as_gauge());
             if t.to == State::Open {
                 tracing::warn!(
                     from = %t.from,
@@ -254,6 +268,7 @@ impl VaultSession {
         if let Some(at) = state.refresh_at() {
             self.schedule(at);
         }
+        self.metrics.token_ttl.set(state.ttl.as_secs_f64());
         *self.token.borrow_mut() = Some(state);
     }
 
