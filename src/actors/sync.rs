@@ -277,6 +277,12 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Series exist from the start (at 0), so rates and alerts work.
+        let m = &self.peers.metrics;
+        let l = [self.spec.name.as_str(), self.vault_path.as_str()];
+        m.fetch_total.with_label_values(&l);
+        m.fetch_errors_total.with_label_values(&l);
+        m.files_written.with_label_values(&l);
         tracing::debug!(
             secret = %self.spec.name,
             refresh_interval = %GoDuration(self.spec.refresh_interval),
