@@ -192,13 +192,25 @@ fn unwritable_target_directory_fails_only_that_secret() {
         "secrets:\n  - name: ok\n    path: {ok}\n    files: [{{path: {d}/ok/v, key: v}}]\n  - name: ro\n    path: {ro}\n    refreshInterval: 1s\n    files: [{{path: {d}/readonly/v, key: v}}]\n",
         d = d.display()
     );
-    // Root ignores directory permissions: run the sidecar as nobody then.
+    // Root ignores directory permissions: run the sidecar as nobody then,
+    // from a copy of the binary that nobody can reach (the checkout may sit
+    // in a directory only root may enter).
     let as_root = unsafe { libc::geteuid() } == 0;
-    let mut s = Sync::start_with(d, &config, &bao.addr, &[("VAULT_TOKEN", ROOT_TOKEN)], |c| {
-        if as_root {
-            c.uid(65534).gid(65534);
-        }
-    });
+    let program = d.join("secrets-sync");
+    std::fs::copy(env!("CARGO_BIN_EXE_secrets-sync"), &program).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut s = Sync::start_with(
+        &program,
+        d,
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN)],
+        |c| {
+            if as_root {
+                c.uid(65534).gid(65534);
+            }
+        },
+    );
     wait_for(Duration::from_secs(15), || file_has(&d.join("ok/v"), "ok"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
     wait_for(Duration::from_secs(10), || {

@@ -335,7 +335,24 @@ pub struct Sync {
 
 /// Base command with a clean environment: only what the test sets.
 pub fn command(dir: &Path, config: &Path, vault_addr: &str, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    command_for(
+        Path::new(env!("CARGO_BIN_EXE_secrets-sync")),
+        dir,
+        config,
+        vault_addr,
+        env,
+    )
+}
+
+/// [`command`] for a copy of the binary elsewhere (e.g. one another user can reach).
+pub fn command_for(
+    program: &Path,
+    dir: &Path,
+    config: &Path,
+    vault_addr: &str,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CONFIG_FILE", config)
@@ -354,11 +371,13 @@ pub fn command(dir: &Path, config: &Path, vault_addr: &str, env: &[(&str, &str)]
 impl Sync {
     /// Starts `secrets-sync run` with `config` (written to `dir/config.yaml`).
     pub fn start(dir: &Path, config: &str, vault_addr: &str, env: &[(&str, &str)]) -> Sync {
-        Self::start_with(dir, config, vault_addr, env, |_| {})
+        let program = Path::new(env!("CARGO_BIN_EXE_secrets-sync"));
+        Self::start_with(program, dir, config, vault_addr, env, |_| {})
     }
 
-    /// [`start`](Self::start), with a last say on the command (user, ...).
+    /// [`start`](Self::start) of `program`, with a last say on the command (user, ...).
     pub fn start_with(
+        program: &Path,
         dir: &Path,
         config: &str,
         vault_addr: &str,
@@ -370,7 +389,7 @@ impl Sync {
         let http_port = free_port();
         let log = dir.join("secrets-sync.log");
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = command(dir, &cfg, vault_addr, env);
+        let mut cmd = command_for(program, dir, &cfg, vault_addr, env);
         cmd.env("HTTP_PORT", http_port.to_string())
             .env("HTTP_BIND", "127.0.0.1")
             .arg("run")
