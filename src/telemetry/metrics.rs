@@ -33,6 +33,26 @@ use prometheus::{
 
 const SECRET_LABELS: &[&str] = &["secret_name", "vault_path"];
 
+/// Every metric family this process exports (the table above).
+pub const METRIC_NAMES: &[&str] = &[
+    "secret_fetch_total",
+    "secret_fetch_errors_total",
+    "secret_sync_errors_total",
+    "secret_sync_duration_seconds",
+    "secret_last_success_timestamp_seconds",
+    "secret_files_written_total",
+    "circuit_breaker_state",
+    "vault_circuit_breaker_state",
+    "vault_request_duration_seconds",
+    "vault_request_errors_total",
+    "vault_token_ttl_seconds",
+    "config_reloads_total",
+    "secrets_configured",
+    "secrets_ready",
+    "http_requests_total",
+    "http_request_duration_seconds",
+];
+
 /// Every metric of the process, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -185,6 +205,77 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gives every family a series, so that all appear in the output.
+    fn touch_all(m: &Metrics) {
+        let l = ["s", "p"];
+        m.fetch_total.with_label_values(&l).inc();
+        m.fetch_errors_total.with_label_values(&l).inc();
+        m.sync_errors_total
+            .with_label_values(&["s", "p", "write"])
+            .inc();
+        m.sync_duration.with_label_values(&l).observe(0.1);
+        m.last_success.with_label_values(&l).set(1.0);
+        m.files_written.with_label_values(&l).inc();
+        m.breaker_state.with_label_values(&l).set(2);
+        m.vault_request("read", Duration::from_millis(1), Some("network"));
+        m.config_reloads.with_label_values(&["success"]).inc();
+        m.http_requests
+            .with_label_values(&["GET", "/ready", "200"])
+            .inc();
+        m.http_duration
+            .with_label_values(&["GET", "/ready"])
+            .observe(0.001);
+    }
+
+    #[test]
+    fn metric_names_list_is_exactly_what_is_exported() {
+        let m = Metrics::new();
+        touch_all(&m);
+        let text = m.render();
+        let mut exported: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        exported.sort();
+        let mut listed = METRIC_NAMES.to_vec();
+        listed.sort();
+        assert_eq!(exported, listed);
+    }
+
+    #[test]
+    fn dashboard_uses_only_exported_metrics() {
+        let dash = include_str!("../../monitoring/grafana-dashboard.json");
+        let v: serde_json::Value = serde_json::from_str(dash).unwrap();
+        let mut used = 0;
+        for p in v["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                let words = expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+                // Label names are not metrics.
+                let words = words.filter(|w| !["secret_name", "vault_path"].contains(w));
+                for w in words.filter(|w| {
+                    [
+                        "secret_", "secrets_", "vault_", "circuit_", "config_", "http_",
+                    ]
+                    .iter()
+                    .any(|p| w.starts_with(p))
+                }) {
+                    let base = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|s| w.strip_suffix(s))
+                        .unwrap_or(w);
+                    assert!(
+                        METRIC_NAMES.contains(&base),
+                        "dashboard uses unknown metric {w}"
+                    );
+                    used += 1;
+                }
+            }
+        }
+        assert!(used >= 14, "only {used} metric references found");
+    }
 
     #[test]
     fn renders_and_removes_secret_series() {
