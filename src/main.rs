@@ -105,7 +105,12 @@ fn isready(path: &PathBuf) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    secrets_sync::telemetry::init_logging(&args.log_level, args.log_format);
+    let telemetry = secrets_sync::telemetry::init(
+        &args.log_level,
+        args.log_format,
+        args.enable_tracing,
+        args.otel_exporter_endpoint.as_deref(),
+    );
     let loaded = match config::load(&args.config, Credentials::Required) {
         Ok(l) => l,
         Err(e) => {
@@ -118,12 +123,14 @@ fn run(args: RunArgs) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!(warning = %w, "config warning");
     }
-    match secrets_sync::app::run(args, loaded.config) {
+    let code = match secrets_sync::app::run(args, loaded.config) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

@@ -243,12 +243,17 @@ secrets:
     );
     let audit = d.join("audit.log");
     let audit_s = audit.display().to_string();
+    let (otlp_port, spans) = otlp_receiver();
+    let endpoint = format!("http://127.0.0.1:{otlp_port}");
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         ("LOG_LEVEL", "trace"),
         ("AUDIT_LOG_FILE", audit_s.as_str()),
+        ("ENABLE_TRACING", "true"),
+        ("OTEL_EXPORTER_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
-    let s = Sync::start(d, &config, &bao.addr, &env);
+    let mut s = Sync::start(d, &config, &bao.addr, &env);
     wait_for(Duration::from_secs(15), || {
         read(&d.join("out")).is_some_and(|c| c.contains("rotate-1"))
     })
@@ -295,4 +300,241 @@ secrets:
     for (what, text) in outputs {
         assert!(!text.contains(C), "a canary leaked into {what}:\n{text}");
     }
+    // Spans, flushed at shutdown, including those of the failed attempts.
+    assert!(s.stop().success());
+    let bodies = spans.lock().unwrap();
+    let names: Vec<String> = bodies
+        .iter()
+        .flat_map(|b| decode_spans(b))
+        .map(|s| s.name)
+        .collect();
+    assert!(
+        names.iter().filter(|n| *n == "render").count() >= 3,
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n == "write"), "{names:?}");
+    for body in bodies.iter() {
+        assert!(
+            !body.windows(C.len()).any(|w| w == C.as_bytes()),
+            "a canary was exported in a span"
+        );
+    }
+    assert!(
+        !s.logs().contains(C),
+        "a canary leaked into the shutdown logs"
+    );
+}
+
+/// One decoded span: the fields of the OTLP protobuf `Span` that matter here.
+#[derive(Debug, Clone)]
+struct OtlpSpan {
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+}
+
+/// Protobuf wire format: (field number, wire type, payload) for each field.
+fn fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some((&byte, rest)) = b.split_first() else {
+                return v;
+            };
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let key = varint(&mut b);
+        let (field, wire) = (key >> 3, (key & 7) as u8);
+        let payload = match wire {
+            0 => {
+                varint(&mut b);
+                Vec::new()
+            }
+            1 => {
+                let (p, rest) = b.split_at(8.min(b.len()));
+                b = rest;
+                p.to_vec()
+            }
+            2 => {
+                let len = varint(&mut b) as usize;
+                let (p, rest) = b.split_at(len.min(b.len()));
+                b = rest;
+                p.to_vec()
+            }
+            5 => {
+                let (p, rest) = b.split_at(4.min(b.len()));
+                b = rest;
+                p.to_vec()
+            }
+            _ => panic!("unexpected protobuf wire type {wire}"),
+        };
+        out.push((field, wire, payload));
+    }
+    out
+}
+
+/// ExportTraceServiceRequest -> ResourceSpans(1) -> ScopeSpans(2) -> Span(2).
+fn decode_spans(body: &[u8]) -> Vec<OtlpSpan> {
+    let mut spans = Vec::new();
+    for (f, _, rs) in fields(body) {
+        if f != 1 {
+            continue;
+        }
+        for (f, _, ss) in fields(&rs) {
+            if f != 2 {
+                continue;
+            }
+            for (f, _, span) in fields(&ss) {
+                if f != 2 {
+                    continue;
+                }
+                let mut s = OtlpSpan {
+                    name: String::new(),
+                    trace_id: vec![],
+                    span_id: vec![],
+                    parent_span_id: vec![],
+                };
+                for (f, _, v) in fields(&span) {
+                    match f {
+                        1 => s.trace_id = v,
+                        2 => s.span_id = v,
+                        4 => s.parent_span_id = v,
+                        5 => s.name = String::from_utf8(v).unwrap(),
+                        _ => {}
+                    }
+                }
+                spans.push(s);
+            }
+        }
+    }
+    spans
+}
+
+/// A minimal OTLP/HTTP receiver: keeps every request body, answers 200.
+fn otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = std::sync::Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    store.lock().unwrap().push(body);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
+
+#[test]
+fn traces_reach_an_otlp_receiver_with_parent_links_and_no_values() {
+    let bao = require_bao!();
+    const C: &str = "CANARY-5d1c0a";
+    let p = unique("traced");
+    bao.kv_put(&p, json!({"v": format!("{C}-traced")}));
+    let (port, bodies) = otlp_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        "secrets:\n  - name: traced\n    path: {p}\n    refreshInterval: 500ms\n    files: [{{path: {}/t, key: v}}]\n",
+        d.display()
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("VAULT_TOKEN", ROOT_TOKEN),
+        ("ENABLE_TRACING", "true"),
+        ("OTEL_EXPORTER_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("LOG_LEVEL", "trace"),
+    ];
+    let mut s = Sync::start(d, &config, &bao.addr, &env);
+    wait_for(Duration::from_secs(15), || read(&d.join("t")).is_some())
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    let _ = s.get("/status");
+    let all_spans = || -> Vec<OtlpSpan> {
+        bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| decode_spans(b))
+            .collect()
+    };
+    let have = |spans: &[OtlpSpan], n: &str| spans.iter().any(|s| s.name == n);
+    wait_for(Duration::from_secs(15), || {
+        let spans = all_spans();
+        [
+            "sync",
+            "vault.read",
+            "vault.request",
+            "render",
+            "write",
+            "GET /status",
+        ]
+        .iter()
+        .all(|n| have(&spans, n))
+    })
+    .unwrap_or_else(|e| {
+        let names: Vec<String> = all_spans().into_iter().map(|s| s.name).collect();
+        panic!("{e}: got {names:?}\n{}", s.logs())
+    });
+    let spans = all_spans();
+    // Parent links: read, render and write hang under a sync of the same trace.
+    let by_id = |id: &[u8]| spans.iter().find(|s| s.span_id == id);
+    for child in ["vault.read", "render", "write"] {
+        let c = spans.iter().find(|s| s.name == child).unwrap();
+        let parent =
+            by_id(&c.parent_span_id).unwrap_or_else(|| panic!("{child} has no exported parent"));
+        assert_eq!(parent.name, "sync", "{child}'s parent");
+        assert_eq!(parent.trace_id, c.trace_id);
+    }
+    // Each read's HTTP call hangs under it (the start-up token lookup has no parent).
+    assert!(spans
+        .iter()
+        .filter(|s| s.name == "vault.request")
+        .any(|r| by_id(&r.parent_span_id).is_some_and(|p| p.name == "vault.read")));
+    assert!(s.stop().success());
+    for body in bodies.lock().unwrap().iter() {
+        assert!(
+            !body.windows(C.len()).any(|w| w == C.as_bytes()),
+            "a canary value was exported in a span"
+        );
+    }
+    assert!(!s.logs().contains(C));
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use super::status::{Report, StatusActor};
 use super::vault::{ReadSecret, VaultActor};
@@ -116,12 +117,24 @@ impl SyncActor {
         }
         self.busy = true;
         let started = std::time::Instant::now();
+        let span = tracing::debug_span!(
+            "sync",
+            secret = %self.spec.name,
+            vault_path = %self.vault_path,
+            otel.status_code = tracing::field::Empty,
+            error_kind = tracing::field::Empty,
+        );
         let fut = sync_once(
             Arc::clone(&self.spec),
             self.vault_path.clone(),
             self.peers.clone(),
-        );
+        )
+        .instrument(span.clone());
         ctx.spawn(fut.into_actor(self).map(move |(res, breaker), act, ctx| {
+            if let Err(e) = &res {
+                span.record("otel.status_code", "ERROR");
+                span.record("error_kind", e.kind());
+            }
             act.busy = false;
             act.record(&res, breaker, started.elapsed());
             act.finish(res, ctx);
@@ -238,6 +251,7 @@ async fn sync_once(
         .vault
         .send(ReadSecret {
             path: spec.path.clone(),
+            span: tracing::Span::current(),
         })
         .await
     {
@@ -249,7 +263,8 @@ async fn sync_once(
         let data = reply.result?;
         let version = data.version();
         peers.audit.secret_read(&spec.name, &vault_path, version);
-        let files = render_files(&spec, &data)?;
+        let files = tracing::debug_span!("render", secret = %spec.name, files = spec.files.len())
+            .in_scope(|| render_files(&spec, &data))?;
         // The values are in `files` now; drop the secret before the write.
         drop(data);
         let written = peers
@@ -257,6 +272,7 @@ async fn sync_once(
             .send(WriteFiles {
                 secret: spec.name.clone(),
                 files,
+                span: tracing::Span::current(),
             })
             .await
             .map_err(|_| SyncError::Mailbox("the writer"))??;

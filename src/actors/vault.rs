@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ impl Actor for VaultActor {
 #[rtype(result = "ReadReply")]
 pub struct ReadSecret {
     pub path: String,
+    /// The caller's span, parent of this read's spans.
+    pub span: tracing::Span,
 }
 
 /// The answer to [`ReadSecret`], with the breaker state after the read.
@@ -78,13 +81,17 @@ impl Handler<ReadSecret> for VaultActor {
 
     fn handle(&mut self, msg: ReadSecret, _: &mut Self::Context) -> Self::Result {
         let session = Rc::clone(&self.session);
-        Box::pin(async move {
-            let result = Rc::clone(&session).read(msg.path).await;
-            ReadReply {
-                result,
-                breaker: session.breaker_state(),
+        let span = tracing::debug_span!(parent: &msg.span, "vault.read", path = %msg.path);
+        Box::pin(
+            async move {
+                let result = Rc::clone(&session).read(msg.path).await;
+                ReadReply {
+                    result,
+                    breaker: session.breaker_state(),
+                }
             }
-        })
+            .instrument(span),
+        )
     }
 }
 

@@ -28,6 +28,7 @@ pub struct WriteReport {
 struct Job {
     files: Vec<FileWrite>,
     reply: oneshot::Sender<Result<WriteReport, FsError>>,
+    span: tracing::Span,
 }
 
 #[derive(Default)]
@@ -45,10 +46,11 @@ impl WriterActor {
     /// Starts every batch that may run now.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while let Some((paths, job)) = self.queue().start_next() {
-            let Job { files, reply } = job;
+            let Job { files, reply, span } = job;
             let first = paths.first().cloned().unwrap_or_default();
             let task = actix_rt::task::spawn_blocking(move || {
-                write_batch(&files).map(|changed| report(&files, &changed))
+                let span = tracing::debug_span!(parent: &span, "write", files = files.len());
+                span.in_scope(|| write_batch(&files).map(|changed| report(&files, &changed)))
             });
             ctx.spawn(task.into_actor(self).map(move |res, act, ctx| {
                 let res = res.unwrap_or_else(|e| {
@@ -97,6 +99,8 @@ impl Actor for WriterActor {
 pub struct WriteFiles {
     pub secret: String,
     pub files: Vec<FileWrite>,
+    /// The caller's span, parent of the write span.
+    pub span: tracing::Span,
 }
 
 impl Handler<WriteFiles> for WriterActor {
@@ -112,6 +116,7 @@ impl Handler<WriteFiles> for WriterActor {
             Job {
                 files: msg.files,
                 reply: tx,
+                span: msg.span,
             },
         );
         self.pump(ctx);

@@ -33,6 +33,8 @@ pub fn server(
     let server = HttpServer::new(move || {
         let m = Arc::clone(&metrics);
         App::new()
+            // One span per request (exported when tracing is on).
+            .wrap(tracing_actix_web::TracingLogger::default())
             .wrap_fn(move |req, srv| {
                 // Count every request by method, route pattern and status.
                 let method = req.method().to_string();

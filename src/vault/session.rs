@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::Method;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::auth::{approle_login_body, approle_login_path, parse_login, parse_lookup, TokenInfo};
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
@@ -156,7 +157,20 @@ impl VaultSession {
         })?;
         tracing::trace!(op, path, "vault request");
         let started = Instant::now();
-        let res = self.client.call(op, method, path, token, body).await;
+        let span = tracing::debug_span!(
+            "vault.request",
+            op,
+            path,
+            error_kind = tracing::field::Empty
+        );
+        let res = self
+            .client
+            .call(op, method, path, token, body)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &res {
+            span.record("error_kind", e.kind());
+        }
         self.metrics.vault_request(
             op,
             started.elapsed(),
@@ -343,6 +357,7 @@ impl VaultSession {
                 let path = approle_login_path(mount);
                 let answer = self
                     .call("auth", Method::POST, &path, None, Some(&body))
+                    .instrument(tracing::debug_span!("vault.auth", method = "approle"))
                     .await
                     .map_err(|e| match e {
                         e @ VaultError::CircuitOpen { .. } => e,

@@ -1,0 +1,73 @@
+//! OpenTelemetry traces over OTLP/HTTP (protobuf), when `ENABLE_TRACING=true`.
+//!
+//! Spans: `sync` (one per attempt of a secret) with children `vault.read`
+//! (and `vault.request` per HTTP call, `vault.auth` for logins), `render` and
+//! `write`; plus one span per request to this server, named after its
+//! method and route (`GET /status`, by tracing-actix-web). Attributes hold names, paths, counts and error kinds,
+//! never a value.
+//!
+//! `OTEL_EXPORTER_ENDPOINT` (the seed's variable) is the collector's base
+//! URL (`http://jaeger:4318`); `/v1/traces` is appended. Without it the
+//! standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! apply; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and the
+//! `OTEL_BSP_*` batch settings are honoured by the SDK. Spans are exported
+//! by the SDK's own background thread; nothing of this runs when tracing is
+//! off (the spans are then disabled at DEBUG level and cost a level check).
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+
+/// Tracing could not be set up (the process then runs without it).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up OpenTelemetry export: {0}")]
+pub struct OtelError(String);
+
+/// The collector URL for traces from the seed's base endpoint.
+pub fn traces_url(base: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+/// Builds the exporter and provider. Must run outside the async runtime
+/// (the blocking HTTP client may not be created inside it).
+pub fn provider(endpoint: Option<&str>) -> Result<(SdkTracerProvider, SdkTracer), OtelError> {
+    let mut builder = SpanExporter::builder().with_http();
+    if let Some(e) = endpoint.filter(|e| !e.trim().is_empty()) {
+        builder = builder.with_endpoint(traces_url(e));
+    }
+    let exporter = builder.build().map_err(|e| OtelError(e.to_string()))?;
+    let mut resource = Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("secrets-sync");
+    }
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build();
+    let tracer = provider.tracer("secrets-sync");
+    Ok((provider, tracer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_gets_the_traces_path_once() {
+        assert_eq!(
+            traces_url("http://jaeger:4318"),
+            "http://jaeger:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://jaeger:4318/"),
+            "http://jaeger:4318/v1/traces"
+        );
+        assert_eq!(traces_url("http://c/v1/traces"), "http://c/v1/traces");
+    }
+}
