@@ -71,7 +71,17 @@ pub fn server(
     Ok(server)
 }
 
-async fn metrics_text(metrics: web::Data<Arc<Metrics>>) -> HttpResponse {
+async fn metrics_text(
+    metrics: web::Data<Arc<Metrics>>,
+    vault: web::Data<Addr<VaultActor>>,
+) -> HttpResponse {
+    // Gauges that are states rather than events are read at scrape time.
+    if let Ok(v) = vault.send(GetVaultHealth).await {
+        metrics.vault_breaker_state.set(v.breaker.as_gauge());
+        if let Some(ttl) = v.token_ttl_remaining {
+            metrics.token_ttl.set(ttl.as_secs_f64());
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

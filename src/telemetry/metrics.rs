@@ -144,7 +144,7 @@ impl Metrics {
             )),
             token_ttl: reg!(Gauge::new(
                 "vault_token_ttl_seconds",
-                "Remaining TTL of the Vault token (absent until known; 0 for a token that does not expire)."
+                "Remaining TTL of the Vault token at scrape time (0 for a token that does not expire)."
             )),
             config_reloads: reg!(IntCounterVec::new(
                 Opts::new("config_reloads_total", "Config reloads by result."),
