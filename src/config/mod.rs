@@ -59,7 +59,23 @@ pub enum AuthConfig {
         role_id: String,
         secret_id: SecretString,
     },
+    /// Kubernetes auth: the pod's service-account token, re-read at every
+    /// login because kubelet rotates it.
+    Kubernetes {
+        mount: String,
+        role: String,
+        token_path: PathBuf,
+    },
+    /// JWT auth with a token file (re-read at every login).
+    Jwt {
+        mount: String,
+        role: String,
+        token_path: PathBuf,
+    },
 }
+
+/// Where Kubernetes puts the pod's service-account token.
+pub const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 impl AuthConfig {
     /// The method's name as written in the config (for logs).
@@ -67,7 +83,14 @@ impl AuthConfig {
         match self {
             AuthConfig::Token { .. } => "token",
             AuthConfig::AppRole { .. } => "approle",
+            AuthConfig::Kubernetes { .. } => "kubernetes",
+            AuthConfig::Jwt { .. } => "jwt",
         }
+    }
+
+    /// Can the sidecar get a new token by itself (every method but `token`)?
+    pub fn can_login(&self) -> bool {
+        !matches!(self, AuthConfig::Token { .. })
     }
 }
 

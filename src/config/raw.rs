@@ -21,8 +21,12 @@ pub struct RawStore {
     pub token: Option<String>,
     pub role_id: Option<String>,
     pub secret_id: Option<String>,
-    /// Where the auth method is mounted (`approle` by default).
+    /// Where the auth method is mounted (default: the method's name).
     pub auth_mount_path: Option<String>,
+    /// Role for kubernetes and jwt auth.
+    pub role: Option<String>,
+    /// Token file for kubernetes (default: the service-account token) and jwt auth.
+    pub token_path: Option<String>,
     pub kv_version: Option<String>,
     pub mount_path: Option<String>,
     pub namespace: Option<String>,

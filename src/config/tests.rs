@@ -290,3 +290,40 @@ fn empty_file_and_bad_yaml() {
         .iter()
         .any(|e| e.contains("invalid YAML")));
 }
+
+#[test]
+fn kubernetes_and_jwt_auth() {
+    let k8s = "secretStore: {address: http://v, authMethod: kubernetes, role: app}\nsecrets: [{name: a, path: p, files: [{path: /x/a}]}]";
+    match load(k8s).unwrap().config.store.auth {
+        AuthConfig::Kubernetes {
+            mount,
+            role,
+            token_path,
+        } => {
+            assert_eq!((mount.as_str(), role.as_str()), ("kubernetes", "app"));
+            assert_eq!(token_path, PathBuf::from(DEFAULT_K8S_TOKEN_PATH));
+        }
+        other => panic!("wrong auth {other:?}"),
+    }
+    let jwt = "secretStore: {address: http://v, authMethod: jwt, role: ci, authMountPath: gitlab, tokenPath: /run/jwt}\nsecrets: [{name: a, path: p, files: [{path: /x/a}]}]";
+    match load(jwt).unwrap().config.store.auth {
+        AuthConfig::Jwt {
+            mount,
+            role,
+            token_path,
+        } => {
+            assert_eq!((mount.as_str(), role.as_str()), ("gitlab", "ci"));
+            assert_eq!(token_path, PathBuf::from("/run/jwt"));
+        }
+        other => panic!("wrong auth {other:?}"),
+    }
+    let errs = errors("secretStore: {address: http://v, authMethod: jwt}\nsecrets: [{name: a, path: p, files: [{path: /x/a}]}]");
+    assert!(
+        errs.iter().any(|e| e.starts_with("secretStore.role")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("secretStore.tokenPath")),
+        "{errs:?}"
+    );
+}

@@ -149,7 +149,17 @@ fn validate_store(
         .unwrap_or_else(|| "token".to_string());
     let auth_mount = cx
         .interp("secretStore.authMountPath", raw.auth_mount_path)
-        .map(|m| m.trim_matches('/').to_string());
+        .map(|m| m.trim().trim_matches('/').to_string())
+        .filter(|m| !m.is_empty());
+    let role = cx
+        .interp("secretStore.role", raw.role)
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default();
+    let token_path = cx
+        .interp("secretStore.tokenPath", raw.token_path)
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
 
     let missing_cred = |cx: &mut Ctx, field: &str, var: &str| {
         let msg = format!("{field} is empty: set {var} (or secretStore.{field})");
@@ -177,17 +187,47 @@ fn validate_store(
                 missing_cred(cx, "secretId", "VAULT_SECRET_ID");
             }
             Some(AuthConfig::AppRole {
-                mount: auth_mount
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "approle".into()),
+                mount: auth_mount.unwrap_or_else(|| "approle".into()),
                 role_id: role_id.trim().to_string(),
                 secret_id: SecretString::new(secret_id.trim()),
             })
         }
+        m @ ("kubernetes" | "jwt") => {
+            if role.is_empty() {
+                cx.error(
+                    "secretStore.role",
+                    format!("{m} auth needs the Vault role to log in as: set secretStore.role"),
+                );
+            }
+            let mount = auth_mount.unwrap_or_else(|| m.to_string());
+            if m == "kubernetes" {
+                Some(AuthConfig::Kubernetes {
+                    mount,
+                    role,
+                    token_path: token_path
+                        .unwrap_or_else(|| PathBuf::from(super::DEFAULT_K8S_TOKEN_PATH)),
+                })
+            } else {
+                let token_path = token_path.unwrap_or_default();
+                if token_path.as_os_str().is_empty() {
+                    cx.error(
+                        "secretStore.tokenPath",
+                        "jwt auth needs the file holding the JWT: set secretStore.tokenPath",
+                    );
+                }
+                Some(AuthConfig::Jwt {
+                    mount,
+                    role,
+                    token_path,
+                })
+            }
+        }
         other => {
             cx.error(
                 "secretStore.authMethod",
-                format!("unknown auth method {other:?}: use \"token\" or \"approle\""),
+                format!(
+                    "unknown auth method {other:?}: use \"token\", \"approle\", \"kubernetes\" or \"jwt\""
+                ),
             );
             None
         }

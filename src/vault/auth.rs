@@ -15,9 +15,14 @@ pub struct TokenInfo {
     pub renewable: bool,
 }
 
-/// `POST /v1/auth/{mount}/login` path for AppRole.
-pub fn approle_login_path(mount: &str) -> String {
+/// `POST /v1/auth/{mount}/login`, the login path of every method here.
+pub fn login_path(mount: &str) -> String {
     format!("/v1/auth/{}/login", super::kv::encode_path(mount))
+}
+
+/// Login body of the kubernetes and jwt methods.
+pub fn jwt_login_body(role: &str, jwt: &SecretString) -> Value {
+    json!({ "role": role, "jwt": jwt.expose() })
 }
 
 pub fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
@@ -87,7 +92,12 @@ mod tests {
         ] {
             assert!(parse_login(b).is_err());
         }
-        assert_eq!(approle_login_path("approle"), "/v1/auth/approle/login");
+        assert_eq!(login_path("approle"), "/v1/auth/approle/login");
+        let b = jwt_login_body("r", &SecretString::new("a.b.c"));
+        assert_eq!(
+            (b["role"].as_str(), b["jwt"].as_str()),
+            (Some("r"), Some("a.b.c"))
+        );
     }
 
     #[test]

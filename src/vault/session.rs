@@ -17,7 +17,9 @@ use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::auth::{approle_login_body, approle_login_path, parse_login, parse_lookup, TokenInfo};
+use super::auth::{
+    approle_login_body, jwt_login_body, login_path, parse_login, parse_lookup, TokenInfo,
+};
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, ClientError, VaultClient};
 use super::error::VaultError;
@@ -26,6 +28,18 @@ use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::secret::{SecretData, SecretString};
 use crate::telemetry::metrics::Metrics;
+
+/// Reads a JWT from a file; the error names the file, never its content.
+fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(SecretString::new(t.trim())),
+        Ok(_) => Err(format!("token file {} is empty", path.display())),
+        Err(e) => Err(format!(
+            "cannot read token file {}: {e} (is the service-account token mounted?)",
+            path.display()
+        )),
+    }
+}
 
 /// Delay before retrying a failed renewal, lookup or login in the background.
 pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
@@ -86,7 +100,7 @@ impl VaultSession {
                 renewable: false,
                 since: Instant::now(),
             }),
-            AuthConfig::AppRole { .. } => None,
+            _ => None,
         };
         Ok(Rc::new(Self {
             client,
@@ -211,13 +225,13 @@ impl VaultSession {
     async fn read_inner(self: Rc<Self>, path: &str) -> Result<SecretData, VaultError> {
         let token = self.current_token().await?;
         match self.read_with(path, &token).await {
-            Err(denied @ VaultError::PermissionDenied { .. }) if self.is_approle() => {
+            Err(denied @ VaultError::PermissionDenied { .. }) if self.can_login() => {
                 // Invalid token, or a policy that does not allow the path?
                 if !self.token_is_invalid(&token).await {
                     return Err(denied);
                 }
                 tracing::info!(
-                    method = "approle",
+                    method = self.store.auth.method(),
                     "token no longer valid; logging in again"
                 );
                 self.forget_token(&token);
@@ -242,8 +256,9 @@ impl VaultSession {
         })
     }
 
-    fn is_approle(&self) -> bool {
-        matches!(self.store.auth, AuthConfig::AppRole { .. })
+    /// Can a new token be had by logging in (all methods but `token`)?
+    fn can_login(&self) -> bool {
+        self.store.auth.can_login()
     }
 
     async fn lookup(&self, token: &SecretString) -> Result<(Duration, bool), VaultError> {
@@ -342,50 +357,60 @@ impl VaultSession {
     }
 
     async fn login(&self) -> Result<TokenInfo, VaultError> {
-        match &self.store.auth {
-            AuthConfig::Token { token } => Ok(TokenInfo {
-                token: token.clone(),
-                ttl: Duration::ZERO,
-                renewable: false,
-            }),
+        let auth = &self.store.auth;
+        let method = auth.method();
+        let auth_err = |detail: String| VaultError::Auth { method, detail };
+        let (mount, body) = match auth {
+            AuthConfig::Token { token } => {
+                return Ok(TokenInfo {
+                    token: token.clone(),
+                    ttl: Duration::ZERO,
+                    renewable: false,
+                })
+            }
             AuthConfig::AppRole {
                 mount,
                 role_id,
                 secret_id,
-            } => {
-                let body = approle_login_body(role_id, secret_id);
-                let path = approle_login_path(mount);
-                let answer = self
-                    .call("auth", Method::POST, &path, None, Some(&body))
-                    .instrument(tracing::debug_span!("vault.auth", method = "approle"))
-                    .await
-                    .map_err(|e| match e {
-                        e @ VaultError::CircuitOpen { .. } => e,
-                        e => VaultError::Auth {
-                            method: "approle",
-                            detail: e.to_string(),
-                        },
-                    })?;
-                let info = parse_login(&answer.body).map_err(|detail| VaultError::Auth {
-                    method: "approle",
-                    detail,
-                })?;
-                tracing::info!(
-                    method = "approle",
-                    ttl_seconds = info.ttl.as_secs(),
-                    renewable = info.renewable,
-                    "logged in to Vault"
-                );
-                Ok(info)
+            } => (mount, approle_login_body(role_id, secret_id)),
+            AuthConfig::Kubernetes {
+                mount,
+                role,
+                token_path,
             }
-        }
+            | AuthConfig::Jwt {
+                mount,
+                role,
+                token_path,
+            } => {
+                // Re-read at every login: kubelet rotates projected tokens.
+                let jwt = read_token_file(token_path).map_err(auth_err)?;
+                (mount, jwt_login_body(role, &jwt))
+            }
+        };
+        let answer = self
+            .call("auth", Method::POST, &login_path(mount), None, Some(&body))
+            .instrument(tracing::debug_span!("vault.auth", method))
+            .await
+            .map_err(|e| match e {
+                e @ VaultError::CircuitOpen { .. } => e,
+                e => auth_err(e.to_string()),
+            })?;
+        let info = parse_login(&answer.body).map_err(auth_err)?;
+        tracing::info!(
+            method,
+            ttl_seconds = info.ttl.as_secs(),
+            renewable = info.renewable,
+            "logged in to Vault"
+        );
+        Ok(info)
     }
 
     /// First contact: look the static token up (TTL, renewable), or log in.
     pub async fn start(self: Rc<Self>) {
         match &self.store.auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
-            AuthConfig::AppRole { .. } => {
+            _ => {
                 if let Err(e) = self.current_token().await {
                     tracing::warn!(error = %e, "initial login failed; retrying");
                     self.schedule(Instant::now() + LIFECYCLE_RETRY);
@@ -439,12 +464,12 @@ impl VaultSession {
         }
         let state = self.token.borrow().clone();
         match state {
-            None if self.is_approle() => self.relogin().await,
+            None if self.can_login() => self.relogin().await,
             None => {}
             Some(st) if st.renewable => self.renew(st).await,
-            Some(st) if self.is_approle() => {
+            Some(st) if self.can_login() => {
                 tracing::info!(
-                    method = "approle",
+                    method = self.store.auth.method(),
                     "token not renewable; logging in again before it expires"
                 );
                 self.forget_token(&st.token);
@@ -479,9 +504,12 @@ impl VaultSession {
                 })
             });
         match res {
-            Ok(info) if info.ttl < MIN_RENEWED_TTL && self.is_approle() => {
+            Ok(info) if info.ttl < MIN_RENEWED_TTL && self.can_login() => {
                 // The max TTL is reached: a fresh login, not another renewal.
-                tracing::info!(method = "approle", "token at its max TTL; logging in again");
+                tracing::info!(
+                    method = self.store.auth.method(),
+                    "token at its max TTL; logging in again"
+                );
                 self.forget_token(&st.token);
                 self.relogin().await;
             }
@@ -494,7 +522,7 @@ impl VaultSession {
                     renewable: info.renewable,
                 });
             }
-            Err(e) if self.is_approle() => {
+            Err(e) if self.can_login() => {
                 tracing::warn!(error = %e, "token renewal failed; logging in again");
                 self.forget_token(&st.token);
                 self.relogin().await;
