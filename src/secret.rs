@@ -3,11 +3,24 @@
 //! Neither type prints its contents: `Debug` shows only field names or a
 //! placeholder, and there is no `Display`. Code that needs the bytes calls an
 //! explicitly named accessor (`expose`, `field_bytes`), which makes every use
-//! easy to find in review.
+//! easy to find in review. Both overwrite their values with zeros when they
+//! are dropped ([`zeroize`]), so a secret does not linger in freed memory.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+/// Overwrites every string in a JSON value with zeros and empties the rest.
+pub fn zeroize_value(v: &mut Value) {
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_value),
+        Value::Object(map) => map.values_mut().for_each(zeroize_value),
+        Value::Number(_) | Value::Bool(_) => *v = Value::Null,
+        Value::Null => {}
+    }
+}
 
 /// A credential such as a Vault token or AppRole secret ID.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -25,6 +38,12 @@ impl SecretString {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for SecretString {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
@@ -112,6 +131,12 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+impl Drop for SecretData {
+    fn drop(&mut self) {
+        self.fields.values_mut().for_each(zeroize_value);
+    }
+}
+
 impl fmt::Debug for SecretData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretData")
@@ -149,6 +174,18 @@ mod tests {
         assert_eq!(d.field_bytes("n").unwrap(), b"4242");
         assert_eq!(d.field_bytes("nested").unwrap(), br#"{"k":"CANARY\"q"}"#);
         assert!(d.field_bytes("missing").is_none());
+    }
+
+    #[test]
+    fn zeroize_value_clears_every_string() {
+        let mut v = json!({"a": "x", "b": [1, "y", {"c": "z"}], "d": true});
+        zeroize_value(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains('x') && !text.contains('y') && !text.contains('z'),
+            "{text}"
+        );
+        assert!(!text.contains("true") && !text.contains('1'), "{text}");
     }
 
     #[test]

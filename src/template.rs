@@ -97,10 +97,13 @@ impl SecretTemplate {
     /// Renders the entry `key` against `data`.
     pub fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
         let ctx = context(data);
-        self.tera.render(key, &ctx).map_err(|e| RenderError {
+        let res = self.tera.render(key, &ctx).map_err(|e| RenderError {
             key: key.to_string(),
             message: data.redact(&error_chain(&e)),
-        })
+        });
+        // The context holds copies of the values: clear them too.
+        crate::secret::zeroize_value(&mut ctx.into_json());
+        res
     }
 }
 
@@ -111,11 +114,11 @@ pub fn render_files(
     spec: &crate::config::SecretSpec,
     data: &SecretData,
 ) -> Result<Vec<crate::fs::FileWrite>, RenderError> {
-    let mut rendered: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut rendered: Vec<(&str, zeroize::Zeroizing<Vec<u8>>)> = Vec::new();
     let mut out = Vec::with_capacity(spec.files.len());
     for f in &spec.files {
         let content = match rendered.iter().find(|(k, _)| *k == f.source) {
-            Some((_, c)) => c.clone(),
+            Some((_, c)) => c.to_vec(),
             None => {
                 let c = match &spec.template {
                     Some(t) => t.render(&f.source, data)?.into_bytes(),
@@ -128,7 +131,7 @@ pub fn render_files(
                         ),
                     })?,
                 };
-                rendered.push((f.source.as_str(), c.clone()));
+                rendered.push((f.source.as_str(), zeroize::Zeroizing::new(c.clone())));
                 c
             }
         };

@@ -25,6 +25,12 @@ pub struct FileWrite {
     pub content: Vec<u8>,
 }
 
+impl Drop for FileWrite {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.content);
+    }
+}
+
 impl std::fmt::Debug for FileWrite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileWrite")

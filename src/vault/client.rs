@@ -52,6 +52,16 @@ pub struct Answer {
     pub body: actix_web::web::Bytes,
 }
 
+impl Drop for Answer {
+    fn drop(&mut self) {
+        // The body may hold secret values or a token: clear it when this is
+        // its only reference (the usual case).
+        if let Ok(mut b) = std::mem::take(&mut self.body).try_into_mut() {
+            zeroize::Zeroize::zeroize(&mut b[..]);
+        }
+    }
+}
+
 impl std::fmt::Debug for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Answer")

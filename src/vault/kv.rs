@@ -32,14 +32,21 @@ pub fn encode_path(path: &str) -> String {
 
 /// Decodes a read answer. Errors describe the shape, never the content.
 pub fn parse_read(kv: KvVersion, body: &[u8]) -> Result<SecretData, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         // serde_json's message has a position, not content.
         format!("body is not JSON ({} bytes): {}", body.len(), e)
     })?;
-    let data = v.get("data").ok_or("no \"data\" in the answer")?;
+    // Values are moved out, never copied; whatever is left is cleared.
+    let res = take_data(kv, &mut v);
+    crate::secret::zeroize_value(&mut v);
+    res
+}
+
+fn take_data(kv: KvVersion, v: &mut Value) -> Result<SecretData, String> {
+    let data = v.get_mut("data").ok_or("no \"data\" in the answer")?;
     match kv {
-        KvVersion::V1 => match data {
-            Value::Object(map) => Ok(SecretData::new(map.clone(), None)),
+        KvVersion::V1 => match data.take() {
+            Value::Object(map) => Ok(SecretData::new(map, None)),
             _ => Err("\"data\" is not an object".into()),
         },
         KvVersion::V2 => {
@@ -47,8 +54,8 @@ pub fn parse_read(kv: KvVersion, body: &[u8]) -> Result<SecretData, String> {
                 .get("metadata")
                 .and_then(|m| m.get("version"))
                 .and_then(Value::as_u64);
-            match data.get("data") {
-                Some(Value::Object(map)) => Ok(SecretData::new(map.clone(), version)),
+            match data.get_mut("data").map(Value::take) {
+                Some(Value::Object(map)) => Ok(SecretData::new(map, version)),
                 Some(Value::Null) | None => Err(
                     "the latest version has no data (deleted or destroyed); is this a KV v1 mount? set kvVersion: v1".into(),
                 ),
