@@ -64,8 +64,11 @@ fn seed_example_end_to_end_with_token_auth() {
     }
     let (code, body) = s.get("/ready").unwrap();
     assert_eq!(code, 200, "{body}");
+    wait_for(Duration::from_secs(5), || {
+        s.status()["secrets"]["database-creds"]["version"] == 1
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", s.status()));
     let st = s.status();
-    assert_eq!(st["secrets"]["database-creds"]["version"], 1);
     assert_eq!(
         st["secrets"]["database-creds"]["path"],
         "secret/data/database/prod/credentials"
@@ -156,7 +159,11 @@ fn changes_reach_the_file_and_unchanged_secrets_are_not_rewritten() {
     bao.kv_put(&path, json!({"password": "two"}));
     wait_for(Duration::from_secs(10), || file_has(&out, "pw=two"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
-    assert_eq!(s.status()["secrets"]["rot"]["version"], 2);
+    // The status report follows the write.
+    wait_for(Duration::from_secs(5), || {
+        s.status()["secrets"]["rot"]["version"] == 2
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", s.status()));
     // No temp file left next to it.
     let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
         .unwrap()

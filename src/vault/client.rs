@@ -1,14 +1,21 @@
-//! The HTTP client that reaches Vault: one keep-alive connection pool, TLS by
-//! rustls (system roots plus `VAULT_CACERT`, or no verification with
-//! `VAULT_SKIP_VERIFY`), the namespace header, and the classification of
-//! every answer into a [`VaultError`].
+//! The HTTP client that reaches Vault: one keep-alive connection pool
+//! (hyper, HTTP/1.1 only), TLS by rustls (system roots plus `VAULT_CACERT`, or
+//! no verification with `VAULT_SKIP_VERIFY`), the namespace header, and the
+//! classification of every answer into a [`VaultError`].
+//!
+//! Vault speaks HTTP/1.1, so the client has no HTTP/2 code at all (which
+//! also keeps the h2 crate and its advisories out of the build).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::{Method, StatusCode};
-use awc::{Client, Connector};
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -24,10 +31,12 @@ use crate::secret::SecretString;
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Time allowed for one request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time allowed to open a connection (TCP + TLS).
+/// Time allowed to open a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections kept open to Vault at most.
+/// Idle keep-alive connections kept to Vault at most.
 pub const MAX_CONNECTIONS: usize = 32;
+
+const USER_AGENT: &str = concat!("secrets-sync/", env!("CARGO_PKG_VERSION"));
 
 /// The client could not be built (a TLS setting is wrong).
 #[derive(Debug, thiserror::Error)]
@@ -38,18 +47,20 @@ pub enum ClientError {
     Tls(String),
 }
 
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
 /// An HTTP client bound to one Vault address.
 pub struct VaultClient {
-    http: Client,
+    http: Client<Https, Full<Bytes>>,
     base: String,
-    namespace: Option<String>,
+    namespace: Option<HeaderValue>,
 }
 
 /// A successful (2xx) answer. The body may hold secret values, so `Debug`
 /// shows only its length.
 pub struct Answer {
     pub status: StatusCode,
-    pub body: actix_web::web::Bytes,
+    pub body: Bytes,
 }
 
 impl Drop for Answer {
@@ -71,28 +82,49 @@ impl std::fmt::Debug for Answer {
     }
 }
 
+/// The message of an error and of everything it wraps.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let part = s.to_string();
+        if !msg.contains(&part) {
+            msg.push_str(": ");
+            msg.push_str(&part);
+        }
+        src = s.source();
+    }
+    msg
+}
+
 impl VaultClient {
-    /// Builds the client. Must be called on an actix system thread.
+    /// Builds the client. Must be called inside the async runtime.
     pub fn new(store: &StoreConfig) -> Result<Self, ClientError> {
         let tls = tls_config(store)?;
-        let connector = Connector::new()
-            .rustls_0_23(Arc::new(tls))
-            .timeout(CONNECT_TIMEOUT)
-            .limit(MAX_CONNECTIONS)
-            .conn_keep_alive(Duration::from_secs(30));
-        let http = Client::builder()
-            .connector(connector)
-            .timeout(REQUEST_TIMEOUT)
-            .no_default_headers()
-            .add_default_header((
-                "User-Agent",
-                concat!("secrets-sync/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(MAX_CONNECTIONS)
+            .build(https);
+        let namespace = match &store.namespace {
+            Some(ns) => Some(HeaderValue::from_str(ns).map_err(|_| {
+                ClientError::Tls(format!("namespace {ns:?} is not a valid header value"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             http,
             base: store.address.clone(),
-            namespace: store.namespace.clone(),
+            namespace,
         })
     }
 
@@ -106,32 +138,56 @@ impl VaultClient {
         token: Option<&SecretString>,
         body: Option<&Value>,
     ) -> Result<Answer, VaultError> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, url);
+        let network = |detail: String| VaultError::Network {
+            op,
+            detail: truncate(&detail, 300),
+        };
+        let uri: Uri = format!("{}{}", self.base, path)
+            .parse()
+            .map_err(|e| network(format!("invalid URL: {e}")))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::USER_AGENT, USER_AGENT);
         if let Some(ns) = &self.namespace {
-            req = req.insert_header(("X-Vault-Namespace", ns.as_str()));
+            req = req.header("X-Vault-Namespace", ns.clone());
         }
         if let Some(t) = token {
-            req = req.insert_header(("X-Vault-Token", t.expose()));
-        }
-        let sent = match body {
-            Some(b) => req.send_json(b).await,
-            None => req.send().await,
-        };
-        let mut resp = sent.map_err(|e| VaultError::Network {
-            op,
-            detail: truncate(&e.to_string(), 300),
-        })?;
-        let status = resp.status();
-        let bytes = resp
-            .body()
-            .limit(MAX_BODY)
-            .await
-            .map_err(|e| VaultError::Network {
-                op,
-                detail: format!("reading the answer: {}", truncate(&e.to_string(), 200)),
+            let mut v = HeaderValue::from_str(t.expose()).map_err(|_| VaultError::Auth {
+                method: "token",
+                detail: "the token contains characters not allowed in an HTTP header".into(),
             })?;
-        classify(op, path, status, bytes)
+            v.set_sensitive(true);
+            req = req.header("X-Vault-Token", v);
+        }
+        let payload = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(b).map_err(|e| network(e.to_string()))?)
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|e| network(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| network(chain(&e)))?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| network(format!("reading the answer: {}", chain(&*e))))?
+                .to_bytes();
+            Ok::<_, VaultError>((status, body))
+        };
+        let (status, body) = actix_rt::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| network(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())))??;
+        classify(op, path, status, body)
     }
 }
 
@@ -140,7 +196,7 @@ pub fn classify(
     op: &'static str,
     path: &str,
     status: StatusCode,
-    body: actix_web::web::Bytes,
+    body: Bytes,
 ) -> Result<Answer, VaultError> {
     if status.is_success() {
         return Ok(Answer { status, body });
@@ -175,7 +231,7 @@ fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Tls(e.to_string()))?;
-    let mut cfg = if store.skip_verify {
+    let cfg = if store.skip_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
@@ -191,8 +247,7 @@ fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    // HTTP/1.1 only: Vault speaks it, and it keeps HTTP/2 out of the picture.
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // ALPN is left to the connector, which offers HTTP/1.1 only.
     Ok(cfg)
 }
 
@@ -269,7 +324,6 @@ impl ServerCertVerifier for NoVerify {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::web::Bytes;
 
     fn status(code: u16) -> Result<Answer, VaultError> {
         classify(

@@ -1,6 +1,6 @@
 //! Talking to Vault/OpenBao: plain code that the VaultActor drives.
 //!
-//! * [`client`]: the HTTP client (awc, rustls, CA file, namespace header) and
+//! * [`client`]: the HTTP client (hyper, HTTP/1.1, rustls, CA file, namespace header) and
 //!   the classification of every answer into a [`VaultError`].
 //! * [`auth`]: token and AppRole login.
 //! * [`kv`]: KV v1/v2 paths and response decoding.

@@ -12,8 +12,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::Method;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use http::Method;
 use serde_json::json;
 use tracing::Instrument;
 
