@@ -26,5 +26,8 @@ export SECRETS_SYNC_STATIC_BIN
 echo "== container image (buildah + podman)"
 scripts/image-test.sh
 echo "== cargo test"
-cargo test --all-targets --locked
+log="$(mktemp)"
+cargo test --all-targets --locked 2>&1 | tee "$log"
 echo "== suite took $(( $(date +%s) - start ))s"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"

@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Benchmark: secrets-sync against OpenBao Agent and a bare client.
+
+    python3 bench/run.py                      # N = 10, 100, 1000, 10000; 3 runs
+    python3 bench/run.py --sizes 10,100 --runs 1 --idle 0   # quick
+
+For each N, on one freshly started OpenBao dev server (with a file audit
+device) seeded with N KV v2 secrets of two ~32-byte fields, the three tools
+run in alternation, several times each:
+
+* secrets-sync (release build), one file per secret, into tmpfs (/dev/shm);
+* OpenBao Agent (`bao agent` from the same pinned wheel), token_file
+  auto-auth, one template stanza per secret, static_secret_render_interval
+  equal to our refresh interval;
+* the bare client (bench/bare-client): keep-alive GETs of the N secrets at
+  its best concurrency, nothing else: the physical limit.
+
+Reported per tool: wall time from process start to all N files present with
+the right content; peak RSS (VmHWM) and steady RSS (VmRSS 10 s after sync);
+CPU seconds to sync; CPU seconds over an idle window holding at least one
+refresh of unchanged secrets; Vault requests per refresh (audit log); binary
+size. Then the ratios secrets-sync/agent and secrets-sync/limit, medians with
+min and max, as markdown (bench/results/latest.md) and JSON. A second
+scenario times `run --once` against the agent's one-shot mode.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kw).stdout.strip()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_stat(pid):
+    """(cpu seconds, VmRSS KiB, VmHWM KiB) of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(parts[11]) + int(parts[12])) / TICK
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return cpu, rss, hwm
+
+
+class Bao:
+    def __init__(self, bao_bin, workdir):
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.audit = workdir / "audit.log"
+        hcl = workdir / "audit.hcl"
+        hcl.write_text(f'audit "file" "file" {{\n  options {{\n    file_path = "{self.audit}"\n  }}\n}}\n')
+        self.proc = subprocess.Popen(
+            [bao_bin, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={self.addr}", f"-config={hcl}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                c = http.client.HTTPConnection(self.addr, timeout=2)
+                c.request("GET", "/v1/sys/health")
+                if c.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("bao dev server did not start")
+
+    def seed(self, n, prefix):
+        """Writes N secrets with 8 threads over keep-alive connections."""
+        def worker(ids):
+            c = http.client.HTTPConnection(self.addr, timeout=30)
+            for i in ids:
+                body = json.dumps({"data": {"a": f"{i:08d}-" + "a" * 23, "b": f"{i:08d}-" + "b" * 23}})
+                c.request("POST", f"/v1/secret/data/{prefix}/s{i}", body, {"X-Vault-Token": "root"})
+                r = c.getresponse()
+                r.read()
+                assert r.status in (200, 204), r.status
+        threads = [threading.Thread(target=worker, args=(range(k, n, 8),)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def read_requests(self, prefix):
+        if not self.audit.exists():
+            return 0
+        needle = f'"path":"secret/data/{prefix}/'
+        with open(self.audit) as f:
+            return sum(1 for l in f if '"type":"request"' in l and needle in l)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def expected(i):
+    return f"{i:08d}-" + "a" * 23
+
+
+def wait_files(out, n, proc, timeout):
+    """Polls until N files exist; returns seconds, or None on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None and proc.returncode not in (0, None):
+            raise RuntimeError(f"tool exited with {proc.returncode}")
+        try:
+            count = sum(1 for e in os.scandir(out) if not e.name.startswith("."))
+        except FileNotFoundError:
+            count = 0
+        if count >= n:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def verify(out, n):
+    for i in range(n):
+        if (out / f"s{i}").read_text() != expected(i):
+            raise RuntimeError(f"wrong content in s{i}")
+
+
+def secrets_sync_cmd(binary, bao, prefix, n, out, interval, workdir, once=False):
+    cfg = workdir / "secrets-sync.yaml"
+    lines = ["secrets:"]
+    for i in range(n):
+        lines.append(f"  - name: s{i}\n    path: {prefix}/s{i}\n    refreshInterval: {interval}s\n"
+                     f"    files: [{{path: {out}/s{i}, key: a}}]")
+    cfg.write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, VAULT_ADDR=f"http://{bao.addr}", VAULT_TOKEN="root", CONFIG_FILE=str(cfg),
+               HTTP_PORT="0", LOG_LEVEL="warn", AUDIT_LOG="false", STATUS_FILE=str(workdir / "ready"))
+    args = [str(binary), "run"] + (["--once"] if once else [])
+    return args, env
+
+
+def agent_cmd(bao_bin, bao, prefix, n, out, interval, workdir, once=False):
+    token = workdir / "token"
+    token.write_text("root")
+    parts = [f'vault {{\n  address = "http://{bao.addr}"\n}}',
+             f'auto_auth {{\n  method "token_file" {{\n    config = {{\n      token_file_path = "{token}"\n    }}\n  }}\n}}',
+             f'template_config {{\n  static_secret_render_interval = "{interval}s"\n  exit_on_retry_failure = true\n}}']
+    if once:
+        parts.append("exit_after_auth = true")
+    for i in range(n):
+        parts.append(f'template {{\n  destination = "{out}/s{i}"\n'
+                     f'  contents = "{{{{ with secret \\"secret/data/{prefix}/s{i}\\" }}}}{{{{ .Data.data.a }}}}{{{{ end }}}}"\n}}')
+    cfg = workdir / "agent.hcl"
+    cfg.write_text("\n".join(parts) + "\n")
+    return [bao_bin, "agent", f"-config={cfg}"], dict(os.environ, BAO_LOG_LEVEL="error", VAULT_LOG_LEVEL="error")
+
+
+def run_daemon(kind, args, env, bao, prefix, n, out, idle, interval):
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    before = bao.read_requests(prefix)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_files(out, n, proc, timeout=max(120, n / 20)):
+            raise RuntimeError(f"{kind}: files not complete in time")
+        # All files exist; the time is that of the first check at which all
+        # also hold the right content (both tools replace files atomically).
+        wall = time.monotonic() - t0
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                verify(out, n)
+                break
+            except (RuntimeError, FileNotFoundError):
+                if time.monotonic() > deadline:
+                    raise
+                wall = time.monotonic() - t0
+                time.sleep(0.01)
+        cpu_sync, _, _ = proc_stat(proc.pid)
+        first_requests = bao.read_requests(prefix) - before
+        time.sleep(10)
+        cpu10, rss, hwm = proc_stat(proc.pid)
+        res = {"wall_s": wall, "cpu_sync_s": cpu_sync, "rss_kib": rss, "hwm_kib": hwm,
+               "requests_first_sync": first_requests}
+        if idle:
+            mtimes = {e.name: e.stat().st_mtime_ns for e in os.scandir(out)}
+            r0 = bao.read_requests(prefix)
+            c0, _, _ = proc_stat(proc.pid)
+            time.sleep(idle)
+            c1, _, _ = proc_stat(proc.pid)
+            r1 = bao.read_requests(prefix)
+            refreshes = max(1, int(idle // interval))
+            rewritten = sum(1 for e in os.scandir(out) if mtimes.get(e.name) != e.stat().st_mtime_ns)
+            res.update({"idle_cpu_s": c1 - c0, "idle_window_s": idle, "refreshes": refreshes,
+                        "requests_per_refresh_per_secret": (r1 - r0) / refreshes / n,
+                        "files_rewritten_idle": rewritten})
+        return res
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_once(kind, args, env, n, out):
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.monotonic()
+    p = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{kind} one-shot exited {p.returncode}")
+    verify(out, n)
+    return {"wall_s": wall}
+
+
+def bare(bare_bin, bao, prefix, n):
+    best = None
+    for conc in (1, 2, 4, 8, 16, 32):
+        if conc > n:
+            break
+        t = float(sh(str(bare_bin), bao.addr, "root", prefix, str(n), str(conc)))
+        if best is None or t < best[0]:
+            best = (t, conc)
+    return {"wall_s": best[0], "concurrency": best[1]}
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10,100,1000,10000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--interval", type=int, default=30, help="refresh interval (s) of both tools")
+    ap.add_argument("--idle", type=int, default=60, help="idle window (s) measured for N >= 100; 0 skips")
+    ap.add_argument("--dir", default="/dev/shm", help="where files are written (tmpfs by default)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    a = ap.parse_args()
+
+    bao_bin = sh(str(ROOT / "scripts" / "install-openbao.sh"))
+    sh("cargo", "build", "--release", "--locked", cwd=ROOT)
+    binary = ROOT / "target" / "release" / "secrets-sync"
+    sh("cargo", "build", "--release", "--quiet", cwd=ROOT / "bench" / "bare-client")
+    bare_bin = ROOT / "bench" / "bare-client" / "target" / "release" / "bare-client"
+    sizes = [int(s) for s in a.sizes.split(",")]
+    results = {"sizes": {}, "binary_bytes": {"secrets-sync": binary.stat().st_size,
+                                              "bao": Path(os.path.realpath(bao_bin)).stat().st_size},
+               "machine": {"cpus": os.cpu_count()}, "interval_s": a.interval}
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="secrets-sync-bench-") as wd:
+            wd = Path(wd)
+            bao = Bao(bao_bin, wd)
+            try:
+                prefix = f"bench{n}"
+                bao.seed(n, prefix)
+                out = Path(tempfile.mkdtemp(prefix="secrets-sync-bench-out-", dir=a.dir))
+                runs = {"secrets-sync": [], "agent": [], "bare": [], "once-secrets-sync": [], "once-agent": []}
+                ss_args, ss_env = secrets_sync_cmd(binary, bao, prefix, n, out, a.interval, wd)
+                ag_args, ag_env = agent_cmd(bao_bin, bao, prefix, n, out, a.interval, wd)
+                for r in range(a.runs):
+                    idle = a.idle if (r == 0 and n >= 100 and a.idle) else 0
+                    if idle:
+                        idle = max(idle, a.interval + 5)
+                    runs["bare"].append(bare(bare_bin, bao, prefix, n))
+                    runs["secrets-sync"].append(run_daemon("secrets-sync", ss_args, ss_env, bao, prefix, n, out, idle, a.interval))
+                    runs["agent"].append(run_daemon("agent", ag_args, ag_env, bao, prefix, n, out, idle, a.interval))
+                    o_args, o_env = secrets_sync_cmd(binary, bao, prefix, n, out, a.interval, wd, once=True)
+                    runs["once-secrets-sync"].append(run_once("secrets-sync --once", o_args, o_env, n, out))
+                    oa_args, oa_env = agent_cmd(bao_bin, bao, prefix, n, out, a.interval, wd, once=True)
+                    runs["once-agent"].append(run_once("agent one-shot", oa_args, oa_env, n, out))
+                    print(f"N={n} run {r + 1}: ss {runs['secrets-sync'][-1]['wall_s']:.3f}s "
+                          f"agent {runs['agent'][-1]['wall_s']:.3f}s bare {runs['bare'][-1]['wall_s']:.3f}s", flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+            finally:
+                bao.stop()
+        results["sizes"][n] = runs
+    report(results, Path(a.out))
+
+
+def report(results, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    table = {}
+    for n, runs in results["sizes"].items():
+        def m(tool, key):
+            return summary([r.get(key) for r in runs[tool]])
+        ss, ag, bw = m("secrets-sync", "wall_s"), m("agent", "wall_s"), m("bare", "wall_s")
+        entry = {
+            "cold_sync_s": {"secrets-sync": ss, "agent": ag, "bare": bw},
+            "ratio_wall_vs_agent": ss["median"] / ag["median"],
+            "ratio_wall_vs_limit": ss["median"] / bw["median"],
+            "steady_rss_kib": {"secrets-sync": m("secrets-sync", "rss_kib"), "agent": m("agent", "rss_kib")},
+            "peak_rss_kib": {"secrets-sync": m("secrets-sync", "hwm_kib"), "agent": m("agent", "hwm_kib")},
+            "cpu_sync_s": {"secrets-sync": m("secrets-sync", "cpu_sync_s"), "agent": m("agent", "cpu_sync_s")},
+            "idle_cpu_s": {"secrets-sync": m("secrets-sync", "idle_cpu_s"), "agent": m("agent", "idle_cpu_s")},
+            "requests_per_refresh_per_secret": {"secrets-sync": m("secrets-sync", "requests_per_refresh_per_secret"),
+                                                "agent": m("agent", "requests_per_refresh_per_secret")},
+            "requests_first_sync_per_secret": {"secrets-sync": m("secrets-sync", "requests_first_sync"),
+                                               "agent": m("agent", "requests_first_sync")},
+            "files_rewritten_idle": {"secrets-sync": m("secrets-sync", "files_rewritten_idle")},
+            "once_s": {"secrets-sync": m("once-secrets-sync", "wall_s"), "agent": m("once-agent", "wall_s")},
+        }
+        for k in ("requests_first_sync_per_secret",):
+            for t, v in entry[k].items():
+                if v:
+                    entry[k][t] = {kk: vv / int(n) for kk, vv in v.items()}
+        entry["ratio_rss_vs_agent"] = entry["steady_rss_kib"]["secrets-sync"]["median"] / entry["steady_rss_kib"]["agent"]["median"]
+        if entry["idle_cpu_s"]["agent"] and entry["idle_cpu_s"]["agent"]["median"] > 0:
+            entry["ratio_idle_cpu_vs_agent"] = entry["idle_cpu_s"]["secrets-sync"]["median"] / entry["idle_cpu_s"]["agent"]["median"]
+        table[n] = entry
+
+        def f(s, unit=""):
+            return "-" if not s else f"{s['median']:.3g}{unit} ({s['min']:.3g}–{s['max']:.3g})"
+        rows.append(f"| {n} | {f(ss, 's')} | {f(ag, 's')} | {f(bw, 's')} | {entry['ratio_wall_vs_agent']:.3f} | "
+                    f"{entry['ratio_wall_vs_limit']:.2f} | {f(entry['steady_rss_kib']['secrets-sync'])} | "
+                    f"{f(entry['steady_rss_kib']['agent'])} | {entry['ratio_rss_vs_agent']:.3f} | "
+                    f"{f(entry['idle_cpu_s']['secrets-sync'], 's')} | {f(entry['idle_cpu_s']['agent'], 's')} | "
+                    f"{f(entry['requests_per_refresh_per_secret']['secrets-sync'])} | "
+                    f"{f(entry['once_s']['secrets-sync'], 's')} | {f(entry['once_s']['agent'], 's')} |")
+    results["table"] = table
+    md = ["# Benchmark: secrets-sync vs OpenBao Agent vs bare client", "",
+          f"{results['machine']['cpus']} CPUs; refresh interval {results['interval_s']} s; files on tmpfs; "
+          f"medians (min–max). Binary: secrets-sync {results['binary_bytes']['secrets-sync']} bytes, "
+          f"bao {results['binary_bytes']['bao']} bytes.", "",
+          "| N | secrets-sync cold sync | agent | bare client | ss/agent | ss/limit | ss steady RSS KiB | agent RSS KiB | "
+          "RSS ratio | ss idle CPU | agent idle CPU | ss Vault reads per secret per refresh | ss --once | agent one-shot |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    (out_dir / "latest.md").write_text("\n".join(md))
+    (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
