@@ -87,6 +87,8 @@ pub enum SyncReport {
 pub struct StatusBoard {
     policy: ReadyPolicy,
     secrets: BTreeMap<String, SecretStatus>,
+    /// How many entries have `ever_synced` (kept so readiness is O(1)).
+    synced: usize,
 }
 
 /// The content of STATUS_FILE, read back by `secrets-sync isready`.
@@ -103,17 +105,24 @@ impl StatusBoard {
         Self {
             policy,
             secrets: BTreeMap::new(),
+            synced: 0,
         }
     }
 
     /// Adds (or resets) a secret as pending.
     pub fn register(&mut self, name: &str, path: &str, generation: u64) {
-        self.secrets
+        let old = self
+            .secrets
             .insert(name.to_string(), SecretStatus::new(path, generation));
+        if old.is_some_and(|o| o.ever_synced) {
+            self.synced -= 1;
+        }
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.secrets.remove(name);
+        if self.secrets.remove(name).is_some_and(|o| o.ever_synced) {
+            self.synced -= 1;
+        }
     }
 
     /// Applies a report; reports for unknown names (a secret removed
@@ -137,7 +146,10 @@ impl StatusBoard {
                 s.consecutive_failures = 0;
                 s.version = version;
                 s.next_attempt = Some(at(next_attempt));
-                s.ever_synced = true;
+                if !s.ever_synced {
+                    s.ever_synced = true;
+                    self.synced += 1;
+                }
             }
             SyncReport::Failure {
                 error,
@@ -153,7 +165,7 @@ impl StatusBoard {
     }
 
     pub fn synced_count(&self) -> usize {
-        self.secrets.values().filter(|s| s.ever_synced).count()
+        self.synced
     }
 
     pub fn is_ready(&self) -> bool {
@@ -238,6 +250,30 @@ mod tests {
         b.remove("c");
         assert!(b.is_ready());
         assert_eq!(b.ready_file().synced, 2);
+    }
+
+    #[test]
+    fn synced_count_follows_restarts_and_removals() {
+        let mut b = StatusBoard::new(ReadyPolicy::All);
+        b.register("a", "p/a", 1);
+        b.register("b", "p/b", 1);
+        b.apply("a", 1, ok(), SystemTime::now());
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert_eq!(b.synced_count(), 1);
+        // A changed secret restarts as pending.
+        b.register("a", "p/a", 2);
+        assert_eq!(b.synced_count(), 0);
+        b.apply("a", 2, ok(), SystemTime::now());
+        b.apply("b", 1, ok(), SystemTime::now());
+        assert_eq!(b.synced_count(), 2);
+        assert!(b.is_ready());
+        b.remove("b");
+        b.remove("b");
+        assert_eq!(b.synced_count(), 1);
+        assert_eq!(
+            b.synced_count(),
+            b.secrets().values().filter(|s| s.ever_synced).count()
+        );
     }
 
     #[test]

@@ -138,8 +138,14 @@ impl Handler<ApplyConfig> for Supervisor {
         for name in d.removed.iter().chain(&d.changed) {
             self.stop_secret(name);
         }
+        let to_start: std::collections::HashSet<&str> = d
+            .added
+            .iter()
+            .chain(&d.changed)
+            .map(String::as_str)
+            .collect();
         for spec in &new.secrets {
-            if d.added.contains(&spec.name) || d.changed.contains(&spec.name) {
+            if to_start.contains(spec.name.as_str()) {
                 self.start_secret(spec, &new.store, ctx);
             }
         }

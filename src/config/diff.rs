@@ -3,6 +3,7 @@
 //! The Supervisor applies the result: removed secrets stop, added ones start,
 //! changed ones restart, unchanged ones keep running on their schedule.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::SecretSpec;
@@ -21,15 +22,18 @@ pub struct Diff {
 /// sources, files).
 pub fn diff(old: &[Arc<SecretSpec>], new: &[Arc<SecretSpec>]) -> Diff {
     let mut d = Diff::default();
+    let old_by_name: HashMap<&str, &SecretSpec> =
+        old.iter().map(|o| (o.name.as_str(), &**o)).collect();
+    let new_names: HashSet<&str> = new.iter().map(|n| n.name.as_str()).collect();
     for n in new {
-        match old.iter().find(|o| o.name == n.name) {
+        match old_by_name.get(n.name.as_str()) {
             None => d.added.push(n.name.clone()),
             Some(o) if **o == **n => d.unchanged.push(n.name.clone()),
             Some(_) => d.changed.push(n.name.clone()),
         }
     }
     for o in old {
-        if !new.iter().any(|n| n.name == o.name) {
+        if !new_names.contains(o.name.as_str()) {
             d.removed.push(o.name.clone());
         }
     }

@@ -43,6 +43,10 @@ fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
 
 /// Delay before retrying a failed renewal, lookup or login in the background.
 pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
+/// Vault requests in flight at once (the rest queue). Matches the client's
+/// keep-alive pool, so requests reuse connections.
+pub const MAX_IN_FLIGHT: usize = super::client::MAX_CONNECTIONS / 2;
+
 /// A renewal that grants less than this means the token is at its max TTL.
 pub const MIN_RENEWED_TTL: Duration = Duration::from_secs(2);
 
@@ -84,6 +88,9 @@ pub struct VaultSession {
     /// The static token's lookup failed (Vault unreachable) and is due again.
     lookup_pending: Cell<bool>,
     metrics: std::sync::Arc<Metrics>,
+    /// Bounds the requests in flight, so thousands of secrets share a few
+    /// keep-alive connections instead of opening one each.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl VaultSession {
@@ -112,6 +119,7 @@ impl VaultSession {
             next_check: Cell::new(None),
             lookup_pending: Cell::new(false),
             metrics,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         }))
     }
 
@@ -152,6 +160,9 @@ impl VaultSession {
         token: Option<&SecretString>,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, VaultError> {
+        // Wait for a slot first, so that time queued here does not count
+        // against the breaker's probes.
+        let _slot = self.in_flight.acquire().await.ok();
         let permit = {
             let mut b = self.breaker.borrow_mut();
             let res = b.allow(Instant::now());
