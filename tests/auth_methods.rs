@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -140,56 +139,23 @@ fn jwt_auth_logs_in_with_a_token_file() {
 /// A TokenReview endpoint that approves the tokens in `valid`; returns its
 /// port and the tokens it was asked about.
 fn token_review_server(valid: Arc<Mutex<Vec<String>>>) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let seen2 = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (valid, seen) = (Arc::clone(&valid), Arc::clone(&seen2));
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut conn = conn;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let token = review["spec"]["token"].as_str().unwrap_or("").to_string();
-                    seen.lock().unwrap().push(token.clone());
-                    let ok = valid.lock().unwrap().contains(&token);
-                    let status = if ok {
-                        json!({"authenticated": true, "user": {"username": "system:serviceaccount:shop:app", "uid": "uid-app", "groups": ["system:serviceaccounts"]}})
-                    } else {
-                        json!({"authenticated": false, "error": "invalid token"})
-                    };
-                    let resp = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}).to_string();
-                    let _ = write!(
-                        conn,
-                        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{resp}",
-                        resp.len()
-                    );
-                }
-            });
-        }
+    let log = Arc::clone(&seen);
+    let port = common::serve_http(move |body| {
+        let review: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let token = review["spec"]["token"].as_str().unwrap_or("").to_string();
+        log.lock().unwrap().push(token.clone());
+        let status = if valid.lock().unwrap().contains(&token) {
+            json!({"authenticated": true, "user": {"username": "system:serviceaccount:shop:app", "uid": "uid-app", "groups": ["system:serviceaccounts"]}})
+        } else {
+            json!({"authenticated": false, "error": "invalid token"})
+        };
+        let answer = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status});
+        (
+            "201 Created",
+            "application/json",
+            answer.to_string().into_bytes(),
+        )
     });
     (port, seen)
 }

@@ -11,12 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{read, unique, wait_for, Bao, Sync, ROOT_TOKEN};
+use common::{file_has, read, unique, wait_for, Bao, Sync, ROOT_TOKEN};
 use serde_json::json;
-
-fn file_has(path: &Path, want: &str) -> bool {
-    read(path).as_deref() == Some(want)
-}
 
 const TEMP_MARKER: &str = ".secrets-sync-tmp";
 

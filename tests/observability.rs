@@ -421,44 +421,11 @@ fn decode_spans(body: &[u8]) -> Vec<OtlpSpan> {
 
 /// A minimal OTLP/HTTP receiver: keeps every request body, answers 200.
 fn otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = std::sync::Arc::clone(&bodies);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let store = std::sync::Arc::clone(&store);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut conn = conn;
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    store.lock().unwrap().push(body);
-                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
-                }
-            });
-        }
+    let port = common::serve_http(move |body| {
+        store.lock().unwrap().push(body.to_vec());
+        ("200 OK", "application/x-protobuf", Vec::new())
     });
     (port, bodies)
 }

@@ -6,12 +6,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{read, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{file_has, unique, wait_for, Sync, ROOT_TOKEN};
 use serde_json::json;
-
-fn file_has(path: &Path, want: &str) -> bool {
-    read(path).as_deref() == Some(want)
-}
 
 fn secret_yaml(name: &str, path: &str, out: &Path, template: &str) -> String {
     format!(

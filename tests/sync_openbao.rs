@@ -7,17 +7,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{read, run_to_end, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{file_has, read, run_to_end, unique, wait_for, Sync, ROOT_TOKEN};
 use serde_json::json;
 
 const SEED: &str = include_str!("../config-examples/seed-example.yaml");
 
 fn token_env() -> Vec<(&'static str, &'static str)> {
     vec![("VAULT_TOKEN", ROOT_TOKEN)]
-}
-
-fn file_has(path: &Path, want: &str) -> bool {
-    read(path).as_deref() == Some(want)
 }
 
 #[test]

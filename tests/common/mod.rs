@@ -309,6 +309,74 @@ pub fn http_with(
     Ok((status, body))
 }
 
+/// A tiny HTTP/1.1 server on a free local port, for the few outside parties
+/// the tests stand in for (an OTLP collector, the Kubernetes TokenReview
+/// API). Each request body goes to `handler`, which returns the status line
+/// (`"200 OK"`), the content type and the body of the answer. Keep-alive
+/// connections are served until the client closes them.
+pub fn serve_http<F>(handler: F) -> u16
+where
+    F: Fn(&[u8]) -> (&'static str, &'static str, Vec<u8>) + Send + std::marker::Sync + 'static,
+{
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local addr").port();
+    let handler = std::sync::Arc::new(handler);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let handler = std::sync::Arc::clone(&handler);
+            std::thread::spawn(move || {
+                let Ok(read_half) = conn.try_clone() else {
+                    return;
+                };
+                let mut reader = std::io::BufReader::new(read_half);
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (status, content_type, answer) = handler(&body);
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if conn
+                        .write_all(head.as_bytes())
+                        .and_then(|()| conn.write_all(&answer))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Does `path` hold exactly `want`?
+pub fn file_has(path: &Path, want: &str) -> bool {
+    read(path).as_deref() == Some(want)
+}
+
 /// Polls `cond` every 50 ms until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Result<(), String> {
     let start = Instant::now();
