@@ -61,7 +61,7 @@ impl Backoff {
         let exp = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
         let base = (p.initial.as_secs_f64() * mult.powi(exp)).min(max);
         let spread = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        Duration::from_secs_f64((base * spread).clamp(0.0, max))
+        Duration::try_from_secs_f64((base * spread).clamp(0.0, max)).unwrap_or(p.max.max(p.initial))
     }
 
     /// Records a success: the next failure starts from `initial` again.
@@ -138,6 +138,18 @@ mod tests {
         });
         for _ in 0..2000 {
             assert!(b.next_delay(0.3) <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn enormous_policies_do_not_overflow() {
+        let mut b = Backoff::new(BackoffPolicy {
+            initial: Duration::from_secs(u64::MAX / 2),
+            max: Duration::MAX,
+            multiplier: 2.0,
+        });
+        for _ in 0..5 {
+            let _ = b.next_delay(0.999);
         }
     }
 

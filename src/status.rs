@@ -135,7 +135,8 @@ impl StatusBoard {
         else {
             return;
         };
-        let at = |d: Duration| unix(now + d);
+        // A huge interval must not overflow the clock.
+        let at = |d: Duration| unix(now.checked_add(d).unwrap_or(now));
         match report {
             SyncReport::Success {
                 version,

@@ -179,6 +179,16 @@ secrets:
 }
 
 #[test]
+fn absurd_intervals_are_rejected() {
+    let y = "secretStore: {address: http://v, token: t}\nsecrets: [{name: a, path: p, refreshInterval: 2562047788015215h, files: [{path: /x/a}]}]";
+    assert!(
+        errors(y).iter().any(|e| e.contains("at most 8760h")),
+        "{:?}",
+        errors(y)
+    );
+}
+
+#[test]
 fn unknown_fields_are_rejected_with_location() {
     let errs = errors("secrets:\n  - name: a\n    path: p\n    refreshIntervall: 5m\n");
     assert!(

@@ -17,6 +17,9 @@ use super::{
 use crate::secret::SecretString;
 use crate::template::SecretTemplate;
 
+/// Longest refresh interval accepted.
+pub const MAX_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
+
 /// Whether a missing address or credentials are errors (`run`) or warnings
 /// (`check`, which validates a file that gets them from the environment at
 /// run time).
@@ -346,6 +349,13 @@ fn validate_secret(
         Some(s) => match parse_duration(&s) {
             Ok(d) if d.is_zero() => {
                 cx.error(format!("{loc}.refreshInterval"), "must be greater than 0");
+                DEFAULT_REFRESH_INTERVAL
+            }
+            Ok(d) if d > MAX_REFRESH_INTERVAL => {
+                cx.error(
+                    format!("{loc}.refreshInterval"),
+                    "must be at most 8760h (a year)",
+                );
                 DEFAULT_REFRESH_INTERVAL
             }
             Ok(d) => d,

@@ -6,6 +6,10 @@ use serde_json::{json, Value};
 
 use crate::secret::SecretString;
 
+/// TTLs beyond ten years are read as ten years (a hostile or broken answer
+/// must not overflow the clock).
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// A token obtained by a login (or given by the user).
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
@@ -44,7 +48,8 @@ pub fn parse_login(body: &[u8]) -> Result<TokenInfo, String> {
         ttl: Duration::from_secs(
             auth.get("lease_duration")
                 .and_then(Value::as_u64)
-                .unwrap_or(0),
+                .unwrap_or(0)
+                .min(MAX_TTL_SECS),
         ),
         renewable: auth
             .get("renewable")
@@ -60,7 +65,12 @@ pub fn parse_lookup(body: &[u8]) -> Result<(Duration, bool), String> {
         serde_json::from_slice(body).map_err(|e| format!("lookup answer is not JSON: {e}"))?;
     let data = v.get("data").ok_or("lookup answer has no \"data\"")?;
     Ok((
-        Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
+        Duration::from_secs(
+            data.get("ttl")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(MAX_TTL_SECS),
+        ),
         data.get("renewable")
             .and_then(Value::as_bool)
             .unwrap_or(false),
@@ -110,5 +120,7 @@ mod tests {
             (Duration::ZERO, false)
         );
         assert!(parse_lookup(b"{}").is_err());
+        let (huge, _) = parse_lookup(br#"{"data":{"ttl":18446744073709551615}}"#).unwrap();
+        assert_eq!(huge, Duration::from_secs(MAX_TTL_SECS));
     }
 }

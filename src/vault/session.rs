@@ -64,13 +64,21 @@ struct TokenState {
 }
 
 impl TokenState {
+    /// `None` for a token that does not expire (or whose TTL, as Vault gave
+    /// it, is beyond what the clock can represent).
     fn expires_at(&self) -> Option<Instant> {
-        (!self.ttl.is_zero()).then(|| self.since + self.ttl)
+        if self.ttl.is_zero() {
+            return None;
+        }
+        self.since.checked_add(self.ttl)
     }
 
     /// Renew (or log in again) at two thirds of the lease.
     fn refresh_at(&self) -> Option<Instant> {
-        (!self.ttl.is_zero()).then(|| self.since + self.ttl * 2 / 3)
+        if self.ttl.is_zero() {
+            return None;
+        }
+        self.since.checked_add(self.ttl / 3 * 2)
     }
 }
 
