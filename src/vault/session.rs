@@ -91,8 +91,6 @@ pub struct VaultSession {
     login: RefCell<Option<LoginFuture>>,
     /// Bumped by every [`schedule`](Self::schedule): only the latest timer acts.
     timer: Cell<u64>,
-    /// When the next lifecycle action is planned (for `/status`).
-    next_check: Cell<Option<Instant>>,
     /// The static token's lookup failed (Vault unreachable) and is due again.
     lookup_pending: Cell<bool>,
     metrics: std::sync::Arc<Metrics>,
@@ -124,7 +122,6 @@ impl VaultSession {
             token: RefCell::new(token),
             login: RefCell::new(None),
             timer: Cell::new(0),
-            next_check: Cell::new(None),
             lookup_pending: Cell::new(false),
             metrics,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
@@ -325,7 +322,6 @@ impl VaultSession {
     fn schedule(self: &Rc<Self>, at: Instant) {
         let id = self.timer.get() + 1;
         self.timer.set(id);
-        self.next_check.set(Some(at));
         let weak = Rc::downgrade(self);
         actix_rt::spawn(async move {
             actix_rt::time::sleep_until(at.into()).await;
@@ -335,11 +331,6 @@ impl VaultSession {
                 }
             }
         });
-    }
-
-    /// When the next token action (renewal, re-login, retry) is planned.
-    pub fn next_token_action(&self) -> Option<Instant> {
-        self.next_check.get()
     }
 
     /// The token to use, logging in (once, shared) when there is none.
@@ -475,7 +466,6 @@ impl VaultSession {
     /// Renews the token at two thirds of its lease, or logs in again; for a
     /// static token that cannot be renewed, says loudly that it will expire.
     pub async fn maintain(self: Rc<Self>) {
-        self.next_check.set(None);
         if self.lookup_pending.replace(false) {
             if let AuthConfig::Token { token } = &self.store.auth {
                 return self.lookup_static(token.clone()).await;
