@@ -60,7 +60,7 @@ def proc_stat(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     cpu = (int(parts[11]) + int(parts[12])) / TICK
-    rss = hwm = 0
+    rss = hwm = None
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -301,6 +301,9 @@ def main():
             finally:
                 bao.stop()
         results["sizes"][n] = runs
+        # Keep the raw runs even if the report below fails.
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "raw.json").write_text(json.dumps(results, indent=2, default=str))
     report(results, Path(a.out))
 
 
@@ -331,7 +334,9 @@ def report(results, out_dir):
             for t, v in entry[k].items():
                 if v:
                     entry[k][t] = {kk: vv / int(n) for kk, vv in v.items()}
-        entry["ratio_rss_vs_agent"] = entry["steady_rss_kib"]["secrets-sync"]["median"] / entry["steady_rss_kib"]["agent"]["median"]
+        agent_rss = entry["steady_rss_kib"]["agent"]
+        entry["ratio_rss_vs_agent"] = (entry["steady_rss_kib"]["secrets-sync"]["median"] / agent_rss["median"]
+                                       if agent_rss and agent_rss["median"] else float("nan"))
         if entry["idle_cpu_s"]["agent"] and entry["idle_cpu_s"]["agent"]["median"] > 0:
             entry["ratio_idle_cpu_vs_agent"] = entry["idle_cpu_s"]["secrets-sync"]["median"] / entry["idle_cpu_s"]["agent"]["median"]
         table[n] = entry
