@@ -176,22 +176,36 @@ async fn handle_signals(
 
 /// Re-reads the config file; an invalid one is logged and the old one kept.
 pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs, metrics: &Metrics) {
-    match config::load(&args.config, Credentials::Required) {
+    let loaded = config::load(&args.config, Credentials::Required);
+    let Some(config) = accept_reload(loaded, metrics) else {
+        return;
+    };
+    match supervisor.send(ApplyConfig(config)).await {
+        Ok(d) => tracing::info!(
+            added = d.added.len(),
+            removed = d.removed.len(),
+            changed = d.changed.len(),
+            unchanged = d.unchanged.len(),
+            "config reloaded"
+        ),
+        Err(_) => tracing::error!("supervisor not running; reload dropped"),
+    }
+}
+
+/// What every reload (SIGHUP or file watcher) does with a freshly loaded
+/// config: count it, log its warnings, or log all its errors and keep the
+/// running config (`None`).
+pub fn accept_reload(
+    loaded: Result<config::Loaded, config::ConfigErrors>,
+    metrics: &Metrics,
+) -> Option<Config> {
+    match loaded {
         Ok(loaded) => {
             metrics.config_reloads.with_label_values(&["success"]).inc();
             for w in &loaded.warnings {
                 tracing::warn!(warning = %w, "config warning");
             }
-            match supervisor.send(ApplyConfig(loaded.config)).await {
-                Ok(d) => tracing::info!(
-                    added = d.added.len(),
-                    removed = d.removed.len(),
-                    changed = d.changed.len(),
-                    unchanged = d.unchanged.len(),
-                    "config reloaded"
-                ),
-                Err(_) => tracing::error!("supervisor not running; reload dropped"),
-            }
+            Some(loaded.config)
         }
         Err(e) => {
             metrics.config_reloads.with_label_values(&["failure"]).inc();
@@ -201,6 +215,7 @@ pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs, metrics: &Met
                 errors = ?errors,
                 "config reload rejected; the running config stays"
             );
+            None
         }
     }
 }

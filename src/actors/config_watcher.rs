@@ -17,6 +17,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::sync::Arc;
 
 use super::supervisor::{ApplyConfig, Supervisor};
+use crate::app::accept_reload;
 use crate::config::settings::ConfigArgs;
 use crate::config::{self, Credentials};
 use crate::telemetry::metrics::Metrics;
@@ -71,33 +72,23 @@ impl ConfigWatcher {
             tracing::debug!(file = %path.display(), "config file event without a content change");
             return;
         }
-        match config::load(&self.args, Credentials::Required) {
-            Ok(loaded) => {
-                for w in &loaded.warnings {
-                    tracing::warn!(warning = %w, "config warning");
-                }
-                tracing::info!(file = %path.display(), "config file changed; applying");
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["success"])
-                    .inc();
-                self.last_applied = Some(content);
-                self.supervisor.do_send(ApplyConfig(loaded.config));
-            }
-            Err(e) => {
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["failure"])
-                    .inc();
-                let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
-                tracing::error!(
-                    file = %e.file.display(),
-                    errors = ?errors,
-                    "config reload rejected; the running config stays"
-                );
-                // Remember it, so the same broken file is not re-reported on every event.
-                self.last_applied = Some(content);
-            }
+        // Parse the bytes just read (not a second read of the file); a file
+        // that is not UTF-8 goes through `load` for its error message.
+        let loaded = match std::str::from_utf8(&content) {
+            Ok(text) => config::load_str(
+                text,
+                path,
+                &self.args,
+                &|name| std::env::var(name).ok(),
+                Credentials::Required,
+            ),
+            Err(_) => config::load(&self.args, Credentials::Required),
+        };
+        // Remembered either way, so a broken file is not re-reported on every event.
+        self.last_applied = Some(content);
+        if let Some(config) = accept_reload(loaded, &self.metrics) {
+            tracing::info!(file = %path.display(), "config file changed; applying");
+            self.supervisor.do_send(ApplyConfig(config));
         }
     }
 }

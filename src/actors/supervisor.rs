@@ -19,7 +19,7 @@ use super::writer::{Drain, SweepTemps};
 use crate::backoff::BackoffPolicy;
 use crate::config::diff::{diff, Diff};
 use crate::config::{Config, SecretSpec, StoreConfig};
-use crate::vault::kv::read_path;
+use crate::vault::kv::display_path;
 
 pub struct Supervisor {
     peers: Peers,
@@ -59,9 +59,7 @@ impl Supervisor {
     ) {
         self.generation += 1;
         let generation = self.generation;
-        let vault_path = read_path(store.kv_version, &store.mount_path, &spec.path)
-            .trim_start_matches("/v1/")
-            .to_string();
+        let vault_path = display_path(store.kv_version, &store.mount_path, &spec.path);
         // Registered before the actor starts, so no report can arrive first.
         self.peers.status.do_send(Register {
             name: spec.name.clone(),

@@ -15,6 +15,14 @@ pub fn read_path(kv: KvVersion, mount: &str, path: &str) -> String {
     }
 }
 
+/// The path as logs, metrics and `/status` show it: [`read_path`] without
+/// the `/v1/` prefix (`secret/data/app`).
+pub fn display_path(kv: KvVersion, mount: &str, path: &str) -> String {
+    read_path(kv, mount, path)
+        .trim_start_matches("/v1/")
+        .to_string()
+}
+
 /// Percent-encodes each segment of a slash-separated path.
 pub fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());

@@ -23,7 +23,7 @@ use super::auth::{
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, ClientError, VaultClient};
 use super::error::VaultError;
-use super::kv::{parse_read, read_path};
+use super::kv::{display_path, parse_read, read_path};
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::secret::{SecretData, SecretString};
@@ -151,9 +151,7 @@ impl VaultSession {
 
     /// The store-relative path shown in errors and logs (`secret/data/app`).
     pub fn display_path(&self, path: &str) -> String {
-        read_path(self.store.kv_version, &self.store.mount_path, path)
-            .trim_start_matches("/v1/")
-            .to_string()
+        display_path(self.store.kv_version, &self.store.mount_path, path)
     }
 
     /// One request through the circuit breaker.
