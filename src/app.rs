@@ -92,13 +92,13 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         tracing::info!(bind = %args.http_bind, port = args.http_port, "HTTP server listening");
         Some(handle)
     };
-    let peers = Peers {
+    let peers = Arc::new(Peers {
         vault,
         writer,
         status,
         metrics: Arc::clone(&metrics),
         audit: Arc::new(audit),
-    };
+    });
     let backoff = BackoffPolicy {
         initial: args.initial_backoff,
         max: args.max_backoff,

@@ -22,11 +22,11 @@ use crate::config::{Config, SecretSpec, StoreConfig};
 use crate::vault::kv::display_path;
 
 pub struct Supervisor {
-    peers: Peers,
+    peers: Arc<Peers>,
     backoff: BackoffPolicy,
     config: Option<Config>,
-    /// Running secrets: their actor and their path as metrics label it.
-    running: HashMap<String, (Addr<SyncActor>, String)>,
+    /// Running secrets and their actor.
+    running: HashMap<String, Addr<SyncActor>>,
     generation: u64,
     once: Option<OnceState>,
     stopping: bool,
@@ -39,7 +39,7 @@ struct OnceState {
 }
 
 impl Supervisor {
-    pub fn new(peers: Peers, backoff: BackoffPolicy, once: bool) -> Self {
+    pub fn new(peers: Arc<Peers>, backoff: BackoffPolicy, once: bool) -> Self {
         Self {
             peers,
             backoff,
@@ -70,23 +70,23 @@ impl Supervisor {
             o.pending += 1;
             ctx.address().recipient()
         });
+        let series = self.peers.metrics.secrets.register(&spec.name, &vault_path);
         let actor = SyncActor::new(
             Arc::clone(spec),
-            vault_path.clone(),
-            self.peers.clone(),
+            series,
+            Arc::clone(&self.peers),
             self.backoff,
             generation,
             once,
         );
-        self.running
-            .insert(spec.name.clone(), (actor.start(), vault_path));
+        self.running.insert(spec.name.clone(), actor.start());
     }
 
     fn stop_secret(&mut self, name: &str) {
-        if let Some((addr, vault_path)) = self.running.remove(name) {
+        if let Some(addr) = self.running.remove(name) {
             addr.do_send(StopSync);
-            self.peers.metrics.remove_secret(name, &vault_path);
         }
+        self.peers.metrics.secrets.remove(name);
         self.peers.status.do_send(Unregister {
             name: name.to_string(),
         });
@@ -201,7 +201,7 @@ impl Handler<Shutdown> for Supervisor {
         self.stopping = true;
         let names: Vec<String> = self.running.keys().cloned().collect();
         for n in &names {
-            if let Some((addr, _)) = self.running.remove(n) {
+            if let Some(addr) = self.running.remove(n) {
                 addr.do_send(StopSync);
             }
         }

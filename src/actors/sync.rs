@@ -17,6 +17,7 @@ use crate::fs::FsError;
 use crate::status::SyncReport;
 use crate::telemetry::audit::Audit;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::series::{Attempt, SecretSeries, SyncStage};
 use crate::template::{render_files, RenderError};
 use crate::vault::breaker::State;
 use crate::vault::VaultError;
@@ -36,11 +37,11 @@ pub enum SyncError {
 
 impl SyncError {
     /// Where the attempt failed, for `secret_sync_errors_total`.
-    pub fn stage(&self) -> &'static str {
+    pub fn stage(&self) -> SyncStage {
         match self {
-            SyncError::Vault(_) | SyncError::Mailbox(_) => "fetch",
-            SyncError::Render(_) => "render",
-            SyncError::Write(_) => "write",
+            SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
+            SyncError::Render(_) => SyncStage::Render,
+            SyncError::Write(_) => SyncStage::Write,
         }
     }
 
@@ -69,8 +70,8 @@ pub struct SyncFinished {
     pub ok: bool,
 }
 
-/// The actors a SyncActor talks to, and the telemetry it feeds.
-#[derive(Clone)]
+/// The actors a SyncActor talks to, and the telemetry it feeds. Shared by
+/// every SyncActor behind one `Arc` (each `Addr` clone costs allocations).
 pub struct Peers {
     pub vault: Addr<VaultActor>,
     pub writer: Addr<WriterActor>,
@@ -81,9 +82,10 @@ pub struct Peers {
 
 pub struct SyncActor {
     spec: Arc<SecretSpec>,
-    /// The path as Vault and the metrics name it (`secret/data/app`).
-    vault_path: String,
-    peers: Peers,
+    /// This secret's metric series; also holds the path as Vault and the
+    /// metrics name it (`secret/data/app`).
+    series: Arc<SecretSeries>,
+    peers: Arc<Peers>,
     backoff: Backoff,
     generation: u64,
     /// `Some` in `--once` mode: who to tell when the attempt is done.
@@ -94,15 +96,15 @@ pub struct SyncActor {
 impl SyncActor {
     pub fn new(
         spec: Arc<SecretSpec>,
-        vault_path: String,
-        peers: Peers,
+        series: Arc<SecretSeries>,
+        peers: Arc<Peers>,
         policy: BackoffPolicy,
         generation: u64,
         once: Option<Recipient<SyncFinished>>,
     ) -> Self {
         Self {
             spec,
-            vault_path,
+            series,
             peers,
             backoff: Backoff::new(policy),
             generation,
@@ -120,14 +122,14 @@ impl SyncActor {
         let span = tracing::debug_span!(
             "sync",
             secret = %self.spec.name,
-            vault_path = %self.vault_path,
+            vault_path = %self.series.vault_path(),
             otel.status_code = tracing::field::Empty,
             error_kind = tracing::field::Empty,
         );
         let fut = sync_once(
             Arc::clone(&self.spec),
-            self.vault_path.clone(),
-            self.peers.clone(),
+            Arc::clone(&self.series),
+            Arc::clone(&self.peers),
         )
         .instrument(span.clone());
         ctx.spawn(fut.into_actor(self).map(move |(res, breaker), act, ctx| {
@@ -148,33 +150,18 @@ impl SyncActor {
         breaker: Option<State>,
         took: std::time::Duration,
     ) {
-        let m = &self.peers.metrics;
-        let l = [self.spec.name.as_str(), self.vault_path.as_str()];
-        m.fetch_total.with_label_values(&l).inc();
-        m.sync_duration
-            .with_label_values(&l)
-            .observe(took.as_secs_f64());
-        if let Some(b) = breaker {
-            m.breaker_state.with_label_values(&l).set(b.as_gauge());
-        }
-        match res {
-            Ok(o) => {
-                m.last_success
-                    .with_label_values(&l)
-                    .set(crate::status::unix(std::time::SystemTime::now()) as f64);
-                m.files_written
-                    .with_label_values(&l)
-                    .inc_by(o.written.changed.len() as u64);
-            }
-            Err(e) => {
-                if matches!(e, SyncError::Vault(_)) {
-                    m.fetch_errors_total.with_label_values(&l).inc();
-                }
-                m.sync_errors_total
-                    .with_label_values(&[l[0], l[1], e.stage()])
-                    .inc();
-            }
-        }
+        let attempt = match res {
+            Ok(o) => Attempt::Synced {
+                files_written: o.written.changed.len() as u64,
+                at: crate::status::unix(std::time::SystemTime::now()) as f64,
+            },
+            Err(e) => Attempt::Failed {
+                stage: e.stage(),
+                vault: matches!(e, SyncError::Vault(_)),
+            },
+        };
+        self.series
+            .record(took, breaker.map(State::as_gauge), attempt);
     }
 
     fn finish(&mut self, res: Result<SyncOutcome, SyncError>, ctx: &mut Context<Self>) {
@@ -244,8 +231,8 @@ impl SyncActor {
 /// read saw (`None` if the Vault actor did not answer).
 async fn sync_once(
     spec: Arc<SecretSpec>,
-    vault_path: String,
-    peers: Peers,
+    series: Arc<SecretSeries>,
+    peers: Arc<Peers>,
 ) -> (Result<SyncOutcome, SyncError>, Option<State>) {
     let reply = match peers
         .vault
@@ -262,7 +249,9 @@ async fn sync_once(
     let res = async {
         let data = reply.result?;
         let version = data.version();
-        peers.audit.secret_read(&spec.name, &vault_path, version);
+        peers
+            .audit
+            .secret_read(&spec.name, series.vault_path(), version);
         let files = tracing::debug_span!("render", secret = %spec.name, files = spec.files.len())
             .in_scope(|| render_files(&spec, &data))?;
         // The values are in `files` now; drop the secret before the write.
@@ -293,12 +282,6 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Series exist from the start (at 0), so rates and alerts work.
-        let m = &self.peers.metrics;
-        let l = [self.spec.name.as_str(), self.vault_path.as_str()];
-        m.fetch_total.with_label_values(&l);
-        m.fetch_errors_total.with_label_values(&l);
-        m.files_written.with_label_values(&l);
         tracing::debug!(
             secret = %self.spec.name,
             refresh_interval = %GoDuration(self.spec.refresh_interval),

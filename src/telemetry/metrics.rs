@@ -20,18 +20,21 @@
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
 //!
-//! Series of a secret removed by a reload are deleted. No label ever holds a
-//! value: labels are names, paths, operations and error kinds.
+//! The seven per-secret families live in [`super::series`] (one compact
+//! block per secret instead of a `prometheus` child per series); the rest are
+//! plain `prometheus` metrics. Series of a secret removed by a reload are
+//! deleted. No label ever holds a value: labels are names, paths, operations
+//! and error kinds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
-const SECRET_LABELS: &[&str] = &["secret_name", "vault_path"];
+use super::series::{SecretSeriesSet, SharedSeries, LATENCY_BUCKETS};
 
 /// Every metric family this process exports (the table above).
 pub const METRIC_NAMES: &[&str] = &[
@@ -56,13 +59,8 @@ pub const METRIC_NAMES: &[&str] = &[
 /// Every metric of the process, registered in one registry.
 pub struct Metrics {
     registry: Registry,
-    pub fetch_total: IntCounterVec,
-    pub fetch_errors_total: IntCounterVec,
-    pub sync_errors_total: IntCounterVec,
-    pub sync_duration: HistogramVec,
-    pub last_success: GaugeVec,
-    pub files_written: IntCounterVec,
-    pub breaker_state: IntGaugeVec,
+    /// The per-secret families.
+    pub secrets: Arc<SecretSeriesSet>,
     pub vault_breaker_state: IntGauge,
     pub vault_request_duration: HistogramVec,
     pub vault_request_errors: IntCounterVec,
@@ -73,11 +71,6 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
 }
-
-/// Latency buckets from 1 ms to 30 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
 
 impl Metrics {
     /// Builds and registers every metric.
@@ -95,41 +88,12 @@ impl Metrics {
         let hist = |name: &str, help: &str| {
             HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
         };
+        let secrets = Arc::new(SecretSeriesSet::new().expect("metric definitions are valid"));
+        registry
+            .register(Box::new(SharedSeries(Arc::clone(&secrets))))
+            .expect("metric names are unique");
         Arc::new(Self {
-            fetch_total: reg!(IntCounterVec::new(
-                Opts::new("secret_fetch_total", "Secret reads attempted, per secret."),
-                SECRET_LABELS
-            )),
-            fetch_errors_total: reg!(IntCounterVec::new(
-                Opts::new("secret_fetch_errors_total", "Secret reads that failed, per secret."),
-                SECRET_LABELS
-            )),
-            sync_errors_total: reg!(IntCounterVec::new(
-                Opts::new("secret_sync_errors_total", "Failed syncs by stage (fetch, render, write)."),
-                &["secret_name", "vault_path", "stage"]
-            )),
-            sync_duration: reg!(HistogramVec::new(
-                hist("secret_sync_duration_seconds", "Duration of a sync attempt (fetch, render, write)."),
-                SECRET_LABELS
-            )),
-            last_success: reg!(GaugeVec::new(
-                Opts::new(
-                    "secret_last_success_timestamp_seconds",
-                    "Unix time of the last successful sync, per secret."
-                ),
-                SECRET_LABELS
-            )),
-            files_written: reg!(IntCounterVec::new(
-                Opts::new("secret_files_written_total", "Files replaced on disk (unchanged files are not counted)."),
-                SECRET_LABELS
-            )),
-            breaker_state: reg!(IntGaugeVec::new(
-                Opts::new(
-                    "circuit_breaker_state",
-                    "Circuit breaker state seen by the secret's last attempt: 0 closed, 1 half-open, 2 open."
-                ),
-                SECRET_LABELS
-            )),
+            secrets,
             vault_breaker_state: reg!(IntGauge::new(
                 "vault_circuit_breaker_state",
                 "Current circuit breaker state: 0 closed, 1 half-open, 2 open."
@@ -164,22 +128,6 @@ impl Metrics {
         })
     }
 
-    /// Deletes every series of a secret (after a reload removed it).
-    pub fn remove_secret(&self, name: &str, path: &str) {
-        let l = [name, path];
-        let _ = self.fetch_total.remove_label_values(&l);
-        let _ = self.fetch_errors_total.remove_label_values(&l);
-        let _ = self.sync_duration.remove_label_values(&l);
-        let _ = self.last_success.remove_label_values(&l);
-        let _ = self.files_written.remove_label_values(&l);
-        let _ = self.breaker_state.remove_label_values(&l);
-        for stage in ["fetch", "render", "write"] {
-            let _ = self
-                .sync_errors_total
-                .remove_label_values(&[name, path, stage]);
-        }
-    }
-
     /// Records one Vault request.
     pub fn vault_request(&self, op: &str, took: Duration, error_kind: Option<&str>) {
         self.vault_request_duration
@@ -205,19 +153,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::series::{Attempt, SyncStage};
 
     /// Gives every family a series, so that all appear in the output.
     fn touch_all(m: &Metrics) {
-        let l = ["s", "p"];
-        m.fetch_total.with_label_values(&l).inc();
-        m.fetch_errors_total.with_label_values(&l).inc();
-        m.sync_errors_total
-            .with_label_values(&["s", "p", "write"])
-            .inc();
-        m.sync_duration.with_label_values(&l).observe(0.1);
-        m.last_success.with_label_values(&l).set(1.0);
-        m.files_written.with_label_values(&l).inc();
-        m.breaker_state.with_label_values(&l).set(2);
+        let s = m.secrets.register("s", "p");
+        s.record(
+            Duration::from_millis(100),
+            Some(2),
+            Attempt::Synced {
+                files_written: 1,
+                at: 1.0,
+            },
+        );
+        s.record(
+            Duration::from_millis(100),
+            Some(2),
+            Attempt::Failed {
+                stage: SyncStage::Write,
+                vault: true,
+            },
+        );
         m.vault_request("read", Duration::from_millis(1), Some("network"));
         m.config_reloads.with_label_values(&["success"]).inc();
         m.http_requests
@@ -280,12 +236,14 @@ mod tests {
     #[test]
     fn renders_and_removes_secret_series() {
         let m = Metrics::new();
-        m.fetch_total
-            .with_label_values(&["db", "secret/data/db"])
-            .inc();
-        m.sync_errors_total
-            .with_label_values(&["db", "secret/data/db", "render"])
-            .inc();
+        m.secrets.register("db", "secret/data/db").record(
+            Duration::from_millis(1),
+            None,
+            Attempt::Failed {
+                stage: SyncStage::Render,
+                vault: false,
+            },
+        );
         m.vault_request("read", Duration::from_millis(3), Some("network"));
         let text = m.render();
         assert!(
@@ -296,7 +254,7 @@ mod tests {
             text.contains(r#"vault_request_errors_total{kind="network",operation="read"} 1"#),
             "{text}"
         );
-        m.remove_secret("db", "secret/data/db");
+        m.secrets.remove("db");
         let text = m.render();
         assert!(!text.contains(r#"secret_name="db""#), "{text}");
     }

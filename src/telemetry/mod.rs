@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod metrics;
 pub mod otel;
+pub mod series;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::{EnvFilter, Targets};
