@@ -8,7 +8,7 @@ use actix_web::dev::ServerHandle;
 use crate::actors::config_watcher::ConfigWatcher;
 use crate::actors::status::StatusActor;
 use crate::actors::supervisor::{ApplyConfig, Shutdown, Supervisor};
-use crate::actors::sync::Peers;
+use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
 use crate::backoff::BackoffPolicy;
@@ -93,6 +93,7 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         Some(handle)
     };
     let peers = Arc::new(Peers {
+        slots: Arc::new(tokio::sync::Semaphore::new(SYNC_SLOTS)),
         vault,
         writer,
         status,

@@ -70,9 +70,19 @@ pub struct SyncFinished {
     pub ok: bool,
 }
 
+/// Sync attempts in progress at once, process-wide. Four times the Vault
+/// requests in flight, so reads, renders and writes overlap; the rest wait
+/// as a small future instead of a full attempt. At start-up every secret is
+/// due at once: without this bound 10 000 secrets held 10 000 attempts (and
+/// their queued Vault reads, ~3 KiB each) until the last read finished.
+pub const SYNC_SLOTS: usize = crate::vault::session::MAX_IN_FLIGHT * 4;
+
 /// The actors a SyncActor talks to, and the telemetry it feeds. Shared by
 /// every SyncActor behind one `Arc` (each `Addr` clone costs allocations).
 pub struct Peers {
+    /// Bounds the attempts in progress (see [`SYNC_SLOTS`]); fair, so
+    /// secrets start in config order.
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub vault: Addr<VaultActor>,
     pub writer: Addr<WriterActor>,
     pub status: Addr<StatusActor>,
@@ -113,11 +123,28 @@ impl SyncActor {
         }
     }
 
+    /// Waits for a slot, then attempts a sync.
     fn sync(&mut self, ctx: &mut Context<Self>) {
         if self.busy {
             return;
         }
         self.busy = true;
+        let slots = Arc::clone(&self.peers.slots);
+        // A closed semaphore (never closed today) would mean: no bound.
+        let wait = async move { slots.acquire_owned().await.ok() };
+        ctx.spawn(
+            wait.into_actor(self)
+                .map(|slot, act, ctx| act.attempt(slot, ctx)),
+        );
+    }
+
+    /// One attempt; `slot` is released when it ends.
+    fn attempt(
+        &mut self,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+        ctx: &mut Context<Self>,
+    ) {
+        tracing::trace!(secret = %self.spec.name, "sync attempt started");
         let started = std::time::Instant::now();
         let span = tracing::debug_span!(
             "sync",
@@ -133,6 +160,8 @@ impl SyncActor {
         )
         .instrument(span.clone());
         ctx.spawn(fut.into_actor(self).map(move |(res, breaker), act, ctx| {
+            drop(slot);
+            tracing::trace!(secret = %act.spec.name, "sync attempt finished");
             if let Err(e) = &res {
                 span.record("otel.status_code", "ERROR");
                 span.record("error_kind", e.kind());
