@@ -262,6 +262,8 @@ def main():
     ap.add_argument("--idle", type=int, default=60, help="idle window (s) measured for N >= 100; 0 skips")
     ap.add_argument("--dir", default="/dev/shm", help="where files are written (tmpfs by default)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--baseline", default=str(ROOT / "bench" / "results" / "baseline.json"),
+                    help="results of the last release; every figure is checked against it (bench/compare.py)")
     a = ap.parse_args()
 
     bao_bin = sh(str(ROOT / "scripts" / "install-openbao.sh"))
@@ -305,6 +307,23 @@ def main():
         Path(a.out).mkdir(parents=True, exist_ok=True)
         (Path(a.out) / "raw.json").write_text(json.dumps(results, indent=2, default=str))
     report(results, Path(a.out))
+    return check_baseline(Path(a.baseline), Path(a.out))
+
+
+def check_baseline(baseline, out_dir):
+    """Appends the comparison with the last release to latest.md; 1 if a figure regressed."""
+    if not baseline.exists():
+        print(f"no baseline at {baseline}: nothing to compare with")
+        return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import compare
+    latest = json.loads((out_dir / "latest.json").read_text())
+    rows, worse = compare.compare(json.loads(baseline.read_text()), latest)
+    text = compare.markdown(rows, worse)
+    with open(out_dir / "latest.md", "a") as f:
+        f.write(f"\n## Against the baseline ({baseline.name})\n\n{text}\n")
+    print(text)
+    return 1 if worse else 0
 
 
 def report(results, out_dir):

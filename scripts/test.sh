@@ -25,6 +25,8 @@ SECRETS_SYNC_STATIC_BIN="$(scripts/build-static.sh)"
 export SECRETS_SYNC_STATIC_BIN
 echo "== container image (buildah + podman)"
 scripts/image-test.sh
+echo "== benchmark regression check (self-test; the benchmark itself is bench/run.py)"
+python3 bench/compare.py --self-test
 echo "== cargo test"
 log="$(mktemp)"
 cargo test --all-targets --locked 2>&1 | tee "$log"

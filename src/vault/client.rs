@@ -238,9 +238,13 @@ fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            let _ = roots.add(cert);
+        // The system bundle takes milliseconds to parse; plain http never
+        // uses it (the client follows no redirects).
+        if is_https(&store.address) {
+            let native = rustls_native_certs::load_native_certs();
+            for cert in native.certs {
+                let _ = roots.add(cert);
+            }
         }
         if let Some(path) = &store.ca_cert {
             add_ca_file(&mut roots, path)?;
@@ -249,6 +253,12 @@ fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
     };
     // ALPN is left to the connector, which offers HTTP/1.1 only.
     Ok(cfg)
+}
+
+fn is_https(address: &str) -> bool {
+    address
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
 }
 
 fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
@@ -358,5 +368,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.pem"), "{e}");
+    }
+
+    #[test]
+    fn only_https_addresses_need_the_system_roots() {
+        assert!(is_https("https://vault:8200"));
+        assert!(is_https("HTTPS://vault"));
+        assert!(!is_https("http://127.0.0.1:8200"));
+        assert!(!is_https("http"));
+        assert!(!is_https(""));
     }
 }
