@@ -58,30 +58,36 @@ impl Audit {
     }
 
     pub fn secret_read(&self, secret: &str, path: &str, version: Option<u64>) {
-        self.emit(json!({
-            "event": "secret_read",
-            "secret": secret,
-            "path": path,
-            "version": version,
-        }));
+        self.emit(|| {
+            json!({
+                "event": "secret_read",
+                "secret": secret,
+                "path": path,
+                "version": version,
+            })
+        });
     }
 
     pub fn file_written(&self, secret: &str, file: &FileSpec, version: Option<u64>) {
-        self.emit(json!({
-            "event": "file_written",
-            "secret": secret,
-            "file": file.path.display().to_string(),
-            "mode": format!("{:04o}", file.mode),
-            "owner": file.owner,
-            "group": file.group,
-            "version": version,
-        }));
+        self.emit(|| {
+            json!({
+                "event": "file_written",
+                "secret": secret,
+                "file": file.path.display().to_string(),
+                "mode": format!("{:04o}", file.mode),
+                "owner": file.owner,
+                "group": file.group,
+                "version": version,
+            })
+        });
     }
 
-    fn emit(&self, mut line: Value) {
+    /// Builds the line only when auditing is on (it costs allocations).
+    fn emit(&self, line: impl FnOnce() -> Value) {
         if !self.enabled {
             return;
         }
+        let mut line = line();
         if let Value::Object(m) = &mut line {
             for (k, v) in &self.identity {
                 m.insert(k.clone(), v.clone());
