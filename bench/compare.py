@@ -72,6 +72,8 @@ def compare(old, new, tolerance=TOLERANCE):
             check(n, name, dig(old_t[n], path), dig(new_t[n], path), resolution)
     check("-", "binary bytes", dig(old, ("binary_bytes", "secrets-sync")),
           dig(new, ("binary_bytes", "secrets-sync")), 0.0)
+    growth = ("derived", "rss_kib_per_extra_secret", "secrets-sync")
+    check("-", "RSS KiB per extra secret", dig(old, growth), dig(new, growth), 0.0)
     return rows, worse
 
 

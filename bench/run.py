@@ -327,7 +327,12 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--baseline", default=str(ROOT / "bench" / "results" / "baseline.json"),
                     help="results of the last release; every figure is checked against it (bench/compare.py)")
+    ap.add_argument("--report-only", metavar="RAW_JSON",
+                    help="rebuild latest.md/latest.json from a raw.json of an earlier run, measure nothing")
     a = ap.parse_args()
+    if a.report_only:
+        report(json.loads(Path(a.report_only).read_text()), Path(a.out))
+        return check_baseline(Path(a.baseline), Path(a.out))
 
     bao_bin = sh(str(ROOT / "scripts" / "install-openbao.sh"))
     sh("cargo", "build", "--release", "--locked", cwd=ROOT)
@@ -433,6 +438,17 @@ def report(results, out_dir):
                     f"{f(entry['requests_per_refresh_per_secret']['secrets-sync'])} | "
                     f"{f(entry['once_s']['secrets-sync'], 's')} | {f(entry['once_s']['agent'], 's')} |")
     results["table"] = table
+    # Memory growth per secret between the two largest sizes of 1000 and more.
+    big = sorted((int(n) for n in table if int(n) >= 1000))
+    growth = {}
+    if len(big) >= 2:
+        lo, hi = table[big[0]] if big[0] in table else table[str(big[0])], \
+            table[big[-1]] if big[-1] in table else table[str(big[-1])]
+        for tool in ("secrets-sync", "agent"):
+            a, b = lo["steady_rss_kib"][tool], hi["steady_rss_kib"][tool]
+            if a and b:
+                growth[tool] = (b["median"] - a["median"]) / (big[-1] - big[0])
+        results["derived"] = {"rss_kib_per_extra_secret": growth, "between": [big[0], big[-1]]}
     md = ["# Benchmark: secrets-sync vs OpenBao Agent vs bare client", "",
           f"{results['machine']['cpus']} CPUs; refresh interval {results['interval_s']} s; files on tmpfs; "
           f"medians (min–max). Binary: secrets-sync {results['binary_bytes']['secrets-sync']} bytes, "
@@ -440,6 +456,9 @@ def report(results, out_dir):
           "| N | secrets-sync cold sync | agent | bare client | ss/agent | ss/limit | ss steady RSS KiB | agent RSS KiB | "
           "RSS ratio | ss idle CPU | agent idle CPU | ss Vault reads per secret per refresh | ss --once | agent one-shot |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    if growth:
+        md += [f"Steady RSS per extra secret from N={big[0]} to N={big[-1]}: "
+               + ", ".join(f"{t} {v:.2f} KiB" for t, v in growth.items()), ""]
     (out_dir / "latest.md").write_text("\n".join(md))
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     print("\n".join(md))
