@@ -78,8 +78,11 @@ class Bao:
     def __init__(self, bao_bin, workdir):
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
-        self.audit = workdir / "audit.log"
-        hcl = workdir / "audit.hcl"
+        # Not beside the tools' configs: secrets-sync watches its config's
+        # directory, and the audit log grows by two lines per request.
+        (workdir / "bao").mkdir()
+        self.audit = workdir / "bao" / "audit.log"
+        hcl = workdir / "bao" / "audit.hcl"
         hcl.write_text(f'audit "file" "file" {{\n  options {{\n    file_path = "{self.audit}"\n  }}\n}}\n')
         self.proc = subprocess.Popen(
             [bao_bin, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={self.addr}", f"-config={hcl}"],
