@@ -27,4 +27,9 @@ cp -R "$snapshot/." "$db/"
   git -c user.name=ci -c user.email=ci@localhost commit -q -m "RustSec snapshot"
 )
 echo "advisory snapshot: $(find "$db/crates" -name '*.md' | wc -l) advisories" >&2
+# cargo-deny reads `cargo metadata` of every platform, which needs every
+# locked crate in the local registry, also those no Linux build downloads
+# (android_system_properties, windows-sys...): fetch them (from the registry,
+# once per machine; a no-op when they are there).
+cargo fetch --locked
 cargo deny --offline --locked check advisories licenses bans sources
