@@ -430,7 +430,7 @@ def report(results, out_dir):
                                        if agent_rss and agent_rss["median"] else float("nan"))
         if entry["idle_cpu_s"]["agent"] and entry["idle_cpu_s"]["agent"]["median"] > 0:
             entry["ratio_idle_cpu_vs_agent"] = entry["idle_cpu_s"]["secrets-sync"]["median"] / entry["idle_cpu_s"]["agent"]["median"]
-        table[n] = entry
+        table[str(n)] = entry  # as JSON keys it, whether from a run or from raw.json
 
         def f(s, unit=""):
             return "-" if not s else f"{s['median']:.3g}{unit} ({s['min']:.3g}–{s['max']:.3g})"
@@ -445,8 +445,7 @@ def report(results, out_dir):
     big = sorted((int(n) for n in table if int(n) >= 1000))
     growth = {}
     if len(big) >= 2:
-        lo, hi = table[big[0]] if big[0] in table else table[str(big[0])], \
-            table[big[-1]] if big[-1] in table else table[str(big[-1])]
+        lo, hi = table[str(big[0])], table[str(big[-1])]
         for tool in ("secrets-sync", "agent"):
             a, b = lo["steady_rss_kib"][tool], hi["steady_rss_kib"][tool]
             if a and b:

@@ -78,7 +78,8 @@ struct Numbers {
 /// The series of one secret. Cheap to update; only the secret's own
 /// SyncActor writes to it.
 pub struct SecretSeries {
-    name: Box<str>,
+    /// Also the key of [`SecretSeriesSet`]'s map (one allocation for both).
+    name: Arc<str>,
     vault_path: Box<str>,
     numbers: Mutex<Numbers>,
 }
@@ -168,7 +169,7 @@ const FAMILIES: [(&str, &str, MetricType); 7] = [
 /// per-secret families.
 pub struct SecretSeriesSet {
     descs: Vec<Desc>,
-    by_name: RwLock<BTreeMap<Box<str>, Arc<SecretSeries>>>,
+    by_name: RwLock<BTreeMap<Arc<str>, Arc<SecretSeries>>>,
 }
 
 impl SecretSeriesSet {
@@ -201,7 +202,7 @@ impl SecretSeriesSet {
         self.by_name
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.into(), Arc::clone(&series));
+            .insert(Arc::clone(&series.name), Arc::clone(&series));
         series
     }
 
