@@ -49,6 +49,7 @@ def ratio(entry, key, other):
 FIGURES = [
     ("cold sync s", lambda e: summary(e, "cold_sync_s"), 0.005),
     ("cold sync / bare client", lambda e: ratio(e, "cold_sync_s", "bare"), 0.0),
+    ("cold sync / bare client + files", lambda e: ratio(e, "cold_sync_s", "bare-files"), 0.0),
     ("cold sync / agent", lambda e: ratio(e, "cold_sync_s", "agent"), 0.0),
     ("steady RSS KiB", lambda e: summary(e, "steady_rss_kib"), 0.0),
     ("peak RSS KiB", lambda e: summary(e, "peak_rss_kib"), 0.0),

@@ -14,7 +14,10 @@ run in alternation, several times each:
   equal to our refresh interval;
 * the bare client (bench/bare-client): keep-alive GETs of the N secrets at
   its best concurrency (found by a sweep before the runs), nothing else: the
-  physical limit. Like the others it is timed from process start.
+  physical limit. Like the others it is timed from process start;
+* the bare client + files: the same, also writing each secret's field to
+  its file (temp file + rename, nothing more), timed like the daemons until
+  the harness has seen every file: the floor for the whole job.
 
 Reported per tool: wall time from process start to all N files present with
 the right content; peak RSS (VmHWM) and steady RSS (VmRSS 10 s after sync);
@@ -313,6 +316,28 @@ def bare(bare_bin, bao, prefix, n, conc):
     return {"wall_s": bare_once(bare_bin, bao, prefix, n, conc), "concurrency": conc}
 
 
+def bare_files(bare_bin, bao, prefix, n, conc, out):
+    """The bare client that also writes each secret's field to out/s<i> (temp file + rename,
+    nothing else): the floor for the whole job, timed like the daemons (from Popen until the
+    harness has seen every file by inotify)."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    watch = DirWatch(out, n)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(bare_bin), bao.addr, "root", prefix, str(n), str(conc), str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not watch.wait(proc, timeout=max(120, n / 20)):
+            raise RuntimeError("bare client + files: files not complete in time")
+        wall = time.monotonic() - t0
+    finally:
+        proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare client + files exited {proc.returncode}")
+    verify(out, n)
+    return {"wall_s": wall, "concurrency": conc}
+
+
 def summary(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -354,7 +379,8 @@ def main():
                 prefix = f"bench{n}"
                 bao.seed(n, prefix)
                 out = Path(tempfile.mkdtemp(prefix="secrets-sync-bench-out-", dir=a.dir))
-                runs = {"secrets-sync": [], "agent": [], "bare": [], "once-secrets-sync": [], "once-agent": []}
+                runs = {"secrets-sync": [], "agent": [], "bare": [], "bare-files": [],
+                        "once-secrets-sync": [], "once-agent": []}
                 ss_args, ss_env = secrets_sync_cmd(binary, bao, prefix, n, out, a.interval, wd)
                 ag_args, ag_env = agent_cmd(bao_bin, bao, prefix, n, out, a.interval, wd)
                 conc = bare_best_concurrency(bare_bin, bao, prefix, n)
@@ -363,6 +389,7 @@ def main():
                     if idle:
                         idle = max(idle, a.interval + 5)
                     runs["bare"].append(bare(bare_bin, bao, prefix, n, conc))
+                    runs["bare-files"].append(bare_files(bare_bin, bao, prefix, n, conc, out))
                     runs["secrets-sync"].append(run_daemon("secrets-sync", ss_args, ss_env, bao, prefix, n, out, idle, a.interval))
                     runs["agent"].append(run_daemon("agent", ag_args, ag_env, bao, prefix, n, out, idle, a.interval))
                     o_args, o_env = secrets_sync_cmd(binary, bao, prefix, n, out, a.interval, wd, once=True)
@@ -370,7 +397,8 @@ def main():
                     oa_args, oa_env = agent_cmd(bao_bin, bao, prefix, n, out, a.interval, wd, once=True)
                     runs["once-agent"].append(run_once("agent one-shot", oa_args, oa_env, n, out))
                     print(f"N={n} run {r + 1}: ss {runs['secrets-sync'][-1]['wall_s']:.3f}s "
-                          f"agent {runs['agent'][-1]['wall_s']:.3f}s bare {runs['bare'][-1]['wall_s']:.3f}s", flush=True)
+                          f"agent {runs['agent'][-1]['wall_s']:.3f}s bare {runs['bare'][-1]['wall_s']:.3f}s "
+                          f"bare+files {runs['bare-files'][-1]['wall_s']:.3f}s", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
             finally:
                 bao.stop()
@@ -404,12 +432,14 @@ def report(results, out_dir):
     table = {}
     for n, runs in results["sizes"].items():
         def m(tool, key):
-            return summary([r.get(key) for r in runs[tool]])
+            return summary([r.get(key) for r in runs.get(tool, [])])
         ss, ag, bw = m("secrets-sync", "wall_s"), m("agent", "wall_s"), m("bare", "wall_s")
+        bf = m("bare-files", "wall_s")  # absent from runs before 2026-11-24
         entry = {
-            "cold_sync_s": {"secrets-sync": ss, "agent": ag, "bare": bw},
+            "cold_sync_s": {"secrets-sync": ss, "agent": ag, "bare": bw, "bare-files": bf},
             "ratio_wall_vs_agent": ss["median"] / ag["median"],
             "ratio_wall_vs_limit": ss["median"] / bw["median"],
+            "ratio_wall_vs_limit_with_files": ss["median"] / bf["median"] if bf else None,
             "steady_rss_kib": {"secrets-sync": m("secrets-sync", "rss_kib"), "agent": m("agent", "rss_kib")},
             "peak_rss_kib": {"secrets-sync": m("secrets-sync", "hwm_kib"), "agent": m("agent", "hwm_kib")},
             "cpu_sync_s": {"secrets-sync": m("secrets-sync", "cpu_sync_s"), "agent": m("agent", "cpu_sync_s")},
@@ -434,8 +464,10 @@ def report(results, out_dir):
 
         def f(s, unit=""):
             return "-" if not s else f"{s['median']:.3g}{unit} ({s['min']:.3g}–{s['max']:.3g})"
-        rows.append(f"| {n} | {f(ss, 's')} | {f(ag, 's')} | {f(bw, 's')} | {entry['ratio_wall_vs_agent']:.3f} | "
-                    f"{entry['ratio_wall_vs_limit']:.2f} | {f(entry['steady_rss_kib']['secrets-sync'])} | "
+        vs_files = entry["ratio_wall_vs_limit_with_files"]
+        rows.append(f"| {n} | {f(ss, 's')} | {f(ag, 's')} | {f(bw, 's')} | {f(bf, 's')} | "
+                    f"{entry['ratio_wall_vs_agent']:.3f} | {entry['ratio_wall_vs_limit']:.2f} | "
+                    f"{'-' if vs_files is None else f'{vs_files:.2f}'} | {f(entry['steady_rss_kib']['secrets-sync'])} | "
                     f"{f(entry['steady_rss_kib']['agent'])} | {entry['ratio_rss_vs_agent']:.3f} | "
                     f"{f(entry['idle_cpu_s']['secrets-sync'], 's')} | {f(entry['idle_cpu_s']['agent'], 's')} | "
                     f"{f(entry['requests_per_refresh_per_secret']['secrets-sync'])} | "
@@ -455,9 +487,10 @@ def report(results, out_dir):
           f"{results['machine']['cpus']} CPUs; refresh interval {results['interval_s']} s; files on tmpfs; "
           f"medians (min–max). Binary: secrets-sync {results['binary_bytes']['secrets-sync']} bytes, "
           f"bao {results['binary_bytes']['bao']} bytes.", "",
-          "| N | secrets-sync cold sync | agent | bare client | ss/agent | ss/limit | ss steady RSS KiB | agent RSS KiB | "
+          "| N | secrets-sync cold sync | agent | bare client | bare client + files | ss/agent | ss/limit | "
+          "ss/(limit + files) | ss steady RSS KiB | agent RSS KiB | "
           "RSS ratio | ss idle CPU | agent idle CPU | ss Vault reads per secret per refresh | ss --once | agent one-shot |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
     if growth:
         md += [f"Steady RSS per extra secret from N={big[0]} to N={big[-1]}: "
                + ", ".join(f"{t} {v:.2f} KiB" for t, v in growth.items()), ""]

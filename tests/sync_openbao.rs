@@ -409,6 +409,19 @@ fn startup_reads_run_concurrently_and_sigterm_exits_zero() {
         "{attempts} attempts in progress at once for {N} secrets (bound {}, reads {reads})",
         secrets_sync::actors::sync::SYNC_SLOTS
     );
+    // Actors were started in batches: the first read went out before the
+    // last SyncActor had started (with all started in one go, the Vault
+    // actor got its turn only after every SyncActor).
+    const { assert!(N > secrets_sync::actors::supervisor::START_BATCH) };
+    let logs = s.logs();
+    let first_read = logs.find("vault read started").expect("a read was logged");
+    let last_start = logs
+        .rfind("sync started")
+        .expect("actor starts were logged");
+    assert!(
+        first_read < last_start,
+        "the first read waited for all {N} actors to start"
+    );
     let st = s.stop();
     assert!(st.success(), "{st:?}\n{}", s.logs());
     assert!(s.logs().contains("shutdown complete"));

@@ -3,12 +3,16 @@
 //! `ApplyConfig` diffs the running config against a new one: removed secrets
 //! stop, added ones start, changed ones restart, unchanged ones keep their
 //! schedule (a change of `secretStore` reconfigures the VaultActor and
-//! restarts every secret). `Shutdown` stops all scheduling and waits for the
+//! restarts every secret). New secrets are registered (status, metrics) at
+//! once but their SyncActors are started [`START_BATCH`] per turn of the
+//! event loop, so the first reads go out while thousands of actors are
+//! still to be started. `Shutdown` stops all scheduling and waits for the
 //! writes in flight. In `--once` mode it counts `SyncFinished` and stops the
 //! system with exit code 0 (all synced) or 1.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -19,14 +23,39 @@ use super::writer::{Drain, SweepTemps};
 use crate::backoff::BackoffPolicy;
 use crate::config::diff::{diff, Diff};
 use crate::config::{Config, SecretSpec, StoreConfig};
+use crate::telemetry::series::SecretSeries;
 use crate::vault::kv::display_path;
+
+/// SyncActors started per turn of the event loop. Starting 1000 actors in
+/// one handler took ~5 ms of the single actor thread at start-up, during
+/// which no read could be sent; one batch fills every sync slot.
+pub const START_BATCH: usize = super::sync::SYNC_SLOTS;
+
+/// A registered secret whose SyncActor has not been started yet.
+struct PendingStart {
+    spec: Arc<SecretSpec>,
+    series: Arc<SecretSeries>,
+    generation: u64,
+}
+
+/// A configured secret: waiting for its turn to start, or running.
+enum Slot {
+    Pending(PendingStart),
+    Running(Addr<SyncActor>),
+}
 
 pub struct Supervisor {
     peers: Arc<Peers>,
     backoff: BackoffPolicy,
     config: Option<Config>,
-    /// Running secrets and their actor.
-    running: HashMap<String, Addr<SyncActor>>,
+    /// Configured secrets and their actor (once started).
+    running: HashMap<String, Slot>,
+    /// Secrets to start, in config order, with the generation they were
+    /// registered with; an entry whose slot was removed or replaced since
+    /// is skipped.
+    starts: VecDeque<(String, u64)>,
+    /// A turn of [`start_batch`](Self::start_batch) is scheduled.
+    starting: bool,
     generation: u64,
     once: Option<OnceState>,
     stopping: bool,
@@ -45,45 +74,87 @@ impl Supervisor {
             backoff,
             config: None,
             running: HashMap::new(),
+            starts: VecDeque::new(),
+            starting: false,
             generation: 0,
             once: once.then(OnceState::default),
             stopping: false,
         }
     }
 
-    fn start_secret(
-        &mut self,
-        spec: &Arc<SecretSpec>,
-        store: &StoreConfig,
-        ctx: &mut Context<Self>,
-    ) {
+    /// Registers a secret (status board, metrics, `--once` count) and queues
+    /// its actor's start.
+    fn add_secret(&mut self, spec: &Arc<SecretSpec>, store: &StoreConfig) {
         self.generation += 1;
         let generation = self.generation;
         let vault_path = display_path(store.kv_version, &store.mount_path, &spec.path);
-        // Registered before the actor starts, so no report can arrive first.
+        // Registered before the actor starts, so no report can arrive first,
+        // and so readiness counts every secret from the start.
         self.peers.status.do_send(Register {
             name: spec.name.clone(),
             path: vault_path.clone(),
             generation,
         });
-        let once = self.once.as_mut().map(|o| {
+        if let Some(o) = self.once.as_mut() {
             o.pending += 1;
-            ctx.address().recipient()
-        });
+        }
         let series = self.peers.metrics.secrets.register(&spec.name, &vault_path);
-        let actor = SyncActor::new(
-            Arc::clone(spec),
-            series,
-            Arc::clone(&self.peers),
-            self.backoff,
-            generation,
-            once,
+        self.running.insert(
+            spec.name.clone(),
+            Slot::Pending(PendingStart {
+                spec: Arc::clone(spec),
+                series,
+                generation,
+            }),
         );
-        self.running.insert(spec.name.clone(), actor.start());
+        self.starts.push_back((spec.name.clone(), generation));
+    }
+
+    /// Starts up to [`START_BATCH`] queued actors, then yields to the event
+    /// loop (so their reads go out) before the next batch.
+    fn start_batch(&mut self, ctx: &mut Context<Self>) {
+        self.starting = false;
+        let mut started = 0;
+        while started < START_BATCH {
+            let Some((name, generation)) = self.starts.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.running.get_mut(&name) else {
+                continue; // removed since
+            };
+            let Slot::Pending(p) = slot else {
+                continue;
+            };
+            if p.generation != generation {
+                continue; // replaced since; its own entry comes later
+            }
+            let once = self.once.is_some().then(|| ctx.address().recipient());
+            let actor = SyncActor::new(
+                Arc::clone(&p.spec),
+                Arc::clone(&p.series),
+                Arc::clone(&self.peers),
+                self.backoff,
+                generation,
+                once,
+            );
+            *slot = Slot::Running(actor.start());
+            started += 1;
+        }
+        self.schedule_starts(ctx);
+    }
+
+    fn schedule_starts(&mut self, ctx: &mut Context<Self>) {
+        if self.starting || self.starts.is_empty() || self.stopping {
+            return;
+        }
+        self.starting = true;
+        // A zero timer fires after the runtime has polled its I/O and the
+        // tasks already queued (the actors just started, the Vault actor).
+        ctx.run_later(Duration::ZERO, |act, ctx| act.start_batch(ctx));
     }
 
     fn stop_secret(&mut self, name: &str) {
-        if let Some(addr) = self.running.remove(name) {
+        if let Some(Slot::Running(addr)) = self.running.remove(name) {
             addr.do_send(StopSync);
         }
         self.peers.metrics.secrets.remove(name);
@@ -144,9 +215,10 @@ impl Handler<ApplyConfig> for Supervisor {
             .collect();
         for spec in &new.secrets {
             if to_start.contains(spec.name.as_str()) {
-                self.start_secret(spec, &new.store, ctx);
+                self.add_secret(spec, &new.store);
             }
         }
+        self.start_batch(ctx);
         if self.config.is_some() {
             tracing::info!(
                 added = ?d.added,
@@ -199,14 +271,15 @@ impl Handler<Shutdown> for Supervisor {
 
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         self.stopping = true;
-        let names: Vec<String> = self.running.keys().cloned().collect();
-        for n in &names {
-            if let Some(addr) = self.running.remove(n) {
+        let secrets = self.running.len();
+        self.starts.clear();
+        for (_, slot) in self.running.drain() {
+            if let Slot::Running(addr) = slot {
                 addr.do_send(StopSync);
             }
         }
         tracing::info!(
-            secrets = names.len(),
+            secrets,
             "shutting down: scheduling stopped, waiting for writes"
         );
         let writer = self.peers.writer.clone();

@@ -81,13 +81,19 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Temp files start with this marker, so leftovers can be recognised.
 pub const TEMP_MARKER: &str = ".secrets-sync-tmp";
 
+/// This process's id, asked of the kernel once (it is in every temp name).
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 fn temp_path(target: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let base = target
         .file_name()
         .map(|b| b.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = format!(".{base}{TEMP_MARKER}.{}.{n}", std::process::id());
+    let name = format!(".{base}{TEMP_MARKER}.{}.{n}", pid());
     target.with_file_name(name)
 }
 
@@ -128,22 +134,30 @@ fn unchanged(w: &FileWrite) -> bool {
 /// that live in it.
 fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
     let path = &w.spec.path;
-    let dir = parent_of(path);
-    if !dir.is_dir() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(dir_mode(dir_file_modes))
-            .create(&dir)
-            .map_err(err(&dir, "create directory"))?;
-    }
     let tmp = temp_path(path);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600 & w.spec.mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(err(path, "create temp file"))?;
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600 & w.spec.mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+    };
+    // The directory is checked only when the create says it is missing:
+    // one stat less per file in the usual case.
+    let created = match create() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = parent_of(path);
+            DirBuilder::new()
+                .recursive(true)
+                .mode(dir_mode(dir_file_modes))
+                .create(&dir)
+                .map_err(err(&dir, "create directory"))?;
+            create()
+        }
+        other => other,
+    };
+    let mut file = created.map_err(err(path, "create temp file"))?;
     let fill = |file: &mut File| -> Result<(), FsError> {
         file.set_permissions(fs::Permissions::from_mode(w.spec.mode))
             .map_err(err(path, "chmod"))?;
@@ -167,7 +181,7 @@ fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
 /// Removes temp files that an earlier process (a different pid) left in
 /// `dir` when it was killed mid-write. Returns how many were removed.
 pub fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
-    let own = format!("{TEMP_MARKER}.{}.", std::process::id());
+    let own = format!("{TEMP_MARKER}.{}.", pid());
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -270,6 +284,18 @@ mod tests {
         let dm = fs::metadata(d.path().join("a/b")).unwrap().mode() & 0o777;
         assert_eq!(dm & !0o750, 0, "dir mode {dm:o} wider than 0750");
         assert!(no_temps(&d.path().join("a/b")));
+    }
+
+    #[test]
+    fn a_directory_removed_between_writes_is_created_again() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/secret");
+        write_batch(&[fw(p.clone(), 0o600, "v1")]).unwrap();
+        fs::remove_dir_all(d.path().join("sub")).unwrap();
+        assert_eq!(write_batch(&[fw(p.clone(), 0o600, "v2")]).unwrap(), [true]);
+        assert_eq!(fs::read_to_string(&p).unwrap(), "v2");
+        let dm = fs::metadata(d.path().join("sub")).unwrap().mode() & 0o777;
+        assert_eq!(dm, 0o700, "dir mode {dm:o}");
     }
 
     #[test]
