@@ -26,9 +26,10 @@ use crate::config::{Config, SecretSpec, StoreConfig};
 use crate::telemetry::series::SecretSeries;
 use crate::vault::kv::display_path;
 
-/// SyncActors started per turn of the event loop. Starting 1000 actors in
-/// one handler took ~5 ms of the single actor thread at start-up, during
-/// which no read could be sent; one batch fills every sync slot.
+/// SyncActors started per turn of the event loop. When every actor was
+/// started in one handler, the Vault actor got its first turn only after
+/// all of them (1000 secrets: the first read went out ~5 ms later than
+/// now); one batch is enough to fill every sync slot.
 pub const START_BATCH: usize = super::sync::SYNC_SLOTS;
 
 /// A registered secret whose SyncActor has not been started yet.
@@ -54,7 +55,7 @@ pub struct Supervisor {
     /// registered with; an entry whose slot was removed or replaced since
     /// is skipped.
     starts: VecDeque<(String, u64)>,
-    /// A turn of [`start_batch`](Self::start_batch) is scheduled.
+    /// A timer for the next [`start_batch`](Self::start_batch) is set.
     starting: bool,
     generation: u64,
     once: Option<OnceState>,
