@@ -114,20 +114,17 @@ impl Supervisor {
     /// Starts up to [`START_BATCH`] queued actors, then yields to the event
     /// loop (so their reads go out) before the next batch.
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        self.starting = false;
         let mut started = 0;
         while started < START_BATCH {
             let Some((name, generation)) = self.starts.pop_front() else {
                 break;
             };
-            let Some(slot) = self.running.get_mut(&name) else {
-                continue; // removed since
-            };
-            let Slot::Pending(p) = slot else {
+            // Skip a secret removed since, or replaced (its own entry comes later).
+            let Some(Slot::Pending(p)) = self.running.get(&name) else {
                 continue;
             };
             if p.generation != generation {
-                continue; // replaced since; its own entry comes later
+                continue;
             }
             let once = self.once.is_some().then(|| ctx.address().recipient());
             let actor = SyncActor::new(
@@ -138,7 +135,7 @@ impl Supervisor {
                 generation,
                 once,
             );
-            *slot = Slot::Running(actor.start());
+            self.running.insert(name, Slot::Running(actor.start()));
             started += 1;
         }
         self.schedule_starts(ctx);
@@ -151,7 +148,10 @@ impl Supervisor {
         self.starting = true;
         // A zero timer fires after the runtime has polled its I/O and the
         // tasks already queued (the actors just started, the Vault actor).
-        ctx.run_later(Duration::ZERO, |act, ctx| act.start_batch(ctx));
+        ctx.run_later(Duration::ZERO, |act, ctx| {
+            act.starting = false;
+            act.start_batch(ctx);
+        });
     }
 
     fn stop_secret(&mut self, name: &str) {
