@@ -2,31 +2,27 @@
 //! and turn signals into reloads (SIGHUP) or a graceful shutdown
 //! (SIGTERM/SIGINT).
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 
 use crate::actors::config_watcher::ConfigWatcher;
 use crate::actors::status::StatusActor;
-use crate::actors::supervisor::{ApplyConfig, Shutdown, Supervisor};
+use crate::actors::supervisor::{ApplyPlan, Shutdown, Supervisor};
 use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
-use crate::backoff::BackoffPolicy;
 use crate::config::duration::GoDuration;
 use crate::config::settings::RunArgs;
-use crate::config::{self, Config, Credentials};
-use std::sync::Arc;
-
+use crate::config::{ConfigErrors, Credentials};
+use crate::plan::{self, Plan};
 use crate::telemetry::audit::Audit;
 use crate::telemetry::metrics::Metrics;
-use crate::vault::breaker::BreakerSettings;
-use crate::vault::ClientError;
 
 /// Start-up failed before anything ran.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot set up the Vault client: {0}")]
-    Vault(#[from] ClientError),
     #[error("cannot listen on {addr}: {source} (set HTTP_PORT to a free port, or 0 to disable the server)")]
     Http {
         addr: String,
@@ -43,25 +39,22 @@ pub enum StartError {
     System(#[source] std::io::Error),
 }
 
-/// Runs until a signal (or, with `--once`, until every secret was tried).
-/// Returns the process exit code.
-pub fn run(args: RunArgs, config: Config) -> Result<i32, StartError> {
+/// Runs a plan until a signal (or, with `--once`, until every secret was
+/// tried). `args` were validated (`RuntimeArgs::validate`). Returns the
+/// process exit code.
+pub fn run(args: RunArgs, plan: Plan) -> Result<i32, StartError> {
     let sys = actix_rt::System::new();
-    sys.block_on(async { start(&args, config) })?;
+    sys.block_on(async { start(&args, plan) })?;
     sys.run_with_code().map_err(StartError::System)
 }
 
-fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
-    let breaker = BreakerSettings {
-        max_requests: args.circuit_breaker_max_requests,
-        interval: args.circuit_breaker_interval,
-        timeout: args.circuit_breaker_timeout,
-        failure_threshold: args.circuit_breaker_failure_threshold,
-    };
+fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
+    let rt = &args.runtime;
+    let settings = rt.runtime();
     let metrics = Metrics::new();
-    let audit = Audit::new(args.audit_log, args.audit_log_file.as_deref()).map_err(|source| {
+    let audit = Audit::new(rt.audit_log, rt.audit_log_file.as_deref()).map_err(|source| {
         StartError::Audit {
-            path: args
+            path: rt
                 .audit_log_file
                 .as_deref()
                 .map(|p| p.display().to_string())
@@ -69,27 +62,38 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
             source,
         }
     })?;
-    let vault = VaultActor::new(config.store.clone(), breaker, Arc::clone(&metrics))?.start();
+    let vault = VaultActor::new(
+        Arc::clone(&plan.store),
+        settings.breaker,
+        Arc::clone(&metrics),
+    )
+    .start();
     let writer = WriterActor::default().start();
-    let status_file = (!args.once).then(|| args.status_file.clone());
-    let status = StatusActor::new(args.ready_policy, status_file, Arc::clone(&metrics)).start();
-    let server = if args.once || args.http_port == 0 {
+    let status_file = (!args.once).then(|| rt.status_file.clone());
+    let status = StatusActor::new(
+        rt.ready_policy,
+        status_file,
+        Arc::clone(&metrics),
+        writer.clone(),
+    )
+    .start();
+    let server = if args.once || rt.http_port == 0 {
         None
     } else {
         let s = crate::http::server(
-            &args.http_bind,
-            args.http_port,
+            &rt.http_bind,
+            rt.http_port,
             status.clone(),
             vault.clone(),
             Arc::clone(&metrics),
         )
         .map_err(|source| StartError::Http {
-            addr: format!("{}:{}", args.http_bind, args.http_port),
+            addr: format!("{}:{}", rt.http_bind, rt.http_port),
             source,
         })?;
         let handle = s.handle();
         actix_rt::spawn(s);
-        tracing::info!(bind = %args.http_bind, port = args.http_port, "HTTP server listening");
+        tracing::info!(bind = %rt.http_bind, port = rt.http_port, "HTTP server listening");
         Some(handle)
     };
     let peers = Arc::new(Peers {
@@ -100,24 +104,19 @@ fn start(args: &RunArgs, config: Config) -> Result<(), StartError> {
         metrics: Arc::clone(&metrics),
         audit: Arc::new(audit),
     });
-    let backoff = BackoffPolicy {
-        initial: args.initial_backoff,
-        max: args.max_backoff,
-        multiplier: args.backoff_multiplier,
-    };
-    let supervisor = Supervisor::new(peers, backoff, args.once).start();
+    let supervisor = Supervisor::new(peers, settings.backoff, args.once).start();
     tracing::info!(
-        secrets = config.secrets.len(),
+        secrets = plan.secret_count(),
         once = args.once,
         version = env!("CARGO_PKG_VERSION"),
         "secrets-sync starting"
     );
-    supervisor.do_send(ApplyConfig(config));
-    if args.watch_config && !args.once {
+    supervisor.do_send(ApplyPlan(plan));
+    if rt.watch_config && !args.once {
         ConfigWatcher::new(
             args.config.clone(),
             supervisor.clone(),
-            args.watch_debounce,
+            rt.watch_debounce,
             Arc::clone(&metrics),
         )
         .start();
@@ -150,7 +149,10 @@ async fn handle_signals(
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => reload(&supervisor, &args, &metrics).await,
+            _ = hup.recv() => {
+                let planned = plan::load(&args.config, Credentials::Required);
+                apply_reload(&supervisor, planned, &metrics).await;
+            }
         }
     };
     tracing::info!(signal = name, "shutdown requested");
@@ -160,12 +162,12 @@ async fn handle_signals(
             h.stop(true).await;
         }
     };
-    if actix_rt::time::timeout(args.shutdown_timeout, graceful)
+    if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
         .await
         .is_err()
     {
         tracing::warn!(
-            timeout = %GoDuration(args.shutdown_timeout),
+            timeout = %GoDuration(args.runtime.shutdown_timeout),
             "shutdown timed out; exiting"
         );
     } else {
@@ -175,48 +177,47 @@ async fn handle_signals(
     System::current().stop_with_code(i32::from(args.once));
 }
 
-/// Re-reads the config file; an invalid one is logged and the old one kept.
-pub async fn reload(supervisor: &Addr<Supervisor>, args: &RunArgs, metrics: &Metrics) {
-    let loaded = config::load(&args.config, Credentials::Required);
-    let Some(config) = accept_reload(loaded, metrics) else {
-        return;
-    };
-    match supervisor.send(ApplyConfig(config)).await {
-        Ok(d) => tracing::info!(
-            added = d.added.len(),
-            removed = d.removed.len(),
-            changed = d.changed.len(),
-            unchanged = d.unchanged.len(),
-            "config reloaded"
-        ),
-        Err(_) => tracing::error!("supervisor not running; reload dropped"),
-    }
-}
-
-/// What every reload (SIGHUP or file watcher) does with a freshly loaded
-/// config: count it, log its warnings, or log all its errors and keep the
-/// running config (`None`).
-pub fn accept_reload(
-    loaded: Result<config::Loaded, config::ConfigErrors>,
+/// What every reload (SIGHUP or file watcher) does with a freshly planned
+/// config: apply it whole, or refuse it whole. Counted once, by outcome, in
+/// `config_reloads_total`: `success` only when the supervisor applied it
+/// (store switched and secrets started/stopped); a plan that failed (parse,
+/// validation, TLS material) or could not be applied is `failure`, logged
+/// with every reason, and the running config stays.
+pub(crate) async fn apply_reload(
+    supervisor: &Addr<Supervisor>,
+    planned: Result<Plan, ConfigErrors>,
     metrics: &Metrics,
-) -> Option<Config> {
-    match loaded {
-        Ok(loaded) => {
-            metrics.config_reloads.with_label_values(&["success"]).inc();
-            for w in &loaded.warnings {
-                tracing::warn!(warning = %w, "config warning");
-            }
-            Some(loaded.config)
-        }
+) {
+    let failure = |reason: &str, errors: Vec<String>| {
+        metrics.config_reloads.with_label_values(&["failure"]).inc();
+        tracing::error!(
+            reason,
+            errors = ?errors,
+            "config reload rejected; the running config stays"
+        );
+    };
+    let plan = match planned {
+        Ok(p) => p,
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["failure"]).inc();
-            let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
-            tracing::error!(
-                file = %e.file.display(),
-                errors = ?errors,
-                "config reload rejected; the running config stays"
-            );
-            None
+            let errors = e.errors.iter().map(ToString::to_string).collect();
+            return failure(&format!("{} is invalid", e.file.display()), errors);
         }
+    };
+    for w in &plan.warnings {
+        tracing::warn!(warning = %w, "config warning");
+    }
+    match supervisor.send(ApplyPlan(plan)).await {
+        Ok(Ok(d)) => {
+            metrics.config_reloads.with_label_values(&["success"]).inc();
+            tracing::info!(
+                added = d.added.len(),
+                removed = d.removed.len(),
+                changed = d.changed.len(),
+                unchanged = d.unchanged.len(),
+                "config reloaded"
+            );
+        }
+        Ok(Err(e)) => failure(&e.to_string(), Vec::new()),
+        Err(_) => failure("the supervisor is not running", Vec::new()),
     }
 }

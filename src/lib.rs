@@ -5,7 +5,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings, validation, config diff |
+//! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
+//! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
 //! | [`vault`] | HTTP client, auth, KV v1/v2, error classification |
 //! | [`fs`] | atomic durable writes and their scheduling |
@@ -21,6 +22,7 @@ pub mod backoff;
 pub mod config;
 pub mod fs;
 pub mod http;
+pub mod plan;
 pub mod secret;
 pub mod status;
 pub mod telemetry;

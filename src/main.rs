@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use secrets_sync::config::settings::{ConfigArgs, RunArgs};
-use secrets_sync::config::{self, Credentials};
+use secrets_sync::config::settings::{ConfigArgs, RunArgs, RuntimeArgs, SettingError};
+use secrets_sync::config::Credentials;
+use secrets_sync::plan;
 use secrets_sync::status::ReadyFile;
 
 /// Keeps secrets from HashiCorp Vault / OpenBao in sync as files.
@@ -30,7 +31,7 @@ enum Command {
     /// Sync secrets to files until stopped (the default).
     Run(Box<RunArgs>),
     /// Validate the config file: prints every error and exits 2, or exits 0.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Exit 0 if the running instance is ready, 1 if not (for healthchecks).
     Isready(IsreadyArgs),
 }
@@ -39,6 +40,9 @@ enum Command {
 struct CheckArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Checked too, so that `check` refuses what `run` would.
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 #[derive(Args)]
@@ -51,28 +55,44 @@ struct IsreadyArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Check(a)) => check(&a.config),
+        Some(Command::Check(a)) => check(&a.config, &a.runtime),
         Some(Command::Isready(a)) => isready(&a.status_file),
         Some(Command::Run(a)) => run(*a),
         None => run(*cli.run),
     }
 }
 
-fn check(args: &ConfigArgs) -> ExitCode {
-    match config::load(args, Credentials::Optional) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
+/// Prints every out-of-range setting; `true` when there was none.
+fn settings_ok(runtime: &RuntimeArgs) -> bool {
+    match runtime.validate() {
+        Ok(()) => true,
+        Err(errors) => {
+            let n = errors.len();
+            eprintln!("invalid setting{}:", if n == 1 { "" } else { "s" });
+            for e in &errors {
+                eprintln!("  - {e}");
+            }
+            false
+        }
+    }
+}
+
+fn check(args: &ConfigArgs, runtime: &RuntimeArgs) -> ExitCode {
+    let settings = settings_ok(runtime);
+    match plan::load(args, Credentials::Optional) {
+        Ok(plan) if settings => {
+            for w in &plan.warnings {
                 eprintln!("warning: {w}");
             }
-            let files: usize = loaded.config.secrets.iter().map(|s| s.files.len()).sum();
             println!(
                 "{}: OK ({} secrets, {} files)",
                 args.config_file.display(),
-                loaded.config.secrets.len(),
-                files
+                plan.secret_count(),
+                plan.file_count()
             );
             ExitCode::SUCCESS
         }
+        Ok(_) => ExitCode::from(2),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)
@@ -105,14 +125,26 @@ fn isready(path: &PathBuf) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Settings first: the log level itself is one of them.
+    if let Err(errors) = args.runtime.validate() {
+        let errors: Vec<String> = errors.iter().map(SettingError::to_string).collect();
+        eprintln!("invalid settings; not starting:");
+        for e in &errors {
+            eprintln!("  - {e}");
+        }
+        return ExitCode::from(2);
+    }
+    let rt = &args.runtime;
     let telemetry = secrets_sync::telemetry::init(
-        &args.log_level,
-        args.log_format,
-        args.enable_tracing,
-        args.otel_exporter_endpoint.as_deref(),
+        &rt.log_level,
+        rt.log_format,
+        rt.enable_tracing,
+        rt.otel_exporter_endpoint
+            .as_deref()
+            .filter(|e| !e.is_empty()),
     );
-    let loaded = match config::load(&args.config, Credentials::Required) {
-        Ok(l) => l,
+    let plan = match plan::load(&args.config, Credentials::Required) {
+        Ok(p) => p,
         Err(e) => {
             let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
             tracing::error!(file = %e.file.display(), errors = ?errors, "invalid config; not starting");
@@ -120,10 +152,10 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for w in &loaded.warnings {
+    for w in &plan.warnings {
         tracing::warn!(warning = %w, "config warning");
     }
-    let code = match secrets_sync::app::run(args, loaded.config) {
+    let code = match secrets_sync::app::run(args, plan) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

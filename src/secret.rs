@@ -9,7 +9,7 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Overwrites every string in a JSON value with zeros and empties the rest.
 pub fn zeroize_value(v: &mut Value) {
@@ -96,37 +96,49 @@ impl SecretData {
     /// Removes every field value from `message`, for error texts that might
     /// quote a value (template engines sometimes do).
     pub fn redact(&self, message: &str) -> String {
-        let mut out = message.to_string();
-        let mut values: Vec<String> = Vec::new();
-        collect_strings(&Value::Object(self.fields.clone()), &mut values);
+        // Every copy made on the way holds values: all are cleared on drop.
+        let mut values: Vec<Zeroizing<String>> = Vec::new();
+        if !self.fields.is_empty() {
+            // The whole secret as JSON, as `{{ secret }}` would print it.
+            if let Ok(all) = serde_json::to_string(&self.fields) {
+                values.push(Zeroizing::new(all));
+            }
+        }
+        for v in self.fields.values() {
+            collect_strings(v, &mut values);
+        }
         // Longest first, so a value containing another is removed whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = Zeroizing::new(message.to_string());
         for v in values.iter().filter(|v| !v.is_empty()) {
-            out = out.replace(v.as_str(), "<redacted>");
+            if out.contains(v.as_str()) {
+                out = Zeroizing::new(out.replace(v.as_str(), "<redacted>"));
+            }
         }
-        out
+        // No value is left in it.
+        String::clone(&out)
     }
 }
 
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
+fn collect_strings(v: &Value, out: &mut Vec<Zeroizing<String>>) {
     match v {
         Value::String(s) => {
-            out.push(s.clone());
+            out.push(Zeroizing::new(s.clone()));
             // The JSON-escaped form, as an error might print `"va\"lue"`.
-            let escaped = Value::String(s.clone()).to_string();
-            out.push(escaped[1..escaped.len() - 1].to_string());
+            let escaped = Zeroizing::new(Value::String(s.clone()).to_string());
+            out.push(Zeroizing::new(escaped[1..escaped.len() - 1].to_string()));
         }
         Value::Array(items) => {
-            out.push(v.to_string());
+            out.push(Zeroizing::new(v.to_string()));
             items.iter().for_each(|i| collect_strings(i, out));
         }
         Value::Object(map) => {
             if !map.is_empty() {
-                out.push(v.to_string());
+                out.push(Zeroizing::new(v.to_string()));
             }
             map.values().for_each(|i| collect_strings(i, out));
         }
-        Value::Number(n) => out.push(n.to_string()),
+        Value::Number(n) => out.push(Zeroizing::new(n.to_string())),
         Value::Bool(_) | Value::Null => {}
     }
 }

@@ -109,19 +109,28 @@ impl StatusBoard {
         }
     }
 
-    /// Adds (or resets) a secret as pending.
-    pub fn register(&mut self, name: &str, path: &str, generation: u64) {
+    /// Adds (or resets) a secret as pending. With `keep_synced`, a secret
+    /// restarted with the same files keeps its state (and counts as synced
+    /// for readiness) until its new generation reports.
+    pub fn register(&mut self, name: &str, path: &str, generation: u64, keep_synced: bool) {
+        if keep_synced {
+            if let Some(s) = self.secrets.get_mut(name) {
+                s.generation = generation;
+                s.path = path.to_string();
+                return;
+            }
+        }
         let old = self
             .secrets
             .insert(name.to_string(), SecretStatus::new(path, generation));
         if old.is_some_and(|o| o.ever_synced) {
-            self.synced -= 1;
+            self.synced = self.synced.saturating_sub(1);
         }
     }
 
     pub fn remove(&mut self, name: &str) {
         if self.secrets.remove(name).is_some_and(|o| o.ever_synced) {
-            self.synced -= 1;
+            self.synced = self.synced.saturating_sub(1);
         }
     }
 
@@ -224,8 +233,8 @@ mod tests {
     fn any_policy_needs_one_secret() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
         assert!(!b.is_ready());
-        b.register("a", "p/a", 1);
-        b.register("b", "p/b", 1);
+        b.register("a", "p/a", 1, false);
+        b.register("b", "p/b", 1, false);
         assert!(!b.is_ready());
         b.apply("b", 1, fail(), SystemTime::now());
         assert!(!b.is_ready());
@@ -240,13 +249,13 @@ mod tests {
     #[test]
     fn all_policy_needs_every_secret() {
         let mut b = StatusBoard::new(ReadyPolicy::All);
-        b.register("a", "p/a", 1);
-        b.register("b", "p/b", 1);
+        b.register("a", "p/a", 1, false);
+        b.register("b", "p/b", 1, false);
         b.apply("a", 1, ok(), SystemTime::now());
         assert!(!b.is_ready());
         b.apply("b", 1, ok(), SystemTime::now());
         assert!(b.is_ready());
-        b.register("c", "p/c", 1);
+        b.register("c", "p/c", 1, false);
         assert!(!b.is_ready());
         b.remove("c");
         assert!(b.is_ready());
@@ -256,13 +265,13 @@ mod tests {
     #[test]
     fn synced_count_follows_restarts_and_removals() {
         let mut b = StatusBoard::new(ReadyPolicy::All);
-        b.register("a", "p/a", 1);
-        b.register("b", "p/b", 1);
+        b.register("a", "p/a", 1, false);
+        b.register("b", "p/b", 1, false);
         b.apply("a", 1, ok(), SystemTime::now());
         b.apply("a", 1, ok(), SystemTime::now());
         assert_eq!(b.synced_count(), 1);
         // A changed secret restarts as pending.
-        b.register("a", "p/a", 2);
+        b.register("a", "p/a", 2, false);
         assert_eq!(b.synced_count(), 0);
         b.apply("a", 2, ok(), SystemTime::now());
         b.apply("b", 1, ok(), SystemTime::now());
@@ -278,6 +287,23 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_with_the_same_files_keeps_readiness() {
+        let mut b = StatusBoard::new(ReadyPolicy::All);
+        b.register("a", "p/a", 1, false);
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert!(b.is_ready());
+        b.register("a", "kv/a", 2, true);
+        assert!(b.is_ready());
+        assert_eq!(b.secrets()["a"].path, "kv/a");
+        // Reports of the old generation no longer count.
+        b.apply("a", 1, fail(), SystemTime::now());
+        assert_eq!(b.secrets()["a"].state, SyncState::Synced);
+        b.apply("a", 2, fail(), SystemTime::now());
+        assert_eq!(b.secrets()["a"].state, SyncState::Failing);
+        assert!(b.is_ready(), "last good files are still in place");
+    }
+
+    #[test]
     fn reports_for_unknown_secrets_are_ignored() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
         b.apply("ghost", 1, ok(), SystemTime::now());
@@ -287,7 +313,7 @@ mod tests {
     #[test]
     fn reports_of_an_older_generation_are_ignored() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
-        b.register("a", "p/a", 2);
+        b.register("a", "p/a", 2, false);
         b.apply("a", 1, ok(), SystemTime::now());
         assert!(!b.is_ready());
         b.apply("a", 2, ok(), SystemTime::now());
@@ -297,7 +323,7 @@ mod tests {
     #[test]
     fn success_records_version_and_times() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
-        b.register("a", "p/a", 1);
+        b.register("a", "p/a", 1, false);
         let now = UNIX_EPOCH + Duration::from_secs(1000);
         b.apply("a", 1, fail(), now);
         b.apply("a", 1, ok(), now);

@@ -20,6 +20,7 @@
 //! [`SecretData::redact`] so that no value can leak through them.
 
 use tera::{Context, Tera};
+use zeroize::Zeroizing;
 
 use crate::secret::SecretData;
 
@@ -99,7 +100,7 @@ impl SecretTemplate {
         let ctx = context(data);
         let res = self.tera.render(key, &ctx).map_err(|e| RenderError {
             key: key.to_string(),
-            message: data.redact(&error_chain(&e)),
+            message: data.redact(&Zeroizing::new(error_chain(&e))),
         });
         // The context holds copies of the values: clear them too.
         crate::secret::zeroize_value(&mut ctx.into_json());
@@ -107,20 +108,21 @@ impl SecretTemplate {
     }
 }
 
-/// Renders every file of `spec` from `data`: from its template key, or
+/// Renders every file of `job` from `data`: from its template key, or
 /// without a template from the secret field it names. Any failure fails the
-/// whole secret, so no file of it is written.
-pub fn render_files(
-    spec: &crate::config::SecretSpec,
+/// whole secret, so no file of it is written. The result is the writer's
+/// own input type, in the job's file order.
+pub(crate) fn render_files(
+    job: &crate::plan::Job,
     data: &SecretData,
 ) -> Result<Vec<crate::fs::FileWrite>, RenderError> {
-    let mut rendered: Vec<(&str, zeroize::Zeroizing<Vec<u8>>)> = Vec::new();
-    let mut out = Vec::with_capacity(spec.files.len());
-    for f in &spec.files {
+    let mut rendered: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
+    let mut out = Vec::with_capacity(job.files.len());
+    for f in &job.files {
         let content = match rendered.iter().find(|(k, _)| *k == f.source) {
-            Some((_, c)) => c.to_vec(),
+            Some((_, c)) => c.clone(),
             None => {
-                let c = match &spec.template {
+                let c = Zeroizing::new(match &job.template {
                     Some(t) => t.render(&f.source, data)?.into_bytes(),
                     None => data.field_bytes(&f.source).ok_or_else(|| RenderError {
                         key: f.source.clone(),
@@ -130,13 +132,13 @@ pub fn render_files(
                             data.field_names().collect::<Vec<_>>().join(", ")
                         ),
                     })?,
-                };
-                rendered.push((f.source.as_str(), zeroize::Zeroizing::new(c.clone())));
+                });
+                rendered.push((f.source.as_str(), c.clone()));
                 c
             }
         };
         out.push(crate::fs::FileWrite {
-            spec: f.clone(),
+            target: f.target.clone(),
             content,
         });
     }

@@ -219,7 +219,7 @@ fn kubernetes_auth_rereads_the_rotated_token_at_every_login() {
     std::fs::write(&token_file, &first).unwrap();
     let out = d.join("out");
     let config = format!(
-        "secretStore: {{authMethod: kubernetes, role: app, authMountPath: {mount}, tokenPath: {}}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 300ms\n    files: [{{path: {}, key: v}}]\n",
+        "secretStore: {{authMethod: kubernetes, role: app, authMountPath: {mount}, tokenPath: {}}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
         token_file.display(),
         out.display()
     );

@@ -53,7 +53,7 @@ fn metrics_move_with_successes_and_failures_and_vanish_on_removal() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = format!(
-        "secrets:\n  - name: good\n    path: {good}\n    refreshInterval: 300ms\n    files: [{{path: {d}/good, key: v}}]\n  - name: gone\n    path: missing/{good}\n    refreshInterval: 300ms\n    files: [{{path: {d}/gone, key: v}}]\n",
+        "secrets:\n  - name: good\n    path: {good}\n    refreshInterval: 1s\n    files: [{{path: {d}/good, key: v}}]\n  - name: gone\n    path: missing/{good}\n    refreshInterval: 1s\n    files: [{{path: {d}/gone, key: v}}]\n",
         d = d.display()
     );
     let env = [
@@ -221,7 +221,7 @@ fn canaries_never_leave_the_files() {
 secrets:
   - name: render-fails
     path: {render_fail}
-    refreshInterval: 300ms
+    refreshInterval: 1s
     template:
       data:
         # `round` on a string fails and Tera quotes the value in its error.
@@ -229,11 +229,11 @@ secrets:
     files: [{{path: {d}/r}}]
   - name: write-fails
     path: {write_fail}
-    refreshInterval: 300ms
+    refreshInterval: 1s
     files: [{{path: {d}/blocker/v, key: v}}]
   - name: rotating
     path: {rotating}
-    refreshInterval: 300ms
+    refreshInterval: 1s
     template:
       data:
         out: '{{{{ .v }}}}+{{{{ secret["tls.key"] }}}}'
@@ -440,7 +440,7 @@ fn traces_reach_an_otlp_receiver_with_parent_links_and_no_values() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = format!(
-        "secrets:\n  - name: traced\n    path: {p}\n    refreshInterval: 500ms\n    files: [{{path: {}/t, key: v}}]\n",
+        "secrets:\n  - name: traced\n    path: {p}\n    refreshInterval: 1s\n    files: [{{path: {}/t, key: v}}]\n",
         d.display()
     );
     let endpoint = format!("http://127.0.0.1:{port}");

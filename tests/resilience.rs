@@ -216,7 +216,7 @@ fn revoked_approle_token_leads_to_relogin() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     let config = format!(
-        "secretStore: {{authMethod: approle, authMountPath: approle-revoke}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 300ms\n    files: [{{path: {}, key: v}}]\n",
+        "secretStore: {{authMethod: approle, authMountPath: approle-revoke}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
         out.display()
     );
     let env = [
@@ -274,7 +274,7 @@ fn short_lived_approle_token_is_renewed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     let config = format!(
-        "secretStore: {{authMethod: approle, authMountPath: approle-short}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 500ms\n    files: [{{path: {}, key: v}}]\n",
+        "secretStore: {{authMethod: approle, authMountPath: approle-short}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
         out.display()
     );
     let env = [
@@ -308,7 +308,7 @@ fn short_lived_static_token_is_renewed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     let config = format!(
-        "secrets:\n  - name: s\n    path: {path}\n    refreshInterval: 500ms\n    files: [{{path: {}, key: v}}]\n",
+        "secrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
         out.display()
     );
     let s = Sync::start(

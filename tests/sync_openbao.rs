@@ -135,7 +135,7 @@ fn changes_reach_the_file_and_unchanged_secrets_are_not_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sub/dir/password");
     let config = format!(
-        "secrets:\n  - name: rot\n    path: {path}\n    refreshInterval: 500ms\n    template:\n      data:\n        password: 'pw={{{{ .password }}}}'\n    files: [{{path: {}}}]\n",
+        "secrets:\n  - name: rot\n    path: {path}\n    refreshInterval: 1s\n    template:\n      data:\n        password: 'pw={{{{ .password }}}}'\n    files: [{{path: {}}}]\n",
         out.display()
     );
     let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());

@@ -16,13 +16,14 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 use std::sync::Arc;
 
-use super::supervisor::{ApplyConfig, Supervisor};
-use crate::app::accept_reload;
+use super::supervisor::Supervisor;
+use crate::app::apply_reload;
 use crate::config::settings::ConfigArgs;
-use crate::config::{self, Credentials};
+use crate::config::Credentials;
+use crate::plan;
 use crate::telemetry::metrics::Metrics;
 
-pub struct ConfigWatcher {
+pub(crate) struct ConfigWatcher {
     args: ConfigArgs,
     supervisor: Addr<Supervisor>,
     debounce: Duration,
@@ -33,7 +34,7 @@ pub struct ConfigWatcher {
 }
 
 impl ConfigWatcher {
-    pub fn new(
+    pub(crate) fn new(
         args: ConfigArgs,
         supervisor: Addr<Supervisor>,
         debounce: Duration,
@@ -72,24 +73,19 @@ impl ConfigWatcher {
             tracing::debug!(file = %path.display(), "config file event without a content change");
             return;
         }
-        // Parse the bytes just read (not a second read of the file); a file
+        // Plan the bytes just read (not a second read of the file); a file
         // that is not UTF-8 goes through `load` for its error message.
-        let loaded = match std::str::from_utf8(&content) {
-            Ok(text) => config::load_str(
-                text,
-                path,
-                &self.args,
-                &|name| std::env::var(name).ok(),
-                Credentials::Required,
-            ),
-            Err(_) => config::load(&self.args, Credentials::Required),
+        let planned = match std::str::from_utf8(&content) {
+            Ok(text) => plan::load_str(text, &self.args, Credentials::Required),
+            Err(_) => plan::load(&self.args, Credentials::Required),
         };
         // Remembered either way, so a broken file is not re-reported on every event.
         self.last_applied = Some(content);
-        if let Some(config) = accept_reload(loaded, &self.metrics) {
-            tracing::info!(file = %path.display(), "config file changed; applying");
-            self.supervisor.do_send(ApplyConfig(config));
-        }
+        tracing::info!(file = %path.display(), "config file changed; reloading");
+        let supervisor = self.supervisor.clone();
+        let metrics = Arc::clone(&self.metrics);
+        // Applied in the background; the supervisor applies plans one at a time.
+        actix_rt::spawn(async move { apply_reload(&supervisor, planned, &metrics).await });
     }
 }
 

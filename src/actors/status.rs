@@ -1,7 +1,9 @@
 //! StatusActor: the one place that knows every secret's sync state.
 //!
-//! SyncActors report to it; `/ready` and `/status` ask it; it writes
-//! STATUS_FILE (atomically) whenever readiness changes, for `isready`.
+//! SyncActors report to it; `/ready` and `/status` ask it; whenever
+//! readiness changes it has STATUS_FILE written, for `isready`, through the
+//! WriterActor like every other file (atomic, ordered with earlier writes of
+//! the same file). It is the only writer of the `secrets_ready` gauge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,37 +11,48 @@ use std::time::SystemTime;
 
 use actix::prelude::*;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use std::sync::Arc;
 
-use crate::config::FileSpec;
-use crate::fs::{write_batch, FileWrite};
+use super::writer::{WriteFiles, WriterActor};
+use crate::fs::{FileWrite, WriteTarget};
 use crate::status::{ReadyFile, ReadyPolicy, SecretStatus, StatusBoard, SyncReport};
 use crate::telemetry::metrics::Metrics;
 
-pub struct StatusActor {
+pub(crate) struct StatusActor {
     board: StatusBoard,
+    /// STATUS_FILE; `None` in `--once` mode (nobody asks `isready`).
     status_file: Option<PathBuf>,
+    /// Readiness as last handed to the writer.
     written: Option<bool>,
     metrics: Arc<Metrics>,
+    writer: Addr<WriterActor>,
 }
 
 impl StatusActor {
-    pub fn new(policy: ReadyPolicy, status_file: Option<PathBuf>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        policy: ReadyPolicy,
+        status_file: Option<PathBuf>,
+        metrics: Arc<Metrics>,
+        writer: Addr<WriterActor>,
+    ) -> Self {
         Self {
             board: StatusBoard::new(policy),
             status_file,
             written: None,
             metrics,
+            writer,
         }
     }
 
-    /// Writes STATUS_FILE when readiness differs from what it says.
-    fn sync_file(&mut self, force: bool) {
+    /// Has STATUS_FILE written when readiness differs from what it says;
+    /// the returned future ends when the write has (`None`: nothing to do).
+    fn sync_file(&mut self, force: bool) -> Option<impl std::future::Future<Output = ()>> {
         let ready = self.board.is_ready();
         self.metrics.secrets_ready.set(i64::from(ready));
         if !force && self.written == Some(ready) {
-            return;
+            return None;
         }
         if self.written != Some(ready) {
             tracing::info!(
@@ -50,28 +63,42 @@ impl StatusActor {
             );
         }
         self.written = Some(ready);
-        let Some(path) = &self.status_file else {
-            return;
-        };
+        let path = self.status_file.clone()?;
         let content = match serde_json::to_vec(&self.board.ready_file()) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot encode the status file");
-                return;
+                return None;
             }
         };
-        let file = FileWrite {
-            spec: FileSpec {
-                path: path.clone(),
-                source: String::new(),
-                mode: 0o644,
-                owner: None,
-                group: None,
-            },
-            content,
-        };
-        if let Err(e) = write_batch(&[file]) {
-            tracing::warn!(error = %e, "cannot write the status file; `isready` will not see readiness");
+        let write = self.writer.send(WriteFiles {
+            files: vec![FileWrite {
+                target: WriteTarget {
+                    path,
+                    mode: 0o644,
+                    owner: None,
+                    group: None,
+                },
+                content: Zeroizing::new(content),
+            }],
+            span: tracing::Span::none(),
+        });
+        Some(async move {
+            match write.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    "cannot write the status file; `isready` will not see readiness"
+                ),
+                Err(_) => tracing::warn!("writer not running; status file not written"),
+            }
+        })
+    }
+
+    /// [`sync_file`](Self::sync_file), run in the background.
+    fn update_file(&mut self, ctx: &mut Context<Self>) {
+        if let Some(w) = self.sync_file(false) {
+            ctx.spawn(w.into_actor(self));
         }
     }
 }
@@ -82,70 +109,79 @@ impl Actor for StatusActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
         // Replace whatever an earlier run left: not ready until proven.
-        self.sync_file(true);
+        if let Some(w) = self.sync_file(true) {
+            ctx.spawn(w.into_actor(self));
+        }
     }
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Register {
-    pub name: String,
-    pub path: String,
-    pub generation: u64,
+pub(crate) struct Register {
+    pub(crate) name: String,
+    pub(crate) path: Arc<str>,
+    pub(crate) generation: u64,
+    /// A restart that keeps the secret's files (e.g. a changed interval):
+    /// keep counting it as synced for readiness until its first report.
+    pub(crate) keep_synced: bool,
 }
 
 impl Handler<Register> for StatusActor {
     type Result = ();
-    fn handle(&mut self, m: Register, _: &mut Self::Context) {
-        self.board.register(&m.name, &m.path, m.generation);
-        self.sync_file(false);
+    fn handle(&mut self, m: Register, ctx: &mut Self::Context) {
+        self.board
+            .register(&m.name, &m.path, m.generation, m.keep_synced);
+        self.update_file(ctx);
     }
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Unregister {
-    pub name: String,
+pub(crate) struct Unregister {
+    pub(crate) name: String,
 }
 
 impl Handler<Unregister> for StatusActor {
     type Result = ();
-    fn handle(&mut self, m: Unregister, _: &mut Self::Context) {
+    fn handle(&mut self, m: Unregister, ctx: &mut Self::Context) {
         self.board.remove(&m.name);
-        self.sync_file(false);
+        self.update_file(ctx);
     }
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Report {
-    pub name: String,
-    pub generation: u64,
-    pub report: SyncReport,
+pub(crate) struct Report {
+    pub(crate) name: String,
+    pub(crate) generation: u64,
+    pub(crate) report: SyncReport,
 }
 
 impl Handler<Report> for StatusActor {
     type Result = ();
-    fn handle(&mut self, m: Report, _: &mut Self::Context) {
+    fn handle(&mut self, m: Report, ctx: &mut Self::Context) {
         self.board
             .apply(&m.name, m.generation, m.report, SystemTime::now());
-        self.sync_file(false);
+        self.update_file(ctx);
     }
 }
 
-/// Marks the process as not ready (shutdown) and writes the file.
+/// Marks the process as not ready (shutdown); answers once the file says so.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct MarkStopping;
+pub(crate) struct MarkStopping;
 
 impl Handler<MarkStopping> for StatusActor {
-    type Result = ();
-    fn handle(&mut self, _: MarkStopping, _: &mut Self::Context) {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: MarkStopping, _: &mut Self::Context) -> Self::Result {
         let names: Vec<String> = self.board.secrets().keys().cloned().collect();
         for n in names {
             self.board.remove(&n);
         }
-        self.sync_file(false);
+        match self.sync_file(false) {
+            Some(w) => Box::pin(w),
+            None => Box::pin(async {}),
+        }
     }
 }
 

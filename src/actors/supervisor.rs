@@ -1,30 +1,34 @@
-//! Supervisor: owns the SyncActors.
+//! Supervisor: owns the SyncActors and applies plans.
 //!
-//! `ApplyConfig` diffs the running config against a new one: removed secrets
-//! stop, added ones start, changed ones restart, unchanged ones keep their
-//! schedule (a change of `secretStore` reconfigures the VaultActor and
-//! restarts every secret). New secrets are registered (status, metrics) at
-//! once but their SyncActors are started [`START_BATCH`] per turn of the
-//! event loop, so the first reads go out while thousands of actors are
-//! still to be started. `Shutdown` stops all scheduling and waits for the
-//! writes in flight. In `--once` mode it counts `SyncFinished` and stops the
-//! system with exit code 0 (all synced) or 1.
+//! `ApplyPlan` takes a [`Plan`] (already resolved: nothing in it can fail
+//! because of the config). When its store differs from the running one, the
+//! VaultActor is switched first and the switch awaited; then the jobs are
+//! diffed: removed secrets stop, added ones start, changed ones restart,
+//! unchanged ones keep their schedule (and, after a store change, sync at
+//! once with the new store, keeping their readiness). The handler is atomic:
+//! no other message is handled until the plan is applied or refused, and a
+//! refused plan leaves the running one untouched.
+//!
+//! New secrets are registered (status, metrics) at once but their
+//! SyncActors are started [`START_BATCH`] per turn of the event loop, so the
+//! first reads go out while thousands of actors are still to be started.
+//! `Shutdown` stops all scheduling and waits for the writes in flight. In
+//! `--once` mode it counts `SyncFinished` and stops the system with exit
+//! code 0 (all synced) or 1.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::status::{MarkStopping, Register, Unregister};
-use super::sync::{Peers, StopSync, SyncActor, SyncFinished};
+use super::sync::{Peers, StopSync, SyncActor, SyncFinished, SyncNow};
 use super::vault::Reconfigure;
 use super::writer::{Drain, SweepTemps};
 use crate::backoff::BackoffPolicy;
-use crate::config::diff::{diff, Diff};
-use crate::config::{Config, SecretSpec, StoreConfig};
+use crate::plan::{diff, directories, Diff, Job, Plan, StorePlan};
 use crate::telemetry::series::SecretSeries;
-use crate::vault::kv::display_path;
 
 /// SyncActors started per turn of the event loop. When every actor was
 /// started in one handler, the Vault actor got its first turn only after
@@ -34,7 +38,7 @@ pub const START_BATCH: usize = super::sync::SYNC_SLOTS;
 
 /// A registered secret whose SyncActor has not been started yet.
 struct PendingStart {
-    spec: Arc<SecretSpec>,
+    job: Arc<Job>,
     series: Arc<SecretSeries>,
     generation: u64,
 }
@@ -45,10 +49,12 @@ enum Slot {
     Running(Addr<SyncActor>),
 }
 
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     peers: Arc<Peers>,
     backoff: BackoffPolicy,
-    config: Option<Config>,
+    /// The running plan's store and jobs (`None` before the first plan).
+    store: Option<Arc<StorePlan>>,
+    jobs: Vec<Arc<Job>>,
     /// Configured secrets and their actor (once started).
     running: HashMap<String, Slot>,
     /// Secrets to start, in config order, with the generation they were
@@ -69,11 +75,12 @@ struct OnceState {
 }
 
 impl Supervisor {
-    pub fn new(peers: Arc<Peers>, backoff: BackoffPolicy, once: bool) -> Self {
+    pub(crate) fn new(peers: Arc<Peers>, backoff: BackoffPolicy, once: bool) -> Self {
         Self {
             peers,
             backoff,
-            config: None,
+            store: None,
+            jobs: Vec::new(),
             running: HashMap::new(),
             starts: VecDeque::new(),
             starting: false,
@@ -84,31 +91,36 @@ impl Supervisor {
     }
 
     /// Registers a secret (status board, metrics, `--once` count) and queues
-    /// its actor's start.
-    fn add_secret(&mut self, spec: &Arc<SecretSpec>, store: &StoreConfig) {
+    /// its actor's start. `keep_synced`: a restart that writes the same
+    /// files, so readiness need not wait for its first sync.
+    fn add_secret(&mut self, job: &Arc<Job>, keep_synced: bool) {
         self.generation += 1;
         let generation = self.generation;
-        let vault_path = display_path(store.kv_version, &store.mount_path, &spec.path);
         // Registered before the actor starts, so no report can arrive first,
         // and so readiness counts every secret from the start.
         self.peers.status.do_send(Register {
-            name: spec.name.clone(),
-            path: vault_path.clone(),
+            name: job.name.clone(),
+            path: Arc::clone(&job.display_path),
             generation,
+            keep_synced,
         });
         if let Some(o) = self.once.as_mut() {
             o.pending += 1;
         }
-        let series = self.peers.metrics.secrets.register(&spec.name, &vault_path);
+        let series = self
+            .peers
+            .metrics
+            .secrets
+            .register(&job.name, &job.display_path);
         self.running.insert(
-            spec.name.clone(),
+            job.name.clone(),
             Slot::Pending(PendingStart {
-                spec: Arc::clone(spec),
+                job: Arc::clone(job),
                 series,
                 generation,
             }),
         );
-        self.starts.push_back((spec.name.clone(), generation));
+        self.starts.push_back((job.name.clone(), generation));
     }
 
     /// Starts up to [`START_BATCH`] queued actors, then yields to the event
@@ -128,7 +140,7 @@ impl Supervisor {
             }
             let once = self.once.is_some().then(|| ctx.address().recipient());
             let actor = SyncActor::new(
-                Arc::clone(&p.spec),
+                Arc::clone(&p.job),
                 Arc::clone(&p.series),
                 Arc::clone(&self.peers),
                 self.backoff,
@@ -154,14 +166,88 @@ impl Supervisor {
         });
     }
 
-    fn stop_secret(&mut self, name: &str) {
+    /// Stops a secret's actor; a removed secret also leaves the status
+    /// board and the metrics (a restarted one is registered again).
+    fn stop_secret(&mut self, name: &str, removed: bool) {
         if let Some(Slot::Running(addr)) = self.running.remove(name) {
             addr.do_send(StopSync);
         }
-        self.peers.metrics.secrets.remove(name);
-        self.peers.status.do_send(Unregister {
-            name: name.to_string(),
-        });
+        if removed {
+            self.peers.metrics.secrets.remove(name);
+            self.peers.status.do_send(Unregister {
+                name: name.to_string(),
+            });
+        }
+    }
+
+    /// Applies a plan whose store is already in place.
+    fn apply(&mut self, plan: Plan, store_changed: bool, ctx: &mut Context<Self>) -> Diff {
+        let d = diff(&self.jobs, &plan.jobs);
+        let old: HashMap<&str, &Arc<Job>> =
+            self.jobs.iter().map(|j| (j.name.as_str(), j)).collect();
+        // Restarts that write the same files keep their readiness.
+        let same_files: HashSet<String> = d
+            .changed
+            .iter()
+            .filter(|n| {
+                let new = plan.jobs.iter().find(|j| &j.name == *n);
+                match (old.get(n.as_str()), new) {
+                    (Some(o), Some(n)) => o
+                        .files
+                        .iter()
+                        .map(|f| &f.target)
+                        .eq(n.files.iter().map(|f| &f.target)),
+                    _ => false,
+                }
+            })
+            .cloned()
+            .collect();
+        self.peers
+            .writer
+            .do_send(SweepTemps(directories(&plan.jobs)));
+        for name in &d.removed {
+            self.stop_secret(name, true);
+        }
+        for name in &d.changed {
+            self.stop_secret(name, false);
+        }
+        let to_start: HashSet<&str> = d
+            .added
+            .iter()
+            .chain(&d.changed)
+            .map(String::as_str)
+            .collect();
+        for job in &plan.jobs {
+            if to_start.contains(job.name.as_str()) {
+                self.add_secret(job, same_files.contains(&job.name));
+            }
+        }
+        if store_changed {
+            // The rest read with the new store now, not at their next refresh.
+            for name in &d.unchanged {
+                if let Some(Slot::Running(addr)) = self.running.get(name) {
+                    addr.do_send(SyncNow);
+                }
+            }
+        }
+        self.start_batch(ctx);
+        if self.store.is_some() {
+            tracing::info!(
+                added = ?d.added,
+                removed = ?d.removed,
+                changed = ?d.changed,
+                unchanged = d.unchanged.len(),
+                store_changed,
+                "config applied"
+            );
+        }
+        self.peers
+            .metrics
+            .secrets_configured
+            .set(i64::try_from(plan.jobs.len()).unwrap_or(i64::MAX));
+        self.store = Some(plan.store);
+        self.jobs = plan.jobs;
+        d
     }
 }
 
@@ -169,72 +255,46 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 }
 
-/// Run this config (the first one, or a reload).
+/// Why a plan was not applied; the running plan stays.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error("shutting down")]
+    Stopping,
+    #[error("the Vault actor is not running; the store was not switched")]
+    Vault,
+}
+
+/// Run this plan (the first one, or a reload).
 #[derive(Message)]
-#[rtype(result = "Diff")]
-pub struct ApplyConfig(pub Config);
+#[rtype(result = "Result<Diff, ApplyError>")]
+pub(crate) struct ApplyPlan(pub(crate) Plan);
 
-impl Handler<ApplyConfig> for Supervisor {
-    type Result = MessageResult<ApplyConfig>;
+impl Handler<ApplyPlan> for Supervisor {
+    type Result = AtomicResponse<Self, Result<Diff, ApplyError>>;
 
-    fn handle(&mut self, msg: ApplyConfig, ctx: &mut Self::Context) -> Self::Result {
-        let new = msg.0;
+    fn handle(&mut self, msg: ApplyPlan, _: &mut Self::Context) -> Self::Result {
+        let plan = msg.0;
         if self.stopping {
-            return MessageResult(Diff::default());
+            return AtomicResponse::new(Box::pin(fut::ready(Err(ApplyError::Stopping))));
         }
-        let old_secrets = self
-            .config
-            .as_ref()
-            .map(|c| c.secrets.clone())
-            .unwrap_or_default();
-        let mut d = diff(&old_secrets, &new.secrets);
-        let store_changed = self.config.as_ref().is_some_and(|c| c.store != new.store);
-        if store_changed {
-            tracing::info!("secretStore changed; reconnecting and restarting every secret");
-            self.peers.vault.do_send(Reconfigure(new.store.clone()));
-            d.changed.append(&mut d.unchanged);
-        }
-        let mut dirs: Vec<std::path::PathBuf> = Vec::new();
-        for f in new.secrets.iter().flat_map(|s| &s.files) {
-            let p = match f.path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => std::path::Path::new("."),
-            };
-            if !dirs.iter().any(|d| d == p) {
-                dirs.push(p.to_path_buf());
+        // The first plan's store is the one the VaultActor was built with.
+        let store_changed = self.store.as_ref().is_some_and(|s| **s != *plan.store);
+        let switch = store_changed.then(|| {
+            tracing::info!("secretStore changed; switching the Vault connection");
+            self.peers.vault.send(Reconfigure(Arc::clone(&plan.store)))
+        });
+        let switched = async move {
+            match switch {
+                Some(s) => s.await.map_err(|_| ApplyError::Vault),
+                None => Ok(()),
             }
-        }
-        self.peers.writer.do_send(SweepTemps(dirs));
-        for name in d.removed.iter().chain(&d.changed) {
-            self.stop_secret(name);
-        }
-        let to_start: std::collections::HashSet<&str> = d
-            .added
-            .iter()
-            .chain(&d.changed)
-            .map(String::as_str)
-            .collect();
-        for spec in &new.secrets {
-            if to_start.contains(spec.name.as_str()) {
-                self.add_secret(spec, &new.store);
-            }
-        }
-        self.start_batch(ctx);
-        if self.config.is_some() {
-            tracing::info!(
-                added = ?d.added,
-                removed = ?d.removed,
-                changed = ?d.changed,
-                unchanged = d.unchanged.len(),
-                "config applied"
-            );
-        }
-        self.peers
-            .metrics
-            .secrets_configured
-            .set(new.secrets.len() as i64);
-        self.config = Some(new);
-        MessageResult(d)
+        };
+        AtomicResponse::new(Box::pin(switched.into_actor(self).map(
+            move |res, act, ctx| {
+                res?;
+                Ok(act.apply(plan, store_changed, ctx))
+            },
+        )))
     }
 }
 
@@ -265,7 +325,7 @@ impl Handler<SyncFinished> for Supervisor {
 /// Stop scheduling, let in-flight writes finish, then answer.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub(crate) struct Shutdown;
 
 impl Handler<Shutdown> for Supervisor {
     type Result = ResponseFuture<()>;

@@ -1,23 +1,28 @@
-//! SyncActor: one per secret. Fetch, render, write, report; then wait for
-//! the refresh interval, or for the backoff delay after a failure. Files keep
-//! their last good content while the secret fails.
+//! SyncActor: one per secret, running its [`Job`] as one loop: wait for a
+//! sync slot, make one attempt (read, render, write), emit one
+//! [`AttemptFinished`] event (log, metrics, audit, span) and report it to
+//! the status board, then sleep until the refresh interval or the backoff
+//! delay has passed (or [`SyncNow`] wakes it), or stop. Files keep their
+//! last good content while the secret fails.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::status::{Report, StatusActor};
 use super::vault::{ReadSecret, VaultActor};
-use super::writer::{WriteFiles, WriteReport, WriterActor};
+use super::writer::{WriteFiles, WriterActor};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
 use crate::config::duration::GoDuration;
-use crate::config::SecretSpec;
-use crate::fs::FsError;
-use crate::status::SyncReport;
+use crate::fs::{FsError, Written};
+use crate::plan::Job;
 use crate::telemetry::audit::Audit;
+use crate::telemetry::events::AttemptFinished;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::series::{Attempt, SecretSeries, SyncStage};
+use crate::telemetry::series::{SecretSeries, SyncStage};
 use crate::template::{render_files, RenderError};
 use crate::vault::breaker::State;
 use crate::vault::VaultError;
@@ -53,13 +58,37 @@ impl SyncError {
             SyncError::Mailbox(_) => "internal",
         }
     }
+
+    /// When the circuit breaker refused the read: how long until it lets a
+    /// probe through again.
+    fn breaker_retry_in(&self) -> Option<Duration> {
+        match self {
+            SyncError::Vault(VaultError::CircuitOpen { retry_in, .. }) => Some(*retry_in),
+            SyncError::Vault(VaultError::Login { source, .. }) => match **source {
+                VaultError::CircuitOpen { retry_in, .. } => Some(retry_in),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
-/// What one successful attempt did.
-#[derive(Debug)]
-pub struct SyncOutcome {
-    pub version: Option<u64>,
-    pub written: WriteReport,
+/// The delay before the next attempt after a failure: the secret's own
+/// exponential backoff, but no later than just after the circuit breaker
+/// lets probes through again when it was the breaker that refused (so a
+/// secret is not left waiting its long backoff once Vault is back; the
+/// breaker still limits what reaches Vault). `unit` in `[0, 1)` spreads the
+/// retries of many secrets over up to a second.
+pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -> Duration {
+    let delay = backoff.next_delay(unit);
+    match error.breaker_retry_in() {
+        Some(retry_in) => {
+            let spread = Duration::from_millis(100)
+                .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
+            delay.min(retry_in.saturating_add(spread))
+        }
+        None => delay,
+    }
 }
 
 /// Sent to the supervisor after the single attempt of `run --once`.
@@ -79,33 +108,35 @@ pub const SYNC_SLOTS: usize = crate::vault::session::MAX_IN_FLIGHT * 4;
 
 /// The actors a SyncActor talks to, and the telemetry it feeds. Shared by
 /// every SyncActor behind one `Arc` (each `Addr` clone costs allocations).
-pub struct Peers {
+pub(crate) struct Peers {
     /// Bounds the attempts in progress (see [`SYNC_SLOTS`]); fair, so
     /// secrets start in config order.
-    pub slots: Arc<tokio::sync::Semaphore>,
-    pub vault: Addr<VaultActor>,
-    pub writer: Addr<WriterActor>,
-    pub status: Addr<StatusActor>,
-    pub metrics: Arc<Metrics>,
-    pub audit: Arc<Audit>,
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) vault: Addr<VaultActor>,
+    pub(crate) writer: Addr<WriterActor>,
+    pub(crate) status: Addr<StatusActor>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) audit: Arc<Audit>,
 }
 
-pub struct SyncActor {
-    spec: Arc<SecretSpec>,
-    /// This secret's metric series; also holds the path as Vault and the
-    /// metrics name it (`secret/data/app`).
+/// Everything one secret's loop owns.
+pub(crate) struct SyncActor {
+    job: Arc<Job>,
+    /// This secret's metric series (written by this actor only).
     series: Arc<SecretSeries>,
     peers: Arc<Peers>,
-    backoff: Backoff,
+    policy: BackoffPolicy,
+    /// Which start of this secret; the status board ignores older ones.
     generation: u64,
     /// `Some` in `--once` mode: who to tell when the attempt is done.
     once: Option<Recipient<SyncFinished>>,
-    busy: bool,
+    /// Wakes the loop before its delay is over ([`SyncNow`]).
+    wake: Arc<Notify>,
 }
 
 impl SyncActor {
-    pub fn new(
-        spec: Arc<SecretSpec>,
+    pub(crate) fn new(
+        job: Arc<Job>,
         series: Arc<SecretSeries>,
         peers: Arc<Peers>,
         policy: BackoffPolicy,
@@ -113,198 +144,127 @@ impl SyncActor {
         once: Option<Recipient<SyncFinished>>,
     ) -> Self {
         Self {
-            spec,
+            job,
             series,
             peers,
-            backoff: Backoff::new(policy),
+            policy,
             generation,
             once,
-            busy: false,
+            wake: Arc::new(Notify::new()),
         }
-    }
-
-    /// Waits for a slot, then attempts a sync.
-    fn sync(&mut self, ctx: &mut Context<Self>) {
-        if self.busy {
-            return;
-        }
-        self.busy = true;
-        let slots = Arc::clone(&self.peers.slots);
-        // A closed semaphore (never closed today) would mean: no bound.
-        let wait = async move { slots.acquire_owned().await.ok() };
-        ctx.spawn(
-            wait.into_actor(self)
-                .map(|slot, act, ctx| act.attempt(slot, ctx)),
-        );
-    }
-
-    /// One attempt; `slot` is released when it ends.
-    fn attempt(
-        &mut self,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-        ctx: &mut Context<Self>,
-    ) {
-        tracing::trace!(secret = %self.spec.name, "sync attempt started");
-        let started = std::time::Instant::now();
-        let span = tracing::debug_span!(
-            "sync",
-            secret = %self.spec.name,
-            vault_path = %self.series.vault_path(),
-            otel.status_code = tracing::field::Empty,
-            error_kind = tracing::field::Empty,
-        );
-        let fut = sync_once(
-            Arc::clone(&self.spec),
-            Arc::clone(&self.series),
-            Arc::clone(&self.peers),
-        )
-        .instrument(span.clone());
-        ctx.spawn(fut.into_actor(self).map(move |(res, breaker), act, ctx| {
-            drop(slot);
-            tracing::trace!(secret = %act.spec.name, "sync attempt finished");
-            if let Err(e) = &res {
-                span.record("otel.status_code", "ERROR");
-                span.record("error_kind", e.kind());
-            }
-            act.busy = false;
-            act.record(&res, breaker, started.elapsed());
-            act.finish(res, ctx);
-        }));
-    }
-
-    /// Metrics of one attempt.
-    fn record(
-        &self,
-        res: &Result<SyncOutcome, SyncError>,
-        breaker: Option<State>,
-        took: std::time::Duration,
-    ) {
-        let attempt = match res {
-            Ok(o) => Attempt::Synced {
-                files_written: o.written.changed.len() as u64,
-                at: crate::status::unix(std::time::SystemTime::now()) as f64,
-            },
-            Err(e) => Attempt::Failed {
-                stage: e.stage(),
-                vault: matches!(e, SyncError::Vault(_)),
-            },
-        };
-        self.series
-            .record(took, breaker.map(State::as_gauge), attempt);
-    }
-
-    fn finish(&mut self, res: Result<SyncOutcome, SyncError>, ctx: &mut Context<Self>) {
-        let name = &self.spec.name;
-        let (report, delay) = match res {
-            Ok(outcome) => {
-                self.backoff.reset();
-                let delay = jitter_interval(self.spec.refresh_interval, fastrand::f64());
-                if outcome.written.changed.is_empty() {
-                    tracing::debug!(secret = %name, version = outcome.version, "secret unchanged");
-                } else {
-                    tracing::info!(
-                        secret = %name,
-                        version = outcome.version,
-                        files_changed = outcome.written.changed.len(),
-                        files = ?outcome.written.changed,
-                        "secret synced"
-                    );
-                }
-                (
-                    SyncReport::Success {
-                        version: outcome.version,
-                        next_attempt: delay,
-                    },
-                    delay,
-                )
-            }
-            Err(e) => {
-                let delay = self.backoff.next_delay(fastrand::f64());
-                tracing::warn!(
-                    secret = %name,
-                    error = %e,
-                    error_kind = e.kind(),
-                    consecutive_failures = self.backoff.failures(),
-                    retry_in = %GoDuration(delay),
-                    "secret sync failed; keeping the last good files"
-                );
-                (
-                    SyncReport::Failure {
-                        error: e.to_string(),
-                        consecutive_failures: self.backoff.failures(),
-                        next_attempt: delay,
-                    },
-                    delay,
-                )
-            }
-        };
-        let ok = matches!(report, SyncReport::Success { .. });
-        self.peers.status.do_send(Report {
-            name: name.clone(),
-            generation: self.generation,
-            report,
-        });
-        if let Some(done) = &self.once {
-            done.do_send(SyncFinished {
-                name: name.clone(),
-                ok,
-            });
-            ctx.stop();
-            return;
-        }
-        ctx.run_later(delay, |act, ctx| act.sync(ctx));
     }
 }
 
-/// One attempt: read, render, write. Also returns the breaker state the
-/// read saw (`None` if the Vault actor did not answer).
-async fn sync_once(
-    spec: Arc<SecretSpec>,
+/// The loop: slot, attempt, one event, sleep or stop.
+async fn run(
+    job: Arc<Job>,
     series: Arc<SecretSeries>,
     peers: Arc<Peers>,
-) -> (Result<SyncOutcome, SyncError>, Option<State>) {
+    policy: BackoffPolicy,
+    generation: u64,
+    once: Option<Recipient<SyncFinished>>,
+    wake: Arc<Notify>,
+) {
+    let mut backoff = Backoff::new(policy);
+    loop {
+        // A closed semaphore (never closed today) would mean: no bound.
+        let slot = Arc::clone(&peers.slots).acquire_owned().await.ok();
+        tracing::trace!(secret = %job.name, "sync attempt started");
+        let started = Instant::now();
+        let span = tracing::debug_span!(
+            "sync",
+            secret = %job.name,
+            vault_path = %job.display_path,
+            otel.status_code = tracing::field::Empty,
+            error_kind = tracing::field::Empty,
+        );
+        let (read, outcome, breaker) = attempt(&job, &peers).instrument(span.clone()).await;
+        drop(slot);
+        tracing::trace!(secret = %job.name, "sync attempt finished");
+        let next_in = match &outcome {
+            Ok(_) => {
+                backoff.reset();
+                jitter_interval(job.refresh_interval, fastrand::f64())
+            }
+            Err(e) => retry_delay(&mut backoff, e, fastrand::f64()),
+        };
+        let report = AttemptFinished {
+            job: &job,
+            took: started.elapsed(),
+            read,
+            outcome: &outcome,
+            breaker,
+            next_in,
+            consecutive_failures: backoff.failures(),
+        }
+        .emit(&peers.audit, &series, &span);
+        peers.status.do_send(Report {
+            name: job.name.clone(),
+            generation,
+            report,
+        });
+        if let Some(done) = &once {
+            done.do_send(SyncFinished {
+                name: job.name.clone(),
+                ok: outcome.is_ok(),
+            });
+            return;
+        }
+        tokio::select! {
+            () = actix_rt::time::sleep(next_in) => {}
+            () = wake.notified() => {
+                tracing::debug!(secret = %job.name, "sync requested early");
+            }
+        }
+    }
+}
+
+/// One attempt: read, render, write. Returns whether (and at which version)
+/// the secret was read, the per-file result or the error, and the breaker
+/// state the read saw (`None` if the Vault actor did not answer).
+async fn attempt(
+    job: &Arc<Job>,
+    peers: &Peers,
+) -> (
+    Option<Option<u64>>,
+    Result<Vec<Written>, SyncError>,
+    Option<State>,
+) {
     let reply = match peers
         .vault
         .send(ReadSecret {
-            path: spec.path.clone(),
+            job: Arc::clone(job),
             span: tracing::Span::current(),
         })
         .await
     {
         Ok(r) => r,
-        Err(_) => return (Err(SyncError::Mailbox("the Vault actor")), None),
+        Err(_) => return (None, Err(SyncError::Mailbox("the Vault actor")), None),
     };
     let breaker = Some(reply.breaker);
-    let res = async {
-        let data = reply.result?;
-        let version = data.version();
-        peers
-            .audit
-            .secret_read(&spec.name, series.vault_path(), version);
-        let files = tracing::debug_span!("render", secret = %spec.name, files = spec.files.len())
-            .in_scope(|| render_files(&spec, &data))?;
-        // The values are in `files` now; drop the secret before the write.
-        drop(data);
-        let written = peers
-            .writer
-            .send(WriteFiles {
-                secret: spec.name.clone(),
-                files,
-                span: tracing::Span::current(),
-            })
-            .await
-            .map_err(|_| SyncError::Mailbox("the writer"))??;
-        for f in spec
-            .files
-            .iter()
-            .filter(|f| written.changed.contains(&f.path))
-        {
-            peers.audit.file_written(&spec.name, f, version);
-        }
-        Ok(SyncOutcome { version, written })
-    }
-    .await;
-    (res, breaker)
+    let data = match reply.result {
+        Ok(d) => d,
+        Err(e) => return (None, Err(e.into()), breaker),
+    };
+    let version = data.version();
+    let files = tracing::debug_span!("render", secret = %job.name, files = job.files.len())
+        .in_scope(|| render_files(job, &data));
+    // The values are in `files` now; drop the secret before the write.
+    drop(data);
+    let files = match files {
+        Ok(f) => f,
+        Err(e) => return (Some(version), Err(e.into()), breaker),
+    };
+    let written = peers
+        .writer
+        .send(WriteFiles {
+            files,
+            span: tracing::Span::current(),
+        })
+        .await
+        .map_err(|_| SyncError::Mailbox("the writer"))
+        .and_then(|r| r.map_err(SyncError::from));
+    (Some(version), written, breaker)
 }
 
 impl Actor for SyncActor {
@@ -312,22 +272,100 @@ impl Actor for SyncActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(
-            secret = %self.spec.name,
-            refresh_interval = %GoDuration(self.spec.refresh_interval),
+            secret = %self.job.name,
+            refresh_interval = %GoDuration(self.job.refresh_interval),
             "sync started"
         );
-        self.sync(ctx);
+        let fut = run(
+            Arc::clone(&self.job),
+            Arc::clone(&self.series),
+            Arc::clone(&self.peers),
+            self.policy,
+            self.generation,
+            self.once.take(),
+            Arc::clone(&self.wake),
+        );
+        // The loop ends only in `--once` mode; the actor ends with it.
+        ctx.spawn(fut.into_actor(self).map(|(), _, ctx| ctx.stop()));
     }
 }
 
-/// Stop this secret (removed or changed by a reload, or shutdown).
+/// Stop this secret (removed or changed by a reload, or shutdown). The
+/// attempt in progress is dropped; a write already handed to the writer
+/// still completes (the writer owns it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopSync;
+pub(crate) struct StopSync;
 
 impl Handler<StopSync> for SyncActor {
     type Result = ();
     fn handle(&mut self, _: StopSync, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// Sync now instead of at the next planned time (the store changed). An
+/// attempt in progress is not repeated.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SyncNow;
+
+impl Handler<SyncNow> for SyncActor {
+    type Result = ();
+    fn handle(&mut self, _: SyncNow, _: &mut Self::Context) {
+        self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> BackoffPolicy {
+        BackoffPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            multiplier: 2.0,
+        }
+    }
+
+    fn refused(retry_in: Duration) -> SyncError {
+        SyncError::Vault(VaultError::CircuitOpen {
+            op: "read",
+            state: "open",
+            retry_in,
+        })
+    }
+
+    #[test]
+    fn a_breaker_refusal_retries_just_after_the_breaker_reopens() {
+        let mut b = Backoff::new(policy());
+        for _ in 0..8 {
+            b.next_delay(0.5);
+        }
+        // The own backoff is at minutes by now; the breaker opens in 2 s.
+        let d = retry_delay(&mut b, &refused(Duration::from_secs(2)), 0.5);
+        assert!(d >= Duration::from_secs(2), "{d:?}");
+        assert!(d <= Duration::from_secs(3), "{d:?}");
+        // Half-open with its probes taken: retry within about a second.
+        let d = retry_delay(&mut b, &refused(Duration::ZERO), 0.0);
+        assert_eq!(d, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn other_failures_keep_the_backoff() {
+        let mut b = Backoff::new(policy());
+        let e = SyncError::Vault(VaultError::Network {
+            op: "read",
+            detail: "refused".into(),
+        });
+        let delays: Vec<u64> = (0..4)
+            .map(|_| retry_delay(&mut b, &e, 0.5).as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8]);
+        // A refusal further out than the backoff does not lengthen it.
+        let mut b = Backoff::new(policy());
+        let d = retry_delay(&mut b, &refused(Duration::from_secs(30)), 0.5);
+        assert_eq!(d, Duration::from_secs(1));
     }
 }

@@ -14,11 +14,11 @@ use tracing::Instrument;
 
 use std::sync::Arc;
 
-use crate::config::StoreConfig;
+use crate::plan::{Job, StorePlan};
 use crate::secret::SecretData;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
-use crate::vault::{ClientError, VaultError, VaultSession};
+use crate::vault::{VaultError, VaultSession};
 
 pub struct VaultActor {
     session: Rc<VaultSession>,
@@ -26,16 +26,17 @@ pub struct VaultActor {
 }
 
 impl VaultActor {
-    /// Builds the session; must run on the thread the actor will live on.
-    pub fn new(
-        store: StoreConfig,
+    /// Builds the session from a planned store (its TLS material already
+    /// read); must run on the thread the actor will live on.
+    pub(crate) fn new(
+        store: Arc<StorePlan>,
         breaker: BreakerSettings,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, ClientError> {
-        Ok(Self {
-            session: VaultSession::new(store, breaker, Arc::clone(&metrics))?,
+    ) -> Self {
+        Self {
+            session: VaultSession::new(store, breaker, Arc::clone(&metrics)),
             metrics,
-        })
+        }
     }
 
     fn start_session(&self) {
@@ -61,13 +62,13 @@ impl Actor for VaultActor {
     }
 }
 
-/// Read one secret (its path inside the configured KV mount).
+/// Read one job's secret (at the API path the plan resolved).
 #[derive(Message)]
 #[rtype(result = "ReadReply")]
-pub struct ReadSecret {
-    pub path: String,
+pub(crate) struct ReadSecret {
+    pub(crate) job: Arc<Job>,
     /// The caller's span, parent of this read's spans.
-    pub span: tracing::Span,
+    pub(crate) span: tracing::Span,
 }
 
 /// The answer to [`ReadSecret`], with the breaker state after the read.
@@ -81,10 +82,14 @@ impl Handler<ReadSecret> for VaultActor {
 
     fn handle(&mut self, msg: ReadSecret, _: &mut Self::Context) -> Self::Result {
         let session = Rc::clone(&self.session);
-        let span = tracing::debug_span!(parent: &msg.span, "vault.read", path = %msg.path);
+        let span =
+            tracing::debug_span!(parent: &msg.span, "vault.read", path = %msg.job.display_path);
         Box::pin(
             async move {
-                let result = Rc::clone(&session).read(msg.path).await;
+                let job = msg.job;
+                let result = Rc::clone(&session)
+                    .read(&job.api_path, &job.display_path)
+                    .await;
                 ReadReply {
                     result,
                     breaker: session.breaker_state(),
@@ -95,20 +100,22 @@ impl Handler<ReadSecret> for VaultActor {
     }
 }
 
-/// Switch to a new `secretStore` (after a config reload).
+/// Switch to a new `secretStore` (after a config reload). The store was
+/// planned (TLS material read and checked) before this is sent, so the
+/// switch itself cannot fail; the supervisor awaits it before it applies
+/// the rest of the plan.
 #[derive(Message)]
-#[rtype(result = "Result<(), ClientError>")]
-pub struct Reconfigure(pub StoreConfig);
+#[rtype(result = "()")]
+pub(crate) struct Reconfigure(pub(crate) Arc<StorePlan>);
 
 impl Handler<Reconfigure> for VaultActor {
-    type Result = Result<(), ClientError>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
         let breaker = self.session.breaker_settings();
-        self.session = VaultSession::new(msg.0, breaker, Arc::clone(&self.metrics))?;
+        self.session = VaultSession::new(msg.0, breaker, Arc::clone(&self.metrics));
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
-        Ok(())
     }
 }
 

@@ -12,27 +12,19 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::fs::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteQueue};
+use crate::fs::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteQueue, Written};
 
 /// Batches written at the same time at most.
 pub const MAX_PARALLEL_WRITES: usize = 8;
 
-/// What a batch did: the files that changed on disk and how many were
-/// already up to date.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WriteReport {
-    pub changed: Vec<PathBuf>,
-    pub unchanged: usize,
-}
-
 struct Job {
     files: Vec<FileWrite>,
-    reply: oneshot::Sender<Result<WriteReport, FsError>>,
+    reply: oneshot::Sender<Result<Vec<Written>, FsError>>,
     span: tracing::Span,
 }
 
 #[derive(Default)]
-pub struct WriterActor {
+pub(crate) struct WriterActor {
     queue: Option<WriteQueue<Job>>,
     drains: Vec<oneshot::Sender<()>>,
 }
@@ -49,8 +41,13 @@ impl WriterActor {
             let Job { files, reply, span } = job;
             let first = paths.first().cloned().unwrap_or_default();
             let task = actix_rt::task::spawn_blocking(move || {
-                let span = tracing::debug_span!(parent: &span, "write", files = files.len());
-                span.in_scope(|| write_batch(&files).map(|changed| report(&files, &changed)))
+                // A write without a caller's span (the status file) is not traced.
+                let span = if span.is_none() {
+                    span
+                } else {
+                    tracing::debug_span!(parent: &span, "write", files = files.len())
+                };
+                span.in_scope(|| write_batch(&files))
             });
             ctx.spawn(task.into_actor(self).map(move |res, act, ctx| {
                 let res = res.unwrap_or_else(|e| {
@@ -73,18 +70,6 @@ impl WriterActor {
     }
 }
 
-fn report(files: &[FileWrite], changed: &[bool]) -> WriteReport {
-    let mut r = WriteReport::default();
-    for (f, c) in files.iter().zip(changed) {
-        if *c {
-            r.changed.push(f.spec.path.clone());
-        } else {
-            r.unchanged += 1;
-        }
-    }
-    r
-}
-
 impl Actor for WriterActor {
     type Context = Context<Self>;
 
@@ -93,24 +78,24 @@ impl Actor for WriterActor {
     }
 }
 
-/// Write one secret's files (all or none, as far as rename allows).
+/// Write one secret's files (all or none, as far as rename allows), or the
+/// status file. The answer has one [`Written`] per file, in input order.
 #[derive(Message)]
-#[rtype(result = "Result<WriteReport, FsError>")]
-pub struct WriteFiles {
-    pub secret: String,
-    pub files: Vec<FileWrite>,
-    /// The caller's span, parent of the write span.
-    pub span: tracing::Span,
+#[rtype(result = "Result<Vec<Written>, FsError>")]
+pub(crate) struct WriteFiles {
+    pub(crate) files: Vec<FileWrite>,
+    /// The caller's span, parent of the write span (`Span::none()`: no span).
+    pub(crate) span: tracing::Span,
 }
 
 impl Handler<WriteFiles> for WriterActor {
-    type Result = ResponseFuture<Result<WriteReport, FsError>>;
+    type Result = ResponseFuture<Result<Vec<Written>, FsError>>;
 
     fn handle(&mut self, msg: WriteFiles, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
-        let paths: Vec<PathBuf> = msg.files.iter().map(|f| f.spec.path.clone()).collect();
+        let paths: Vec<PathBuf> = msg.files.iter().map(|f| f.target.path.clone()).collect();
         let first = paths.first().cloned().unwrap_or_default();
-        tracing::trace!(secret = %msg.secret, files = paths.len(), "write queued");
+        tracing::trace!(files = paths.len(), "write queued");
         self.queue().push(
             paths,
             Job {
@@ -135,7 +120,7 @@ impl Handler<WriteFiles> for WriterActor {
 /// Answers once no write is running or waiting.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Drain;
+pub(crate) struct Drain;
 
 impl Handler<Drain> for WriterActor {
     type Result = ResponseFuture<()>;
@@ -156,7 +141,7 @@ impl Handler<Drain> for WriterActor {
 /// Remove temp files an earlier, killed process left in these directories.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SweepTemps(pub Vec<PathBuf>);
+pub(crate) struct SweepTemps(pub(crate) Vec<PathBuf>);
 
 impl Handler<SweepTemps> for WriterActor {
     type Result = ();

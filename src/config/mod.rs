@@ -6,7 +6,6 @@
 //! field ([`ConfigErrors`]). Templates are compiled here, once per config, so
 //! a syntax error is a config error and rendering never re-parses.
 
-pub mod diff;
 pub mod duration;
 pub mod interpolate;
 pub mod raw;
@@ -15,7 +14,6 @@ mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::secret::SecretString;
@@ -29,10 +27,10 @@ pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_FILE_MODE: u32 = 0o600;
 
 /// A validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Config {
     pub store: StoreConfig,
-    pub secrets: Vec<Arc<SecretSpec>>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// How to reach and authenticate to Vault/OpenBao.

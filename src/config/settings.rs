@@ -3,6 +3,14 @@
 //! Every variable of the seed is also a flag (clap's `env`): a flag wins over
 //! its variable, and both win over the config file where they overlap
 //! (`VAULT_ADDR` over `secretStore.address`, and so on).
+//!
+//! Every value is parsed and range-checked here, by name: a value outside its
+//! range is refused with exit code 2 and a message naming the variable and
+//! the allowed range, by `check` as well as `run`. Nothing is clamped
+//! silently. Checks that involve two variables (`MAX_BACKOFF` against
+//! `INITIAL_BACKOFF`) and the ones that need more than the value itself
+//! (`LOG_LEVEL` as a filter) are done by [`RuntimeArgs::validate`]. The
+//! ranges are listed in `docs/environment-variables.md`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,10 +18,87 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 
-use super::duration::parse_duration;
+use super::duration::{parse_duration, GoDuration};
+use crate::backoff::BackoffPolicy;
+use crate::secret::SecretString;
 use crate::status::ReadyPolicy;
+use crate::vault::breaker::BreakerSettings;
 
-/// Settings shared by `run` and `check`.
+/// Shortest `refreshInterval`, `INITIAL_BACKOFF` and `MAX_BACKOFF` floors.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A value parser for a duration in `[min, max]` (and `0` when `zero_ok`,
+/// which then means "off"). The message states the range; clap adds the
+/// variable's name.
+fn duration_in(
+    min: Duration,
+    max: Duration,
+    zero_ok: bool,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let d = parse_duration(s).map_err(|e| e.to_string())?;
+        if (zero_ok && d.is_zero()) || (min..=max).contains(&d) {
+            return Ok(d);
+        }
+        let zero = if zero_ok {
+            " (or 0 to turn it off)"
+        } else {
+            ""
+        };
+        Err(format!(
+            "must be between {} and {}{zero}",
+            GoDuration(min),
+            GoDuration(max)
+        ))
+    }
+}
+
+fn multiplier(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number such as 2 or 1.5"))?;
+    if v.is_finite() && (1.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be a number between 1 and 10".into())
+    }
+}
+
+fn secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(s))
+}
+
+fn bind_address(s: &str) -> Result<String, String> {
+    if s == "localhost" || s.parse::<std::net::IpAddr>().is_ok() {
+        Ok(s.to_string())
+    } else {
+        Err("must be an IP address such as 0.0.0.0, 127.0.0.1 or ::".into())
+    }
+}
+
+fn http_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        // Unset in effect: the OpenTelemetry SDK's own variables apply.
+        return Ok(String::new());
+    }
+    match s.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+            Ok(s.to_string())
+        }
+        _ => Err("must be an http:// or https:// URL such as http://otel-collector:4318".into()),
+    }
+}
+
+/// Settings shared by `run` and `check`: where the config file is and the
+/// variables that override its `secretStore`.
+///
+/// The credentials are [`SecretString`]s: `Debug` does not print them and
+/// they are cleared from memory when dropped.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     /// The YAML file that lists the secrets.
@@ -25,16 +110,16 @@ pub struct ConfigArgs {
     pub vault_addr: Option<String>,
 
     /// Token for token auth; overrides secretStore.token.
-    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
-    pub vault_token: Option<String>,
+    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub vault_token: Option<SecretString>,
 
     /// AppRole role ID; overrides secretStore.roleId.
     #[arg(long, env = "VAULT_ROLE_ID", hide_env_values = true)]
     pub vault_role_id: Option<String>,
 
     /// AppRole secret ID; overrides secretStore.secretId.
-    #[arg(long, env = "VAULT_SECRET_ID", hide_env_values = true)]
-    pub vault_secret_id: Option<String>,
+    #[arg(long, env = "VAULT_SECRET_ID", hide_env_values = true, value_parser = secret)]
+    pub vault_secret_id: Option<SecretString>,
 
     /// Vault Enterprise / OpenBao namespace (X-Vault-Namespace).
     #[arg(long, env = "VAULT_NAMESPACE")]
@@ -50,31 +135,34 @@ pub struct ConfigArgs {
     pub vault_skip_verify: Option<bool>,
 }
 
-/// Settings of `run`.
+/// Settings of the running process (not of the config file): each parsed and
+/// range-checked by name.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-
+pub struct RuntimeArgs {
     /// Reload the config file when it changes.
     #[arg(long, env = "WATCH_CONFIG", num_args = 0..=1, default_missing_value = "true",
           default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub watch_config: bool,
 
-    /// Probes let through while the circuit breaker is half-open.
-    #[arg(long, env = "CIRCUIT_BREAKER_MAX_REQUESTS", default_value_t = 3)]
+    /// Probes let through while the circuit breaker is half-open (1-100).
+    #[arg(long, env = "CIRCUIT_BREAKER_MAX_REQUESTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     pub circuit_breaker_max_requests: u32,
 
-    /// Period after which the closed breaker clears its failure counts.
-    #[arg(long, env = "CIRCUIT_BREAKER_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    /// Period after which the closed breaker clears its failure counts (1s-24h, 0: never).
+    #[arg(long, env = "CIRCUIT_BREAKER_INTERVAL", default_value = "60s",
+          value_parser = duration_in(Duration::from_secs(1), DAY, true))]
     pub circuit_breaker_interval: Duration,
 
-    /// Consecutive Vault failures (no answer, 5xx) that open the breaker.
-    #[arg(long, env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]
+    /// Consecutive Vault failures (no answer, 5xx) that open the breaker (1-1000).
+    #[arg(long, env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub circuit_breaker_failure_threshold: u32,
 
-    /// How long the breaker stays open before probing again.
-    #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Longest time the breaker stays open before probing again (1s-1h); the
+    /// first open period is shorter and grows with each re-open up to this.
+    #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "30s",
+          value_parser = duration_in(Duration::from_secs(1), HOUR, false))]
     pub circuit_breaker_timeout: Duration,
 
     /// error, warn, info, debug or trace (or a tracing filter directive).
@@ -90,7 +178,7 @@ pub struct RunArgs {
     pub http_port: u16,
 
     /// Address the HTTP server binds to.
-    #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0")]
+    #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0", value_parser = bind_address)]
     pub http_bind: String,
 
     /// Where readiness is written for `secrets-sync isready`.
@@ -106,20 +194,23 @@ pub struct RunArgs {
           default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub enable_tracing: bool,
 
-    /// OTLP/HTTP endpoint for traces.
-    #[arg(long, env = "OTEL_EXPORTER_ENDPOINT")]
+    /// OTLP/HTTP endpoint for traces (http:// or https:// URL).
+    #[arg(long, env = "OTEL_EXPORTER_ENDPOINT", value_parser = http_url)]
     pub otel_exporter_endpoint: Option<String>,
 
-    /// First retry delay after a failure.
-    #[arg(long, env = "INITIAL_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    /// First retry delay after a failure (100ms-1h).
+    #[arg(long, env = "INITIAL_BACKOFF", default_value = "1s",
+          value_parser = duration_in(MIN_BACKOFF, HOUR, false))]
     pub initial_backoff: Duration,
 
-    /// Longest retry delay.
-    #[arg(long, env = "MAX_BACKOFF", default_value = "5m", value_parser = parse_duration)]
+    /// Longest retry delay (100ms-24h, at least INITIAL_BACKOFF).
+    #[arg(long, env = "MAX_BACKOFF", default_value = "5m",
+          value_parser = duration_in(MIN_BACKOFF, DAY, false))]
     pub max_backoff: Duration,
 
-    /// Growth of the retry delay per consecutive failure.
-    #[arg(long, env = "BACKOFF_MULTIPLIER", default_value_t = 2.0)]
+    /// Growth of the retry delay per consecutive failure (1-10).
+    #[arg(long, env = "BACKOFF_MULTIPLIER", default_value = "2", value_parser = multiplier,
+          allow_negative_numbers = true)]
     pub backoff_multiplier: f64,
 
     /// Write audit lines (secret reads, file writes).
@@ -131,13 +222,25 @@ pub struct RunArgs {
     #[arg(long, env = "AUDIT_LOG_FILE")]
     pub audit_log_file: Option<PathBuf>,
 
-    /// Longest a graceful shutdown may take (SIGTERM/SIGINT).
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Longest a graceful shutdown may take, SIGTERM/SIGINT (1s-10m).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(600), false))]
     pub shutdown_timeout: Duration,
 
-    /// Quiet time after a config file change before it is reloaded.
-    #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    /// Quiet time after a config file change before it is reloaded (10ms-1m).
+    #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms",
+          value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(60), false))]
     pub watch_debounce: Duration,
+}
+
+/// Settings of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
     /// Sync every secret once and exit: 0 if all succeeded, 1 otherwise.
     #[arg(long)]
@@ -148,4 +251,216 @@ pub struct RunArgs {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+/// A level name, or a filter with directives (`info,secrets_sync=debug`).
+/// A lone word that is not a level would be read by tracing as a target
+/// name and silence every log line, so it is refused.
+fn log_level_ok(s: &str) -> bool {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let s = s.trim();
+    if !s.contains([',', '=']) {
+        return LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s));
+    }
+    tracing_subscriber::EnvFilter::try_new(s).is_ok()
+}
+
+/// A runtime setting that is out of range; names the variable and its flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var} (--{flag}): {message}")]
+pub struct SettingError {
+    pub var: &'static str,
+    pub flag: &'static str,
+    pub message: String,
+}
+
+/// The runtime settings the actors use, every one checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Runtime {
+    pub(crate) breaker: BreakerSettings,
+    pub(crate) backoff: BackoffPolicy,
+}
+
+impl RuntimeArgs {
+    /// The checks that need more than one value, or more than the value:
+    /// every error found, each naming its variable.
+    pub fn validate(&self) -> Result<(), Vec<SettingError>> {
+        let mut errors = Vec::new();
+        if self.max_backoff < self.initial_backoff {
+            errors.push(SettingError {
+                var: "MAX_BACKOFF",
+                flag: "max-backoff",
+                message: format!(
+                    "{} is shorter than INITIAL_BACKOFF ({}): set it to at least that",
+                    GoDuration(self.max_backoff),
+                    GoDuration(self.initial_backoff)
+                ),
+            });
+        }
+        if !log_level_ok(&self.log_level) {
+            errors.push(SettingError {
+                var: "LOG_LEVEL",
+                flag: "log-level",
+                message: format!(
+                    "{:?} is not a level (error, warn, info, debug, trace) nor a tracing filter such as \"info,secrets_sync=debug\"",
+                    self.log_level
+                ),
+            });
+        }
+        if self.status_file.as_os_str().is_empty() {
+            errors.push(SettingError {
+                var: "STATUS_FILE",
+                flag: "status-file",
+                message: "is empty: name the file `secrets-sync isready` reads".into(),
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The settings the actors use (call after [`validate`](Self::validate)).
+    pub(crate) fn runtime(&self) -> Runtime {
+        Runtime {
+            breaker: BreakerSettings {
+                max_requests: self.circuit_breaker_max_requests,
+                interval: self.circuit_breaker_interval,
+                timeout: self.circuit_breaker_timeout,
+                failure_threshold: self.circuit_breaker_failure_threshold,
+            },
+            backoff: BackoffPolicy {
+                initial: self.initial_backoff,
+                max: self.max_backoff,
+                multiplier: self.backoff_multiplier,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<RunArgs, String> {
+        let mut all = vec!["t"];
+        all.extend_from_slice(argv);
+        T::try_parse_from(all)
+            .map(|t| t.run)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_in_range() {
+        let a = parse(&[]).unwrap();
+        assert!(a.runtime.validate().is_ok());
+        let r = a.runtime.runtime();
+        assert_eq!(r.breaker.timeout, Duration::from_secs(30));
+        assert_eq!(r.backoff.initial, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_variable() {
+        for (argv, var, says) in [
+            (
+                ["--circuit-breaker-interval", "3000000000000000h"],
+                "CIRCUIT_BREAKER_INTERVAL",
+                "between 1s and 24h",
+            ),
+            (
+                ["--circuit-breaker-timeout", "3000000000000000h"],
+                "CIRCUIT_BREAKER_TIMEOUT",
+                "between 1s and 1h",
+            ),
+            (
+                ["--circuit-breaker-max-requests", "0"],
+                "CIRCUIT_BREAKER_MAX_REQUESTS",
+                "1..=100",
+            ),
+            (
+                ["--backoff-multiplier", "NaN"],
+                "BACKOFF_MULTIPLIER",
+                "between 1 and 10",
+            ),
+            (
+                ["--backoff-multiplier=-1", "--once"],
+                "BACKOFF_MULTIPLIER",
+                "between 1 and 10",
+            ),
+            (
+                ["--backoff-multiplier", "0.5"],
+                "BACKOFF_MULTIPLIER",
+                "between 1 and 10",
+            ),
+            (
+                ["--initial-backoff", "0s"],
+                "INITIAL_BACKOFF",
+                "between 100ms and 1h",
+            ),
+            (
+                ["--watch-debounce", "1ns"],
+                "WATCH_DEBOUNCE",
+                "between 10ms",
+            ),
+            (["--http-bind", "nowhere"], "HTTP_BIND", "IP address"),
+            (
+                ["--otel-exporter-endpoint", "collector:4318"],
+                "OTEL_EXPORTER_ENDPOINT",
+                "http://",
+            ),
+        ] {
+            let e = parse(&argv).unwrap_err();
+            assert!(e.contains(var) && e.contains(says), "{argv:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn zero_interval_means_never_and_is_allowed() {
+        let a = parse(&["--circuit-breaker-interval", "0"]).unwrap();
+        assert_eq!(a.runtime.circuit_breaker_interval, Duration::ZERO);
+        assert!(parse(&["--circuit-breaker-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn cross_checks_name_every_variable() {
+        let a = parse(&[
+            "--initial-backoff",
+            "10s",
+            "--max-backoff",
+            "1s",
+            "--log-level",
+            "verbose",
+        ])
+        .unwrap();
+        let errs = a.runtime.validate().unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{text:?}");
+        assert!(
+            text[0].starts_with("MAX_BACKOFF (--max-backoff)"),
+            "{text:?}"
+        );
+        assert!(text[1].starts_with("LOG_LEVEL (--log-level)"), "{text:?}");
+    }
+
+    #[test]
+    fn credentials_do_not_print() {
+        let a = parse(&[
+            "--vault-token",
+            "CANARY-tok",
+            "--vault-secret-id",
+            "CANARY-sid",
+        ])
+        .unwrap();
+        let d = format!("{a:?}");
+        assert!(!d.contains("CANARY"), "{d}");
+        assert_eq!(a.config.vault_token.unwrap().expose(), "CANARY-tok");
+    }
 }

@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use super::duration::parse_duration;
+use super::duration::{parse_duration, GoDuration};
 use super::interpolate::interpolate;
 use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
 use super::settings::ConfigArgs;
+use super::settings::MIN_REFRESH_INTERVAL;
 use super::{
     AuthConfig, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSpec, StoreConfig,
     DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
@@ -89,7 +89,7 @@ pub(super) fn validate(
     let mut secrets = Vec::new();
     for (i, s) in raw.secrets.into_iter().enumerate() {
         if let Some(spec) = validate_secret(&mut cx, i, s, &mut names, &mut paths) {
-            secrets.push(Arc::new(spec));
+            secrets.push(spec);
         }
     }
     if !cx.missing_vars.is_empty() {
@@ -139,21 +139,28 @@ fn validate_store(
         );
     }
 
-    let token = args
-        .vault_token
-        .clone()
-        .or_else(|| cx.interp("secretStore.token", raw.token))
-        .unwrap_or_default();
+    // Credentials stay in zeroizing strings from here on.
+    let token = match &args.vault_token {
+        Some(t) => SecretString::new(t.expose().trim()),
+        None => SecretString::new(
+            cx.interp("secretStore.token", raw.token)
+                .unwrap_or_default()
+                .trim(),
+        ),
+    };
     let role_id = args
         .vault_role_id
         .clone()
         .or_else(|| cx.interp("secretStore.roleId", raw.role_id))
         .unwrap_or_default();
-    let secret_id = args
-        .vault_secret_id
-        .clone()
-        .or_else(|| cx.interp("secretStore.secretId", raw.secret_id))
-        .unwrap_or_default();
+    let secret_id = match &args.vault_secret_id {
+        Some(t) => SecretString::new(t.expose().trim()),
+        None => SecretString::new(
+            cx.interp("secretStore.secretId", raw.secret_id)
+                .unwrap_or_default()
+                .trim(),
+        ),
+    };
     let method = cx
         .interp("secretStore.authMethod", raw.auth_method)
         .unwrap_or_else(|| "token".to_string());
@@ -182,24 +189,22 @@ fn validate_store(
     };
     let auth = match method.trim().to_ascii_lowercase().as_str() {
         "token" => {
-            if token.trim().is_empty() {
+            if token.is_empty() {
                 missing_cred(cx, "token", "VAULT_TOKEN");
             }
-            Some(AuthConfig::Token {
-                token: SecretString::new(token.trim()),
-            })
+            Some(AuthConfig::Token { token })
         }
         "approle" => {
             if role_id.trim().is_empty() {
                 missing_cred(cx, "roleId", "VAULT_ROLE_ID");
             }
-            if secret_id.trim().is_empty() {
+            if secret_id.is_empty() {
                 missing_cred(cx, "secretId", "VAULT_SECRET_ID");
             }
             Some(AuthConfig::AppRole {
                 mount: auth_mount.unwrap_or_else(|| "approle".into()),
                 role_id: role_id.trim().to_string(),
-                secret_id: SecretString::new(secret_id.trim()),
+                secret_id,
             })
         }
         m @ ("kubernetes" | "jwt") => {
@@ -347,8 +352,14 @@ fn validate_secret(
     {
         None => DEFAULT_REFRESH_INTERVAL,
         Some(s) => match parse_duration(&s) {
-            Ok(d) if d.is_zero() => {
-                cx.error(format!("{loc}.refreshInterval"), "must be greater than 0");
+            Ok(d) if d < MIN_REFRESH_INTERVAL => {
+                cx.error(
+                    format!("{loc}.refreshInterval"),
+                    format!(
+                        "{s:?} is shorter than the floor of {}: every secret would be read from Vault that often; use at least \"1s\"",
+                        GoDuration(MIN_REFRESH_INTERVAL)
+                    ),
+                );
                 DEFAULT_REFRESH_INTERVAL
             }
             Ok(d) if d > MAX_REFRESH_INTERVAL => {

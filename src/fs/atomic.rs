@@ -17,27 +17,43 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config::FileSpec;
+use zeroize::Zeroizing;
 
-/// One file to write: where and how (from the config) and the bytes.
-pub struct FileWrite {
-    pub spec: FileSpec,
-    pub content: Vec<u8>,
+/// Where one file goes and with which mode and owner: the writer's own
+/// input type (the config's types stay in `config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteTarget {
+    pub path: PathBuf,
+    /// Exact mode, set before any byte is written (no setuid/setgid/sticky).
+    pub mode: u32,
+    /// Numeric uid/gid to chown to; `None` keeps the writer's own.
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
 }
 
-impl Drop for FileWrite {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.content);
-    }
+/// One file to write: its target and the bytes, cleared from memory when
+/// dropped. `Debug` shows the length only.
+pub struct FileWrite {
+    pub target: WriteTarget,
+    pub content: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for FileWrite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileWrite")
-            .field("path", &self.spec.path)
+            .field("path", &self.target.path)
             .field("bytes", &self.content.len())
             .finish()
     }
+}
+
+/// What happened to one file of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Content, mode or owner differed: the file was replaced.
+    Changed,
+    /// Already exactly as wanted: left alone (same inode, same mtime).
+    Unchanged,
 }
 
 /// A write failed; names the file and the step.
@@ -97,7 +113,8 @@ fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-fn parent_of(path: &Path) -> PathBuf {
+/// The directory of `path` (`.` for a bare file name).
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -106,40 +123,41 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// Is the file already exactly as wanted?
 fn unchanged(w: &FileWrite) -> bool {
-    let Ok(meta) = fs::symlink_metadata(&w.spec.path) else {
+    let Ok(meta) = fs::symlink_metadata(&w.target.path) else {
         return false;
     };
     if !meta.file_type().is_file()
-        || meta.mode() & 0o7777 != w.spec.mode
+        || meta.mode() & 0o7777 != w.target.mode
         || meta.len() != w.content.len() as u64
-        || w.spec.owner.is_some_and(|u| u != meta.uid())
-        || w.spec.group.is_some_and(|g| g != meta.gid())
+        || w.target.owner.is_some_and(|u| u != meta.uid())
+        || w.target.group.is_some_and(|g| g != meta.gid())
     {
         return false;
     }
     let mut f = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&w.spec.path)
+        .open(&w.target.path)
     {
         Ok(f) => f,
         Err(_) => return false,
     };
-    let mut buf = Vec::with_capacity(w.content.len());
-    f.read_to_end(&mut buf).is_ok() && buf == w.content
+    // The old content is a secret too: cleared when the comparison is done.
+    let mut buf = Zeroizing::new(Vec::with_capacity(w.content.len()));
+    f.read_to_end(&mut buf).is_ok() && *buf == *w.content
 }
 
 /// Creates, fills and syncs the temp file for `w`. A missing directory is
 /// created with `dir_file_modes`, the union of the modes of the batch's files
 /// that live in it.
 fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
-    let path = &w.spec.path;
+    let path = &w.target.path;
     let tmp = temp_path(path);
     let create = || {
         OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600 & w.spec.mode)
+            .mode(0o600 & w.target.mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)
     };
@@ -159,10 +177,10 @@ fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
     };
     let mut file = created.map_err(err(path, "create temp file"))?;
     let fill = |file: &mut File| -> Result<(), FsError> {
-        file.set_permissions(fs::Permissions::from_mode(w.spec.mode))
+        file.set_permissions(fs::Permissions::from_mode(w.target.mode))
             .map_err(err(path, "chmod"))?;
-        if w.spec.owner.is_some() || w.spec.group.is_some() {
-            std::os::unix::fs::fchown(&*file, w.spec.owner, w.spec.group)
+        if w.target.owner.is_some() || w.target.group.is_some() {
+            std::os::unix::fs::fchown(&*file, w.target.owner, w.target.group)
                 .map_err(err(path, "chown"))?;
         }
         file.write_all(&w.content).map_err(err(path, "write"))?;
@@ -202,19 +220,20 @@ pub fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Writes a batch (one secret's files). Returns, per file, whether it changed.
-pub fn write_batch(files: &[FileWrite]) -> Result<Vec<bool>, FsError> {
+/// Writes a batch (one secret's files). Returns, per file and in the same
+/// order, whether it changed.
+pub fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> {
     let mut temps: Vec<Option<PathBuf>> = Vec::with_capacity(files.len());
     for w in files {
         if unchanged(w) {
             temps.push(None);
             continue;
         }
-        let dir = parent_of(&w.spec.path);
+        let dir = parent_of(&w.target.path);
         let modes = files
             .iter()
-            .filter(|f| parent_of(&f.spec.path) == dir)
-            .fold(0, |m, f| m | f.spec.mode);
+            .filter(|f| parent_of(&f.target.path) == dir)
+            .fold(0, |m, f| m | f.target.mode);
         match prepare(w, modes) {
             Ok(t) => temps.push(Some(t)),
             Err(e) => {
@@ -229,13 +248,13 @@ pub fn write_batch(files: &[FileWrite]) -> Result<Vec<bool>, FsError> {
     for (i, (w, tmp)) in files.iter().zip(&temps).enumerate() {
         let Some(tmp) = tmp else { continue };
         // rename(2) replaces a symlink at the target; it never follows it.
-        if let Err(e) = fs::rename(tmp, &w.spec.path) {
+        if let Err(e) = fs::rename(tmp, &w.target.path) {
             temps[i..].iter().flatten().for_each(|t| {
                 let _ = fs::remove_file(t);
             });
-            return Err(err(&w.spec.path, "rename")(e));
+            return Err(err(&w.target.path, "rename")(e));
         }
-        let d = parent_of(&w.spec.path);
+        let d = parent_of(&w.target.path);
         if !dirs.contains(&d) {
             dirs.push(d);
         }
@@ -245,7 +264,13 @@ pub fn write_batch(files: &[FileWrite]) -> Result<Vec<bool>, FsError> {
             .and_then(|f| f.sync_all())
             .map_err(err(d, "fsync directory"))?;
     }
-    Ok(temps.iter().map(Option::is_some).collect())
+    Ok(temps
+        .iter()
+        .map(|t| match t {
+            Some(_) => Written::Changed,
+            None => Written::Unchanged,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -255,14 +280,13 @@ mod tests {
 
     fn fw(path: PathBuf, mode: u32, content: &str) -> FileWrite {
         FileWrite {
-            spec: FileSpec {
+            target: WriteTarget {
                 path,
-                source: "k".into(),
                 mode,
                 owner: None,
                 group: None,
             },
-            content: content.as_bytes().to_vec(),
+            content: Zeroizing::new(content.as_bytes().to_vec()),
         }
     }
 
@@ -278,7 +302,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a/b/secret");
         let changed = write_batch(&[fw(p.clone(), 0o640, "v1")]).unwrap();
-        assert_eq!(changed, [true]);
+        assert_eq!(changed, [Written::Changed]);
         assert_eq!(fs::read_to_string(&p).unwrap(), "v1");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
         let dm = fs::metadata(d.path().join("a/b")).unwrap().mode() & 0o777;
@@ -292,7 +316,10 @@ mod tests {
         let p = d.path().join("sub/secret");
         write_batch(&[fw(p.clone(), 0o600, "v1")]).unwrap();
         fs::remove_dir_all(d.path().join("sub")).unwrap();
-        assert_eq!(write_batch(&[fw(p.clone(), 0o600, "v2")]).unwrap(), [true]);
+        assert_eq!(
+            write_batch(&[fw(p.clone(), 0o600, "v2")]).unwrap(),
+            [Written::Changed]
+        );
         assert_eq!(fs::read_to_string(&p).unwrap(), "v2");
         let dm = fs::metadata(d.path().join("sub")).unwrap().mode() & 0o777;
         assert_eq!(dm, 0o700, "dir mode {dm:o}");
@@ -307,17 +334,20 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(
             write_batch(&[fw(p.clone(), 0o600, "same")]).unwrap(),
-            [false]
+            [Written::Unchanged]
         );
         let m2 = fs::metadata(&p).unwrap();
         assert_eq!((m1.ino(), m1.mtime_nsec()), (m2.ino(), m2.mtime_nsec()));
         // A mode change alone rewrites.
         assert_eq!(
             write_batch(&[fw(p.clone(), 0o644, "same")]).unwrap(),
-            [true]
+            [Written::Changed]
         );
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o644);
-        assert_eq!(write_batch(&[fw(p.clone(), 0o644, "new")]).unwrap(), [true]);
+        assert_eq!(
+            write_batch(&[fw(p.clone(), 0o644, "new")]).unwrap(),
+            [Written::Changed]
+        );
         assert_eq!(fs::read_to_string(&p).unwrap(), "new");
     }
 

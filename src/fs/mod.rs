@@ -1,7 +1,9 @@
 //! Filesystem side of syncing: durable atomic writes and the order they run in.
 //!
 //! * [`atomic`] writes one secret's files so that a reader sees the old or the
-//!   new content, never a partial file.
+//!   new content, never a partial file. Its input is its own type,
+//!   [`WriteTarget`] + content ([`FileWrite`]), and its answer is one
+//!   [`Written`] per file, in input order.
 //! * [`queue`] decides which write batches may run at the same time: batches
 //!   touching different files run in parallel (so one file's fsync does not
 //!   hold up another's), batches touching the same file run in arrival order.
@@ -9,5 +11,6 @@
 pub mod atomic;
 pub mod queue;
 
-pub use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError};
+pub(crate) use atomic::parent_of;
+pub use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteTarget, Written};
 pub use queue::WriteQueue;

@@ -23,7 +23,7 @@ use crate::actors::vault::{GetVaultHealth, VaultActor};
 use crate::telemetry::metrics::Metrics;
 
 /// Builds and binds the server (it runs once spawned or awaited).
-pub fn server(
+pub(crate) fn server(
     bind: &str,
     port: u16,
     status: Addr<StatusActor>,

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::FileSpec;
+use crate::fs::WriteTarget;
 
 /// Where audit lines go.
 pub struct Audit {
@@ -48,15 +48,6 @@ impl Audit {
         })
     }
 
-    /// An audit sink that drops everything (tests, `--once` without audit).
-    pub fn disabled() -> Self {
-        Self {
-            file: None,
-            identity: Map::new(),
-            enabled: false,
-        }
-    }
-
     pub fn secret_read(&self, secret: &str, path: &str, version: Option<u64>) {
         self.emit(|| {
             json!({
@@ -68,7 +59,7 @@ impl Audit {
         });
     }
 
-    pub fn file_written(&self, secret: &str, file: &FileSpec, version: Option<u64>) {
+    pub fn file_written(&self, secret: &str, file: &WriteTarget, version: Option<u64>) {
         self.emit(|| {
             json!({
                 "event": "file_written",
@@ -161,9 +152,8 @@ mod tests {
         a.secret_read("db", "secret/data/db", Some(3));
         a.file_written(
             "db",
-            &FileSpec {
+            &WriteTarget {
                 path: "/s/db".into(),
-                source: "password".into(),
                 mode: 0o640,
                 owner: Some(1000),
                 group: None,

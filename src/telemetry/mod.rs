@@ -2,6 +2,7 @@
 //! optional OpenTelemetry traces.
 
 pub mod audit;
+pub(crate) mod events;
 pub mod metrics;
 pub mod otel;
 pub mod series;

@@ -34,9 +34,16 @@ pub fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
 }
 
 /// Decodes `{"auth": {"client_token": ..., "lease_duration": ..., "renewable": ...}}`.
+/// The decoded document holds the token: it is cleared before returning.
 pub fn parse_login(body: &[u8]) -> Result<TokenInfo, String> {
-    let v: Value =
+    let mut v: Value =
         serde_json::from_slice(body).map_err(|e| format!("login answer is not JSON: {e}"))?;
+    let res = login_info(&v);
+    crate::secret::zeroize_value(&mut v);
+    res
+}
+
+fn login_info(v: &Value) -> Result<TokenInfo, String> {
     let auth = v.get("auth").ok_or("login answer has no \"auth\"")?;
     let token = auth
         .get("client_token")
@@ -60,21 +67,28 @@ pub fn parse_login(body: &[u8]) -> Result<TokenInfo, String> {
 
 /// Decodes `GET /v1/auth/token/lookup-self`: `data.ttl` and `data.renewable`.
 /// Returns (ttl, renewable); a ttl of zero means the token never expires.
+/// The answer holds the token (`data.id`): it is cleared before returning.
 pub fn parse_lookup(body: &[u8]) -> Result<(Duration, bool), String> {
-    let v: Value =
+    let mut v: Value =
         serde_json::from_slice(body).map_err(|e| format!("lookup answer is not JSON: {e}"))?;
-    let data = v.get("data").ok_or("lookup answer has no \"data\"")?;
-    Ok((
-        Duration::from_secs(
-            data.get("ttl")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-                .min(MAX_TTL_SECS),
-        ),
-        data.get("renewable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    ))
+    let res = v
+        .get("data")
+        .ok_or_else(|| "lookup answer has no \"data\"".to_string())
+        .map(|data| {
+            (
+                Duration::from_secs(
+                    data.get("ttl")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                        .min(MAX_TTL_SECS),
+                ),
+                data.get("renewable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            )
+        });
+    crate::secret::zeroize_value(&mut v);
+    res
 }
 
 #[cfg(test)]

@@ -4,8 +4,15 @@
 //! * **Closed**: requests pass. `consecutive_failures >= failure_threshold`
 //!   opens the breaker. With a non-zero `interval`, the counts are cleared
 //!   every `interval` (a new generation).
-//! * **Open**: requests are refused without reaching Vault until `timeout`
-//!   has passed; then the breaker is half-open.
+//! * **Open**: requests are refused without reaching Vault until the open
+//!   period has passed; then the breaker is half-open. The first open
+//!   period is short ([`FIRST_OPEN`]) and each consecutive re-open (a failed
+//!   probe) doubles it, up to `timeout` (CIRCUIT_BREAKER_TIMEOUT), as Envoy's
+//!   outlier ejection does: a blip of a few seconds costs seconds, a long
+//!   outage is probed at most once per `timeout`. Each period is shortened
+//!   by a random 0-25%, so a fleet's probes do not arrive in step. Closing
+//!   starts over from the short period. (gobreaker opens for `timeout`
+//!   every time.)
 //! * **Half-open**: at most `max_requests` requests pass. As many consecutive
 //!   successes close it; any failure opens it again.
 //!
@@ -23,7 +30,8 @@ pub struct BreakerSettings {
     pub max_requests: u32,
     /// Closed-state count reset period (CIRCUIT_BREAKER_INTERVAL; 0 never resets).
     pub interval: Duration,
-    /// Time spent open before probing (CIRCUIT_BREAKER_TIMEOUT; 0 means 60s).
+    /// Longest open period (CIRCUIT_BREAKER_TIMEOUT; 0 means 60s); the
+    /// first is [`FIRST_OPEN`] and they double up to this.
     pub timeout: Duration,
     /// Consecutive failures that open a closed breaker (at least 1).
     pub failure_threshold: u32,
@@ -38,6 +46,22 @@ impl Default for BreakerSettings {
             failure_threshold: 5,
         }
     }
+}
+
+/// The first open period (or `timeout`, if that is shorter).
+pub const FIRST_OPEN: Duration = Duration::from_secs(1);
+
+/// The share of an open period that jitter may take off.
+pub const OPEN_JITTER: f64 = 0.25;
+
+/// The `n`-th consecutive open period (0: first) before jitter:
+/// `min(timeout, FIRST_OPEN * 2^n)`.
+pub fn open_period(timeout: Duration, reopens: u32) -> Duration {
+    let factor = 1u32.checked_shl(reopens.min(31)).unwrap_or(u32::MAX);
+    FIRST_OPEN
+        .checked_mul(factor)
+        .unwrap_or(timeout)
+        .min(timeout)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +133,22 @@ pub struct Breaker {
     counts: Counts,
     /// Closed: when counts reset (None: never). Open: when it half-opens.
     expiry: Option<Instant>,
+    /// Opens since the breaker was last closed (sets the next open period).
+    reopens: u32,
+    /// The open period in force (while open).
+    open_for: Duration,
+    /// Jitter of open periods.
+    rng: fastrand::Rng,
     transitions: Vec<Transition>,
 }
 
 impl Breaker {
-    pub fn new(mut settings: BreakerSettings, now: Instant) -> Self {
+    pub fn new(settings: BreakerSettings, now: Instant) -> Self {
+        Self::with_rng(settings, now, fastrand::Rng::new())
+    }
+
+    /// [`new`](Self::new) with a given random source (tests).
+    pub fn with_rng(mut settings: BreakerSettings, now: Instant, rng: fastrand::Rng) -> Self {
         settings.max_requests = settings.max_requests.max(1);
         settings.failure_threshold = settings.failure_threshold.max(1);
         if settings.timeout.is_zero() {
@@ -125,6 +160,9 @@ impl Breaker {
             generation: 0,
             counts: Counts::default(),
             expiry: None,
+            reopens: 0,
+            open_for: Duration::ZERO,
+            rng,
             transitions: Vec::new(),
         };
         b.new_generation(now);
@@ -143,6 +181,11 @@ impl Breaker {
 
     pub fn counts(&self) -> Counts {
         self.counts
+    }
+
+    /// The current open period (meaningful while open).
+    pub fn open_for(&self) -> Duration {
+        self.open_for
     }
 
     /// State changes since the last call, oldest first (for logging).
@@ -215,6 +258,15 @@ impl Breaker {
         if self.state == to {
             return;
         }
+        match to {
+            State::Open => {
+                let base = open_period(self.settings.timeout, self.reopens);
+                self.open_for = base.mul_f64(1.0 - OPEN_JITTER * self.rng.f64());
+                self.reopens = self.reopens.saturating_add(1);
+            }
+            State::Closed => self.reopens = 0,
+            State::HalfOpen => {}
+        }
         self.transitions.push(Transition {
             from: self.state,
             to,
@@ -227,11 +279,13 @@ impl Breaker {
         self.generation += 1;
         self.counts = Counts::default();
         self.expiry = match self.state {
+            // Beyond the clock's range: never clear.
             State::Closed if !self.settings.interval.is_zero() => {
-                Some(now + self.settings.interval)
+                now.checked_add(self.settings.interval)
             }
             State::Closed | State::HalfOpen => None,
-            State::Open => Some(now + self.settings.timeout),
+            // Beyond the clock's range: probe now rather than never.
+            State::Open => Some(now.checked_add(self.open_for).unwrap_or(now)),
         };
     }
 }
@@ -280,20 +334,95 @@ mod tests {
         );
     }
 
+    /// A breaker whose open periods have no jitter (the rng's first f64
+    /// is used as is; seed 0 is not special, so the bound is checked).
+    fn breaker(s: BreakerSettings, t0: Instant) -> Breaker {
+        Breaker::with_rng(s, t0, fastrand::Rng::with_seed(7))
+    }
+
     #[test]
-    fn open_refuses_until_timeout_then_half_opens() {
+    fn open_refuses_until_its_period_then_half_opens() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(settings(), t0);
+        let mut b = breaker(settings(), t0);
         (0..3).for_each(|_| fail(&mut b, t0));
-        let t1 = t0 + Duration::from_secs(10);
+        let first = b.open_for();
+        assert!(
+            first <= FIRST_OPEN && first >= FIRST_OPEN.mul_f64(0.75),
+            "{first:?}"
+        );
+        let t1 = t0 + first / 2;
         assert_eq!(
             b.allow(t1),
             Err(Refusal::Open {
-                retry_in: Duration::from_secs(20)
+                retry_in: first - first / 2
             })
         );
-        let t2 = t0 + Duration::from_secs(30);
-        assert_eq!(b.state(t2), State::HalfOpen);
+        assert_eq!(b.state(t0 + first), State::HalfOpen);
+    }
+
+    #[test]
+    fn open_periods_grow_to_the_timeout_and_start_over_after_closing() {
+        let t0 = Instant::now();
+        let mut b = breaker(settings(), t0);
+        (0..3).for_each(|_| fail(&mut b, t0));
+        let mut t = t0;
+        let mut periods = vec![b.open_for()];
+        for _ in 0..7 {
+            t += b.open_for();
+            assert_eq!(b.state(t), State::HalfOpen);
+            fail(&mut b, t); // the probe fails: open again, longer
+            periods.push(b.open_for());
+        }
+        let timeout = settings().timeout;
+        for (n, p) in periods.iter().enumerate() {
+            let base = open_period(timeout, n as u32);
+            assert!(
+                *p <= base && *p >= base.mul_f64(0.75),
+                "period {n}: {p:?} vs {base:?}"
+            );
+        }
+        assert_eq!(open_period(timeout, 0), Duration::from_secs(1));
+        assert_eq!(open_period(timeout, 3), Duration::from_secs(8));
+        assert_eq!(open_period(timeout, 5), timeout);
+        assert_eq!(open_period(timeout, u32::MAX), timeout);
+        // Probes succeed: closed; the next outage starts short again.
+        t += b.open_for();
+        succeed(&mut b, t);
+        succeed(&mut b, t);
+        assert_eq!(b.state(t), State::Closed);
+        (0..3).for_each(|_| fail(&mut b, t));
+        assert!(b.open_for() <= FIRST_OPEN, "{:?}", b.open_for());
+    }
+
+    #[test]
+    fn jitter_spreads_a_fleet() {
+        let t0 = Instant::now();
+        let periods: Vec<Duration> = (0..20)
+            .map(|seed| {
+                let mut b = Breaker::with_rng(settings(), t0, fastrand::Rng::with_seed(seed));
+                (0..3).for_each(|_| fail(&mut b, t0));
+                b.open_for()
+            })
+            .collect();
+        let (min, max) = (periods.iter().min().unwrap(), periods.iter().max().unwrap());
+        assert!(*max - *min >= Duration::from_millis(100), "{periods:?}");
+        assert!(*max <= FIRST_OPEN);
+    }
+
+    #[test]
+    fn an_interval_beyond_the_clock_never_clears_and_does_not_panic() {
+        let t0 = Instant::now();
+        let mut b = breaker(
+            BreakerSettings {
+                interval: Duration::MAX,
+                timeout: Duration::MAX,
+                ..settings()
+            },
+            t0,
+        );
+        (0..3).for_each(|_| fail(&mut b, t0));
+        assert_eq!(b.state(t0), State::Open);
+        let _ = b.allow(t0 + Duration::from_secs(3600));
     }
 
     #[test]
@@ -322,14 +451,15 @@ mod tests {
     #[test]
     fn half_open_failure_reopens() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(settings(), t0);
+        let mut b = breaker(settings(), t0);
         (0..3).for_each(|_| fail(&mut b, t0));
         let t = t0 + Duration::from_secs(31);
         fail(&mut b, t);
         assert_eq!(b.state(t), State::Open);
         // The new open period starts at t.
-        assert_eq!(b.state(t + Duration::from_secs(29)), State::Open);
-        assert_eq!(b.state(t + Duration::from_secs(30)), State::HalfOpen);
+        let p = b.open_for();
+        assert_eq!(b.state(t + p - Duration::from_millis(1)), State::Open);
+        assert_eq!(b.state(t + p), State::HalfOpen);
     }
 
     #[test]
@@ -389,6 +519,7 @@ mod tests {
         fail(&mut b, t0);
         assert_eq!(b.state(t0), State::Open);
         assert_eq!(b.state(t0 + Duration::from_secs(60)), State::HalfOpen);
+        assert!(b.open_for() <= FIRST_OPEN);
         succeed(&mut b, t0 + Duration::from_secs(60));
         assert_eq!(b.state(t0 + Duration::from_secs(60)), State::Closed);
         assert_eq!(State::Open.as_gauge(), 2);

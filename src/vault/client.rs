@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use super::error::{truncate, vault_error_detail, VaultError};
 use crate::config::StoreConfig;
+use crate::plan::StorePlan;
 use crate::secret::SecretString;
 
 /// Largest answer accepted from Vault (a KV value is at most ~1 MiB by default).
@@ -38,13 +39,19 @@ pub const MAX_CONNECTIONS: usize = 32;
 
 const USER_AGENT: &str = concat!("secrets-sync/", env!("CARGO_PKG_VERSION"));
 
-/// The client could not be built (a TLS setting is wrong).
+/// The TLS settings cannot be used (found by the planning step, so a config
+/// with them is refused before anything runs).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("VAULT_CACERT {path}: {detail}")]
-    CaCert { path: String, detail: String },
+    #[error("CA file {path}: {detail} (set secretStore.caCert or VAULT_CACERT to a PEM file of CA certificates)")]
+    CaCert {
+        path: String,
+        detail: String,
+        #[source]
+        source: Option<rustls::Error>,
+    },
     #[error("TLS setup failed: {0}")]
-    Tls(String),
+    Tls(#[source] rustls::Error),
 }
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -98,16 +105,16 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl VaultClient {
-    /// Builds the client. Must be called inside the async runtime.
-    pub fn new(store: &StoreConfig) -> Result<Self, ClientError> {
-        let tls = tls_config(store)?;
+    /// Builds the client from a planned store (TLS material already read).
+    /// Must be called inside the async runtime.
+    pub(crate) fn new(store: &StorePlan) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(Duration::from_secs(60)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config((*store.tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
@@ -115,17 +122,11 @@ impl VaultClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(MAX_CONNECTIONS)
             .build(https);
-        let namespace = match &store.namespace {
-            Some(ns) => Some(HeaderValue::from_str(ns).map_err(|_| {
-                ClientError::Tls(format!("namespace {ns:?} is not a valid header value"))
-            })?),
-            None => None,
-        };
-        Ok(Self {
+        Self {
             http,
-            base: store.address.clone(),
-            namespace,
-        })
+            base: store.config.address.clone(),
+            namespace: store.namespace.clone(),
+        }
     }
 
     /// Sends one request. `op` names the operation for errors and metrics;
@@ -152,8 +153,12 @@ impl VaultClient {
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns.clone());
         }
+        // The token header and the body (credentials in a login) are kept
+        // by reference here and cleared once the request is done.
+        let mut wipe = Wipe::default();
         if let Some(t) = token {
-            let mut v = HeaderValue::from_str(t.expose()).map_err(|_| VaultError::Auth {
+            let bytes = wipe.keep(Bytes::copy_from_slice(t.expose().as_bytes()));
+            let mut v = HeaderValue::from_maybe_shared(bytes).map_err(|_| VaultError::Auth {
                 method: "token",
                 detail: "the token contains characters not allowed in an HTTP header".into(),
             })?;
@@ -163,7 +168,9 @@ impl VaultClient {
         let payload = match body {
             Some(b) => {
                 req = req.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(b).map_err(|e| network(e.to_string()))?)
+                wipe.keep(Bytes::from(
+                    serde_json::to_vec(b).map_err(|e| network(e.to_string()))?,
+                ))
             }
             None => Bytes::new(),
         };
@@ -184,10 +191,34 @@ impl VaultClient {
                 .to_bytes();
             Ok::<_, VaultError>((status, body))
         };
-        let (status, body) = actix_rt::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .map_err(|_| network(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())))??;
+        let res = actix_rt::time::timeout(REQUEST_TIMEOUT, exchange).await;
+        drop(wipe);
+        let (status, body) =
+            res.map_err(|_| network(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())))??;
         classify(op, path, status, body)
+    }
+}
+
+/// Buffers that held a token or credentials: zeroed on drop when this is
+/// their last reference (hyper has let go of the request by then). Copies
+/// in hyper's own write buffer are out of reach (see the README).
+#[derive(Default)]
+struct Wipe(Vec<Bytes>);
+
+impl Wipe {
+    fn keep(&mut self, b: Bytes) -> Bytes {
+        self.0.push(b.clone());
+        b
+    }
+}
+
+impl Drop for Wipe {
+    fn drop(&mut self) {
+        for b in self.0.drain(..) {
+            if let Ok(mut m) = b.try_into_mut() {
+                zeroize::Zeroize::zeroize(&mut m[..]);
+            }
+        }
     }
 }
 
@@ -206,7 +237,7 @@ pub fn classify(
     Err(match status.as_u16() {
         401 | 403 => VaultError::PermissionDenied { op, path, detail },
         // Vault answers 404 with an empty errors list for a missing secret.
-        404 => VaultError::NotFound { path },
+        404 => VaultError::NotFound { op, path },
         429 | 500..=599 => VaultError::Server {
             op,
             path,
@@ -226,11 +257,17 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
+/// The TLS client configuration of a store: system roots (for https) plus
+/// the CA certificates in `ca_pem` (the bytes of `store.ca_cert`), or no
+/// verification with `skipVerify`.
+pub(crate) fn tls_config(
+    store: &StoreConfig,
+    ca_pem: Option<&[u8]>,
+) -> Result<ClientConfig, ClientError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        .map_err(ClientError::Tls)?;
     let cfg = if store.skip_verify {
         builder
             .dangerous()
@@ -246,8 +283,8 @@ fn tls_config(store: &StoreConfig) -> Result<ClientConfig, ClientError> {
                 let _ = roots.add(cert);
             }
         }
-        if let Some(path) = &store.ca_cert {
-            add_ca_file(&mut roots, path)?;
+        if let (Some(path), Some(pem)) = (&store.ca_cert, ca_pem) {
+            add_ca_pem(&mut roots, path, pem)?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
@@ -261,22 +298,22 @@ fn is_https(address: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
-    let err = |detail: String| ClientError::CaCert {
+fn add_ca_pem(roots: &mut RootCertStore, path: &Path, pem: &[u8]) -> Result<(), ClientError> {
+    let err = |detail: String, source: Option<rustls::Error>| ClientError::CaCert {
         path: path.display().to_string(),
         detail,
+        source,
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(format!("cannot read PEM file: {e}")))?
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| err(format!("invalid PEM: {e}")))?;
+        .map_err(|e| err(format!("invalid PEM: {e}"), None))?;
     if certs.is_empty() {
-        return Err(err("no CERTIFICATE block found".into()));
+        return Err(err("no CERTIFICATE block found".into(), None));
     }
     for c in certs {
         roots
             .add(c)
-            .map_err(|e| err(format!("unusable certificate: {e}")))?;
+            .map_err(|e| err("unusable certificate".into(), Some(e)))?;
     }
     Ok(())
 }
@@ -358,16 +395,15 @@ mod tests {
 
     #[test]
     fn bad_ca_file_is_a_clear_error() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("ca.pem");
-        std::fs::write(&p, "not a pem").unwrap();
         let mut roots = RootCertStore::empty();
-        let e = add_ca_file(&mut roots, &p).unwrap_err().to_string();
-        assert!(e.contains("ca.pem") && e.contains("no CERTIFICATE"), "{e}");
-        let e = add_ca_file(&mut roots, &d.path().join("missing.pem"))
+        let e = add_ca_pem(&mut roots, Path::new("/etc/ca.pem"), b"not a pem")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("missing.pem"), "{e}");
+        assert!(
+            e.contains("/etc/ca.pem") && e.contains("no CERTIFICATE"),
+            "{e}"
+        );
+        assert!(e.contains("VAULT_CACERT"), "{e}");
     }
 
     #[test]

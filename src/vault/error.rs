@@ -10,8 +10,8 @@ pub enum VaultError {
         path: String,
         detail: String,
     },
-    #[error("{path} not found: check the secret's path, secretStore.mountPath and kvVersion")]
-    NotFound { path: String },
+    #[error("{path} not found{}", not_found_hint(.op))]
+    NotFound { op: &'static str, path: String },
     #[error("Vault server error {status} on {op} {path}{}", detail_suffix(.detail))]
     Server {
         op: &'static str,
@@ -28,16 +28,28 @@ pub enum VaultError {
     },
     #[error("cannot reach Vault for {op}: {detail}")]
     Network { op: &'static str, detail: String },
+    /// A login that could not start (e.g. the JWT file is unreadable).
     #[error("{method} login failed: {detail}")]
     Auth {
         method: &'static str,
         detail: String,
     },
-    #[error("circuit breaker {state}: not calling Vault for {op} (Vault failed repeatedly; next probe in {retry_in_secs}s)")]
+    /// A login request that failed; its kind is the cause's when Vault
+    /// could not be reached (network, server error, breaker open), `auth`
+    /// when Vault refused it.
+    #[error("{method} login failed: {source}")]
+    Login {
+        method: &'static str,
+        #[source]
+        source: Box<VaultError>,
+    },
+    #[error("circuit breaker {state}: not calling Vault for {op} (Vault failed repeatedly; next probe in {}s)", retry_in.as_secs())]
     CircuitOpen {
         op: &'static str,
         state: &'static str,
-        retry_in_secs: u64,
+        /// When the breaker lets a probe through again (zero: half-open,
+        /// its probes taken).
+        retry_in: std::time::Duration,
     },
     #[error("unexpected answer from Vault for {op} {path}: {detail}")]
     InvalidResponse {
@@ -45,6 +57,17 @@ pub enum VaultError {
         path: String,
         detail: String,
     },
+}
+
+/// What to check when `op` answers 404.
+fn not_found_hint(op: &str) -> &'static str {
+    match op {
+        "read" => ": check the secret's path, secretStore.mountPath and kvVersion",
+        "auth" => {
+            ": is the auth method enabled at secretStore.authMountPath (and in this namespace)?"
+        }
+        _ => ": is VAULT_ADDR a Vault/OpenBao server, and the namespace right?",
+    }
 }
 
 fn detail_suffix(d: &str) -> String {
@@ -65,6 +88,11 @@ impl VaultError {
             VaultError::Rejected { .. } => "rejected",
             VaultError::Network { .. } => "network",
             VaultError::Auth { .. } => "auth",
+            VaultError::Login { source, .. } if source.is_vault_failure() => source.kind(),
+            VaultError::Login { source, .. } => match **source {
+                VaultError::CircuitOpen { .. } => "circuit_open",
+                _ => "auth",
+            },
             VaultError::InvalidResponse { .. } => "invalid_response",
             VaultError::CircuitOpen { .. } => "circuit_open",
         }
@@ -72,7 +100,11 @@ impl VaultError {
 
     /// Does this error say that Vault itself is unwell (for the breaker)?
     pub fn is_vault_failure(&self) -> bool {
-        matches!(self, VaultError::Network { .. } | VaultError::Server { .. })
+        match self {
+            VaultError::Network { .. } | VaultError::Server { .. } => true,
+            VaultError::Login { source, .. } => source.is_vault_failure(),
+            _ => false,
+        }
     }
 }
 
@@ -127,9 +159,43 @@ mod tests {
     #[test]
     fn messages_say_what_to_do() {
         let e = VaultError::NotFound {
+            op: "read",
             path: "secret/data/x".into(),
         };
         assert!(e.to_string().contains("mountPath"));
         assert_eq!(e.kind(), "not_found");
+        let e = VaultError::NotFound {
+            op: "lookup",
+            path: "/v1/auth/token/lookup-self".into(),
+        };
+        assert!(!e.to_string().contains("secret's path"), "{e}");
+        assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn a_login_keeps_its_cause_and_the_cause_kind() {
+        use std::error::Error;
+        let network = VaultError::Login {
+            method: "approle",
+            source: Box::new(VaultError::Network {
+                op: "auth",
+                detail: "connection refused".into(),
+            }),
+        };
+        assert_eq!(network.kind(), "network");
+        assert!(network.is_vault_failure());
+        assert!(network
+            .source()
+            .is_some_and(|s| s.to_string().contains("refused")));
+        let refused = VaultError::Login {
+            method: "approle",
+            source: Box::new(VaultError::PermissionDenied {
+                op: "auth",
+                path: "/v1/auth/approle/login".into(),
+                detail: "invalid role or secret ID".into(),
+            }),
+        };
+        assert_eq!(refused.kind(), "auth");
+        assert!(!refused.is_vault_failure());
     }
 }

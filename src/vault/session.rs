@@ -21,11 +21,12 @@ use super::auth::{
     approle_login_body, jwt_login_body, login_path, parse_login, parse_lookup, TokenInfo,
 };
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
-use super::client::{Answer, ClientError, VaultClient};
+use super::client::{Answer, VaultClient};
 use super::error::VaultError;
-use super::kv::{display_path, parse_read, read_path};
+use super::kv::parse_read;
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
+use crate::plan::StorePlan;
 use crate::secret::{SecretData, SecretString};
 use crate::telemetry::metrics::Metrics;
 
@@ -85,7 +86,7 @@ impl TokenState {
 /// One store's client, breaker, credentials and current token.
 pub struct VaultSession {
     client: VaultClient,
-    store: StoreConfig,
+    store: std::sync::Arc<StorePlan>,
     breaker: RefCell<Breaker>,
     token: RefCell<Option<TokenState>>,
     login: RefCell<Option<LoginFuture>>,
@@ -100,13 +101,13 @@ pub struct VaultSession {
 }
 
 impl VaultSession {
-    pub fn new(
-        store: StoreConfig,
+    pub(crate) fn new(
+        store: std::sync::Arc<StorePlan>,
         breaker: BreakerSettings,
         metrics: std::sync::Arc<Metrics>,
-    ) -> Result<Rc<Self>, ClientError> {
-        let client = VaultClient::new(&store)?;
-        let token = match &store.auth {
+    ) -> Rc<Self> {
+        let client = VaultClient::new(&store);
+        let token = match &store.config.auth {
             AuthConfig::Token { token } => Some(TokenState {
                 token: token.clone(),
                 ttl: Duration::ZERO,
@@ -115,7 +116,7 @@ impl VaultSession {
             }),
             _ => None,
         };
-        Ok(Rc::new(Self {
+        Rc::new(Self {
             client,
             store,
             breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
@@ -125,11 +126,11 @@ impl VaultSession {
             lookup_pending: Cell::new(false),
             metrics,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
-        }))
+        })
     }
 
     pub fn store(&self) -> &StoreConfig {
-        &self.store
+        &self.store.config
     }
 
     pub fn breaker_settings(&self) -> BreakerSettings {
@@ -147,11 +148,6 @@ impl VaultSession {
             .as_ref()
             .and_then(TokenState::expires_at)
             .map(|e| e.saturating_duration_since(Instant::now()))
-    }
-
-    /// The store-relative path shown in errors and logs (`secret/data/app`).
-    pub fn display_path(&self, path: &str) -> String {
-        display_path(self.store.kv_version, &self.store.mount_path, path)
     }
 
     /// One request through the circuit breaker.
@@ -180,7 +176,7 @@ impl VaultSession {
             VaultError::CircuitOpen {
                 op,
                 state,
-                retry_in_secs: retry_in.as_secs(),
+                retry_in,
             }
         })?;
         tracing::trace!(op, path, "vault request");
@@ -218,7 +214,7 @@ impl VaultSession {
                 tracing::warn!(
                     from = %t.from,
                     to = %t.to,
-                    timeout = %GoDuration(b.settings().timeout),
+                    open_for = %GoDuration(b.open_for()),
                     "circuit breaker opened: Vault calls paused"
                 );
             } else {
@@ -227,44 +223,57 @@ impl VaultSession {
         }
     }
 
-    /// Reads one secret, logging in first if needed, and once more if an
+    /// Reads one secret (`api_path` as the job resolved it; `display_path`
+    /// names it in errors), logging in first if needed, and once more if an
     /// AppRole token turns out to be invalid.
-    pub async fn read(self: Rc<Self>, path: String) -> Result<SecretData, VaultError> {
-        tracing::trace!(path = %path, "vault read started");
-        let res = Rc::clone(&self).read_inner(&path).await;
-        tracing::trace!(path = %path, ok = res.is_ok(), "vault read finished");
+    pub async fn read(
+        self: Rc<Self>,
+        api_path: &str,
+        display_path: &str,
+    ) -> Result<SecretData, VaultError> {
+        tracing::trace!(path = %display_path, "vault read started");
+        let res = Rc::clone(&self).read_inner(api_path, display_path).await;
+        tracing::trace!(path = %display_path, ok = res.is_ok(), "vault read finished");
         res
     }
 
-    async fn read_inner(self: Rc<Self>, path: &str) -> Result<SecretData, VaultError> {
+    async fn read_inner(
+        self: Rc<Self>,
+        api_path: &str,
+        display_path: &str,
+    ) -> Result<SecretData, VaultError> {
         let token = self.current_token().await?;
-        match self.read_with(path, &token).await {
+        match self.read_with(api_path, display_path, &token).await {
             Err(denied @ VaultError::PermissionDenied { .. }) if self.can_login() => {
                 // Invalid token, or a policy that does not allow the path?
                 if !self.token_is_invalid(&token).await {
                     return Err(denied);
                 }
                 tracing::info!(
-                    method = self.store.auth.method(),
+                    method = self.store().auth.method(),
                     "token no longer valid; logging in again"
                 );
                 self.forget_token(&token);
                 let token = self.current_token().await?;
-                self.read_with(path, &token).await
+                self.read_with(api_path, display_path, &token).await
             }
             other => other,
         }
     }
 
-    async fn read_with(&self, path: &str, token: &SecretString) -> Result<SecretData, VaultError> {
-        let api = read_path(self.store.kv_version, &self.store.mount_path, path);
+    async fn read_with(
+        &self,
+        api_path: &str,
+        display_path: &str,
+        token: &SecretString,
+    ) -> Result<SecretData, VaultError> {
         let answer = self
-            .call("read", Method::GET, &api, Some(token), None)
+            .call("read", Method::GET, api_path, Some(token), None)
             .await?;
-        parse_read(self.store.kv_version, &answer.body).map_err(|detail| {
+        parse_read(self.store().kv_version, &answer.body).map_err(|detail| {
             VaultError::InvalidResponse {
                 op: "read",
-                path: self.display_path(path),
+                path: display_path.to_string(),
                 detail,
             }
         })
@@ -272,7 +281,7 @@ impl VaultSession {
 
     /// Can a new token be had by logging in (all methods but `token`)?
     fn can_login(&self) -> bool {
-        self.store.auth.can_login()
+        self.store().auth.can_login()
     }
 
     async fn lookup(&self, token: &SecretString) -> Result<(Duration, bool), VaultError> {
@@ -365,7 +374,7 @@ impl VaultSession {
     }
 
     async fn login(&self) -> Result<TokenInfo, VaultError> {
-        let auth = &self.store.auth;
+        let auth = &self.store().auth;
         let method = auth.method();
         let auth_err = |detail: String| VaultError::Auth { method, detail };
         let (mount, body) = match auth {
@@ -396,14 +405,17 @@ impl VaultSession {
                 (mount, jwt_login_body(role, &jwt))
             }
         };
+        let mut body = body;
         let answer = self
             .call("auth", Method::POST, &login_path(mount), None, Some(&body))
             .instrument(tracing::debug_span!("vault.auth", method))
-            .await
-            .map_err(|e| match e {
-                e @ VaultError::CircuitOpen { .. } => e,
-                e => auth_err(e.to_string()),
-            })?;
+            .await;
+        // The body holds the secret ID or the JWT.
+        crate::secret::zeroize_value(&mut body);
+        let answer = answer.map_err(|e| VaultError::Login {
+            method,
+            source: Box::new(e),
+        })?;
         let info = parse_login(&answer.body).map_err(auth_err)?;
         tracing::info!(
             method,
@@ -416,7 +428,7 @@ impl VaultSession {
 
     /// First contact: look the static token up (TTL, renewable), or log in.
     pub async fn start(self: Rc<Self>) {
-        match &self.store.auth {
+        match &self.store().auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
             _ => {
                 if let Err(e) = self.current_token().await {
@@ -465,7 +477,7 @@ impl VaultSession {
     /// static token that cannot be renewed, says loudly that it will expire.
     pub async fn maintain(self: Rc<Self>) {
         if self.lookup_pending.replace(false) {
-            if let AuthConfig::Token { token } = &self.store.auth {
+            if let AuthConfig::Token { token } = &self.store().auth {
                 return self.lookup_static(token.clone()).await;
             }
         }
@@ -476,7 +488,7 @@ impl VaultSession {
             Some(st) if st.renewable => self.renew(st).await,
             Some(st) if self.can_login() => {
                 tracing::info!(
-                    method = self.store.auth.method(),
+                    method = self.store().auth.method(),
                     "token not renewable; logging in again before it expires"
                 );
                 self.forget_token(&st.token);
@@ -514,7 +526,7 @@ impl VaultSession {
             Ok(info) if info.ttl < MIN_RENEWED_TTL && self.can_login() => {
                 // The max TTL is reached: a fresh login, not another renewal.
                 tracing::info!(
-                    method = self.store.auth.method(),
+                    method = self.store().auth.method(),
                     "token at its max TTL; logging in again"
                 );
                 self.forget_token(&st.token);

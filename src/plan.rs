@@ -1,0 +1,310 @@
+//! The planning step: a config file and the settings become a [`Plan`].
+//!
+//! `check`, start-up and every reload go through [`load`]: the file is read,
+//! interpolated and validated ([`crate::config`]), the store's TLS material
+//! (CA file) is read and parsed and its namespace checked, and each secret
+//! is resolved once into a [`Job`]: its name, its Vault API path and the
+//! path shown in logs and metrics, its interval, its compiled template and
+//! its write targets. Nothing after this step fails because of the config:
+//! a reload that fails here is refused whole and the running plan stays.
+//!
+//! [`diff`] compares two plans' jobs by name and full definition.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::config::settings::ConfigArgs;
+use crate::config::{self, ConfigError, ConfigErrors, Credentials, SecretSpec, StoreConfig};
+use crate::fs::WriteTarget;
+use crate::template::SecretTemplate;
+use crate::vault::client::tls_config;
+use crate::vault::kv::{display_path, read_path};
+
+/// A config, resolved: what the supervisor applies.
+pub struct Plan {
+    pub(crate) store: Arc<StorePlan>,
+    /// In config order.
+    pub(crate) jobs: Vec<Arc<Job>>,
+    /// Met while loading (unset variables, credentials left for run time).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn secret_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.jobs.iter().map(|j| j.files.len()).sum()
+    }
+}
+
+/// How to reach Vault, with the TLS material already read.
+pub(crate) struct StorePlan {
+    pub(crate) config: StoreConfig,
+    /// Built from the CA file (read and parsed here) or the system roots.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// `X-Vault-Namespace`, checked to be a valid header value.
+    pub(crate) namespace: Option<HeaderValue>,
+    /// The CA file's bytes when it was read: a CA rotated under the same
+    /// path is a store change too.
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl PartialEq for StorePlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.ca_pem == other.ca_pem
+    }
+}
+
+/// One secret, resolved: everything its SyncActor needs, computed once.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Job {
+    pub(crate) name: String,
+    /// The request path, `/v1/secret/data/app`.
+    pub(crate) api_path: String,
+    /// The path in logs, metrics, audit and `/status`: `secret/data/app`.
+    pub(crate) display_path: Arc<str>,
+    pub(crate) refresh_interval: Duration,
+    pub(crate) template: Option<SecretTemplate>,
+    pub(crate) files: Vec<JobFile>,
+}
+
+/// One file of a job: where its content comes from, where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JobFile {
+    /// The template key (with a template) or the secret field (without).
+    pub(crate) source: String,
+    pub(crate) target: WriteTarget,
+}
+
+/// Reads the file named by `args` and plans it (environment from the process).
+pub fn load(args: &ConfigArgs, creds: Credentials) -> Result<Plan, ConfigErrors> {
+    let loaded = config::load(args, creds)?;
+    resolve(loaded, &args.config_file)
+}
+
+/// [`load`] on text already read.
+pub(crate) fn load_str(
+    text: &str,
+    args: &ConfigArgs,
+    creds: Credentials,
+) -> Result<Plan, ConfigErrors> {
+    let env = |name: &str| std::env::var(name).ok();
+    let loaded = config::load_str(text, &args.config_file, args, &env, creds)?;
+    resolve(loaded, &args.config_file)
+}
+
+fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, ConfigErrors> {
+    let config::Loaded { config, warnings } = loaded;
+    let store = plan_store(config.store).map_err(|e| ConfigErrors {
+        file: file.to_path_buf(),
+        errors: vec![e],
+    })?;
+    let jobs = config
+        .secrets
+        .into_iter()
+        .map(|s| Arc::new(plan_job(s, &store.config)))
+        .collect();
+    Ok(Plan {
+        store: Arc::new(store),
+        jobs,
+        warnings,
+    })
+}
+
+fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
+    let namespace = match &config.namespace {
+        Some(ns) => Some(HeaderValue::from_str(ns).map_err(|_| ConfigError {
+            location: "secretStore.namespace".into(),
+            message: format!(
+                "{ns:?} cannot be sent as the X-Vault-Namespace header (control or non-ASCII characters); fix secretStore.namespace or VAULT_NAMESPACE"
+            ),
+        })?),
+        None => None,
+    };
+    let ca_pem = match &config.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError {
+            location: "secretStore.caCert".into(),
+            message: format!(
+                "cannot read the CA file {}: {e} (set secretStore.caCert or VAULT_CACERT to a readable PEM file)",
+                path.display()
+            ),
+        })?),
+        None => None,
+    };
+    let tls = tls_config(&config, ca_pem.as_deref()).map_err(|e| ConfigError {
+        location: "secretStore.caCert".into(),
+        message: e.to_string(),
+    })?;
+    Ok(StorePlan {
+        config,
+        tls: Arc::new(tls),
+        namespace,
+        ca_pem,
+    })
+}
+
+fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
+    let SecretSpec {
+        name,
+        path,
+        refresh_interval,
+        template,
+        files,
+    } = spec;
+    Job {
+        api_path: read_path(store.kv_version, &store.mount_path, &path),
+        display_path: display_path(store.kv_version, &store.mount_path, &path).into(),
+        name,
+        refresh_interval,
+        template,
+        files: files
+            .into_iter()
+            .map(|f| JobFile {
+                source: f.source,
+                target: WriteTarget {
+                    path: f.path,
+                    mode: f.mode,
+                    owner: f.owner,
+                    group: f.group,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The directories a plan writes into (for the temp-file sweep).
+pub(crate) fn directories(jobs: &[Arc<Job>]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for f in jobs.iter().flat_map(|j| &j.files) {
+        let p = crate::fs::parent_of(&f.target.path);
+        if !dirs.contains(&p) {
+            dirs.push(p);
+        }
+    }
+    dirs
+}
+
+/// Secrets grouped by what applying a new plan does to them (names, in
+/// new-plan order where they exist there).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Compares jobs by name and full definition (paths as Vault sees them,
+/// interval, template sources, targets).
+pub(crate) fn diff(old: &[Arc<Job>], new: &[Arc<Job>]) -> Diff {
+    let mut d = Diff::default();
+    let old_by_name: HashMap<&str, &Job> = old.iter().map(|o| (o.name.as_str(), &**o)).collect();
+    let new_names: HashSet<&str> = new.iter().map(|n| n.name.as_str()).collect();
+    for n in new {
+        match old_by_name.get(n.name.as_str()) {
+            None => d.added.push(n.name.clone()),
+            Some(o) if **o == **n => d.unchanged.push(n.name.clone()),
+            Some(_) => d.changed.push(n.name.clone()),
+        }
+    }
+    for o in old {
+        if !new_names.contains(o.name.as_str()) {
+            d.removed.push(o.name.clone());
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: ConfigArgs,
+    }
+
+    fn plan(yaml: &str) -> Result<Plan, ConfigErrors> {
+        let args = T::parse_from(["t", "--config", "t.yaml"]).args;
+        load_str(yaml, &args, Credentials::Required)
+    }
+
+    fn yaml(store: &str, secrets: &[(&str, &str, &str)]) -> String {
+        let mut y = format!("secretStore: {{address: \"http://v\", token: t{store}}}\nsecrets:\n");
+        for (name, path, interval) in secrets {
+            y.push_str(&format!(
+                "  - {{name: {name}, path: {path}, refreshInterval: {interval}, files: [{{path: /s/{name}, key: v}}]}}\n"
+            ));
+        }
+        y
+    }
+
+    #[test]
+    fn each_job_has_its_paths_computed_once() {
+        let p = plan(&yaml(", mountPath: kv", &[("db", "app/db", "30s")])).unwrap();
+        let j = &p.jobs[0];
+        assert_eq!(j.api_path, "/v1/kv/data/app/db");
+        assert_eq!(&*j.display_path, "kv/data/app/db");
+        assert_eq!(j.files[0].target.path, PathBuf::from("/s/db"));
+        assert_eq!(j.files[0].source, "v");
+        assert_eq!((p.secret_count(), p.file_count()), (1, 1));
+    }
+
+    #[test]
+    fn a_missing_ca_file_fails_the_plan_and_names_it() {
+        let e = plan(&yaml(", caCert: /nonexistent/ca.pem", &[("a", "p", "30s")]))
+            .err()
+            .expect("a missing CA file must fail the plan");
+        let text = e.to_string();
+        assert!(
+            text.contains("secretStore.caCert") && text.contains("/nonexistent/ca.pem"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unusable_namespace_fails_the_plan() {
+        let e = plan(&yaml(", namespace: \"a\\u0001b\"", &[("a", "p", "30s")]))
+            .err()
+            .expect("a namespace with control characters must fail the plan");
+        assert!(e.to_string().contains("secretStore.namespace"), "{e}");
+    }
+
+    #[test]
+    fn diff_classifies_every_secret_by_its_resolved_job() {
+        let old = plan(&yaml(
+            "",
+            &[
+                ("a", "p/a", "30s"),
+                ("b", "p/b", "30s"),
+                ("c", "p/c", "30s"),
+            ],
+        ))
+        .unwrap();
+        let new = plan(&yaml(
+            "",
+            &[
+                ("a", "p/a", "30s"),
+                ("b", "p/b", "60s"),
+                ("d", "p/d", "30s"),
+            ],
+        ))
+        .unwrap();
+        let d = diff(&old.jobs, &new.jobs);
+        assert_eq!(d.unchanged, ["a"]);
+        assert_eq!(d.changed, ["b"]);
+        assert_eq!(d.added, ["d"]);
+        assert_eq!(d.removed, ["c"]);
+        // The same secret under another mount is another job.
+        let moved = plan(&yaml(", mountPath: kv", &[("a", "p/a", "30s")])).unwrap();
+        assert_eq!(diff(&old.jobs[..1], &moved.jobs).changed, ["a"]);
+    }
+}

@@ -1,0 +1,112 @@
+//! Events that feed several outputs from one place (the pattern of vector's
+//! `internal_events`): one struct per event, one `emit()` that writes the
+//! log line, the metrics, the audit lines and the span fields, so that the
+//! outputs cannot disagree.
+
+use std::time::{Duration, SystemTime};
+
+use crate::actors::sync::SyncError;
+use crate::config::duration::GoDuration;
+use crate::fs::Written;
+use crate::plan::Job;
+use crate::status::SyncReport;
+use crate::telemetry::audit::Audit;
+use crate::telemetry::series::{Attempt, SecretSeries};
+use crate::vault::breaker::State;
+
+/// One sync attempt of one secret, finished.
+pub(crate) struct AttemptFinished<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) took: Duration,
+    /// `Some(version)` once the secret was read from Vault (the version is
+    /// `None` for KV v1), whatever happened after.
+    pub(crate) read: Option<Option<u64>>,
+    /// Per file, in the job's order; or why the attempt failed.
+    pub(crate) outcome: &'a Result<Vec<Written>, SyncError>,
+    /// The breaker state the read saw (`None`: the Vault actor did not answer).
+    pub(crate) breaker: Option<State>,
+    /// When the next attempt is due.
+    pub(crate) next_in: Duration,
+    pub(crate) consecutive_failures: u32,
+}
+
+impl AttemptFinished<'_> {
+    /// Audit lines, metrics, span fields and the log line; returns what the
+    /// status board records. Nothing here carries a secret value: errors
+    /// are already redacted, files are named by path.
+    pub(crate) fn emit(
+        &self,
+        audit: &Audit,
+        series: &SecretSeries,
+        span: &tracing::Span,
+    ) -> SyncReport {
+        let job = self.job;
+        let version = self.read.flatten();
+        if self.read.is_some() {
+            audit.secret_read(&job.name, &job.display_path, version);
+        }
+        let attempt = match self.outcome {
+            Ok(written) => {
+                let mut changed = 0u64;
+                for (f, w) in job.files.iter().zip(written) {
+                    if *w == Written::Changed {
+                        changed += 1;
+                        audit.file_written(&job.name, &f.target, version);
+                    }
+                }
+                Attempt::Synced {
+                    files_written: changed,
+                    at: crate::status::unix(SystemTime::now()) as f64,
+                }
+            }
+            Err(e) => Attempt::Failed {
+                stage: e.stage(),
+                vault: matches!(e, SyncError::Vault(_)),
+            },
+        };
+        series.record(self.took, self.breaker.map(State::as_gauge), attempt);
+        match self.outcome {
+            Ok(written) => {
+                let changed: Vec<_> = job
+                    .files
+                    .iter()
+                    .zip(written)
+                    .filter(|(_, w)| **w == Written::Changed)
+                    .map(|(f, _)| f.target.path.display())
+                    .collect();
+                if changed.is_empty() {
+                    tracing::debug!(secret = %job.name, version, "secret unchanged");
+                } else {
+                    tracing::info!(
+                        secret = %job.name,
+                        version,
+                        files_changed = changed.len(),
+                        files = ?changed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "secret synced"
+                    );
+                }
+                SyncReport::Success {
+                    version,
+                    next_attempt: self.next_in,
+                }
+            }
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error_kind", e.kind());
+                tracing::warn!(
+                    secret = %job.name,
+                    error = %e,
+                    error_kind = e.kind(),
+                    consecutive_failures = self.consecutive_failures,
+                    retry_in = %GoDuration(self.next_in),
+                    "secret sync failed; keeping the last good files"
+                );
+                SyncReport::Failure {
+                    error: e.to_string(),
+                    consecutive_failures: self.consecutive_failures,
+                    next_attempt: self.next_in,
+                }
+            }
+        }
+    }
+}
