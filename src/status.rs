@@ -39,6 +39,9 @@ pub struct SecretStatus {
     /// Unix seconds of the last success.
     pub last_success: Option<u64>,
     pub last_error: Option<String>,
+    /// The stable kind of the last error (`network`, `auth`,
+    /// `permission_denied`, `circuit_open`, `render`, `write`, ...).
+    pub last_error_kind: Option<&'static str>,
     pub consecutive_failures: u32,
     pub version: Option<u64>,
     /// Unix seconds of the next planned attempt.
@@ -59,6 +62,7 @@ impl SecretStatus {
             path: path.into(),
             last_success: None,
             last_error: None,
+            last_error_kind: None,
             consecutive_failures: 0,
             version: None,
             next_attempt: None,
@@ -77,6 +81,7 @@ pub enum SyncReport {
     Failure {
         /// Redacted error text.
         error: String,
+        kind: &'static str,
         consecutive_failures: u32,
         next_attempt: Duration,
     },
@@ -163,11 +168,13 @@ impl StatusBoard {
             }
             SyncReport::Failure {
                 error,
+                kind,
                 consecutive_failures,
                 next_attempt,
             } => {
                 s.state = SyncState::Failing;
                 s.last_error = Some(error);
+                s.last_error_kind = Some(kind);
                 s.consecutive_failures = consecutive_failures;
                 s.next_attempt = Some(at(next_attempt));
             }
@@ -224,6 +231,7 @@ mod tests {
     fn fail() -> SyncReport {
         SyncReport::Failure {
             error: "permission denied".into(),
+            kind: "permission_denied",
             consecutive_failures: 1,
             next_attempt: Duration::from_secs(1),
         }

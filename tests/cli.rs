@@ -180,3 +180,80 @@ fn deployment_configs_pass_check() {
     assert_eq!(code, 0, "k8s/configmap.yaml: {out}{err}");
     assert!(out.contains("2 secrets, 4 files"), "{out}");
 }
+
+/// Runs `args` with `env` set, against a valid config.
+fn with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ok.yaml");
+    std::fs::write(
+        &p,
+        "secretStore: {address: \"http://127.0.0.1:1\", token: t}\nsecrets: [{name: a, path: p, files: [{path: /tmp/secrets-sync-cli-never/a, key: v}]}]\n",
+    )
+    .unwrap();
+    let mut c = bin();
+    c.args(args).env("CONFIG_FILE", &p).env("HTTP_PORT", "0");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_to_end(c)
+}
+
+#[test]
+fn out_of_range_settings_exit_2_naming_the_variable_in_check_and_run() {
+    for (var, value, says) in [
+        (
+            "CIRCUIT_BREAKER_INTERVAL",
+            "3000000000000000h",
+            "between 1s and 24h",
+        ),
+        (
+            "CIRCUIT_BREAKER_TIMEOUT",
+            "3000000000000000h",
+            "between 1s and 1h",
+        ),
+        ("CIRCUIT_BREAKER_MAX_REQUESTS", "0", "1..=100"),
+        ("BACKOFF_MULTIPLIER", "NaN", "between 1 and 10"),
+        ("BACKOFF_MULTIPLIER", "-1", "between 1 and 10"),
+        ("BACKOFF_MULTIPLIER", "0.5", "between 1 and 10"),
+        ("INITIAL_BACKOFF", "0s", "between 100ms and 1h"),
+        ("LOG_LEVEL", "verbose", "not a level"),
+    ] {
+        for cmd in ["check", "run"] {
+            let (code, out, err) = with_env(&[cmd], &[(var, value)]);
+            assert_eq!(code, 2, "{cmd} {var}={value}: {out}{err}");
+            assert!(
+                err.contains(var) && err.contains(says),
+                "{cmd} {var}={value}: {err}"
+            );
+        }
+    }
+    let (code, _, err) = with_env(
+        &["check"],
+        &[("INITIAL_BACKOFF", "10s"), ("MAX_BACKOFF", "1s")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MAX_BACKOFF") && err.contains("INITIAL_BACKOFF"),
+        "{err}"
+    );
+    // In range: check passes.
+    let (code, out, err) = with_env(&["check"], &[("BACKOFF_MULTIPLIER", "1.5")]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_refresh_interval_below_the_floor_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fast.yaml");
+    std::fs::write(
+        &p,
+        "secretStore: {address: \"http://v\", token: t}\nsecrets: [{name: fast, path: p, refreshInterval: 1ns, files: [{path: /s/a, key: v}]}]\n",
+    )
+    .unwrap();
+    let (code, out, err) = check(&p);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(r#"secrets[0] "fast".refreshInterval"#) && err.contains("at least \"1s\""),
+        "{err}"
+    );
+}

@@ -103,6 +103,7 @@ impl AttemptFinished<'_> {
                 );
                 SyncReport::Failure {
                     error: e.to_string(),
+                    kind: e.kind(),
                     consecutive_failures: self.consecutive_failures,
                     next_attempt: self.next_in,
                 }

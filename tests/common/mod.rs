@@ -555,3 +555,69 @@ pub fn unique(prefix: &str) -> String {
 pub fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
+
+/// Builds a config file as JSON, which YAML reads unchanged: no quoting or
+/// indentation to get wrong in `format!` strings.
+#[derive(Default)]
+pub struct ConfigBuilder {
+    store: serde_json::Map<String, serde_json::Value>,
+    secrets: Vec<serde_json::Value>,
+}
+
+impl ConfigBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `secretStore.<key>`.
+    pub fn store(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.store.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// A secret whose field `v` is written to `file`.
+    pub fn secret(self, name: &str, path: &str, interval: &str, file: &Path) -> Self {
+        self.secret_json(serde_json::json!({
+            "name": name,
+            "path": path,
+            "refreshInterval": interval,
+            "files": [{"path": file, "key": "v"}],
+        }))
+    }
+
+    /// Any secret entry.
+    pub fn secret_json(mut self, secret: serde_json::Value) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    pub fn build(&self) -> String {
+        serde_json::json!({"secretStore": self.store, "secrets": self.secrets}).to_string()
+    }
+}
+
+impl Sync {
+    /// Waits until `cond` holds; otherwise fails the test with `what` and
+    /// the process's log.
+    pub fn wait_until(&self, timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+        if let Err(e) = wait_for(timeout, cond) {
+            panic!("{what}: {e}\n--- secrets-sync log ---\n{}", self.logs());
+        }
+    }
+
+    /// The value of one series of `/metrics`, e.g.
+    /// `config_reloads_total{result="failure"}` (`None`: not exported).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics").ok()?;
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+
+    /// Rewrites the config file (in place, as an operator's editor may).
+    pub fn write_config(&self, dir: &Path, config: &str) {
+        std::fs::write(dir.join("config.yaml"), config).unwrap();
+    }
+}
