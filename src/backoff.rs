@@ -8,10 +8,10 @@ use std::time::Duration;
 
 /// Backoff parameters (INITIAL_BACKOFF, MAX_BACKOFF, BACKOFF_MULTIPLIER).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BackoffPolicy {
-    pub initial: Duration,
-    pub max: Duration,
-    pub multiplier: f64,
+pub(crate) struct BackoffPolicy {
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
+    pub(crate) multiplier: f64,
 }
 
 impl Default for BackoffPolicy {
@@ -25,17 +25,17 @@ impl Default for BackoffPolicy {
 }
 
 /// The share of the delay that jitter may add or remove.
-pub const JITTER: f64 = 0.2;
+pub(crate) const JITTER: f64 = 0.2;
 
 /// Counts consecutive failures of one secret.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     policy: BackoffPolicy,
     failures: u32,
 }
 
 impl Backoff {
-    pub fn new(policy: BackoffPolicy) -> Self {
+    pub(crate) fn new(policy: BackoffPolicy) -> Self {
         Self {
             policy,
             failures: 0,
@@ -43,13 +43,13 @@ impl Backoff {
     }
 
     /// Consecutive failures so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Records a failure and returns the delay before the next attempt.
     /// `unit` is a random number in `[0, 1)` (injected so tests are exact).
-    pub fn next_delay(&mut self, unit: f64) -> Duration {
+    pub(crate) fn next_delay(&mut self, unit: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let p = &self.policy;
         let mult = if p.multiplier.is_finite() && p.multiplier >= 1.0 {
@@ -65,7 +65,7 @@ impl Backoff {
     }
 
     /// Records a success: the next failure starts from `initial` again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
 }
@@ -73,7 +73,7 @@ impl Backoff {
 /// Spreads a refresh interval by up to -10%, so that secrets configured with
 /// the same interval do not all fire in the same tick. Never longer than the
 /// interval the user asked for.
-pub fn jitter_interval(interval: Duration, unit: f64) -> Duration {
+pub(crate) fn jitter_interval(interval: Duration, unit: f64) -> Duration {
     interval.mul_f64(1.0 - 0.1 * unit.clamp(0.0, 1.0))
 }
 

@@ -194,10 +194,10 @@ pub(crate) fn directories(jobs: &[Arc<Job>]) -> Vec<PathBuf> {
 /// new-plan order where they exist there).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Diff {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub changed: Vec<String>,
-    pub unchanged: Vec<String>,
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) changed: Vec<String>,
+    pub(crate) unchanged: Vec<String>,
 }
 
 /// Compares jobs by name and full definition (paths as Vault sees them,

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Overwrites every string in a JSON value with zeros and empties the rest.
-pub fn zeroize_value(v: &mut Value) {
+pub(crate) fn zeroize_value(v: &mut Value) {
     match v {
         Value::String(s) => s.zeroize(),
         Value::Array(items) => items.iter_mut().for_each(zeroize_value),
@@ -80,7 +80,7 @@ impl SecretData {
     }
 
     /// All fields, for the template context.
-    pub fn fields(&self) -> &Map<String, Value> {
+    pub(crate) fn fields(&self) -> &Map<String, Value> {
         &self.fields
     }
 
@@ -95,7 +95,7 @@ impl SecretData {
 
     /// Removes every field value from `message`, for error texts that might
     /// quote a value (template engines sometimes do).
-    pub fn redact(&self, message: &str) -> String {
+    pub(crate) fn redact(&self, message: &str) -> String {
         // Every copy made on the way holds values: all are cleared on drop.
         let mut values: Vec<Zeroizing<String>> = Vec::new();
         if !self.fields.is_empty() {

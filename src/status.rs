@@ -22,7 +22,7 @@ pub enum ReadyPolicy {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SyncState {
+pub(crate) enum SyncState {
     /// Not attempted yet.
     Pending,
     /// Last attempt succeeded.
@@ -33,29 +33,29 @@ pub enum SyncState {
 
 /// What `/status` shows for one secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SecretStatus {
-    pub state: SyncState,
-    pub path: String,
+pub(crate) struct SecretStatus {
+    pub(crate) state: SyncState,
+    pub(crate) path: String,
     /// Unix seconds of the last success.
-    pub last_success: Option<u64>,
-    pub last_error: Option<String>,
+    pub(crate) last_success: Option<u64>,
+    pub(crate) last_error: Option<String>,
     /// The stable kind of the last error (`network`, `auth`,
     /// `permission_denied`, `circuit_open`, `render`, `write`, ...).
-    pub last_error_kind: Option<&'static str>,
-    pub consecutive_failures: u32,
-    pub version: Option<u64>,
+    pub(crate) last_error_kind: Option<&'static str>,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) version: Option<u64>,
     /// Unix seconds of the next planned attempt.
-    pub next_attempt: Option<u64>,
+    pub(crate) next_attempt: Option<u64>,
     /// Has synced at least once since it was (re)started.
-    pub ever_synced: bool,
+    pub(crate) ever_synced: bool,
     /// Which start of this secret the entry belongs to; reports from an
     /// earlier (stopped) SyncActor of the same name are ignored.
     #[serde(skip)]
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
 impl SecretStatus {
-    pub fn new(path: impl Into<String>, generation: u64) -> Self {
+    pub(crate) fn new(path: impl Into<String>, generation: u64) -> Self {
         Self {
             generation,
             state: SyncState::Pending,
@@ -73,7 +73,7 @@ impl SecretStatus {
 
 /// The outcome of one sync attempt, as a SyncActor reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SyncReport {
+pub(crate) enum SyncReport {
     Success {
         version: Option<u64>,
         next_attempt: Duration,
@@ -89,7 +89,7 @@ pub enum SyncReport {
 
 /// All secrets' states.
 #[derive(Debug, Clone, Default)]
-pub struct StatusBoard {
+pub(crate) struct StatusBoard {
     policy: ReadyPolicy,
     secrets: BTreeMap<String, SecretStatus>,
     /// How many entries have `ever_synced` (kept so readiness is O(1)).
@@ -106,7 +106,7 @@ pub struct ReadyFile {
 }
 
 impl StatusBoard {
-    pub fn new(policy: ReadyPolicy) -> Self {
+    pub(crate) fn new(policy: ReadyPolicy) -> Self {
         Self {
             policy,
             secrets: BTreeMap::new(),
@@ -117,7 +117,7 @@ impl StatusBoard {
     /// Adds (or resets) a secret as pending. With `keep_synced`, a secret
     /// restarted with the same files keeps its state (and counts as synced
     /// for readiness) until its new generation reports.
-    pub fn register(&mut self, name: &str, path: &str, generation: u64, keep_synced: bool) {
+    pub(crate) fn register(&mut self, name: &str, path: &str, generation: u64, keep_synced: bool) {
         if keep_synced {
             if let Some(s) = self.secrets.get_mut(name) {
                 s.generation = generation;
@@ -133,7 +133,7 @@ impl StatusBoard {
         }
     }
 
-    pub fn remove(&mut self, name: &str) {
+    pub(crate) fn remove(&mut self, name: &str) {
         if self.secrets.remove(name).is_some_and(|o| o.ever_synced) {
             self.synced = self.synced.saturating_sub(1);
         }
@@ -141,7 +141,13 @@ impl StatusBoard {
 
     /// Applies a report; reports for unknown names (a secret removed
     /// meanwhile) or an older generation are ignored.
-    pub fn apply(&mut self, name: &str, generation: u64, report: SyncReport, now: SystemTime) {
+    pub(crate) fn apply(
+        &mut self,
+        name: &str,
+        generation: u64,
+        report: SyncReport,
+        now: SystemTime,
+    ) {
         let Some(s) = self
             .secrets
             .get_mut(name)
@@ -181,11 +187,11 @@ impl StatusBoard {
         }
     }
 
-    pub fn synced_count(&self) -> usize {
+    pub(crate) fn synced_count(&self) -> usize {
         self.synced
     }
 
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         let synced = self.synced_count();
         match self.policy {
             ReadyPolicy::Any => synced > 0,
@@ -193,7 +199,7 @@ impl StatusBoard {
         }
     }
 
-    pub fn ready_file(&self) -> ReadyFile {
+    pub(crate) fn ready_file(&self) -> ReadyFile {
         ReadyFile {
             ready: self.is_ready(),
             synced: self.synced_count(),
@@ -202,16 +208,16 @@ impl StatusBoard {
         }
     }
 
-    pub fn secrets(&self) -> &BTreeMap<String, SecretStatus> {
+    pub(crate) fn secrets(&self) -> &BTreeMap<String, SecretStatus> {
         &self.secrets
     }
 
-    pub fn policy(&self) -> ReadyPolicy {
+    pub(crate) fn policy(&self) -> ReadyPolicy {
         self.policy
     }
 }
 
-pub fn unix(t: SystemTime) -> u64 {
+pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)

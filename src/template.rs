@@ -25,22 +25,22 @@ use zeroize::Zeroizing;
 use crate::secret::SecretData;
 
 /// The name under which the whole secret is visible to templates.
-pub const SECRET_VAR: &str = "secret";
+pub(crate) const SECRET_VAR: &str = "secret";
 
 /// A template failed to compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("template {key:?}: {message}")]
 pub struct CompileError {
-    pub key: String,
-    pub message: String,
+    pub(crate) key: String,
+    pub(crate) message: String,
 }
 
 /// A template failed to render (the message carries no secret value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("template {key:?} failed to render: {message}")]
-pub struct RenderError {
-    pub key: String,
-    pub message: String,
+pub(crate) struct RenderError {
+    pub(crate) key: String,
+    pub(crate) message: String,
 }
 
 /// The compiled `template.data` of one secret.
@@ -96,7 +96,7 @@ impl SecretTemplate {
     }
 
     /// Renders the entry `key` against `data`.
-    pub fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
+    pub(crate) fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
         let ctx = context(data);
         let res = self.tera.render(key, &ctx).map_err(|e| RenderError {
             key: key.to_string(),

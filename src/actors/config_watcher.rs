@@ -90,7 +90,7 @@ impl ConfigWatcher {
 }
 
 /// Is this event about the config file (or a ConfigMap `..data` swap)?
-pub fn relevant(event_path: &Path, config_name: &std::ffi::OsStr) -> bool {
+pub(crate) fn relevant(event_path: &Path, config_name: &std::ffi::OsStr) -> bool {
     match event_path.file_name() {
         Some(n) => n == config_name || n.to_string_lossy().starts_with(".."),
         None => false,

@@ -188,17 +188,17 @@ impl Handler<MarkStopping> for StatusActor {
 /// Everything `/ready` and `/status` show.
 #[derive(Debug, Clone, Serialize, Message)]
 #[rtype(result = "()")]
-pub struct Snapshot {
-    pub ready: bool,
-    pub policy: ReadyPolicy,
-    pub synced: usize,
-    pub total: usize,
-    pub secrets: BTreeMap<String, SecretStatus>,
+pub(crate) struct Snapshot {
+    pub(crate) ready: bool,
+    pub(crate) policy: ReadyPolicy,
+    pub(crate) synced: usize,
+    pub(crate) total: usize,
+    pub(crate) secrets: BTreeMap<String, SecretStatus>,
 }
 
 #[derive(Message)]
 #[rtype(result = "Snapshot")]
-pub struct GetSnapshot;
+pub(crate) struct GetSnapshot;
 
 impl Handler<GetSnapshot> for StatusActor {
     type Result = MessageResult<GetSnapshot>;

@@ -29,7 +29,7 @@ use crate::vault::VaultError;
 
 /// Why one sync attempt failed. No variant carries a secret value.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -42,7 +42,7 @@ pub enum SyncError {
 
 impl SyncError {
     /// Where the attempt failed, for `secret_sync_errors_total`.
-    pub fn stage(&self) -> SyncStage {
+    pub(crate) fn stage(&self) -> SyncStage {
         match self {
             SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
             SyncError::Render(_) => SyncStage::Render,
@@ -50,7 +50,7 @@ impl SyncError {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SyncError::Vault(e) => e.kind(),
             SyncError::Render(_) => "render",
@@ -94,9 +94,9 @@ pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -
 /// Sent to the supervisor after the single attempt of `run --once`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SyncFinished {
-    pub name: String,
-    pub ok: bool,
+pub(crate) struct SyncFinished {
+    pub(crate) name: String,
+    pub(crate) ok: bool,
 }
 
 /// Sync attempts in progress at once, process-wide. Four times the Vault

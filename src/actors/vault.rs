@@ -20,7 +20,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::{VaultError, VaultSession};
 
-pub struct VaultActor {
+pub(crate) struct VaultActor {
     session: Rc<VaultSession>,
     metrics: Arc<Metrics>,
 }
@@ -72,9 +72,9 @@ pub(crate) struct ReadSecret {
 }
 
 /// The answer to [`ReadSecret`], with the breaker state after the read.
-pub struct ReadReply {
-    pub result: Result<SecretData, VaultError>,
-    pub breaker: State,
+pub(crate) struct ReadReply {
+    pub(crate) result: Result<SecretData, VaultError>,
+    pub(crate) breaker: State,
 }
 
 impl Handler<ReadSecret> for VaultActor {
@@ -121,14 +121,14 @@ impl Handler<Reconfigure> for VaultActor {
 
 /// Breaker state and token TTL, for `/status` and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VaultHealth {
-    pub breaker: State,
-    pub token_ttl_remaining: Option<Duration>,
+pub(crate) struct VaultHealth {
+    pub(crate) breaker: State,
+    pub(crate) token_ttl_remaining: Option<Duration>,
 }
 
 #[derive(Message)]
 #[rtype(result = "VaultHealth")]
-pub struct GetVaultHealth;
+pub(crate) struct GetVaultHealth;
 
 impl Handler<GetVaultHealth> for VaultActor {
     type Result = MessageResult<GetVaultHealth>;

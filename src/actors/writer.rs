@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::fs::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteQueue, Written};
 
 /// Batches written at the same time at most.
-pub const MAX_PARALLEL_WRITES: usize = 8;
+pub(crate) const MAX_PARALLEL_WRITES: usize = 8;
 
 struct Job {
     files: Vec<FileWrite>,

@@ -22,20 +22,20 @@ use zeroize::Zeroizing;
 /// Where one file goes and with which mode and owner: the writer's own
 /// input type (the config's types stay in `config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteTarget {
-    pub path: PathBuf,
+pub(crate) struct WriteTarget {
+    pub(crate) path: PathBuf,
     /// Exact mode, set before any byte is written (no setuid/setgid/sticky).
-    pub mode: u32,
+    pub(crate) mode: u32,
     /// Numeric uid/gid to chown to; `None` keeps the writer's own.
-    pub owner: Option<u32>,
-    pub group: Option<u32>,
+    pub(crate) owner: Option<u32>,
+    pub(crate) group: Option<u32>,
 }
 
 /// One file to write: its target and the bytes, cleared from memory when
 /// dropped. `Debug` shows the length only.
-pub struct FileWrite {
-    pub target: WriteTarget,
-    pub content: Zeroizing<Vec<u8>>,
+pub(crate) struct FileWrite {
+    pub(crate) target: WriteTarget,
+    pub(crate) content: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for FileWrite {
@@ -49,7 +49,7 @@ impl std::fmt::Debug for FileWrite {
 
 /// What happened to one file of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     /// Content, mode or owner differed: the file was replaced.
     Changed,
     /// Already exactly as wanted: left alone (same inode, same mtime).
@@ -59,11 +59,11 @@ pub enum Written {
 /// A write failed; names the file and the step.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {step} failed: {source}{}", path.display(), hint(source))]
-pub struct FsError {
-    pub path: PathBuf,
-    pub step: &'static str,
+pub(crate) struct FsError {
+    pub(crate) path: PathBuf,
+    pub(crate) step: &'static str,
     #[source]
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 fn hint(e: &io::Error) -> &'static str {
@@ -87,7 +87,7 @@ fn err<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> FsEr
 
 /// Directories are created with the file's read bits turned into search bits
 /// (0600 -> 0700, 0644 -> 0755), never wider than the file itself.
-pub fn dir_mode(file_mode: u32) -> u32 {
+pub(crate) fn dir_mode(file_mode: u32) -> u32 {
     let m = file_mode & 0o777;
     m | ((m & 0o444) >> 2) | 0o700
 }
@@ -95,7 +95,7 @@ pub fn dir_mode(file_mode: u32) -> u32 {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Temp files start with this marker, so leftovers can be recognised.
-pub const TEMP_MARKER: &str = ".secrets-sync-tmp";
+pub(crate) const TEMP_MARKER: &str = ".secrets-sync-tmp";
 
 /// This process's id, asked of the kernel once (it is in every temp name).
 fn pid() -> u32 {
@@ -198,7 +198,7 @@ fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
 
 /// Removes temp files that an earlier process (a different pid) left in
 /// `dir` when it was killed mid-write. Returns how many were removed.
-pub fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
+pub(crate) fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
     let own = format!("{TEMP_MARKER}.{}.", pid());
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
@@ -222,7 +222,7 @@ pub fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
 
 /// Writes a batch (one secret's files). Returns, per file and in the same
 /// order, whether it changed.
-pub fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> {
+pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> {
     let mut temps: Vec<Option<PathBuf>> = Vec::with_capacity(files.len());
     for w in files {
         if unchanged(w) {

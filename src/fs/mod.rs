@@ -12,5 +12,5 @@ pub mod atomic;
 pub mod queue;
 
 pub(crate) use atomic::parent_of;
-pub use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteTarget, Written};
-pub use queue::WriteQueue;
+pub(crate) use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteTarget, Written};
+pub(crate) use queue::WriteQueue;

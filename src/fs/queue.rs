@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Batches waiting or running, keyed by the files they touch.
 #[derive(Debug)]
-pub struct WriteQueue<J> {
+pub(crate) struct WriteQueue<J> {
     max_running: usize,
     running: usize,
     busy: HashSet<PathBuf>,
@@ -14,7 +14,7 @@ pub struct WriteQueue<J> {
 
 impl<J> WriteQueue<J> {
     /// `max_running` bounds how many batches run at once (at least 1).
-    pub fn new(max_running: usize) -> Self {
+    pub(crate) fn new(max_running: usize) -> Self {
         Self {
             max_running: max_running.max(1),
             running: 0,
@@ -23,14 +23,14 @@ impl<J> WriteQueue<J> {
         }
     }
 
-    pub fn push(&mut self, paths: Vec<PathBuf>, job: J) {
+    pub(crate) fn push(&mut self, paths: Vec<PathBuf>, job: J) {
         self.waiting.push_back((paths, job));
     }
 
     /// The next batch that may start now, marked as running. A batch waits
     /// while any of its files is being written, or is wanted by an earlier
     /// waiting batch (so writes to one file keep their order).
-    pub fn start_next(&mut self) -> Option<(Vec<PathBuf>, J)> {
+    pub(crate) fn start_next(&mut self) -> Option<(Vec<PathBuf>, J)> {
         if self.running >= self.max_running {
             return None;
         }
@@ -53,7 +53,7 @@ impl<J> WriteQueue<J> {
     }
 
     /// Marks a batch started by [`start_next`](Self::start_next) as done.
-    pub fn finish(&mut self, paths: &[PathBuf]) {
+    pub(crate) fn finish(&mut self, paths: &[PathBuf]) {
         for p in paths {
             self.busy.remove(p);
         }
@@ -61,12 +61,8 @@ impl<J> WriteQueue<J> {
     }
 
     /// Nothing running and nothing waiting.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.running == 0 && self.waiting.is_empty()
-    }
-
-    pub fn running(&self) -> usize {
-        self.running
     }
 }
 

@@ -17,18 +17,19 @@ use serde_json::{json, Map, Value};
 use crate::fs::WriteTarget;
 
 /// Where audit lines go.
-pub struct Audit {
+pub(crate) struct Audit {
     file: Option<Mutex<File>>,
     identity: Map<String, Value>,
     enabled: bool,
 }
 
 /// Downward-API variables copied into every line, under lower-case keys.
-pub const IDENTITY_VARS: &[&str] = &["POD_NAME", "POD_NAMESPACE", "SERVICE_ACCOUNT", "NODE_NAME"];
+pub(crate) const IDENTITY_VARS: &[&str] =
+    &["POD_NAME", "POD_NAMESPACE", "SERVICE_ACCOUNT", "NODE_NAME"];
 
 impl Audit {
     /// Opens `file` (if given) for appending; reads the identity variables.
-    pub fn new(enabled: bool, file: Option<&Path>) -> std::io::Result<Self> {
+    pub(crate) fn new(enabled: bool, file: Option<&Path>) -> std::io::Result<Self> {
         let file = match file {
             Some(p) if enabled => Some(Mutex::new(
                 OpenOptions::new().create(true).append(true).open(p)?,
@@ -48,7 +49,7 @@ impl Audit {
         })
     }
 
-    pub fn secret_read(&self, secret: &str, path: &str, version: Option<u64>) {
+    pub(crate) fn secret_read(&self, secret: &str, path: &str, version: Option<u64>) {
         self.emit(|| {
             json!({
                 "event": "secret_read",
@@ -59,7 +60,7 @@ impl Audit {
         });
     }
 
-    pub fn file_written(&self, secret: &str, file: &WriteTarget, version: Option<u64>) {
+    pub(crate) fn file_written(&self, secret: &str, file: &WriteTarget, version: Option<u64>) {
         self.emit(|| {
             json!({
                 "event": "file_written",
@@ -108,7 +109,7 @@ impl Audit {
 }
 
 /// `2026-11-23T21:00:00.123Z` without a date library.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);

@@ -37,7 +37,8 @@ use prometheus::{
 use super::series::{SecretSeriesSet, SharedSeries, LATENCY_BUCKETS};
 
 /// Every metric family this process exports (the table above).
-pub const METRIC_NAMES: &[&str] = &[
+#[cfg(test)]
+const METRIC_NAMES: &[&str] = &[
     "secret_fetch_total",
     "secret_fetch_errors_total",
     "secret_sync_errors_total",
@@ -57,24 +58,24 @@ pub const METRIC_NAMES: &[&str] = &[
 ];
 
 /// Every metric of the process, registered in one registry.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// The per-secret families.
-    pub secrets: Arc<SecretSeriesSet>,
-    pub vault_breaker_state: IntGauge,
-    pub vault_request_duration: HistogramVec,
-    pub vault_request_errors: IntCounterVec,
-    pub token_ttl: Gauge,
-    pub config_reloads: IntCounterVec,
-    pub secrets_configured: IntGauge,
-    pub secrets_ready: IntGauge,
-    pub http_requests: IntCounterVec,
-    pub http_duration: HistogramVec,
+    pub(crate) secrets: Arc<SecretSeriesSet>,
+    pub(crate) vault_breaker_state: IntGauge,
+    pub(crate) vault_request_duration: HistogramVec,
+    pub(crate) vault_request_errors: IntCounterVec,
+    pub(crate) token_ttl: Gauge,
+    pub(crate) config_reloads: IntCounterVec,
+    pub(crate) secrets_configured: IntGauge,
+    pub(crate) secrets_ready: IntGauge,
+    pub(crate) http_requests: IntCounterVec,
+    pub(crate) http_duration: HistogramVec,
 }
 
 impl Metrics {
     /// Builds and registers every metric.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         let registry = Registry::new();
         macro_rules! reg {
             ($m:expr) => {{
@@ -129,7 +130,7 @@ impl Metrics {
     }
 
     /// Records one Vault request.
-    pub fn vault_request(&self, op: &str, took: Duration, error_kind: Option<&str>) {
+    pub(crate) fn vault_request(&self, op: &str, took: Duration, error_kind: Option<&str>) {
         self.vault_request_duration
             .with_label_values(&[op])
             .observe(took.as_secs_f64());
@@ -141,7 +142,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::warn!(error = %e, "cannot encode metrics");

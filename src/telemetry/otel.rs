@@ -22,10 +22,10 @@ use opentelemetry_sdk::Resource;
 /// Tracing could not be set up (the process then runs without it).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up OpenTelemetry export: {0}")]
-pub struct OtelError(String);
+pub(crate) struct OtelError(String);
 
 /// The collector URL for traces from the seed's base endpoint.
-pub fn traces_url(base: &str) -> String {
+pub(crate) fn traces_url(base: &str) -> String {
     let base = base.trim().trim_end_matches('/');
     if base.ends_with("/v1/traces") {
         base.to_string()
@@ -36,7 +36,9 @@ pub fn traces_url(base: &str) -> String {
 
 /// Builds the exporter and provider. Must run outside the async runtime
 /// (the blocking HTTP client may not be created inside it).
-pub fn provider(endpoint: Option<&str>) -> Result<(SdkTracerProvider, SdkTracer), OtelError> {
+pub(crate) fn provider(
+    endpoint: Option<&str>,
+) -> Result<(SdkTracerProvider, SdkTracer), OtelError> {
     let mut builder = SpanExporter::builder().with_http();
     if let Some(e) = endpoint.filter(|e| !e.trim().is_empty()) {
         builder = builder.with_endpoint(traces_url(e));

@@ -23,7 +23,7 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 /// Where a failed sync attempt stopped, the `stage` label of
 /// `secret_sync_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncStage {
+pub(crate) enum SyncStage {
     Fetch,
     Render,
     Write,
@@ -32,7 +32,7 @@ pub enum SyncStage {
 impl SyncStage {
     const ALL: [SyncStage; 3] = [SyncStage::Fetch, SyncStage::Render, SyncStage::Write];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SyncStage::Fetch => "fetch",
             SyncStage::Render => "render",
@@ -47,7 +47,7 @@ impl SyncStage {
 
 /// How one sync attempt ended, as the metrics count it.
 #[derive(Debug, Clone, Copy)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// Synced; `files_written` files were replaced (unchanged ones are not
     /// counted); `at` is the Unix time of the success.
     Synced { files_written: u64, at: f64 },
@@ -57,7 +57,7 @@ pub enum Attempt {
 }
 
 /// Latency buckets from 1 ms to 30 s, shared by every duration histogram.
-pub const LATENCY_BUCKETS: [f64; 14] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
@@ -77,7 +77,7 @@ struct Numbers {
 
 /// The series of one secret. Cheap to update; only the secret's own
 /// SyncActor writes to it.
-pub struct SecretSeries {
+pub(crate) struct SecretSeries {
     /// Also the key of [`SecretSeriesSet`]'s map (one allocation for both).
     name: Arc<str>,
     vault_path: Box<str>,
@@ -85,13 +85,9 @@ pub struct SecretSeries {
 }
 
 impl SecretSeries {
-    pub fn vault_path(&self) -> &str {
-        &self.vault_path
-    }
-
     /// Records one sync attempt that took `took`; `breaker` is the state
     /// the read saw (`None` if the Vault actor did not answer).
-    pub fn record(&self, took: Duration, breaker: Option<i64>, attempt: Attempt) {
+    pub(crate) fn record(&self, took: Duration, breaker: Option<i64>, attempt: Attempt) {
         let secs = took.as_secs_f64();
         let mut n = self.numbers.lock().unwrap_or_else(PoisonError::into_inner);
         n.fetch += 1;
@@ -167,13 +163,13 @@ const FAMILIES: [(&str, &str, MetricType); 7] = [
 
 /// Every secret's series, by secret name: the collector of the seven
 /// per-secret families.
-pub struct SecretSeriesSet {
+pub(crate) struct SecretSeriesSet {
     descs: Vec<Desc>,
     by_name: RwLock<BTreeMap<Arc<str>, Arc<SecretSeries>>>,
 }
 
 impl SecretSeriesSet {
-    pub fn new() -> prometheus::Result<Self> {
+    pub(crate) fn new() -> prometheus::Result<Self> {
         let descs = FAMILIES
             .iter()
             .map(|(name, help, _)| {
@@ -193,7 +189,7 @@ impl SecretSeriesSet {
     /// Fresh series for a secret (counters at zero), replacing any earlier
     /// series of that name. The counters exist from the start, so rates and
     /// alerts work before the first attempt ends.
-    pub fn register(&self, name: &str, vault_path: &str) -> Arc<SecretSeries> {
+    pub(crate) fn register(&self, name: &str, vault_path: &str) -> Arc<SecretSeries> {
         let series = Arc::new(SecretSeries {
             name: name.into(),
             vault_path: vault_path.into(),
@@ -208,22 +204,19 @@ impl SecretSeriesSet {
 
     /// Deletes every series of a secret. An actor still holding the old
     /// [`SecretSeries`] writes into a value nobody exports any more.
-    pub fn remove(&self, name: &str) {
+    pub(crate) fn remove(&self, name: &str) {
         self.by_name
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.by_name
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -333,7 +326,7 @@ impl Collector for SecretSeriesSet {
 }
 
 /// Lets the registry own a handle to the set while the process keeps one.
-pub struct SharedSeries(pub Arc<SecretSeriesSet>);
+pub(crate) struct SharedSeries(pub Arc<SecretSeriesSet>);
 
 impl Collector for SharedSeries {
     fn desc(&self) -> Vec<&Desc> {
@@ -458,7 +451,7 @@ mod tests {
                 at: 2.0,
             },
         );
-        assert_eq!(new.vault_path(), "secret/data/new");
+        assert_eq!(&*new.vault_path, "secret/data/new");
         let text = render(&set);
         assert!(!text.contains("secret/data/old"), "{text}");
         assert!(

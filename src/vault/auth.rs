@@ -8,28 +8,28 @@ use crate::secret::SecretString;
 
 /// TTLs beyond ten years are read as ten years (a hostile or broken answer
 /// must not overflow the clock).
-pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+pub(crate) const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// A token obtained by a login (or given by the user).
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
-    pub token: SecretString,
+    pub(crate) token: SecretString,
     /// Lease of the token; zero means it does not expire.
-    pub ttl: Duration,
-    pub renewable: bool,
+    pub(crate) ttl: Duration,
+    pub(crate) renewable: bool,
 }
 
 /// `POST /v1/auth/{mount}/login`, the login path of every method here.
-pub fn login_path(mount: &str) -> String {
+pub(crate) fn login_path(mount: &str) -> String {
     format!("/v1/auth/{}/login", super::kv::encode_path(mount))
 }
 
 /// Login body of the kubernetes and jwt methods.
-pub fn jwt_login_body(role: &str, jwt: &SecretString) -> Value {
+pub(crate) fn jwt_login_body(role: &str, jwt: &SecretString) -> Value {
     json!({ "role": role, "jwt": jwt.expose() })
 }
 
-pub fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
+pub(crate) fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
     json!({ "role_id": role_id, "secret_id": secret_id.expose() })
 }
 

@@ -25,16 +25,16 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
+pub(crate) struct BreakerSettings {
     /// Requests let through while half-open (CIRCUIT_BREAKER_MAX_REQUESTS; 0 means 1).
-    pub max_requests: u32,
+    pub(crate) max_requests: u32,
     /// Closed-state count reset period (CIRCUIT_BREAKER_INTERVAL; 0 never resets).
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Longest open period (CIRCUIT_BREAKER_TIMEOUT; 0 means 60s); the
     /// first is [`FIRST_OPEN`] and they double up to this.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Consecutive failures that open a closed breaker (at least 1).
-    pub failure_threshold: u32,
+    pub(crate) failure_threshold: u32,
 }
 
 impl Default for BreakerSettings {
@@ -49,14 +49,14 @@ impl Default for BreakerSettings {
 }
 
 /// The first open period (or `timeout`, if that is shorter).
-pub const FIRST_OPEN: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_OPEN: Duration = Duration::from_secs(1);
 
 /// The share of an open period that jitter may take off.
-pub const OPEN_JITTER: f64 = 0.25;
+pub(crate) const OPEN_JITTER: f64 = 0.25;
 
 /// The `n`-th consecutive open period (0: first) before jitter:
 /// `min(timeout, FIRST_OPEN * 2^n)`.
-pub fn open_period(timeout: Duration, reopens: u32) -> Duration {
+pub(crate) fn open_period(timeout: Duration, reopens: u32) -> Duration {
     let factor = 1u32.checked_shl(reopens.min(31)).unwrap_or(u32::MAX);
     FIRST_OPEN
         .checked_mul(factor)
@@ -65,7 +65,7 @@ pub fn open_period(timeout: Duration, reopens: u32) -> Duration {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Closed,
     HalfOpen,
     Open,
@@ -73,7 +73,7 @@ pub enum State {
 
 impl State {
     /// The gauge value of `circuit_breaker_state`: 0 closed, 1 half-open, 2 open.
-    pub fn as_gauge(self) -> i64 {
+    pub(crate) fn as_gauge(self) -> i64 {
         match self {
             State::Closed => 0,
             State::HalfOpen => 1,
@@ -94,24 +94,24 @@ impl fmt::Display for State {
 
 /// Counts of the current generation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub requests: u32,
-    pub total_successes: u32,
-    pub total_failures: u32,
-    pub consecutive_successes: u32,
-    pub consecutive_failures: u32,
+pub(crate) struct Counts {
+    pub(crate) requests: u32,
+    pub(crate) total_successes: u32,
+    pub(crate) total_failures: u32,
+    pub(crate) consecutive_successes: u32,
+    pub(crate) consecutive_failures: u32,
 }
 
 /// A state change, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
-    pub from: State,
-    pub to: State,
+pub(crate) struct Transition {
+    pub(crate) from: State,
+    pub(crate) to: State,
 }
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Open; it will be half-open in `retry_in`.
     Open { retry_in: Duration },
     /// Half-open and the probes are all taken.
@@ -121,12 +121,12 @@ pub enum Refusal {
 /// A permit to send one request; hand it back to [`Breaker::record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-pub struct Permit {
+pub(crate) struct Permit {
     generation: u64,
 }
 
 #[derive(Debug, Clone)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     settings: BreakerSettings,
     state: State,
     generation: u64,
@@ -143,12 +143,16 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    pub fn new(settings: BreakerSettings, now: Instant) -> Self {
+    pub(crate) fn new(settings: BreakerSettings, now: Instant) -> Self {
         Self::with_rng(settings, now, fastrand::Rng::new())
     }
 
     /// [`new`](Self::new) with a given random source (tests).
-    pub fn with_rng(mut settings: BreakerSettings, now: Instant, rng: fastrand::Rng) -> Self {
+    pub(crate) fn with_rng(
+        mut settings: BreakerSettings,
+        now: Instant,
+        rng: fastrand::Rng,
+    ) -> Self {
         settings.max_requests = settings.max_requests.max(1);
         settings.failure_threshold = settings.failure_threshold.max(1);
         if settings.timeout.is_zero() {
@@ -169,32 +173,33 @@ impl Breaker {
         b
     }
 
-    pub fn settings(&self) -> BreakerSettings {
+    pub(crate) fn settings(&self) -> BreakerSettings {
         self.settings
     }
 
     /// The state at `now` (moves open -> half-open and clears expired counts).
-    pub fn state(&mut self, now: Instant) -> State {
+    pub(crate) fn state(&mut self, now: Instant) -> State {
         self.advance(now);
         self.state
     }
 
-    pub fn counts(&self) -> Counts {
+    #[cfg(test)]
+    fn counts(&self) -> Counts {
         self.counts
     }
 
     /// The current open period (meaningful while open).
-    pub fn open_for(&self) -> Duration {
+    pub(crate) fn open_for(&self) -> Duration {
         self.open_for
     }
 
     /// State changes since the last call, oldest first (for logging).
-    pub fn take_transitions(&mut self) -> Vec<Transition> {
+    pub(crate) fn take_transitions(&mut self) -> Vec<Transition> {
         std::mem::take(&mut self.transitions)
     }
 
     /// Asks to send a request.
-    pub fn allow(&mut self, now: Instant) -> Result<Permit, Refusal> {
+    pub(crate) fn allow(&mut self, now: Instant) -> Result<Permit, Refusal> {
         self.advance(now);
         match self.state {
             State::Open => Err(Refusal::Open {
@@ -216,7 +221,7 @@ impl Breaker {
     }
 
     /// Records the outcome of a permitted request.
-    pub fn record(&mut self, permit: Permit, success: bool, now: Instant) {
+    pub(crate) fn record(&mut self, permit: Permit, success: bool, now: Instant) {
         self.advance(now);
         if permit.generation != self.generation {
             return;

@@ -29,20 +29,20 @@ use crate::plan::StorePlan;
 use crate::secret::SecretString;
 
 /// Largest answer accepted from Vault (a KV value is at most ~1 MiB by default).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Time allowed for one request, connection included.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to open a TCP connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle keep-alive connections kept to Vault at most.
-pub const MAX_CONNECTIONS: usize = 32;
+pub(crate) const MAX_CONNECTIONS: usize = 32;
 
 const USER_AGENT: &str = concat!("secrets-sync/", env!("CARGO_PKG_VERSION"));
 
 /// The TLS settings cannot be used (found by the planning step, so a config
 /// with them is refused before anything runs).
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("CA file {path}: {detail} (set secretStore.caCert or VAULT_CACERT to a PEM file of CA certificates)")]
     CaCert {
         path: String,
@@ -57,7 +57,7 @@ pub enum ClientError {
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// An HTTP client bound to one Vault address.
-pub struct VaultClient {
+pub(crate) struct VaultClient {
     http: Client<Https, Full<Bytes>>,
     base: String,
     namespace: Option<HeaderValue>,
@@ -65,9 +65,9 @@ pub struct VaultClient {
 
 /// A successful (2xx) answer. The body may hold secret values, so `Debug`
 /// shows only its length.
-pub struct Answer {
-    pub status: StatusCode,
-    pub body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
 }
 
 impl Drop for Answer {
@@ -131,7 +131,7 @@ impl VaultClient {
 
     /// Sends one request. `op` names the operation for errors and metrics;
     /// `path` is the API path (`/v1/...`).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         op: &'static str,
         method: Method,
@@ -223,7 +223,7 @@ impl Drop for Wipe {
 }
 
 /// Maps a status code to success or a [`VaultError`].
-pub fn classify(
+pub(crate) fn classify(
     op: &'static str,
     path: &str,
     status: StatusCode,

@@ -3,7 +3,7 @@
 
 /// Why a Vault operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VaultError {
+pub(crate) enum VaultError {
     #[error("permission denied on {op} {path}: check that the token's policy allows it{}", detail_suffix(.detail))]
     PermissionDenied {
         op: &'static str,
@@ -80,7 +80,7 @@ fn detail_suffix(d: &str) -> String {
 
 impl VaultError {
     /// A short, stable name for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             VaultError::PermissionDenied { .. } => "permission_denied",
             VaultError::NotFound { .. } => "not_found",
@@ -99,7 +99,7 @@ impl VaultError {
     }
 
     /// Does this error say that Vault itself is unwell (for the breaker)?
-    pub fn is_vault_failure(&self) -> bool {
+    pub(crate) fn is_vault_failure(&self) -> bool {
         match self {
             VaultError::Network { .. } | VaultError::Server { .. } => true,
             VaultError::Login { source, .. } => source.is_vault_failure(),
@@ -110,7 +110,7 @@ impl VaultError {
 
 /// Vault answers errors as `{"errors": ["..."]}`; keep those strings, cut to
 /// a sane length, and nothing else of the body.
-pub fn vault_error_detail(body: &[u8]) -> String {
+pub(crate) fn vault_error_detail(body: &[u8]) -> String {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return String::new();
     };
@@ -129,7 +129,7 @@ pub fn vault_error_detail(body: &[u8]) -> String {
     truncate(&joined, 300)
 }
 
-pub fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

@@ -6,7 +6,7 @@ use crate::config::KvVersion;
 use crate::secret::SecretData;
 
 /// The API path (after the address) that reads `path` from the mount.
-pub fn read_path(kv: KvVersion, mount: &str, path: &str) -> String {
+pub(crate) fn read_path(kv: KvVersion, mount: &str, path: &str) -> String {
     let mount = encode_path(mount);
     let path = encode_path(path);
     match kv {
@@ -17,14 +17,14 @@ pub fn read_path(kv: KvVersion, mount: &str, path: &str) -> String {
 
 /// The path as logs, metrics and `/status` show it: [`read_path`] without
 /// the `/v1/` prefix (`secret/data/app`).
-pub fn display_path(kv: KvVersion, mount: &str, path: &str) -> String {
+pub(crate) fn display_path(kv: KvVersion, mount: &str, path: &str) -> String {
     read_path(kv, mount, path)
         .trim_start_matches("/v1/")
         .to_string()
 }
 
 /// Percent-encodes each segment of a slash-separated path.
-pub fn encode_path(path: &str) -> String {
+pub(crate) fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         if b.is_ascii_alphanumeric()

@@ -13,6 +13,5 @@ pub mod error;
 pub mod kv;
 pub mod session;
 
-pub use client::{ClientError, VaultClient};
-pub use error::VaultError;
-pub use session::VaultSession;
+pub(crate) use error::VaultError;
+pub(crate) use session::VaultSession;

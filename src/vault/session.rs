@@ -43,13 +43,13 @@ fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
 }
 
 /// Delay before retrying a failed renewal, lookup or login in the background.
-pub const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
+pub(crate) const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
 /// Vault requests in flight at once (the rest queue). Matches the client's
 /// keep-alive pool, so requests reuse connections.
-pub const MAX_IN_FLIGHT: usize = super::client::MAX_CONNECTIONS / 2;
+pub(crate) const MAX_IN_FLIGHT: usize = super::client::MAX_CONNECTIONS / 2;
 
 /// A renewal that grants less than this means the token is at its max TTL.
-pub const MIN_RENEWED_TTL: Duration = Duration::from_secs(2);
+pub(crate) const MIN_RENEWED_TTL: Duration = Duration::from_secs(2);
 
 type LoginFuture = Shared<LocalBoxFuture<'static, Result<SecretString, VaultError>>>;
 
@@ -84,7 +84,7 @@ impl TokenState {
 }
 
 /// One store's client, breaker, credentials and current token.
-pub struct VaultSession {
+pub(crate) struct VaultSession {
     client: VaultClient,
     store: std::sync::Arc<StorePlan>,
     breaker: RefCell<Breaker>,
@@ -129,20 +129,20 @@ impl VaultSession {
         })
     }
 
-    pub fn store(&self) -> &StoreConfig {
+    pub(crate) fn store(&self) -> &StoreConfig {
         &self.store.config
     }
 
-    pub fn breaker_settings(&self) -> BreakerSettings {
+    pub(crate) fn breaker_settings(&self) -> BreakerSettings {
         self.breaker.borrow().settings()
     }
 
-    pub fn breaker_state(&self) -> State {
+    pub(crate) fn breaker_state(&self) -> State {
         self.breaker.borrow_mut().state(Instant::now())
     }
 
     /// Time left on the token's lease; `None` when unknown or not expiring.
-    pub fn token_ttl_remaining(&self) -> Option<Duration> {
+    pub(crate) fn token_ttl_remaining(&self) -> Option<Duration> {
         self.token
             .borrow()
             .as_ref()
@@ -226,7 +226,7 @@ impl VaultSession {
     /// Reads one secret (`api_path` as the job resolved it; `display_path`
     /// names it in errors), logging in first if needed, and once more if an
     /// AppRole token turns out to be invalid.
-    pub async fn read(
+    pub(crate) async fn read(
         self: Rc<Self>,
         api_path: &str,
         display_path: &str,
@@ -427,7 +427,7 @@ impl VaultSession {
     }
 
     /// First contact: look the static token up (TTL, renewable), or log in.
-    pub async fn start(self: Rc<Self>) {
+    pub(crate) async fn start(self: Rc<Self>) {
         match &self.store().auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
             _ => {
@@ -475,7 +475,7 @@ impl VaultSession {
 
     /// Renews the token at two thirds of its lease, or logs in again; for a
     /// static token that cannot be renewed, says loudly that it will expire.
-    pub async fn maintain(self: Rc<Self>) {
+    pub(crate) async fn maintain(self: Rc<Self>) {
         if self.lookup_pending.replace(false) {
             if let AuthConfig::Token { token } = &self.store().auth {
                 return self.lookup_static(token.clone()).await;
