@@ -93,7 +93,11 @@ fn approle_auth_syncs() {
     );
     wait_for(Duration::from_secs(15), || file_has(&out, "from-approle"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
-    assert!(s.logs().contains("logged in to Vault"));
+    assert!(
+        s.metric(r#"vault_request_duration_seconds_count{operation="auth"}"#)
+            .unwrap_or(0.0)
+            >= 1.0
+    );
     assert!(
         !s.logs().contains(&secret_id),
         "secret ID leaked into the logs"
