@@ -119,8 +119,17 @@ pub(crate) struct Peers {
     pub(crate) audit: Arc<Audit>,
 }
 
-/// Everything one secret's loop owns.
+/// A secret's actor: a shell around its loop, which it starts and which
+/// ends with it.
 pub(crate) struct SyncActor {
+    /// Taken when the actor starts.
+    job_loop: Option<JobLoop>,
+    /// Wakes the loop before its delay is over ([`SyncNow`]).
+    wake: Arc<Notify>,
+}
+
+/// Everything one secret's loop owns.
+struct JobLoop {
     job: Arc<Job>,
     /// This secret's metric series (written by this actor only).
     series: Arc<SecretSeries>,
@@ -130,7 +139,6 @@ pub(crate) struct SyncActor {
     generation: u64,
     /// `Some` in `--once` mode: who to tell when the attempt is done.
     once: Option<Recipient<SyncFinished>>,
-    /// Wakes the loop before its delay is over ([`SyncNow`]).
     wake: Arc<Notify>,
 }
 
@@ -143,28 +151,33 @@ impl SyncActor {
         generation: u64,
         once: Option<Recipient<SyncFinished>>,
     ) -> Self {
+        let wake = Arc::new(Notify::new());
         Self {
-            job,
-            series,
-            peers,
-            policy,
-            generation,
-            once,
-            wake: Arc::new(Notify::new()),
+            job_loop: Some(JobLoop {
+                job,
+                series,
+                peers,
+                policy,
+                generation,
+                once,
+                wake: Arc::clone(&wake),
+            }),
+            wake,
         }
     }
 }
 
 /// The loop: slot, attempt, one event, sleep or stop.
-async fn run(
-    job: Arc<Job>,
-    series: Arc<SecretSeries>,
-    peers: Arc<Peers>,
-    policy: BackoffPolicy,
-    generation: u64,
-    once: Option<Recipient<SyncFinished>>,
-    wake: Arc<Notify>,
-) {
+async fn run(l: JobLoop) {
+    let JobLoop {
+        job,
+        series,
+        peers,
+        policy,
+        generation,
+        once,
+        wake,
+    } = l;
     let mut backoff = Backoff::new(policy);
     loop {
         // A closed semaphore (never closed today) would mean: no bound.
@@ -271,22 +284,16 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let Some(l) = self.job_loop.take() else {
+            return;
+        };
         tracing::debug!(
-            secret = %self.job.name,
-            refresh_interval = %GoDuration(self.job.refresh_interval),
+            secret = %l.job.name,
+            refresh_interval = %GoDuration(l.job.refresh_interval),
             "sync started"
         );
-        let fut = run(
-            Arc::clone(&self.job),
-            Arc::clone(&self.series),
-            Arc::clone(&self.peers),
-            self.policy,
-            self.generation,
-            self.once.take(),
-            Arc::clone(&self.wake),
-        );
         // The loop ends only in `--once` mode; the actor ends with it.
-        ctx.spawn(fut.into_actor(self).map(|(), _, ctx| ctx.stop()));
+        ctx.spawn(run(l).into_actor(self).map(|(), _, ctx| ctx.stop()));
     }
 }
 

@@ -140,27 +140,23 @@ fn validate_store(
     }
 
     // Credentials stay in zeroizing strings from here on.
-    let token = match &args.vault_token {
-        Some(t) => SecretString::new(t.expose().trim()),
-        None => SecretString::new(
-            cx.interp("secretStore.token", raw.token)
-                .unwrap_or_default()
-                .trim(),
-        ),
-    };
+    let token = credential(
+        cx,
+        args.vault_token.as_ref(),
+        "secretStore.token",
+        raw.token,
+    );
     let role_id = args
         .vault_role_id
         .clone()
         .or_else(|| cx.interp("secretStore.roleId", raw.role_id))
         .unwrap_or_default();
-    let secret_id = match &args.vault_secret_id {
-        Some(t) => SecretString::new(t.expose().trim()),
-        None => SecretString::new(
-            cx.interp("secretStore.secretId", raw.secret_id)
-                .unwrap_or_default()
-                .trim(),
-        ),
-    };
+    let secret_id = credential(
+        cx,
+        args.vault_secret_id.as_ref(),
+        "secretStore.secretId",
+        raw.secret_id,
+    );
     let method = cx
         .interp("secretStore.authMethod", raw.auth_method)
         .unwrap_or_else(|| "token".to_string());
@@ -299,6 +295,20 @@ fn validate_store(
         ca_cert,
         skip_verify,
     })
+}
+
+/// A credential: the variable/flag if set, else the file's field
+/// (interpolated), trimmed.
+fn credential(
+    cx: &mut Ctx,
+    arg: Option<&SecretString>,
+    field: &str,
+    raw: Option<String>,
+) -> SecretString {
+    match arg {
+        Some(t) => SecretString::new(t.expose().trim()),
+        None => SecretString::new(cx.interp(field, raw).unwrap_or_default().trim()),
+    }
 }
 
 fn validate_secret(
