@@ -75,12 +75,13 @@ async fn metrics_text(
     metrics: web::Data<Arc<Metrics>>,
     vault: web::Data<Addr<VaultActor>>,
 ) -> HttpResponse {
-    // Gauges that are states rather than events are read at scrape time.
+    // Gauges that are states rather than events are read at scrape time:
+    // this handler is their only writer.
     if let Ok(v) = vault.send(GetVaultHealth).await {
         metrics.vault_breaker_state.set(v.breaker.as_gauge());
-        if let Some(ttl) = v.token_ttl_remaining {
-            metrics.token_ttl.set(ttl.as_secs_f64());
-        }
+        metrics
+            .token_ttl
+            .set(v.token_ttl_remaining.map_or(0.0, |ttl| ttl.as_secs_f64()));
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -209,7 +209,6 @@ impl VaultSession {
 
     fn log_transitions(&self, b: &mut Breaker) {
         for t in b.take_transitions() {
-            self.metrics.vault_breaker_state.set(t.to.as_gauge());
             if t.to == State::Open {
                 tracing::warn!(
                     from = %t.from,
@@ -320,7 +319,6 @@ impl VaultSession {
         if let Some(at) = state.refresh_at() {
             self.schedule(at);
         }
-        self.metrics.token_ttl.set(state.ttl.as_secs_f64());
         *self.token.borrow_mut() = Some(state);
     }
 
