@@ -183,22 +183,19 @@ impl Supervisor {
     /// Applies a plan whose store is already in place.
     fn apply(&mut self, plan: Plan, store_changed: bool, ctx: &mut Context<Self>) -> Diff {
         let d = diff(&self.jobs, &plan.jobs);
-        let old: HashMap<&str, &Arc<Job>> =
-            self.jobs.iter().map(|j| (j.name.as_str(), j)).collect();
+        let old: HashMap<&str, &Job> = self.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();
+        let new: HashMap<&str, &Job> = plan.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();
         // Restarts that write the same files keep their readiness.
         let same_files: HashSet<String> = d
             .changed
             .iter()
-            .filter(|n| {
-                let new = plan.jobs.iter().find(|j| &j.name == *n);
-                match (old.get(n.as_str()), new) {
-                    (Some(o), Some(n)) => o
-                        .files
-                        .iter()
-                        .map(|f| &f.target)
-                        .eq(n.files.iter().map(|f| &f.target)),
-                    _ => false,
-                }
+            .filter(|n| match (old.get(n.as_str()), new.get(n.as_str())) {
+                (Some(o), Some(n)) => o
+                    .files
+                    .iter()
+                    .map(|f| &f.target)
+                    .eq(n.files.iter().map(|f| &f.target)),
+                _ => false,
             })
             .cloned()
             .collect();
