@@ -45,20 +45,26 @@ impl AttemptFinished<'_> {
         if self.read.is_some() {
             audit.secret_read(&job.name, &job.display_path, version);
         }
+        // The targets this attempt replaced, in the job's order (one pass
+        // serves the audit lines, the counter and the log line).
+        let changed: Vec<&crate::fs::WriteTarget> = match self.outcome {
+            Ok(written) => job
+                .files
+                .iter()
+                .zip(written)
+                .filter(|(_, w)| **w == Written::Changed)
+                .map(|(f, _)| &f.target)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for target in &changed {
+            audit.file_written(&job.name, target, version);
+        }
         let attempt = match self.outcome {
-            Ok(written) => {
-                let mut changed = 0u64;
-                for (f, w) in job.files.iter().zip(written) {
-                    if *w == Written::Changed {
-                        changed += 1;
-                        audit.file_written(&job.name, &f.target, version);
-                    }
-                }
-                Attempt::Synced {
-                    files_written: changed,
-                    at: crate::status::unix(SystemTime::now()) as f64,
-                }
-            }
+            Ok(_) => Attempt::Synced {
+                files_written: changed.len() as u64,
+                at: crate::status::unix(SystemTime::now()) as f64,
+            },
             Err(e) => Attempt::Failed {
                 stage: e.stage(),
                 vault: matches!(e, SyncError::Vault(_)),
@@ -66,14 +72,7 @@ impl AttemptFinished<'_> {
         };
         series.record(self.took, self.breaker.map(State::as_gauge), attempt);
         match self.outcome {
-            Ok(written) => {
-                let changed: Vec<_> = job
-                    .files
-                    .iter()
-                    .zip(written)
-                    .filter(|(_, w)| **w == Written::Changed)
-                    .map(|(f, _)| f.target.path.display())
-                    .collect();
+            Ok(_) => {
                 if changed.is_empty() {
                     tracing::debug!(secret = %job.name, version, "secret unchanged");
                 } else {
@@ -81,7 +80,7 @@ impl AttemptFinished<'_> {
                         secret = %job.name,
                         version,
                         files_changed = changed.len(),
-                        files = ?changed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        files = ?changed.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>(),
                         "secret synced"
                     );
                 }
