@@ -10,7 +10,7 @@ PORT="${DEMO_VAULT_PORT:-8200}"
 export VAULT_ADDR="http://127.0.0.1:$PORT" VAULT_TOKEN=root
 export SECRETS_DIR="${SECRETS_DIR:-$PWD/demo-out}"
 export STATUS_FILE="${STATUS_FILE:-$SECRETS_DIR/.ready-state}"
-export HTTP_PORT="${HTTP_PORT:-8080}" LOG_FORMAT="${LOG_FORMAT:-text}"
+export HTTP_PORT="${HTTP_PORT:-8080}" METRICS_PORT="${METRICS_PORT:-8081}" LOG_FORMAT="${LOG_FORMAT:-text}"
 export CONFIG_FILE="${CONFIG_FILE:-config-examples/demo.yaml}"
 
 echo "== building secrets-sync"
@@ -36,5 +36,5 @@ demo key
 "$BAO" kv put -mount=secret demo/api api-key=demo-api-key >/dev/null
 
 echo "== running secrets-sync: files appear under $SECRETS_DIR (Ctrl-C to stop)"
-echo "   try: curl -s localhost:$HTTP_PORT/status; $BAO kv put -mount=secret demo/database username=app password=rotated db-host=db.internal"
+echo "   try: curl -s localhost:$METRICS_PORT/status; $BAO kv put -mount=secret demo/database username=app password=rotated db-host=db.internal"
 target/debug/secrets-sync run

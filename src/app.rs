@@ -23,9 +23,12 @@ use crate::telemetry::metrics::Metrics;
 /// Start-up failed before anything ran.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source} (set HTTP_PORT to a free port, or 0 to disable the server)")]
+    #[error(
+        "cannot listen on {addr}: {source} (set {var} to a free port, or 0 to disable that server)"
+    )]
     Http {
         addr: String,
+        var: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -49,6 +52,8 @@ pub fn run(args: RunArgs, plan: Plan) -> Result<i32, StartError> {
 }
 
 fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
+    // Before any write: temp files older than this are an earlier run's.
+    crate::fs::mark_start();
     let rt = &args.runtime;
     let settings = rt.runtime();
     let metrics = Metrics::new();
@@ -65,6 +70,7 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
     let vault = VaultActor::new(
         Arc::clone(&plan.store),
         settings.breaker,
+        settings.limits,
         Arc::clone(&metrics),
     )
     .start();
@@ -77,24 +83,10 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         writer.clone(),
     )
     .start();
-    let server = if args.once || rt.http_port == 0 {
-        None
+    let servers = if args.once {
+        Vec::new()
     } else {
-        let s = crate::http::server(
-            &rt.http_bind,
-            rt.http_port,
-            status.clone(),
-            vault.clone(),
-            Arc::clone(&metrics),
-        )
-        .map_err(|source| StartError::Http {
-            addr: format!("{}:{}", rt.http_bind, rt.http_port),
-            source,
-        })?;
-        let handle = s.handle();
-        actix_rt::spawn(s);
-        tracing::info!(bind = %rt.http_bind, port = rt.http_port, "HTTP server listening");
-        Some(handle)
+        start_servers(rt, &status, &vault, &metrics)?
     };
     let peers = Arc::new(Peers {
         slots: Arc::new(tokio::sync::Semaphore::new(SYNC_SLOTS)),
@@ -121,13 +113,13 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         )
         .start();
     }
-    actix_rt::spawn(handle_signals(supervisor, server, args.clone(), metrics));
+    actix_rt::spawn(handle_signals(supervisor, servers, args.clone(), metrics));
     Ok(())
 }
 
 async fn handle_signals(
     supervisor: Addr<Supervisor>,
-    server: Option<ServerHandle>,
+    servers: Vec<ServerHandle>,
     args: RunArgs,
     metrics: Arc<Metrics>,
 ) {
@@ -158,23 +150,94 @@ async fn handle_signals(
     tracing::info!(signal = name, "shutdown requested");
     let graceful = async {
         let _ = supervisor.send(Shutdown).await;
-        if let Some(h) = server {
+        for h in servers {
             h.stop(true).await;
         }
     };
-    if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
+    let code = if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
         .await
         .is_err()
     {
         tracing::warn!(
             timeout = %GoDuration(args.runtime.shutdown_timeout),
-            "shutdown timed out; exiting"
+            "shutdown timed out; exiting with code 1"
         );
+        // Writes may have been abandoned: say so to whoever restarts us,
+        // and do not wait for a stuck writer thread (dropping the runtime
+        // would).
+        std::process::exit(1)
     } else {
         tracing::info!("shutdown complete");
+        // An interrupted one-shot run did not sync everything.
+        i32::from(args.once)
+    };
+    System::current().stop_with_code(code);
+}
+
+/// The HTTP listeners `rt` asks for: the probe listener (HTTP_BIND:HTTP_PORT,
+/// `/health` and `/ready`) and the inspection listener
+/// (METRICS_ADDR:METRICS_PORT, all four endpoints), or one listener with
+/// all four when the ports are equal. Raises the open-files limit first and
+/// shares what it leaves between them.
+fn start_servers(
+    rt: &crate::config::settings::RuntimeArgs,
+    status: &Addr<StatusActor>,
+    vault: &Addr<VaultActor>,
+    metrics: &Arc<Metrics>,
+) -> Result<Vec<ServerHandle>, StartError> {
+    use crate::http::Routes;
+    let mut wanted: Vec<(&str, u16, Routes, &'static str)> = Vec::new();
+    if rt.http_port != 0 && rt.http_port == rt.metrics_port {
+        tracing::warn!(
+            bind = %rt.http_bind,
+            port = rt.http_port,
+            "METRICS_PORT equals HTTP_PORT: /status and /metrics are served on HTTP_BIND with the probes"
+        );
+        wanted.push((&rt.http_bind, rt.http_port, Routes::All, "HTTP_PORT"));
+    } else {
+        if rt.http_port != 0 {
+            wanted.push((&rt.http_bind, rt.http_port, Routes::Probes, "HTTP_PORT"));
+        }
+        if rt.metrics_port != 0 {
+            wanted.push((
+                &rt.metrics_addr,
+                rt.metrics_port,
+                Routes::All,
+                "METRICS_PORT",
+            ));
+        }
     }
-    // An interrupted one-shot run did not sync everything.
-    System::current().stop_with_code(i32::from(args.once));
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let per_listener = crate::http::raise_fd_limit(wanted.len() as u64);
+    let mut handles = Vec::new();
+    for (bind, port, routes, var) in wanted {
+        let s = crate::http::server(
+            bind,
+            port,
+            routes,
+            per_listener,
+            status.clone(),
+            vault.clone(),
+            Arc::clone(metrics),
+        )
+        .map_err(|source| StartError::Http {
+            addr: format!("{bind}:{port}"),
+            var,
+            source,
+        })?;
+        handles.push(s.handle());
+        actix_rt::spawn(s);
+        tracing::info!(
+            bind = %bind,
+            port,
+            endpoints = if routes == Routes::All { "/health /ready /status /metrics" } else { "/health /ready" },
+            max_connections = per_listener,
+            "HTTP server listening"
+        );
+    }
+    Ok(handles)
 }
 
 /// What every reload (SIGHUP or file watcher) does with a freshly planned

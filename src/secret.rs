@@ -9,7 +9,7 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 /// Overwrites every string in a JSON value with zeros and empties the rest.
 pub(crate) fn zeroize_value(v: &mut Value) {
@@ -92,55 +92,6 @@ impl SecretData {
             other => other.to_string().into_bytes(),
         })
     }
-
-    /// Removes every field value from `message`, for error texts that might
-    /// quote a value (template engines sometimes do).
-    pub(crate) fn redact(&self, message: &str) -> String {
-        // Every copy made on the way holds values: all are cleared on drop.
-        let mut values: Vec<Zeroizing<String>> = Vec::new();
-        if !self.fields.is_empty() {
-            // The whole secret as JSON, as `{{ secret }}` would print it.
-            if let Ok(all) = serde_json::to_string(&self.fields) {
-                values.push(Zeroizing::new(all));
-            }
-        }
-        for v in self.fields.values() {
-            collect_strings(v, &mut values);
-        }
-        // Longest first, so a value containing another is removed whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        let mut out = Zeroizing::new(message.to_string());
-        for v in values.iter().filter(|v| !v.is_empty()) {
-            if out.contains(v.as_str()) {
-                out = Zeroizing::new(out.replace(v.as_str(), "<redacted>"));
-            }
-        }
-        // No value is left in it.
-        String::clone(&out)
-    }
-}
-
-fn collect_strings(v: &Value, out: &mut Vec<Zeroizing<String>>) {
-    match v {
-        Value::String(s) => {
-            out.push(Zeroizing::new(s.clone()));
-            // The JSON-escaped form, as an error might print `"va\"lue"`.
-            let escaped = Zeroizing::new(Value::String(s.clone()).to_string());
-            out.push(Zeroizing::new(escaped[1..escaped.len() - 1].to_string()));
-        }
-        Value::Array(items) => {
-            out.push(Zeroizing::new(v.to_string()));
-            items.iter().for_each(|i| collect_strings(i, out));
-        }
-        Value::Object(map) => {
-            if !map.is_empty() {
-                out.push(Zeroizing::new(v.to_string()));
-            }
-            map.values().for_each(|i| collect_strings(i, out));
-        }
-        Value::Number(n) => out.push(Zeroizing::new(n.to_string())),
-        Value::Bool(_) | Value::Null => {}
-    }
 }
 
 impl Drop for SecretData {
@@ -198,13 +149,5 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("true") && !text.contains('1'), "{text}");
-    }
-
-    #[test]
-    fn redact_removes_plain_and_escaped_values() {
-        let d = data();
-        let msg = d.redact(r#"got "CANARY-user" and CANARY\"q and 4242 and {"k":"CANARY\"q"}"#);
-        assert!(!msg.contains("CANARY"), "{msg}");
-        assert!(!msg.contains("4242"), "{msg}");
     }
 }

@@ -16,8 +16,16 @@
 //! `index . "tls.crt"` becomes `secret["tls.crt"]`. Everything else is Tera.
 //!
 //! A field missing at render time fails the render; the caller then writes
-//! none of the secret's files. Error texts are passed through
-//! [`SecretData::redact`] so that no value can leak through them.
+//! none of the secret's files. Tera's own render messages are never passed
+//! on (a filter may quote a transformed value, which no exact-value scrub
+//! catches): a [`RenderError`] says the key, the error kind, the name of the
+//! field, filter or function involved (words of the template, which the
+//! config author wrote) and where in the template it is.
+//!
+//! Templates see the secret and nothing else: `get_env` is refused (at
+//! compile time, and at render time should a form slip past the check),
+//! `now` and `get_random` do not exist (Tera's `builtins` feature is off),
+//! and `range` yields at most [`RANGE_MAX`] numbers.
 
 use tera::{Context, Tera};
 use zeroize::Zeroizing;
@@ -43,6 +51,12 @@ pub(crate) struct RenderError {
     pub(crate) message: String,
 }
 
+/// The most numbers one `range(...)` call may yield.
+pub(crate) const RANGE_MAX: usize = 10_000;
+
+/// Functions a template may not call: they reach outside the secret.
+const REFUSED_FUNCTIONS: [&str; 3] = ["get_env", "now", "get_random"];
+
 /// The compiled `template.data` of one secret.
 pub struct SecretTemplate {
     tera: Tera,
@@ -67,11 +81,18 @@ impl std::fmt::Debug for SecretTemplate {
 impl SecretTemplate {
     /// Compiles every entry; returns one error per broken entry.
     pub fn compile(entries: Vec<(String, String)>) -> Result<Self, Vec<CompileError>> {
-        let mut tera = Tera::default();
-        // Output is files, not HTML: never escape, whatever the key's name.
-        tera.autoescape_on(vec![]);
+        let mut tera = engine();
         let mut errors = Vec::new();
         for (key, source) in &entries {
+            if let Some(f) = refused_call(source) {
+                errors.push(CompileError {
+                    key: key.clone(),
+                    message: format!(
+                        "the function {f}() is not available: templates see the secret's fields and nothing else"
+                    ),
+                });
+                continue;
+            }
             if let Err(e) = tera.add_raw_template(key, &translate_go(source)) {
                 errors.push(CompileError {
                     key: key.clone(),
@@ -95,16 +116,29 @@ impl SecretTemplate {
         self.entries.iter().any(|(k, _)| k == key)
     }
 
-    /// Renders the entry `key` against `data`.
+    /// Renders the entry `key` against `data` (the tests' shortcut; the
+    /// sync path renders through [`render_files`]).
+    #[cfg(test)]
     pub(crate) fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
         let ctx = context(data);
-        let res = self.tera.render(key, &ctx).map_err(|e| RenderError {
-            key: key.to_string(),
-            message: data.redact(&Zeroizing::new(error_chain(&e))),
-        });
+        let res = self.render_with(key, &ctx);
         // The context holds copies of the values: clear them too.
         crate::secret::zeroize_value(&mut ctx.into_json());
         res
+    }
+
+    /// Renders the entry `key` against a context built by [`context`] (once
+    /// per secret, however many keys are rendered).
+    fn render_with(&self, key: &str, ctx: &Context) -> Result<String, RenderError> {
+        let source = self
+            .entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, s)| s.as_str());
+        self.tera.render(key, ctx).map_err(|e| RenderError {
+            key: key.to_string(),
+            message: describe(&e, source),
+        })
     }
 }
 
@@ -118,18 +152,26 @@ pub(crate) fn render_files(
 ) -> Result<Vec<crate::fs::FileWrite>, RenderError> {
     let mut rendered: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
     let mut out = Vec::with_capacity(job.files.len());
+    // One context per secret (it copies every value), cleared when done.
+    struct Wiped(Context);
+    impl Drop for Wiped {
+        fn drop(&mut self) {
+            crate::secret::zeroize_value(&mut std::mem::take(&mut self.0).into_json());
+        }
+    }
+    let template = job.template.as_ref().map(|t| (t, Wiped(context(data))));
     for f in &job.files {
         let content = match rendered.iter().find(|(k, _)| *k == f.source) {
             Some((_, c)) => c.clone(),
             None => {
-                let c = Zeroizing::new(match &job.template {
-                    Some(t) => t.render(&f.source, data)?.into_bytes(),
+                let c = Zeroizing::new(match &template {
+                    Some((t, ctx)) => t.render_with(&f.source, &ctx.0)?.into_bytes(),
                     None => data.field_bytes(&f.source).ok_or_else(|| RenderError {
                         key: f.source.clone(),
                         message: format!(
                             "the secret has no field {:?} (fields: {}); set the file's `key:` or add a template",
                             f.source,
-                            data.field_names().collect::<Vec<_>>().join(", ")
+                            field_list(data)
                         ),
                     })?,
                 });
@@ -143,6 +185,168 @@ pub(crate) fn render_files(
         });
     }
     Ok(out)
+}
+
+/// At most this many field names, and this many characters, in an error.
+const LISTED_FIELDS: usize = 20;
+const LISTED_CHARS: usize = 400;
+
+/// The secret's field names for an error text, capped (a hostile answer
+/// may have a million).
+fn field_list(data: &SecretData) -> String {
+    let mut out = String::new();
+    for (n, name) in data.field_names().enumerate() {
+        if n == LISTED_FIELDS || out.len() + name.len() > LISTED_CHARS {
+            let total = data.field_names().count();
+            out.push_str(&format!(", ... ({total} in all)"));
+            return out;
+        }
+        if n > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+    }
+    out
+}
+
+/// A Tera engine with nothing that reaches outside the secret.
+fn engine() -> Tera {
+    let mut tera = Tera::default();
+    // Output is files, not HTML: never escape, whatever the key's name.
+    tera.autoescape_on(vec![]);
+    tera.register_function(
+        "get_env",
+        |_: &std::collections::HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+            Err(tera::Error::msg("get_env is not available"))
+        },
+    );
+    tera.register_function("range", bounded_range);
+    tera
+}
+
+/// Tera's `range(end, start=0, step_by=1)`, refusing more than [`RANGE_MAX`]
+/// numbers.
+fn bounded_range(
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let arg = |name: &str, default: Option<u64>| -> tera::Result<u64> {
+        match args.get(name) {
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| tera::Error::msg(format!("range: {name} must be a whole number"))),
+            None => default.ok_or_else(|| tera::Error::msg(format!("range: {name} is required"))),
+        }
+    };
+    let (start, end, step) = (
+        arg("start", Some(0))?,
+        arg("end", None)?,
+        arg("step_by", Some(1))?,
+    );
+    if step == 0 {
+        return Err(tera::Error::msg("range: step_by must be at least 1"));
+    }
+    let count = end.saturating_sub(start).div_ceil(step);
+    if count > RANGE_MAX as u64 {
+        return Err(tera::Error::msg("range: too many numbers"));
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while i < end {
+        out.push(tera::Value::from(i));
+        i = match i.checked_add(step) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    Ok(tera::Value::Array(out))
+}
+
+/// The first refused function the template calls, if any (`name(` with
+/// any spaces before the parenthesis, not part of a longer word).
+fn refused_call(source: &str) -> Option<&'static str> {
+    REFUSED_FUNCTIONS.into_iter().find(|f| {
+        source.match_indices(f).any(|(i, _)| {
+            let before_ok = source[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !is_ident_char(c));
+            let after = source[i + f.len()..].trim_start();
+            before_ok && after.starts_with('(')
+        })
+    })
+}
+
+/// A render error in words the template's author wrote: the error kind,
+/// the field, filter or function, and its line:column in the template.
+/// Nothing of Tera's own message is passed on unchecked.
+fn describe(e: &tera::Error, source: &str) -> String {
+    let mut chain: Vec<&tera::ErrorKind> = vec![&e.kind];
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(t) = s.downcast_ref::<tera::Error>() {
+            chain.push(&t.kind);
+        }
+        src = s.source();
+    }
+    let at = |word: &str| match locate(source, word) {
+        Some((line, col)) => format!(" (line {line}, column {col})"),
+        None => String::new(),
+    };
+    for kind in &chain {
+        match kind {
+            tera::ErrorKind::CallFilter(name) if source.contains(name.as_str()) => {
+                return format!(
+                    "filter error: the filter {name:?}{} cannot use the value it was given (wrong type or format)",
+                    at(name)
+                );
+            }
+            tera::ErrorKind::CallFunction(name) if source.contains(name.as_str()) => {
+                return format!("function error: {name}(){} failed", at(name));
+            }
+            tera::ErrorKind::FilterNotFound(name) if source.contains(name.as_str()) => {
+                return format!("unknown filter {name:?}{}", at(name));
+            }
+            tera::ErrorKind::FunctionNotFound(name) if source.contains(name.as_str()) => {
+                return format!("unknown function {name}(){}", at(name));
+            }
+            tera::ErrorKind::TestNotFound(name) if source.contains(name.as_str()) => {
+                return format!("unknown test {name:?}{}", at(name));
+            }
+            tera::ErrorKind::Msg(m) => {
+                if let Some(var) = missing_variable(m) {
+                    // `secret["a"]` (a Go `.a` translated) names field `a`.
+                    let field = var
+                        .strip_prefix("secret[\"")
+                        .and_then(|v| v.strip_suffix("\"]"))
+                        .unwrap_or(var);
+                    if source.contains(field) {
+                        return format!(
+                            "missing field: {field:?}{} is not in the secret",
+                            at(field)
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    "the template could not be rendered with this secret (a value of the wrong type, a loop over a non-list, or a division by zero)".to_string()
+}
+
+/// The name in Tera's "Variable `x` not found in context" message.
+fn missing_variable(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("Variable `")?;
+    let end = rest.find("` not found in context")?;
+    Some(&rest[..end])
+}
+
+/// The 1-based line and column of the first `word` in `source`.
+fn locate(source: &str, word: &str) -> Option<(usize, usize)> {
+    let i = source.find(word)?;
+    let before = &source[..i];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, col))
 }
 
 fn context(data: &SecretData) -> Context {
@@ -450,9 +654,102 @@ mod tests {
 
     #[test]
     fn render_errors_never_carry_values() {
-        // A filter that fails on a value may quote it; redaction removes it.
+        // A filter that fails on a value may quote it; the message is ours.
         let e = render_one("{{ .x | round }}", json!({"x": "CANARY-VALUE"})).unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
+        assert!(e.contains("round") && e.contains("line 1"), "{e}");
+        // A transformed value is not the value: an exact scrub misses it.
+        let e = render_one(
+            "{{ password | upper | round }}",
+            json!({"password": "hunter2-swordfish"}),
+        )
+        .unwrap_err();
+        assert!(!e.to_lowercase().contains("hunter2"), "{e}");
+        let e = render_one(
+            "x\n  {{ .pw | upper | split(pat=\"-\") | round }}",
+            json!({"pw": "hunter2"}),
+        )
+        .unwrap_err();
+        assert!(!e.to_lowercase().contains("hunter2"), "{e}");
+        for (src, v) in [
+            (
+                "{% for c in pw %}{{ c }}{% endfor %}",
+                json!({"pw": "CANARY-LOOP"}),
+            ),
+            ("{{ pw / 0 }}", json!({"pw": 7})),
+            (
+                "{{ pw | split(pat=\"-\") | nth(n=9) | round }}",
+                json!({"pw": "CANARY-A-B"}),
+            ),
+            ("{{ throw(message=pw) }}", json!({"pw": "CANARY-THROW"})),
+            ("{{ pw | date }}", json!({"pw": "CANARY-DATE"})),
+        ] {
+            if let Err(e) = render_one(src, v) {
+                assert!(!e.contains("CANARY"), "{src}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn templates_cannot_read_the_environment_or_the_clock() {
+        for src in [
+            "{{ get_env(name=\"VAULT_TOKEN\") }}",
+            "{{ get_env (name=\"HOME\") }}",
+            "{% set t = now() %}{{ t }}",
+            "{{ get_random(end=9) }}",
+        ] {
+            let errs = SecretTemplate::compile(vec![("k".into(), src.into())]).unwrap_err();
+            assert!(
+                errs[0].message.contains("not available"),
+                "{src}: {}",
+                errs[0].message
+            );
+        }
+        // A field called get_env is still a field.
+        assert_eq!(
+            render_one("{{ secret.get_env }}", json!({"get_env": "ok"})).unwrap(),
+            "ok"
+        );
+        // The engine itself refuses it too, should a form slip past the check.
+        let mut t = engine();
+        t.add_raw_template("k", "{{ get_env(name=\"PATH\") }}")
+            .unwrap();
+        let e = t.render("k", &Context::new()).unwrap_err();
+        assert!(!describe(&e, "").contains('/'), "{}", describe(&e, ""));
+    }
+
+    #[test]
+    fn range_is_bounded() {
+        assert_eq!(
+            render_one("{% for i in range(end=3) %}{{ i }}{% endfor %}", json!({})).unwrap(),
+            "012"
+        );
+        assert_eq!(
+            render_one(
+                "{% for i in range(start=2, end=9, step_by=3) %}{{ i }}{% endfor %}",
+                json!({})
+            )
+            .unwrap(),
+            "258"
+        );
+        let e = render_one(
+            "{% for i in range(end=100000000000) %}x{% endfor %}",
+            json!({}),
+        )
+        .unwrap_err();
+        assert!(e.contains("range"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_lists_at_most_some_names() {
+        let mut m = serde_json::Map::new();
+        for i in 0..10_000 {
+            m.insert(format!("field{i:05}"), json!("v"));
+        }
+        let d = data(Value::Object(m));
+        let listed = field_list(&d);
+        assert!(listed.len() < LISTED_CHARS + 40, "{}", listed.len());
+        assert!(listed.ends_with("(10000 in all)"), "{listed}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{read, unique, wait_for, Sync};
+use common::{read, unique, wait_for, ConfigBuilder, Sync};
 use serde_json::{json, Value};
 
 fn b64url(data: &[u8]) -> String {
@@ -119,11 +119,13 @@ fn jwt_auth_logs_in_with_a_token_file() {
     let token_file = d.join("jwt");
     std::fs::write(&token_file, format!("{jwt}\n")).unwrap();
     let out = d.join("out");
-    let config = format!(
-        "secretStore: {{authMethod: jwt, role: ci, authMountPath: {mount}, tokenPath: {}}}\nsecrets:\n  - name: s\n    path: {path}\n    files: [{{path: {}, key: v}}]\n",
-        token_file.display(),
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("authMethod", "jwt")
+        .store("role", "ci")
+        .store("authMountPath", mount.as_str())
+        .store("tokenPath", token_file.to_str().unwrap())
+        .secret_json(json!({"name": "s", "path": path, "files": [{"path": out, "key": "v"}]}))
+        .build();
     let s = Sync::start(d, &config, &bao.addr, &[]);
     wait_for(Duration::from_secs(15), || {
         read(&out).as_deref() == Some("via-jwt")
@@ -222,11 +224,13 @@ fn kubernetes_auth_rereads_the_rotated_token_at_every_login() {
     let token_file = d.join("token");
     std::fs::write(&token_file, &first).unwrap();
     let out = d.join("out");
-    let config = format!(
-        "secretStore: {{authMethod: kubernetes, role: app, authMountPath: {mount}, tokenPath: {}}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
-        token_file.display(),
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("authMethod", "kubernetes")
+        .store("role", "app")
+        .store("authMountPath", mount.as_str())
+        .store("tokenPath", token_file.to_str().unwrap())
+        .secret("s", &path, "1s", &out)
+        .build();
     let s = Sync::start(d, &config, &bao.addr, &[]);
     wait_for(Duration::from_secs(15), || {
         read(&out).as_deref() == Some("via-k8s")

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{file_has, read, unique, wait_for, Bao, Sync, ROOT_TOKEN};
+use common::{file_has, read, unique, wait_for, Bao, ConfigBuilder, Sync, ROOT_TOKEN};
 use serde_json::json;
 
 const TEMP_MARKER: &str = ".secrets-sync-tmp";
@@ -45,10 +45,10 @@ fn vault_killed_then_replaced_breaker_opens_files_kept_then_updated() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let config = format!(
-        "secrets:\n  - name: a\n    path: app/a\n    refreshInterval: 1s\n    files: [{{path: {d}/a, key: v}}]\n  - name: b\n    path: app/b\n    refreshInterval: 1s\n    files: [{{path: {d}/b, key: v}}]\n",
-        d = d.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret("a", "app/a", "1s", &d.join("a"))
+        .secret("b", "app/b", "1s", &d.join("b"))
+        .build();
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "3"),
@@ -69,11 +69,12 @@ fn vault_killed_then_replaced_breaker_opens_files_kept_then_updated() {
 
     first.kill().unwrap();
     first.wait().unwrap();
-    wait_for(Duration::from_secs(20), || {
-        s.logs().contains("circuit breaker opened")
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
-    // Through a whole open period and into half-open.
+    s.wait_until(Duration::from_secs(20), "the breaker opens", || {
+        s.status()["vault"]["circuit_breaker"] == "open"
+    });
+    // Through a whole open period and into half-open. The order of requests
+    // and transitions is only in the trace log (metrics count, they do not
+    // order), so this part reads it.
     wait_for(Duration::from_secs(10), || {
         s.logs().contains(r#""to":"half-open""#)
     })
@@ -139,23 +140,26 @@ fn sigterm_during_writes_exits_zero_and_leaves_no_temp_files() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = dir.path();
     let big = "s".repeat(512 * 1024);
-    let mut config = String::from("secrets:\n");
+    let mut config = ConfigBuilder::new();
     for i in 0..30 {
         let p = unique("big");
         bao.kv_put(&p, json!({ "v": format!("{i}:{big}") }));
-        config.push_str(&format!(
-            "  - name: s{i}\n    path: {p}\n    files: [{{path: {}/out/s{i}, key: v}}]\n",
-            d.display()
-        ));
+        config = config.secret_json(json!({
+            "name": format!("s{i}"),
+            "path": p,
+            "files": [{"path": d.join(format!("out/s{i}")), "key": "v"}],
+        }));
     }
+    let config = config.build();
     let mut s = Sync::start(d, &config, &bao.addr, &[("VAULT_TOKEN", ROOT_TOKEN)]);
     wait_for(Duration::from_secs(15), || {
         std::fs::read_dir(d.join("out")).is_ok_and(|mut r| r.next().is_some())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
     let status = s.stop();
+    // Exit 0 only when the shutdown finished within SHUTDOWN_TIMEOUT (a
+    // timed-out one exits 1).
     assert!(status.success(), "{status:?}\n{}", s.logs());
-    assert!(s.logs().contains("shutdown complete"));
     assert_eq!(temp_files(d), Vec::<PathBuf>::new());
     // Whatever was written is whole.
     for e in std::fs::read_dir(d.join("out")).unwrap().flatten() {
@@ -183,10 +187,14 @@ fn unwritable_target_directory_fails_only_that_secret() {
     let ro_dir = d.join("readonly");
     std::fs::create_dir(&ro_dir).unwrap();
     std::fs::set_permissions(&ro_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let config = format!(
-        "secrets:\n  - name: ok\n    path: {ok}\n    files: [{{path: {d}/ok/v, key: v}}]\n  - name: ro\n    path: {ro}\n    refreshInterval: 1s\n    files: [{{path: {d}/readonly/v, key: v}}]\n",
-        d = d.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret_json(json!({
+            "name": "ok",
+            "path": ok,
+            "files": [{"path": d.join("ok/v"), "key": "v"}],
+        }))
+        .secret("ro", &ro, "1s", &d.join("readonly/v"))
+        .build();
     // Root ignores directory permissions: run the sidecar as nobody then,
     // from a copy of the binary that nobody can reach (the checkout may sit
     // in a directory only root may enter).
@@ -235,10 +243,7 @@ fn readers_never_see_a_partial_or_empty_file() {
     bao.kv_put(&path, json!({ "v": value(0) }));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
-    let config = format!(
-        "secrets:\n  - name: r\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new().secret("r", &path, "1s", &out).build();
     let s = Sync::start(
         dir.path(),
         &config,

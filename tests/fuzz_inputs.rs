@@ -201,8 +201,8 @@ proptest! {
 
     #[test]
     fn vault_answers_as_random_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse_read(KvVersion::V1, &b);
-        let _ = parse_read(KvVersion::V2, &b);
+        let _ = parse_read(KvVersion::V1, &b, 10_000);
+        let _ = parse_read(KvVersion::V2, &b, 10_000);
         let _ = parse_login(&b);
         let _ = parse_lookup(&b);
     }
@@ -216,7 +216,7 @@ proptest! {
         };
         let body = doc.to_string();
         for kv in [KvVersion::V1, KvVersion::V2] {
-            match parse_read(kv, body.as_bytes()) {
+            match parse_read(kv, body.as_bytes(), 10_000) {
                 Ok(d) => prop_assert!(d.field_names().count() <= body.len()),
                 Err(e) => prop_assert!(!e.is_empty()),
             }
@@ -228,13 +228,13 @@ proptest! {
 #[test]
 fn deeply_nested_json_is_an_error_not_a_crash() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(parse_read(KvVersion::V2, deep.as_bytes()).is_err());
+    assert!(parse_read(KvVersion::V2, deep.as_bytes(), 10_000).is_err());
     let deep_obj = format!(
         r#"{{"data":{{"data":{}1{}}}}}"#,
         r#"{"a":"#.repeat(50_000),
         "}".repeat(50_000)
     );
-    assert!(parse_read(KvVersion::V2, deep_obj.as_bytes()).is_err());
+    assert!(parse_read(KvVersion::V2, deep_obj.as_bytes(), 10_000).is_err());
 }
 
 #[test]
@@ -242,17 +242,17 @@ fn huge_answers_decode() {
     let big = "x".repeat(8 * 1024 * 1024);
     let body =
         serde_json::json!({"data": {"data": {"big": big}, "metadata": {"version": 1}}}).to_string();
-    let d = parse_read(KvVersion::V2, body.as_bytes()).unwrap();
+    let d = parse_read(KvVersion::V2, body.as_bytes(), 10_000).unwrap();
     assert_eq!(d.field_bytes("big").unwrap().len(), 8 * 1024 * 1024);
 }
 
 #[test]
 fn non_utf8_and_wrong_types_are_clear_errors() {
     let bad = b"{\"data\":{\"data\":{\"k\":\"\xff\xfe\"}}}";
-    let e = parse_read(KvVersion::V2, bad).unwrap_err();
+    let e = parse_read(KvVersion::V2, bad, 10_000).unwrap_err();
     assert!(e.contains("not JSON"), "{e}");
-    let e = parse_read(KvVersion::V2, br#"{"data":{"data":[1,2]}}"#).unwrap_err();
+    let e = parse_read(KvVersion::V2, br#"{"data":{"data":[1,2]}}"#, 10_000).unwrap_err();
     assert!(e.contains("not an object"), "{e}");
-    let e = parse_read(KvVersion::V1, br#"{"data":"s"}"#).unwrap_err();
+    let e = parse_read(KvVersion::V1, br#"{"data":"s"}"#, 10_000).unwrap_err();
     assert!(e.contains("not an object"), "{e}");
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{read, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{read, unique, wait_for, ConfigBuilder, Sync, ROOT_TOKEN};
 use serde_json::json;
 
 /// Parses /metrics with a real exposition-format parser into
@@ -52,10 +52,11 @@ fn metrics_move_with_successes_and_failures_and_vanish_on_removal() {
     bao.kv_put(&good, json!({"v": "1"}));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let config = format!(
-        "secrets:\n  - name: good\n    path: {good}\n    refreshInterval: 1s\n    files: [{{path: {d}/good, key: v}}]\n  - name: gone\n    path: missing/{good}\n    refreshInterval: 1s\n    files: [{{path: {d}/gone, key: v}}]\n",
-        d = d.display()
-    );
+    let only_good = ConfigBuilder::new().secret("good", &good, "1s", &d.join("good"));
+    let config = only_good
+        .clone()
+        .secret("gone", &format!("missing/{good}"), "1s", &d.join("gone"))
+        .build();
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         ("WATCH_CONFIG", "true"),
@@ -133,9 +134,8 @@ fn metrics_move_with_successes_and_failures_and_vanish_on_removal() {
             > metric(&m1, &format!("secret_fetch_total{{{lg}}}"))
     );
     // A reload that removes `gone` removes its series.
-    let only_good = config.split("  - name: gone").next().unwrap().to_string();
     let tmp = d.join(".c.new");
-    std::fs::write(&tmp, only_good).unwrap();
+    std::fs::write(&tmp, only_good.build()).unwrap();
     std::fs::rename(&tmp, d.join("config.yaml")).unwrap();
     wait_for(Duration::from_secs(10), || {
         !s.get("/metrics")
@@ -165,10 +165,13 @@ fn audit_lines_carry_pod_identity() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let audit = d.join("audit.log");
-    let config = format!(
-        "secrets:\n  - name: a\n    path: {p}\n    files: [{{path: {}/a, key: v, mode: \"0640\"}}]\n",
-        d.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret_json(json!({
+            "name": "a",
+            "path": p,
+            "files": [{"path": d.join("a"), "key": "v", "mode": "0640"}],
+        }))
+        .build();
     let audit_s = audit.display().to_string();
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
@@ -439,10 +442,9 @@ fn traces_reach_an_otlp_receiver_with_parent_links_and_no_values() {
     let (port, bodies) = otlp_receiver();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let config = format!(
-        "secrets:\n  - name: traced\n    path: {p}\n    refreshInterval: 1s\n    files: [{{path: {}/t, key: v}}]\n",
-        d.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret("traced", &p, "1s", &d.join("t"))
+        .build();
     let endpoint = format!("http://127.0.0.1:{port}");
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),

@@ -6,14 +6,17 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{file_has, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{file_has, unique, wait_for, ConfigBuilder, Sync, ROOT_TOKEN};
 use serde_json::json;
 
-fn secret_yaml(name: &str, path: &str, out: &Path, template: &str) -> String {
-    format!(
-        "  - name: {name}\n    path: {path}\n    refreshInterval: 1h\n    template:\n      data:\n        v: '{template}'\n    files: [{{path: {}}}]\n",
-        out.display()
-    )
+fn templated(name: &str, path: &str, out: &Path, template: &str) -> serde_json::Value {
+    json!({
+        "name": name,
+        "path": path,
+        "refreshInterval": "1h",
+        "template": {"data": {"v": template}},
+        "files": [{"path": out}],
+    })
 }
 
 /// Replaces the config the way editors do: write elsewhere, rename over.
@@ -48,22 +51,27 @@ fn seed(bao: &common::Bao) -> Paths {
     p
 }
 
+/// `keep`, `change` (rendered with `change_template`) and a third secret.
+fn config_with(p: &Paths, d: &Path, change_template: &str, third: (&str, &str)) -> String {
+    let (name, path) = third;
+    ConfigBuilder::new()
+        .secret_json(templated("keep", &p.keep, &d.join("keep"), "{{ .v }}"))
+        .secret_json(templated(
+            "change",
+            &p.change,
+            &d.join("change"),
+            change_template,
+        ))
+        .secret_json(templated(name, path, &d.join(name), "{{ .v }}"))
+        .build()
+}
+
 fn config_a(p: &Paths, d: &Path) -> String {
-    format!(
-        "secrets:\n{}{}{}",
-        secret_yaml("keep", &p.keep, &d.join("keep"), "{{ .v }}"),
-        secret_yaml("change", &p.change, &d.join("change"), "{{ .v }}"),
-        secret_yaml("remove", &p.remove, &d.join("remove"), "{{ .v }}"),
-    )
+    config_with(p, d, "{{ .v }}", ("remove", &p.remove))
 }
 
 fn config_b(p: &Paths, d: &Path) -> String {
-    format!(
-        "secrets:\n{}{}{}",
-        secret_yaml("keep", &p.keep, &d.join("keep"), "{{ .v }}"),
-        secret_yaml("change", &p.change, &d.join("change"), "changed={{ .v }}"),
-        secret_yaml("add", &p.add, &d.join("add"), "{{ .v }}"),
-    )
+    config_with(p, d, "changed={{ .v }}", ("add", &p.add))
 }
 
 /// The checks both reload paths share: on disk, in /status, and in Vault's
@@ -173,10 +181,9 @@ fn reload_survives_configmap_symlink_swap() {
         std::fs::create_dir(&v).unwrap();
         std::fs::write(
             v.join("config.yaml"),
-            format!(
-                "secrets:\n{}",
-                secret_yaml("s", path, &out.join("s"), "{{ .v }}")
-            ),
+            ConfigBuilder::new()
+                .secret_json(templated("s", path, &out.join("s"), "{{ .v }}"))
+                .build(),
         )
         .unwrap();
         v
@@ -216,10 +223,11 @@ fn revoked_approle_token_leads_to_relogin() {
     let (role_id, secret_id) = bao.approle_at("approle-revoke", "revoker", "1h");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
-    let config = format!(
-        "secretStore: {{authMethod: approle, authMountPath: approle-revoke}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("authMethod", "approle")
+        .store("authMountPath", "approle-revoke")
+        .secret("s", &path, "1s", &out)
+        .build();
     let env = [
         ("VAULT_ROLE_ID", role_id.as_str()),
         ("VAULT_SECRET_ID", secret_id.as_str()),
@@ -259,9 +267,15 @@ fn keeps_working_over_several_ttls(s: &Sync, bao: &common::Bao, path: &str, out:
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
     let ttl = s.status()["vault"]["token_ttl_seconds"].as_u64().unwrap();
     assert!(ttl <= 3, "token TTL {ttl}s");
-    let renewals = s.logs().matches("token renewed").count();
+    let renewals = s
+        .metric(r#"vault_request_duration_seconds_count{operation="renew"}"#)
+        .unwrap_or(0.0);
+    let failed_renewals = s
+        .metric(r#"vault_request_errors_total{kind="auth",operation="renew"}"#)
+        .unwrap_or(0.0);
+    assert_eq!(failed_renewals, 0.0, "{}", s.logs());
     assert!(
-        renewals >= 3,
+        renewals >= 3.0,
         "only {renewals} renewals in 9s with a 3s TTL\n{}",
         s.logs()
     );
@@ -276,10 +290,11 @@ fn short_lived_approle_token_is_renewed() {
     let (role_id, secret_id) = bao.approle_at("approle-short", "short", "3s");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
-    let config = format!(
-        "secretStore: {{authMethod: approle, authMountPath: approle-short}}\nsecrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("authMethod", "approle")
+        .store("authMountPath", "approle-short")
+        .secret("s", &path, "1s", &out)
+        .build();
     let env = [
         ("VAULT_ROLE_ID", role_id.as_str()),
         ("VAULT_SECRET_ID", secret_id.as_str()),
@@ -310,10 +325,7 @@ fn short_lived_static_token_is_renewed() {
         .to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
-    let config = format!(
-        "secrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1s\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new().secret("s", &path, "1s", &out).build();
     let s = Sync::start(
         dir.path(),
         &config,
@@ -338,10 +350,8 @@ fn secret_store_change_reconfigures_vault_and_restarts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("v");
-    let secrets = format!(
-        "secrets:\n  - name: s\n    path: {path}\n    refreshInterval: 1h\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    );
+    let config = |c: ConfigBuilder| c.secret("s", &path, "1h", &out).build();
+    let secrets = config(ConfigBuilder::new());
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         ("WATCH_CONFIG", "true"),
@@ -354,7 +364,11 @@ fn secret_store_change_reconfigures_vault_and_restarts_secrets() {
     // (its refresh interval of 1h would not have done it).
     replace_config(
         d,
-        &format!("secretStore: {{kvVersion: v1, mountPath: kv1}}\n{secrets}"),
+        &config(
+            ConfigBuilder::new()
+                .store("kvVersion", "v1")
+                .store("mountPath", "kv1"),
+        ),
     );
     s.wait_until(Duration::from_secs(15), "read with the new store", || {
         file_has(&out, "from-kv1")

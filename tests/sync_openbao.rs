@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{file_has, read, run_to_end, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{file_has, read, run_to_end, unique, wait_for, ConfigBuilder, Sync, ROOT_TOKEN};
 use serde_json::json;
 
 const SEED: &str = include_str!("../config-examples/seed-example.yaml");
@@ -81,10 +81,14 @@ fn approle_auth_syncs() {
     let (role_id, secret_id) = bao.approle("sync-test", "1h");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pw");
-    let config = format!(
-        "secretStore: {{authMethod: approle}}\nsecrets:\n  - name: pw\n    path: {path}\n    files: [{{path: {}, key: password}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("authMethod", "approle")
+        .secret_json(json!({
+            "name": "pw",
+            "path": path,
+            "files": [{"path": out, "key": "password"}],
+        }))
+        .build();
     let s = Sync::start(
         dir.path(),
         &config,
@@ -117,11 +121,15 @@ fn kv_v1_mount_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("api-key");
     let n = dir.path().join("n");
-    let config = format!(
-        "secretStore: {{kvVersion: v1, mountPath: kv1}}\nsecrets:\n  - name: v1\n    path: {path}\n    files: [{{path: {}}}, {{path: {}}}]\n",
-        out.display(),
-        n.display()
-    );
+    let config = ConfigBuilder::new()
+        .store("kvVersion", "v1")
+        .store("mountPath", "kv1")
+        .secret_json(json!({
+            "name": "v1",
+            "path": path,
+            "files": [{"path": out}, {"path": n}],
+        }))
+        .build();
     let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
     wait_for(Duration::from_secs(15), || {
         file_has(&out, "v1-value") && file_has(&n, "7")
@@ -138,10 +146,15 @@ fn changes_reach_the_file_and_unchanged_secrets_are_not_rewritten() {
     bao.kv_put(&path, json!({"password": "one"}));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sub/dir/password");
-    let config = format!(
-        "secrets:\n  - name: rot\n    path: {path}\n    refreshInterval: 1s\n    template:\n      data:\n        password: 'pw={{{{ .password }}}}'\n    files: [{{path: {}}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret_json(json!({
+            "name": "rot",
+            "path": path,
+            "refreshInterval": "1s",
+            "template": {"data": {"password": "pw={{ .password }}"}},
+            "files": [{"path": out}],
+        }))
+        .build();
     let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
     wait_for(Duration::from_secs(15), || file_has(&out, "pw=one"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
@@ -244,10 +257,13 @@ fn bad_token_keeps_running_and_not_ready() {
     let path = unique("badtoken");
     bao.kv_put(&path, json!({"k": "v"}));
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "secrets:\n  - name: s\n    path: {path}\n    files: [{{path: {}/k}}]\n",
-        dir.path().display()
-    );
+    let config = ConfigBuilder::new()
+        .secret_json(json!({
+            "name": "s",
+            "path": path,
+            "files": [{"path": dir.path().join("k")}],
+        }))
+        .build();
     let mut s = Sync::start(
         dir.path(),
         &config,
@@ -284,10 +300,17 @@ fn ready_file_and_policy_all() {
     let ok = unique("ready-ok");
     bao.kv_put(&ok, json!({"k": "v"}));
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "secrets:\n  - name: ok\n    path: {ok}\n    files: [{{path: {d}/ok, key: k}}]\n  - name: missing\n    path: does/not/exist\n    files: [{{path: {d}/missing, key: k}}]\n",
-        d = dir.path().display()
-    );
+    let d = dir.path();
+    let config = ConfigBuilder::new()
+        .secret_json(
+            json!({"name": "ok", "path": ok, "files": [{"path": d.join("ok"), "key": "k"}]}),
+        )
+        .secret_json(json!({
+            "name": "missing",
+            "path": "does/not/exist",
+            "files": [{"path": d.join("missing"), "key": "k"}],
+        }))
+        .build();
     // Policy any: ready once `ok` synced, although `missing` fails.
     let s = Sync::start(dir.path(), &config, &bao.addr, &token_env());
     wait_for(Duration::from_secs(15), || {
@@ -332,10 +355,17 @@ fn once_exit_codes() {
     bao.kv_put(&a, json!({"k": "A"}));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let good = format!(
-        "secrets:\n  - name: a\n    path: {a}\n    files: [{{path: {d}/a, key: k}}]\n",
-        d = d.display()
-    );
+    let good = ConfigBuilder::new()
+        .secret_json(json!({"name": "a", "path": a, "files": [{"path": d.join("a"), "key": "k"}]}));
+    let bad = good
+        .clone()
+        .secret_json(json!({
+            "name": "b",
+            "path": format!("nowhere/{a}"),
+            "files": [{"path": d.join("b"), "key": "k"}],
+        }))
+        .build();
+    let good = good.build();
     let cfg = d.join("good.yaml");
     std::fs::write(&cfg, &good).unwrap();
     let mut cmd = common::command(d, &cfg, &bao.addr, &token_env());
@@ -344,10 +374,6 @@ fn once_exit_codes() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(file_has(&d.join("a"), "A"));
 
-    let bad = format!(
-        "{good}  - name: b\n    path: nowhere/{a}\n    files: [{{path: {d}/b, key: k}}]\n",
-        d = d.display()
-    );
     let cfg = d.join("bad.yaml");
     std::fs::write(&cfg, bad).unwrap();
     let mut cmd = common::command(d, &cfg, &bao.addr, &token_env());
@@ -363,15 +389,17 @@ fn startup_reads_run_concurrently_and_sigterm_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     const N: usize = 100;
-    let mut config = String::from("secrets:\n");
+    let mut config = ConfigBuilder::new();
     for i in 0..N {
         let p = unique("many");
         bao.kv_put(&p, json!({"v": format!("value-{i}")}));
-        config.push_str(&format!(
-            "  - name: s{i}\n    path: {p}\n    files: [{{path: {}/out/s{i}, key: v}}]\n",
-            d.display()
-        ));
+        config = config.secret_json(json!({
+            "name": format!("s{i}"),
+            "path": p,
+            "files": [{"path": d.join(format!("out/s{i}")), "key": "v"}],
+        }));
     }
+    let config = config.build();
     let env = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         (
@@ -454,10 +482,9 @@ fn namespace_header_reaches_the_namespace() {
     bao.kv_put("app", json!({"x": "root-namespace"}));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
-    let config = format!(
-        "secrets:\n  - name: n\n    path: app\n    files: [{{path: {}}}]\n",
-        out.display()
-    );
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "n", "path": "app", "files": [{"path": out}]}))
+        .build();
     let s = Sync::start(
         dir.path(),
         &config,

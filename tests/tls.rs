@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{read, unique, wait_for, Sync, ROOT_TOKEN};
+use common::{read, unique, wait_for, ConfigBuilder, Sync, ROOT_TOKEN};
 
 struct TlsBao {
     /// https://localhost:PORT (the certificate names localhost and 127.0.0.1).
@@ -53,10 +53,9 @@ fn tls_bao() -> Option<&'static TlsBao> {
 }
 
 fn config(out: &std::path::Path) -> String {
-    format!(
-        "secrets:\n  - name: t\n    path: tls-test\n    files: [{{path: {}, key: v}}]\n",
-        out.display()
-    )
+    ConfigBuilder::new()
+        .secret_json(serde_json::json!({"name": "t", "path": "tls-test", "files": [{"path": out, "key": "v"}]}))
+        .build()
 }
 
 #[test]

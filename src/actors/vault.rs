@@ -18,7 +18,7 @@ use crate::plan::{Job, StorePlan};
 use crate::secret::SecretData;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
-use crate::vault::{VaultError, VaultSession};
+use crate::vault::{ResponseLimits, VaultError, VaultSession};
 
 pub(crate) struct VaultActor {
     session: Rc<VaultSession>,
@@ -31,10 +31,11 @@ impl VaultActor {
     pub(crate) fn new(
         store: Arc<StorePlan>,
         breaker: BreakerSettings,
+        limits: ResponseLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            session: VaultSession::new(store, breaker, Arc::clone(&metrics)),
+            session: VaultSession::new(store, breaker, limits, Arc::clone(&metrics)),
             metrics,
         }
     }
@@ -113,7 +114,8 @@ impl Handler<Reconfigure> for VaultActor {
 
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
         let breaker = self.session.breaker_settings();
-        self.session = VaultSession::new(msg.0, breaker, Arc::clone(&self.metrics));
+        let limits = self.session.limits();
+        self.session = VaultSession::new(msg.0, breaker, limits, Arc::clone(&self.metrics));
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
     }

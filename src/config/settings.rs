@@ -144,6 +144,17 @@ pub struct RuntimeArgs {
           default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub watch_config: bool,
 
+    /// Largest Vault answer accepted, in bytes (64 KiB - 64 MiB; Vault's own
+    /// default entry size is 1 MiB).
+    #[arg(long, env = "VAULT_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(64 * 1024..=64 * 1024 * 1024))]
+    pub vault_max_response_bytes: u64,
+
+    /// Most fields and nested values one secret may have (1 - 1 000 000).
+    #[arg(long, env = "VAULT_MAX_SECRET_FIELDS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub vault_max_secret_fields: u64,
+
     /// Probes let through while the circuit breaker is half-open (1-100).
     #[arg(long, env = "CIRCUIT_BREAKER_MAX_REQUESTS", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -173,13 +184,23 @@ pub struct RuntimeArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 
-    /// Port of /health, /ready and /status (0 disables the server).
+    /// Port of the probes, /health and /ready (0 disables that server).
     #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
 
-    /// Address the HTTP server binds to.
+    /// Address the probe server binds to.
     #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0", value_parser = bind_address)]
     pub http_bind: String,
+
+    /// Port of /status and /metrics, which name secrets, paths and errors
+    /// (0 disables that server). Equal to HTTP_PORT: one server on
+    /// HTTP_BIND serves all four endpoints.
+    #[arg(long, env = "METRICS_PORT", default_value_t = 8081)]
+    pub metrics_port: u16,
+
+    /// Address of the /status and /metrics server: loopback unless set.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1", value_parser = bind_address)]
+    pub metrics_addr: String,
 
     /// Where readiness is written for `secrets-sync isready`.
     #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
@@ -279,6 +300,7 @@ pub struct SettingError {
 pub(crate) struct Runtime {
     pub(crate) breaker: BreakerSettings,
     pub(crate) backoff: BackoffPolicy,
+    pub(crate) limits: crate::vault::ResponseLimits,
 }
 
 impl RuntimeArgs {
@@ -334,6 +356,11 @@ impl RuntimeArgs {
                 initial: self.initial_backoff,
                 max: self.max_backoff,
                 multiplier: self.backoff_multiplier,
+            },
+            // Both ranges fit a usize on every target this builds for.
+            limits: crate::vault::ResponseLimits {
+                max_bytes: usize::try_from(self.vault_max_response_bytes).unwrap_or(usize::MAX),
+                max_fields: usize::try_from(self.vault_max_secret_fields).unwrap_or(usize::MAX),
             },
         }
     }

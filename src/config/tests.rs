@@ -337,3 +337,47 @@ fn kubernetes_and_jwt_auth() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn the_same_file_spelled_two_ways_is_a_duplicate() {
+    let yaml = r#"
+secrets:
+  - name: a
+    path: p
+    files: [{path: /s/out/x}]
+  - name: b
+    path: q
+    files: [{path: /s/out/../out/./x}]
+"#;
+    let errs = errors(yaml);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("files[0].path") && e.contains("already written by secret \"a\"")),
+        "{errs:#?}"
+    );
+    assert_eq!(
+        validate::lexical_normal(Path::new("./out/../out/x")),
+        Path::new("out/x")
+    );
+    assert_eq!(
+        validate::lexical_normal(Path::new("/../a/./b/..")),
+        Path::new("/a")
+    );
+    assert_eq!(
+        validate::lexical_normal(Path::new("../a")),
+        Path::new("../a")
+    );
+}
+
+#[test]
+fn a_relative_file_path_is_a_warning() {
+    let loaded = load("secretStore: {address: \"http://v:8200\", token: t}\nsecrets:\n  - name: a\n    path: p\n    files: [{path: out/x}]\n").unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("files[0].path") && w.contains("relative")),
+        "{:?}",
+        loaded.warnings
+    );
+}

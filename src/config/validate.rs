@@ -443,7 +443,14 @@ fn validate_secret(
         let floc = format!("{loc}.files[{i}]");
         let (spec, key) = validate_file(cx, &floc, f);
         if let Some(spec) = &spec {
-            if let Some(other) = all_paths.insert(spec.path.clone(), name.clone()) {
+            if spec.path.is_relative() {
+                cx.warnings.push(format!(
+                    "{floc}.path {:?} is relative: it is resolved against the working directory of the process; give an absolute path",
+                    spec.path.display().to_string()
+                ));
+            }
+            // Compared in lexical normal form: `out/../out/x` is `out/x`.
+            if let Some(other) = all_paths.insert(lexical_normal(&spec.path), name.clone()) {
                 cx.error(
                     format!("{floc}.path"),
                     format!(
@@ -678,4 +685,29 @@ fn parse_id(cx: &mut Ctx, loc: &str, v: Option<Value>) -> Option<u32> {
             None
         }
     }
+}
+
+/// `path` with `.` removed and `name/..` pairs folded, without touching
+/// the filesystem (so `out/../out/x` and `./out/x` compare equal to
+/// `out/x`). A leading `..` of a relative path stays; `/..` is `/`.
+pub(crate) fn lexical_normal(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
 }

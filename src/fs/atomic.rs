@@ -1,21 +1,36 @@
-//! Atomic, durable file replacement.
+//! Atomic, durable file replacement in a directory other users may write to.
 //!
-//! For each file of a batch: create a temp file in the target directory
-//! (`O_CREAT|O_EXCL|O_NOFOLLOW`), set its exact mode (umask cannot widen or
-//! narrow it) and owner *before any byte is written*, write, fsync. Only when
-//! every temp file of the batch is ready are they renamed over their targets,
-//! and each directory is fsynced. A failure before the renames leaves every
-//! target untouched and removes the temp files, so a secret's files change
-//! together or not at all.
+//! The threat: the app container shares the secrets directory and may be
+//! compromised; it can create, rename and unlink entries there as another
+//! uid. So every step works on a directory fd reached without following an
+//! untrusted symlink ([`open_dir`]: a symlink along the path is followed only
+//! when root or this process's uid owns it, the kernel's
+//! `protected_symlinks` rule), and every name is opened relative to it with
+//! `O_NOFOLLOW|O_NONBLOCK`: a FIFO or device swapped in can neither block a
+//! writer thread nor be read, and a swapped-in file is read at most one
+//! byte past the expected length.
+//!
+//! For each file of a batch: create a temp file with a random name in the
+//! target directory (`O_CREAT|O_EXCL|O_NOFOLLOW`, another name on `EEXIST`),
+//! set its exact mode (umask cannot widen or narrow it) and owner *before any
+//! byte is written*, write, fsync. Only when every temp file of the batch is
+//! ready are they renamed over their targets (`renameat` on the directory
+//! fd), and each directory fd is fsynced. A failure before the renames leaves
+//! every target untouched and removes the temp files, so a secret's files
+//! change together or not at all.
 //!
 //! A file whose content, mode and owner already match is left alone: no new
 //! inode, no new mtime.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 
 use zeroize::Zeroizing;
 
@@ -92,25 +107,53 @@ pub(crate) fn dir_mode(file_mode: u32) -> u32 {
     m | ((m & 0o444) >> 2) | 0o700
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Temp files start with this marker, so leftovers can be recognised.
 pub(crate) const TEMP_MARKER: &str = ".secrets-sync-tmp";
 
-/// This process's id, asked of the kernel once (it is in every temp name).
-fn pid() -> u32 {
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *PID.get_or_init(std::process::id)
+/// How many random temp names are tried before a write gives up: a name
+/// taken by chance is retried, but not forever.
+const TEMP_NAME_TRIES: usize = 16;
+
+/// Symlinks followed along one path at most (the kernel's limit is 40).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// The base name kept in a temp name (so that long names stay under
+/// `NAME_MAX`).
+const TEMP_BASE_MAX: usize = 64;
+
+/// How much older than this process a temp file must be to be swept.
+const SWEEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When this process started (wall clock): the sweep removes only temp
+/// files older than that, never one a write of this process is filling.
+fn started_at() -> std::time::SystemTime {
+    static AT: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    *AT.get_or_init(std::time::SystemTime::now)
 }
 
-fn temp_path(target: &Path) -> PathBuf {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let base = target
-        .file_name()
-        .map(|b| b.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = format!(".{base}{TEMP_MARKER}.{}.{n}", pid());
-    target.with_file_name(name)
+/// Call at start-up, before any write, to fix the sweep's age limit.
+pub(crate) fn mark_start() {
+    let _ = started_at();
+}
+
+/// A temp name next to `base`: `.{base}.secrets-sync-tmp.{32 hex digits}`,
+/// from the kernel's random source (unpredictable, so another user cannot
+/// pre-create it).
+fn temp_name(base: &OsStr) -> io::Result<OsString> {
+    let mut bytes = [0u8; 16];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())?;
+    let b = base.as_bytes();
+    let mut name = Vec::with_capacity(TEMP_BASE_MAX + 60);
+    name.push(b'.');
+    name.extend_from_slice(&b[..b.len().min(TEMP_BASE_MAX)]);
+    name.extend_from_slice(TEMP_MARKER.as_bytes());
+    name.push(b'.');
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for x in bytes {
+        name.push(HEX[usize::from(x >> 4)]);
+        name.push(HEX[usize::from(x & 0xf)]);
+    }
+    Ok(OsString::from_vec(name))
 }
 
 /// The directory of `path` (`.` for a bare file name).
@@ -121,9 +164,129 @@ pub(crate) fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Is the file already exactly as wanted?
-fn unchanged(w: &FileWrite) -> bool {
-    let Ok(meta) = fs::symlink_metadata(&w.target.path) else {
+fn base_of(path: &Path) -> &OsStr {
+    path.file_name().unwrap_or_else(|| OsStr::new(""))
+}
+
+fn io_err(e: rustix::io::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
+
+/// Opens directory `path` for writing into, creating what is missing with
+/// `create_mode` (None: nothing is created; a missing directory is
+/// `NotFound`). Each component is opened relative to the one before with
+/// `O_NOFOLLOW|O_DIRECTORY`; a symlink is followed only when owned by root
+/// or by this process's uid, otherwise the error names it.
+pub(crate) fn open_dir(path: &Path, create_mode: Option<u32>) -> Result<OwnedFd, FsError> {
+    let own_uid = rustix::process::geteuid().as_raw();
+    let root = || rfs::openat(rfs::CWD, "/", DIR_FLAGS, Mode::empty());
+    let mut cur = if path.is_absolute() {
+        root()
+    } else {
+        rfs::openat(rfs::CWD, ".", DIR_FLAGS, Mode::empty())
+    }
+    .map_err(|e| err(path, "open directory")(io_err(e)))?;
+    // Components still to walk, last first.
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, path);
+    let mut walked = PathBuf::from(if path.is_absolute() { "/" } else { "." });
+    let mut hops = 0usize;
+    let mut creates = 0usize;
+    while let Some(name) = pending.pop() {
+        if name == "/" {
+            cur = root().map_err(|e| err(path, "open directory")(io_err(e)))?;
+            walked = PathBuf::from("/");
+            continue;
+        }
+        match rfs::openat(&cur, name.as_os_str(), DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => {
+                walked.push(&name);
+                cur = fd;
+            }
+            Err(rustix::io::Errno::NOENT) => {
+                let Some(mode) = create_mode else {
+                    return Err(err(&walked.join(&name), "open directory")(io::Error::from(
+                        io::ErrorKind::NotFound,
+                    )));
+                };
+                creates += 1;
+                if creates > 2 * MAX_SYMLINK_HOPS {
+                    return Err(err(path, "create directory")(io::Error::other(
+                        "the directory keeps disappearing while it is created",
+                    )));
+                }
+                match rfs::mkdirat(&cur, name.as_os_str(), Mode::from_raw_mode(mode)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => pending.push(name),
+                    Err(e) => return Err(err(&walked.join(&name), "create directory")(io_err(e))),
+                }
+            }
+            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
+                let here = walked.join(&name);
+                let st = rfs::statat(&cur, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| err(&here, "open directory")(io_err(e)))?;
+                if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::Symlink {
+                    return Err(err(&here, "open directory")(io_err(e)));
+                }
+                if st.st_uid != 0 && st.st_uid != own_uid {
+                    return Err(err(&here, "open directory")(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "a symlink owned by uid {} (neither root nor this process's uid {own_uid}) is not followed",
+                            st.st_uid
+                        ),
+                    )));
+                }
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(err(path, "open directory")(io_err(rustix::io::Errno::LOOP)));
+                }
+                let target = rfs::readlinkat(&cur, name.as_os_str(), Vec::new())
+                    .map_err(|e| err(&here, "read symlink")(io_err(e)))?;
+                push_components(
+                    &mut pending,
+                    Path::new(OsStr::from_bytes(target.as_bytes())),
+                );
+                walked = here;
+            }
+            Err(e) => return Err(err(&walked.join(&name), "open directory")(io_err(e))),
+        }
+    }
+    Ok(cur)
+}
+
+/// Pushes `path`'s components onto `pending` so that they pop in order; a
+/// leading `/` becomes the marker "/" (restart at the root).
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    for c in path.components().rev() {
+        match c {
+            Component::RootDir => pending.push(OsString::from("/")),
+            Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => pending.push(OsString::from("..")),
+            Component::Normal(n) => pending.push(n.to_os_string()),
+        }
+    }
+}
+
+/// Is the file `base` in `dir` already exactly as wanted? Opened without
+/// following a symlink and without blocking, checked on the opened fd, and
+/// read at most one byte past the expected length.
+fn unchanged(dir: &OwnedFd, base: &OsStr, w: &FileWrite) -> bool {
+    let Ok(fd) = rfs::openat(
+        dir,
+        base,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let f = File::from(fd);
+    let Ok(meta) = f.metadata() else {
         return false;
     };
     if !meta.file_type().is_file()
@@ -134,48 +297,32 @@ fn unchanged(w: &FileWrite) -> bool {
     {
         return false;
     }
-    let mut f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&w.target.path)
-    {
-        Ok(f) => f,
-        Err(_) => return false,
-    };
     // The old content is a secret too: cleared when the comparison is done.
-    let mut buf = Zeroizing::new(Vec::with_capacity(w.content.len()));
-    f.read_to_end(&mut buf).is_ok() && *buf == *w.content
+    let want = w.content.len();
+    let mut buf = Zeroizing::new(Vec::with_capacity(want.saturating_add(1)));
+    let limit = u64::try_from(want).unwrap_or(u64::MAX).saturating_add(1);
+    f.take(limit).read_to_end(&mut buf).is_ok() && *buf == *w.content
 }
 
-/// Creates, fills and syncs the temp file for `w`. A missing directory is
-/// created with `dir_file_modes`, the union of the modes of the batch's files
-/// that live in it.
-fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
+/// Creates, fills and syncs the temp file for `w` in `dir`; returns its name.
+fn prepare(dir: &OwnedFd, w: &FileWrite) -> Result<OsString, FsError> {
     let path = &w.target.path;
-    let tmp = temp_path(path);
-    let create = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600 & w.target.mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-    };
-    // The directory is checked only when the create says it is missing:
-    // one stat less per file in the usual case.
-    let created = match create() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let dir = parent_of(path);
-            DirBuilder::new()
-                .recursive(true)
-                .mode(dir_mode(dir_file_modes))
-                .create(&dir)
-                .map_err(err(&dir, "create directory"))?;
-            create()
+    let base = base_of(path);
+    let mut tries = 0;
+    let (tmp, fd) = loop {
+        let tmp = temp_name(base).map_err(err(path, "create temp file"))?;
+        match rfs::openat(
+            dir,
+            tmp.as_os_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600 & w.target.mode),
+        ) {
+            Ok(fd) => break (tmp, fd),
+            Err(rustix::io::Errno::EXIST) if tries + 1 < TEMP_NAME_TRIES => tries += 1,
+            Err(e) => return Err(err(path, "create temp file")(io_err(e))),
         }
-        other => other,
     };
-    let mut file = created.map_err(err(path, "create temp file"))?;
+    let mut file = File::from(fd);
     let fill = |file: &mut File| -> Result<(), FsError> {
         file.set_permissions(fs::Permissions::from_mode(w.target.mode))
             .map_err(err(path, "chmod"))?;
@@ -190,29 +337,44 @@ fn prepare(w: &FileWrite, dir_file_modes: u32) -> Result<PathBuf, FsError> {
         Ok(()) => Ok(tmp),
         Err(e) => {
             drop(file);
-            let _ = fs::remove_file(&tmp);
+            let _ = rfs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
             Err(e)
         }
     }
 }
 
-/// Removes temp files that an earlier process (a different pid) left in
-/// `dir` when it was killed mid-write. Returns how many were removed.
-pub(crate) fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
-    let own = format!("{TEMP_MARKER}.{}.", pid());
-    let mut removed = 0;
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+/// Removes temp files (by name pattern) older than this process that an
+/// earlier, killed process left in `dir`. Returns how many were removed.
+/// A missing directory has none; nothing is created and no untrusted
+/// symlink is followed.
+pub(crate) fn sweep_stale_temps(dir: &Path) -> Result<usize, FsError> {
+    let fd = match open_dir(dir, None) {
+        Ok(fd) => fd,
+        Err(e) if e.source.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    let started = started_at();
+    let entries = rfs::Dir::read_from(&fd).map_err(|e| err(dir, "list directory")(io_err(e)))?;
+    let mut removed = 0;
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.')
-            && name.contains(TEMP_MARKER)
-            && !name.contains(&own)
-            && entry.file_type().is_ok_and(|t| t.is_file())
-            && fs::remove_file(entry.path()).is_ok()
+        let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        let text = name.to_string_lossy();
+        if !(text.starts_with('.') && text.contains(TEMP_MARKER)) {
+            continue;
+        }
+        let Ok(st) = rfs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        // File times come from the kernel's coarse clock (a few ms behind
+        // ours) and may be whole seconds on some filesystems: a second of
+        // margin keeps this process's own temp files out.
+        let mtime = u64::try_from(st.st_mtime)
+            .ok()
+            .and_then(|s| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
+            .and_then(|t| t.checked_add(SWEEP_MARGIN));
+        if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile
+            && mtime.is_some_and(|m| m < started)
+            && rfs::unlinkat(&fd, name, AtFlags::empty()).is_ok()
         {
             removed += 1;
         }
@@ -223,46 +385,67 @@ pub(crate) fn sweep_stale_temps(dir: &Path) -> io::Result<usize> {
 /// Writes a batch (one secret's files). Returns, per file and in the same
 /// order, whether it changed.
 pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> {
-    let mut temps: Vec<Option<PathBuf>> = Vec::with_capacity(files.len());
+    // One directory fd per directory of the batch, opened once.
+    let mut dirs: Vec<(PathBuf, OwnedFd)> = Vec::new();
+    let mut slots: Vec<usize> = Vec::with_capacity(files.len());
     for w in files {
-        if unchanged(w) {
+        let dir = parent_of(&w.target.path);
+        let slot = match dirs.iter().position(|(d, _)| *d == dir) {
+            Some(i) => i,
+            None => {
+                // A missing directory is created with the union of the modes
+                // of the batch's files that live in it.
+                let modes = files
+                    .iter()
+                    .filter(|f| parent_of(&f.target.path) == dir)
+                    .fold(0, |m, f| m | f.target.mode);
+                let fd = open_dir(&dir, Some(dir_mode(modes)))?;
+                dirs.push((dir, fd));
+                dirs.len() - 1
+            }
+        };
+        slots.push(slot);
+    }
+    let remove_temps = |temps: &[Option<OsString>]| {
+        for (i, t) in temps.iter().enumerate() {
+            if let (Some(t), Some(&slot)) = (t, slots.get(i)) {
+                let _ = rfs::unlinkat(&dirs[slot].1, t.as_os_str(), AtFlags::empty());
+            }
+        }
+    };
+    let mut temps: Vec<Option<OsString>> = Vec::with_capacity(files.len());
+    for (w, &slot) in files.iter().zip(&slots) {
+        let dir = &dirs[slot].1;
+        if unchanged(dir, base_of(&w.target.path), w) {
             temps.push(None);
             continue;
         }
-        let dir = parent_of(&w.target.path);
-        let modes = files
-            .iter()
-            .filter(|f| parent_of(&f.target.path) == dir)
-            .fold(0, |m, f| m | f.target.mode);
-        match prepare(w, modes) {
+        match prepare(dir, w) {
             Ok(t) => temps.push(Some(t)),
             Err(e) => {
-                temps.iter().flatten().for_each(|t| {
-                    let _ = fs::remove_file(t);
-                });
+                remove_temps(&temps);
                 return Err(e);
             }
         }
     }
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut touched: Vec<usize> = Vec::new();
     for (i, (w, tmp)) in files.iter().zip(&temps).enumerate() {
         let Some(tmp) = tmp else { continue };
-        // rename(2) replaces a symlink at the target; it never follows it.
-        if let Err(e) = fs::rename(tmp, &w.target.path) {
-            temps[i..].iter().flatten().for_each(|t| {
-                let _ = fs::remove_file(t);
-            });
-            return Err(err(&w.target.path, "rename")(e));
+        let dir = &dirs[slots[i]].1;
+        // renameat(2) replaces a symlink at the target; it never follows it.
+        if let Err(e) = rfs::renameat(dir, tmp.as_os_str(), dir, base_of(&w.target.path)) {
+            let mut rest = vec![None; i];
+            rest.extend_from_slice(&temps[i..]);
+            remove_temps(&rest);
+            return Err(err(&w.target.path, "rename")(io_err(e)));
         }
-        let d = parent_of(&w.target.path);
-        if !dirs.contains(&d) {
-            dirs.push(d);
+        if !touched.contains(&slots[i]) {
+            touched.push(slots[i]);
         }
     }
-    for d in &dirs {
-        File::open(d)
-            .and_then(|f| f.sync_all())
-            .map_err(err(d, "fsync directory"))?;
+    for &slot in &touched {
+        let (path, fd) = &dirs[slot];
+        rfs::fsync(fd).map_err(|e| err(path, "fsync directory")(io_err(e)))?;
     }
     Ok(temps
         .iter()
@@ -276,7 +459,8 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::fs::DirBuilder;
+    use std::os::unix::fs::{symlink, DirBuilderExt};
 
     fn fw(path: PathBuf, mode: u32, content: &str) -> FileWrite {
         FileWrite {
@@ -407,19 +591,123 @@ mod tests {
     }
 
     #[test]
-    fn sweep_removes_only_other_processes_temps() {
+    fn sweep_removes_only_temps_older_than_the_process() {
+        mark_start();
         let d = tempfile::tempdir().unwrap();
-        let stale = d.path().join(format!(".a{TEMP_MARKER}.999999999.0"));
-        let mine = d
-            .path()
-            .join(format!(".a{TEMP_MARKER}.{}.5", std::process::id()));
+        let stale = d.path().join(format!(".a{TEMP_MARKER}.0123"));
+        let young = d.path().join(format!(".b{TEMP_MARKER}.4567"));
         let other = d.path().join("a");
-        for p in [&stale, &mine, &other] {
+        for p in [&stale, &young, &other] {
             fs::write(p, "x").unwrap();
         }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         assert_eq!(sweep_stale_temps(d.path()).unwrap(), 1);
-        assert!(!stale.exists() && mine.exists() && other.exists());
+        assert!(!stale.exists() && young.exists() && other.exists());
         assert_eq!(sweep_stale_temps(&d.path().join("missing")).unwrap(), 0);
+        assert!(!d.path().join("missing").exists());
+    }
+
+    #[test]
+    fn temp_names_are_random_and_bounded() {
+        let long = "x".repeat(255);
+        let a = temp_name(OsStr::new(&long)).unwrap();
+        let b = temp_name(OsStr::new(&long)).unwrap();
+        assert_ne!(a, b);
+        assert!(a.len() < 255, "{}", a.len());
+        assert!(a
+            .to_string_lossy()
+            .starts_with(&format!(".{}{TEMP_MARKER}.", &long[..TEMP_BASE_MAX])));
+    }
+
+    #[test]
+    fn pre_created_temp_names_do_not_block_writes() {
+        // An attacker who can guess nothing can still fill the directory with
+        // marker names: the write picks another random name.
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..100 {
+            fs::write(d.path().join(format!(".s{TEMP_MARKER}.{i}")), "").unwrap();
+        }
+        let p = d.path().join("s");
+        assert_eq!(
+            write_batch(&[fw(p.clone(), 0o600, "v")]).unwrap(),
+            [Written::Changed]
+        );
+        assert_eq!(fs::read_to_string(&p).unwrap(), "v");
+    }
+
+    #[test]
+    fn fifo_at_the_target_neither_blocks_nor_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s");
+        rfs::mkfifoat(rfs::CWD, &p, Mode::from_raw_mode(0o600)).unwrap();
+        // The unchanged check opens it non-blocking and sees a FIFO: the
+        // write replaces it with a regular file instead of hanging.
+        assert_eq!(
+            write_batch(&[fw(p.clone(), 0o600, "v")]).unwrap(),
+            [Written::Changed]
+        );
+        assert!(fs::symlink_metadata(&p).unwrap().file_type().is_file());
+    }
+
+    #[test]
+    fn a_big_file_swapped_in_is_not_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s");
+        write_batch(&[fw(p.clone(), 0o600, "v")]).unwrap();
+        // Same length check fails first; but even a file that grows after the
+        // fstat is read at most one byte past the expected length.
+        let f = File::options().write(true).open(&p).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let fd = open_dir(d.path(), None).unwrap();
+        assert!(!unchanged(&fd, OsStr::new("s"), &fw(p.clone(), 0o600, "v")));
+    }
+
+    #[test]
+    fn symlinked_parent_owned_by_another_user_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let link = d.path().join("db");
+        symlink(&elsewhere, &link).unwrap();
+        // Owned by us: followed.
+        write_batch(&[fw(link.join("pw"), 0o600, "v")]).unwrap();
+        assert_eq!(fs::read_to_string(elsewhere.join("pw")).unwrap(), "v");
+        // Owned by another uid (needs root to chown a symlink).
+        if rustix::process::geteuid().is_root() {
+            rfs::chownat(
+                rfs::CWD,
+                &link,
+                Some(rustix::fs::Uid::from_raw(65534)),
+                None,
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+            let e = write_batch(&[fw(link.join("pw"), 0o600, "new")]).unwrap_err();
+            assert!(e.to_string().contains("uid 65534"), "{e}");
+            assert!(e.to_string().contains("/db"), "{e}");
+            assert_eq!(fs::read_to_string(elsewhere.join("pw")).unwrap(), "v");
+        }
+    }
+
+    #[test]
+    fn relative_and_dotted_paths_resolve() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("a")).unwrap();
+        let p = d.path().join("a/../b/./c");
+        write_batch(&[fw(p, 0o600, "v")]).unwrap();
+        assert_eq!(fs::read_to_string(d.path().join("b/c")).unwrap(), "v");
     }
 
     #[test]

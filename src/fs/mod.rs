@@ -12,5 +12,7 @@ pub mod atomic;
 pub mod queue;
 
 pub(crate) use atomic::parent_of;
-pub(crate) use atomic::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteTarget, Written};
+pub(crate) use atomic::{
+    mark_start, sweep_stale_temps, write_batch, FileWrite, FsError, WriteTarget, Written,
+};
 pub(crate) use queue::WriteQueue;

@@ -1,11 +1,23 @@
-//! The HTTP server: `/health`, `/ready` and `/status`.
+//! The HTTP servers: probes on one listener, inspection on another.
 //!
 //! * `/health` answers 200 while the process lives (liveness).
 //! * `/ready` answers 200 once the readiness policy holds, 503 before.
 //! * `/status` is JSON per secret: state, last success, last error, version,
 //!   next attempt; plus the circuit breaker's state and the token's remaining
 //!   TTL. It never holds a secret value: the StatusActor only ever receives
-//!   redacted error texts.
+//!   redacted error texts. It does name secrets, Vault paths and errors.
+//! * `/metrics` is Prometheus text (names and paths as labels, no values).
+//!
+//! The probe listener (`HTTP_BIND:HTTP_PORT`, reachable by the kubelet)
+//! serves `/health` and `/ready` only; the inspection listener
+//! (`METRICS_ADDR:METRICS_PORT`, loopback by default) serves all four. On
+//! the same port they are one listener with all four ([`Routes::All`]).
+//!
+//! Each listener takes at most [`Limits::connections`] connections at once,
+//! and a client has [`HEADER_TIMEOUT`] to send its request head: a flood of
+//! idle connections can neither use up the process's file descriptors (the
+//! writes and Vault keep a reserve, see [`raise_fd_limit`]) nor hold a slot
+//! for long.
 
 use actix::Addr;
 use actix_web::dev::Server;
@@ -14,7 +26,7 @@ use serde_json::json;
 
 use crate::actors::status::{GetSnapshot, StatusActor};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Service;
 use futures_util::FutureExt;
@@ -22,17 +34,70 @@ use futures_util::FutureExt;
 use crate::actors::vault::{GetVaultHealth, VaultActor};
 use crate::telemetry::metrics::Metrics;
 
-/// Builds and binds the server (it runs once spawned or awaited).
+/// Time a client has to send its request head before the connection is
+/// closed (a slot held by an idle connection is freed this fast).
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Idle time of a keep-alive connection between requests.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// File descriptors kept for everything but HTTP clients: files being
+/// written, directories, Vault connections, the log and the audit file.
+pub(crate) const FD_RESERVE: u64 = 256;
+
+/// Connections one listener takes at most, whatever the fd limit.
+const MAX_CONNECTIONS: u64 = 1024;
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routes {
+    /// `/health` and `/ready`: what probes need and nothing that names a secret.
+    Probes,
+    /// `/health`, `/ready`, `/status` and `/metrics`.
+    All,
+}
+
+/// Raises the soft open-files limit to the hard one (a container's soft
+/// limit is often 1024 while the hard one is far higher) and returns the
+/// connections each of `listeners` HTTP listeners may take: what the limit
+/// leaves after [`FD_RESERVE`], shared, capped at [`MAX_CONNECTIONS`], at
+/// least 8.
+pub(crate) fn raise_fd_limit(listeners: u64) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let raised = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => lim = getrlimit(Resource::Nofile),
+            Err(e) => tracing::debug!(error = %e, "cannot raise the open-files limit"),
+        }
+    }
+    let soft = lim.current.unwrap_or(u64::MAX);
+    connection_budget(soft, listeners)
+}
+
+/// See [`raise_fd_limit`] (pure, for tests).
+pub(crate) fn connection_budget(fd_limit: u64, listeners: u64) -> usize {
+    let per = fd_limit.saturating_sub(FD_RESERVE) / listeners.max(1);
+    usize::try_from(per.clamp(8, MAX_CONNECTIONS)).unwrap_or(8)
+}
+
+/// Builds and binds one listener (it runs once spawned or awaited).
 pub(crate) fn server(
     bind: &str,
     port: u16,
+    routes: Routes,
+    max_connections: usize,
     status: Addr<StatusActor>,
     vault: Addr<VaultActor>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         let m = Arc::clone(&metrics);
-        App::new()
+        let app = App::new()
             // One span per request (exported when tracing is on).
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap_fn(move |req, srv| {
@@ -58,12 +123,21 @@ pub(crate) fn server(
             .app_data(web::Data::new(status.clone()))
             .app_data(web::Data::new(vault.clone()))
             .app_data(web::Data::new(Arc::clone(&metrics)))
-            .route("/metrics", web::get().to(metrics_text))
             .route("/health", web::get().to(health))
-            .route("/ready", web::get().to(ready))
-            .route("/status", web::get().to(status_doc))
+            .route("/ready", web::get().to(ready));
+        match routes {
+            Routes::Probes => app,
+            Routes::All => app
+                .route("/metrics", web::get().to(metrics_text))
+                .route("/status", web::get().to(status_doc)),
+        }
     })
     .workers(1)
+    .max_connections(max_connections)
+    .backlog(u32::try_from(max_connections).unwrap_or(1024))
+    .client_request_timeout(HEADER_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(2)
     .bind((bind, port))?
@@ -128,4 +202,20 @@ async fn status_doc(
         },
         "secrets": s.secrets,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{connection_budget, FD_RESERVE};
+
+    #[test]
+    fn connection_budget_keeps_the_reserve() {
+        assert_eq!(
+            connection_budget(1024, 2),
+            usize::try_from((1024 - FD_RESERVE) / 2).unwrap()
+        );
+        assert_eq!(connection_budget(1 << 20, 1), 1024);
+        assert_eq!(connection_budget(100, 2), 8);
+        assert_eq!(connection_budget(0, 0), 8);
+    }
 }

@@ -28,8 +28,6 @@ use crate::config::StoreConfig;
 use crate::plan::StorePlan;
 use crate::secret::SecretString;
 
-/// Largest answer accepted from Vault (a KV value is at most ~1 MiB by default).
-pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Time allowed for one request, connection included.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to open a TCP connection.
@@ -61,6 +59,8 @@ pub(crate) struct VaultClient {
     http: Client<Https, Full<Bytes>>,
     base: String,
     namespace: Option<HeaderValue>,
+    /// Largest answer body accepted (`VAULT_MAX_RESPONSE_BYTES`).
+    max_body: usize,
 }
 
 /// A successful (2xx) answer. The body may hold secret values, so `Debug`
@@ -107,7 +107,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 impl VaultClient {
     /// Builds the client from a planned store (TLS material already read).
     /// Must be called inside the async runtime.
-    pub(crate) fn new(store: &StorePlan) -> Self {
+    pub(crate) fn new(store: &StorePlan, max_body: usize) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -126,6 +126,7 @@ impl VaultClient {
             http,
             base: store.config.address.clone(),
             namespace: store.namespace.clone(),
+            max_body,
         }
     }
 
@@ -184,17 +185,33 @@ impl VaultClient {
                 .await
                 .map_err(|e| network(chain(&e)))?;
             let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_BODY)
+            let body = Limited::new(resp.into_body(), self.max_body)
                 .collect()
                 .await
-                .map_err(|e| network(format!("reading the answer: {}", chain(&*e))))?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        VaultError::InvalidResponse {
+                            op,
+                            path: path.to_string(),
+                            detail: format!(
+                                "the answer is larger than {} bytes (VAULT_MAX_RESPONSE_BYTES; raise it if this secret really is that big)",
+                                self.max_body
+                            ),
+                        }
+                    } else {
+                        network(format!("reading the answer: {}", chain(&*e)))
+                    }
+                })?
                 .to_bytes();
             Ok::<_, VaultError>((status, body))
         };
         let res = actix_rt::time::timeout(REQUEST_TIMEOUT, exchange).await;
         drop(wipe);
-        let (status, body) =
-            res.map_err(|_| network(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())))??;
+        let (status, body) = res.map_err(|_| VaultError::Timeout {
+            op,
+            path: path.to_string(),
+            secs: REQUEST_TIMEOUT.as_secs(),
+        })??;
         classify(op, path, status, body)
     }
 }

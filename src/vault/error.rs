@@ -28,6 +28,13 @@ pub(crate) enum VaultError {
     },
     #[error("cannot reach Vault for {op}: {detail}")]
     Network { op: &'static str, detail: String },
+    /// Connected, but the whole answer did not come in time.
+    #[error("no answer from Vault for {op} {path} within {secs}s")]
+    Timeout {
+        op: &'static str,
+        path: String,
+        secs: u64,
+    },
     /// A login that could not start (e.g. the JWT file is unreadable).
     #[error("{method} login failed: {detail}")]
     Auth {
@@ -87,6 +94,7 @@ impl VaultError {
             VaultError::Server { .. } => "server_error",
             VaultError::Rejected { .. } => "rejected",
             VaultError::Network { .. } => "network",
+            VaultError::Timeout { .. } => "timeout",
             VaultError::Auth { .. } => "auth",
             VaultError::Login { source, .. } if source.is_vault_failure() => source.kind(),
             VaultError::Login { source, .. } => match **source {
@@ -99,9 +107,17 @@ impl VaultError {
     }
 
     /// Does this error say that Vault itself is unwell (for the breaker)?
+    ///
+    /// The server's failures count: no connection (refused, reset, TLS,
+    /// connect timeout), 429 and 5xx answers, and any failure of the
+    /// server-wide calls (login, token lookup and renewal). A read that
+    /// connected but got no whole answer in time is that path's failure
+    /// (a hanging secret engine or plugin behind one mount): it backs off
+    /// on its own and does not open the breaker for every other secret.
     pub(crate) fn is_vault_failure(&self) -> bool {
         match self {
             VaultError::Network { .. } | VaultError::Server { .. } => true,
+            VaultError::Timeout { op, .. } => *op != "read",
             VaultError::Login { source, .. } => source.is_vault_failure(),
             _ => false,
         }

@@ -38,16 +38,112 @@ pub(crate) fn encode_path(path: &str) -> String {
     out
 }
 
-/// Decodes a read answer. Errors describe the shape, never the content.
-pub fn parse_read(kv: KvVersion, body: &[u8]) -> Result<SecretData, String> {
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
-        // serde_json's message has a position, not content.
-        format!("body is not JSON ({} bytes): {}", body.len(), e)
+/// Room for the envelope (`request_id`, `lease_id`, `metadata`, ...) on
+/// top of the secret's own fields.
+const ENVELOPE_NODES: usize = 64;
+
+/// Decodes a read answer, refusing one whose fields and nested values
+/// number more than `max_fields` (counted while parsing, so a hostile
+/// answer costs no more than that). Errors describe the shape, never the
+/// content.
+pub fn parse_read(kv: KvVersion, body: &[u8], max_fields: usize) -> Result<SecretData, String> {
+    let budget = std::cell::Cell::new(max_fields.saturating_add(ENVELOPE_NODES));
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = serde::de::DeserializeSeed::deserialize(Bounded(&budget), &mut de)
+        .and_then(|v| de.end().map(|()| v));
+    let mut v: Value = parsed.map_err(|e| {
+        if budget.get() == 0 {
+            format!(
+                "the secret has more than {max_fields} fields and nested values (VAULT_MAX_SECRET_FIELDS; raise it if that is expected)"
+            )
+        } else {
+            // serde_json's message has a position, not content.
+            format!("body is not JSON ({} bytes): {}", body.len(), e)
+        }
     })?;
     // Values are moved out, never copied; whatever is left is cleared.
     let res = take_data(kv, &mut v);
     crate::secret::zeroize_value(&mut v);
     res
+}
+
+/// A JSON value parsed against a budget of nodes (every scalar, array and
+/// object takes one; a field is its value).
+struct Bounded<'a>(&'a std::cell::Cell<usize>);
+
+impl Bounded<'_> {
+    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.0.get().checked_sub(1) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom("too many fields")),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+        self.take()?;
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Bounded(self.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Bounded(self.0))?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn take_data(kv: KvVersion, v: &mut Value) -> Result<SecretData, String> {
@@ -93,11 +189,11 @@ mod tests {
     #[test]
     fn decodes_v2_and_v1() {
         let v2 = br#"{"data":{"data":{"u":"x","n":1},"metadata":{"version":7}}}"#;
-        let d = parse_read(KvVersion::V2, v2).unwrap();
+        let d = parse_read(KvVersion::V2, v2, 100).unwrap();
         assert_eq!(d.version(), Some(7));
         assert_eq!(d.field_bytes("u").unwrap(), b"x");
         let v1 = br#"{"data":{"u":"x"},"lease_duration":2764800}"#;
-        let d = parse_read(KvVersion::V1, v1).unwrap();
+        let d = parse_read(KvVersion::V1, v1, 100).unwrap();
         assert_eq!(
             (d.version(), d.field_bytes("u").unwrap()),
             (None, b"x".to_vec())
@@ -117,8 +213,31 @@ mod tests {
             (KvVersion::V1, b"\xff\xfeCANARY"),
             (KvVersion::V2, br#"{"data":{"data":{"a":"CANARY""#),
         ] {
-            let e = parse_read(kv, body).unwrap_err();
+            let e = parse_read(kv, body, 100).unwrap_err();
             assert!(!e.contains("CANARY"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_secret_with_too_many_fields_is_refused_while_parsing() {
+        let fields: Vec<String> = (0..200).map(|i| format!("\"f{i}\":\"CANARY\"")).collect();
+        let body = format!(
+            "{{\"data\":{{\"data\":{{{}}},\"metadata\":{{\"version\":1}}}}}}",
+            fields.join(",")
+        );
+        let e = parse_read(KvVersion::V2, body.as_bytes(), 100).unwrap_err();
+        assert!(
+            e.contains("more than 100") && e.contains("VAULT_MAX_SECRET_FIELDS"),
+            "{e}"
+        );
+        assert!(!e.contains("CANARY"));
+        // Nested values count too.
+        let nested = format!(
+            "{{\"data\":{{\"data\":{{\"a\":[{}]}}}}}}",
+            vec!["1"; 500].join(",")
+        );
+        assert!(parse_read(KvVersion::V2, nested.as_bytes(), 100).is_err());
+        let d = parse_read(KvVersion::V2, body.as_bytes(), 200).unwrap();
+        assert_eq!(d.field_names().count(), 200);
     }
 }

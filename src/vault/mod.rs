@@ -14,4 +14,25 @@ pub mod kv;
 pub mod session;
 
 pub(crate) use error::VaultError;
+
+/// How much of an answer is accepted: bounds the memory a broken or hostile
+/// Vault can make one request cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResponseLimits {
+    /// Largest answer body, in bytes (`VAULT_MAX_RESPONSE_BYTES`).
+    pub(crate) max_bytes: usize,
+    /// Most fields and nested values in a secret read
+    /// (`VAULT_MAX_SECRET_FIELDS`).
+    pub(crate) max_fields: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        Self {
+            // Vault's own default `max_entry_size`.
+            max_bytes: 1024 * 1024,
+            max_fields: 10_000,
+        }
+    }
+}
 pub(crate) use session::VaultSession;

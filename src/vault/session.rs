@@ -24,6 +24,7 @@ use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, VaultClient};
 use super::error::VaultError;
 use super::kv::parse_read;
+use super::ResponseLimits;
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::plan::StorePlan;
@@ -95,6 +96,8 @@ pub(crate) struct VaultSession {
     /// The static token's lookup failed (Vault unreachable) and is due again.
     lookup_pending: Cell<bool>,
     metrics: std::sync::Arc<Metrics>,
+    /// Answer size and secret field caps.
+    limits: ResponseLimits,
     /// Bounds the requests in flight, so thousands of secrets share a few
     /// keep-alive connections instead of opening one each.
     in_flight: tokio::sync::Semaphore,
@@ -104,9 +107,10 @@ impl VaultSession {
     pub(crate) fn new(
         store: std::sync::Arc<StorePlan>,
         breaker: BreakerSettings,
+        limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
     ) -> Rc<Self> {
-        let client = VaultClient::new(&store);
+        let client = VaultClient::new(&store, limits.max_bytes);
         let token = match &store.config.auth {
             AuthConfig::Token { token } => Some(TokenState {
                 token: token.clone(),
@@ -125,12 +129,17 @@ impl VaultSession {
             timer: Cell::new(0),
             lookup_pending: Cell::new(false),
             metrics,
+            limits,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
     pub(crate) fn store(&self) -> &StoreConfig {
         &self.store.config
+    }
+
+    pub(crate) fn limits(&self) -> ResponseLimits {
+        self.limits
     }
 
     pub(crate) fn breaker_settings(&self) -> BreakerSettings {
@@ -269,12 +278,15 @@ impl VaultSession {
         let answer = self
             .call("read", Method::GET, api_path, Some(token), None)
             .await?;
-        parse_read(self.store().kv_version, &answer.body).map_err(|detail| {
-            VaultError::InvalidResponse {
-                op: "read",
-                path: display_path.to_string(),
-                detail,
-            }
+        parse_read(
+            self.store().kv_version,
+            &answer.body,
+            self.limits.max_fields,
+        )
+        .map_err(|detail| VaultError::InvalidResponse {
+            op: "read",
+            path: display_path.to_string(),
+            detail,
         })
     }
 

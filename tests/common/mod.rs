@@ -397,7 +397,10 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Result<(),
 pub struct Sync {
     pub child: Child,
     pub log: PathBuf,
+    /// `/health` and `/ready` (HTTP_PORT).
     pub http_port: u16,
+    /// `/status` and `/metrics` (METRICS_PORT, on loopback).
+    pub metrics_port: u16,
     pub status_file: PathBuf,
 }
 
@@ -429,6 +432,9 @@ pub fn command_for(
         .env("INITIAL_BACKOFF", "200ms")
         .env("MAX_BACKOFF", "1s")
         .env("LOG_LEVEL", "debug")
+        // Tests run in parallel: no fixed default port.
+        .env("HTTP_PORT", "0")
+        .env("METRICS_PORT", "0")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -455,11 +461,13 @@ impl Sync {
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
         let http_port = free_port();
+        let metrics_port = free_port();
         let log = dir.join("secrets-sync.log");
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = command_for(program, dir, &cfg, vault_addr, env);
         cmd.env("HTTP_PORT", http_port.to_string())
             .env("HTTP_BIND", "127.0.0.1")
+            .env("METRICS_PORT", metrics_port.to_string())
             .arg("run")
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -469,6 +477,7 @@ impl Sync {
             child,
             log,
             http_port,
+            metrics_port,
             status_file: dir.join("status.json"),
         };
         wait_for(Duration::from_secs(15), || s.get("/health").is_ok()).unwrap_or_else(|e| {
@@ -477,14 +486,15 @@ impl Sync {
         s
     }
 
+    /// GET `path` from the listener that serves it: `/status` and
+    /// `/metrics` from METRICS_PORT, the rest from HTTP_PORT.
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
-        http(
-            &format!("127.0.0.1:{}", self.http_port),
-            "GET",
-            path,
-            None,
-            None,
-        )
+        let port = if path.starts_with("/status") || path.starts_with("/metrics") {
+            self.metrics_port
+        } else {
+            self.http_port
+        };
+        http(&format!("127.0.0.1:{port}"), "GET", path, None, None)
     }
 
     pub fn status(&self) -> serde_json::Value {
@@ -558,7 +568,7 @@ pub fn read(path: &Path) -> Option<String> {
 
 /// Builds a config file as JSON, which YAML reads unchanged: no quoting or
 /// indentation to get wrong in `format!` strings.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ConfigBuilder {
     store: serde_json::Map<String, serde_json::Value>,
     secrets: Vec<serde_json::Value>,
