@@ -35,7 +35,7 @@ import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
 mode, d, name, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-target, decoy = os.path.join(d, name), os.path.join(d, ".decoy")
+target, decoy = os.path.join(d, name), os.path.join(d, ".decoy-%d" % os.getpid())
 if mode == "symlink":
     os.symlink(sys.argv[5], target)
     sys.exit(0)
@@ -170,6 +170,26 @@ fn swap_attack(bao: &Bao, decoy: &str) -> u64 {
         "shutdown took {:?}",
         t.elapsed()
     );
+    // `run --once` under the same attack ends on time too.
+    bao.kv_put(&p, json!({"v": "once"}));
+    let a = attacker(&[decoy, shared.to_str().unwrap(), "pw", "4"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut once = common::command(
+        dir.path(),
+        &dir.path().join("config.yaml"),
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN)],
+    );
+    once.arg("run").arg("--once");
+    let t = Instant::now();
+    let (code, out, err) = common::run_to_end(once);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "--once took {:?}",
+        t.elapsed()
+    );
+    assert!(a.wait_with_output().unwrap().status.success());
     peak
 }
 
