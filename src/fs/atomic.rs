@@ -234,8 +234,7 @@ pub(crate) fn open_dir(path: &Path, create_mode: Option<u32>) -> Result<OwnedFd,
                     return Err(err(&here, "open directory")(io_err(e)));
                 }
                 if st.st_uid != 0 && st.st_uid != own_uid {
-                    return Err(err(&here, "open directory")(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
+                    return Err(err(&here, "open directory")(io::Error::other(
                         format!(
                             "a symlink owned by uid {} (neither root nor this process's uid {own_uid}) is not followed",
                             st.st_uid
