@@ -437,8 +437,8 @@ fn validate_secret(
         );
     }
     let file_count = raw.files.len();
-    let mut files = Vec::new();
-    let mut explicit: Vec<Option<String>> = Vec::new();
+    let mut files = Vec::with_capacity(file_count);
+    let mut explicit: Vec<Option<String>> = Vec::with_capacity(file_count);
     for (i, f) in raw.files.into_iter().enumerate() {
         let floc = format!("{loc}.files[{i}]");
         let (spec, key) = validate_file(cx, &floc, f);
