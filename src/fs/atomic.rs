@@ -405,9 +405,10 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         };
         slots.push(slot);
     }
-    let remove_temps = |temps: &[Option<OsString>]| {
-        for (i, t) in temps.iter().enumerate() {
-            if let (Some(t), Some(&slot)) = (t, slots.get(i)) {
+    // Removes the temp files of files `from..` (a failed batch changes nothing).
+    let remove_temps = |temps: &[Option<OsString>], from: usize| {
+        for (t, &slot) in temps.iter().zip(&slots).skip(from) {
+            if let Some(t) = t {
                 let _ = rfs::unlinkat(&dirs[slot].1, t.as_os_str(), AtFlags::empty());
             }
         }
@@ -422,7 +423,7 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         match prepare(dir, w) {
             Ok(t) => temps.push(Some(t)),
             Err(e) => {
-                remove_temps(&temps);
+                remove_temps(&temps, 0);
                 return Err(e);
             }
         }
@@ -433,9 +434,7 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         let dir = &dirs[slots[i]].1;
         // renameat(2) replaces a symlink at the target; it never follows it.
         if let Err(e) = rfs::renameat(dir, tmp.as_os_str(), dir, base_of(&w.target.path)) {
-            let mut rest = vec![None; i];
-            rest.extend_from_slice(&temps[i..]);
-            remove_temps(&rest);
+            remove_temps(&temps, i);
             return Err(err(&w.target.path, "rename")(io_err(e)));
         }
         if !touched.contains(&slots[i]) {
