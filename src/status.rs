@@ -5,6 +5,7 @@
 //! are stored as the already-redacted texts the SyncActors report.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,8 @@ pub(crate) enum SyncState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct SecretStatus {
     pub(crate) state: SyncState,
-    pub(crate) path: String,
+    /// Shared with the job.
+    pub(crate) path: Arc<str>,
     /// Unix seconds of the last success.
     pub(crate) last_success: Option<u64>,
     pub(crate) last_error: Option<String>,
@@ -55,7 +57,7 @@ pub(crate) struct SecretStatus {
 }
 
 impl SecretStatus {
-    pub(crate) fn new(path: impl Into<String>, generation: u64) -> Self {
+    pub(crate) fn new(path: impl Into<Arc<str>>, generation: u64) -> Self {
         Self {
             generation,
             state: SyncState::Pending,
@@ -117,17 +119,23 @@ impl StatusBoard {
     /// Adds (or resets) a secret as pending. With `keep_synced`, a secret
     /// restarted with the same files keeps its state (and counts as synced
     /// for readiness) until its new generation reports.
-    pub(crate) fn register(&mut self, name: &str, path: &str, generation: u64, keep_synced: bool) {
+    pub(crate) fn register(
+        &mut self,
+        name: &str,
+        path: &Arc<str>,
+        generation: u64,
+        keep_synced: bool,
+    ) {
         if keep_synced {
             if let Some(s) = self.secrets.get_mut(name) {
                 s.generation = generation;
-                s.path = path.to_string();
+                s.path = Arc::clone(path);
                 return;
             }
         }
         let old = self
             .secrets
-            .insert(name.to_string(), SecretStatus::new(path, generation));
+            .insert(name.to_string(), SecretStatus::new(Arc::clone(path), generation));
         if old.is_some_and(|o| o.ever_synced) {
             self.synced = self.synced.saturating_sub(1);
         }
@@ -247,8 +255,8 @@ mod tests {
     fn any_policy_needs_one_secret() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
         assert!(!b.is_ready());
-        b.register("a", "p/a", 1, false);
-        b.register("b", "p/b", 1, false);
+        b.register("a", &Arc::from("p/a"), 1, false);
+        b.register("b", &Arc::from("p/b"), 1, false);
         assert!(!b.is_ready());
         b.apply("b", 1, fail(), SystemTime::now());
         assert!(!b.is_ready());
@@ -263,13 +271,13 @@ mod tests {
     #[test]
     fn all_policy_needs_every_secret() {
         let mut b = StatusBoard::new(ReadyPolicy::All);
-        b.register("a", "p/a", 1, false);
-        b.register("b", "p/b", 1, false);
+        b.register("a", &Arc::from("p/a"), 1, false);
+        b.register("b", &Arc::from("p/b"), 1, false);
         b.apply("a", 1, ok(), SystemTime::now());
         assert!(!b.is_ready());
         b.apply("b", 1, ok(), SystemTime::now());
         assert!(b.is_ready());
-        b.register("c", "p/c", 1, false);
+        b.register("c", &Arc::from("p/c"), 1, false);
         assert!(!b.is_ready());
         b.remove("c");
         assert!(b.is_ready());
@@ -279,13 +287,13 @@ mod tests {
     #[test]
     fn synced_count_follows_restarts_and_removals() {
         let mut b = StatusBoard::new(ReadyPolicy::All);
-        b.register("a", "p/a", 1, false);
-        b.register("b", "p/b", 1, false);
+        b.register("a", &Arc::from("p/a"), 1, false);
+        b.register("b", &Arc::from("p/b"), 1, false);
         b.apply("a", 1, ok(), SystemTime::now());
         b.apply("a", 1, ok(), SystemTime::now());
         assert_eq!(b.synced_count(), 1);
         // A changed secret restarts as pending.
-        b.register("a", "p/a", 2, false);
+        b.register("a", &Arc::from("p/a"), 2, false);
         assert_eq!(b.synced_count(), 0);
         b.apply("a", 2, ok(), SystemTime::now());
         b.apply("b", 1, ok(), SystemTime::now());
@@ -303,12 +311,12 @@ mod tests {
     #[test]
     fn a_restart_with_the_same_files_keeps_readiness() {
         let mut b = StatusBoard::new(ReadyPolicy::All);
-        b.register("a", "p/a", 1, false);
+        b.register("a", &Arc::from("p/a"), 1, false);
         b.apply("a", 1, ok(), SystemTime::now());
         assert!(b.is_ready());
-        b.register("a", "kv/a", 2, true);
+        b.register("a", &Arc::from("kv/a"), 2, true);
         assert!(b.is_ready());
-        assert_eq!(b.secrets()["a"].path, "kv/a");
+        assert_eq!(&*b.secrets()["a"].path, "kv/a");
         // Reports of the old generation no longer count.
         b.apply("a", 1, fail(), SystemTime::now());
         assert_eq!(b.secrets()["a"].state, SyncState::Synced);
@@ -327,7 +335,7 @@ mod tests {
     #[test]
     fn reports_of_an_older_generation_are_ignored() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
-        b.register("a", "p/a", 2, false);
+        b.register("a", &Arc::from("p/a"), 2, false);
         b.apply("a", 1, ok(), SystemTime::now());
         assert!(!b.is_ready());
         b.apply("a", 2, ok(), SystemTime::now());
@@ -337,7 +345,7 @@ mod tests {
     #[test]
     fn success_records_version_and_times() {
         let mut b = StatusBoard::new(ReadyPolicy::Any);
-        b.register("a", "p/a", 1, false);
+        b.register("a", &Arc::from("p/a"), 1, false);
         let now = UNIX_EPOCH + Duration::from_secs(1000);
         b.apply("a", 1, fail(), now);
         b.apply("a", 1, ok(), now);

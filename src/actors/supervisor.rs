@@ -111,7 +111,7 @@ impl Supervisor {
             .peers
             .metrics
             .secrets
-            .register(&job.name, &job.display_path);
+            .register(&job.name, Arc::clone(&job.display_path));
         self.running.insert(
             job.name.clone(),
             Slot::Pending(PendingStart {

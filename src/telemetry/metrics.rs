@@ -158,7 +158,7 @@ mod tests {
 
     /// Gives every family a series, so that all appear in the output.
     fn touch_all(m: &Metrics) {
-        let s = m.secrets.register("s", "p");
+        let s = m.secrets.register("s", "p".into());
         s.record(
             Duration::from_millis(100),
             Some(2),
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn renders_and_removes_secret_series() {
         let m = Metrics::new();
-        m.secrets.register("db", "secret/data/db").record(
+        m.secrets.register("db", "secret/data/db".into()).record(
             Duration::from_millis(1),
             None,
             Attempt::Failed {

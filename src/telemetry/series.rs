@@ -80,7 +80,8 @@ struct Numbers {
 pub(crate) struct SecretSeries {
     /// Also the key of [`SecretSeriesSet`]'s map (one allocation for both).
     name: Arc<str>,
-    vault_path: Box<str>,
+    /// Shared with the job (one allocation per secret for the path).
+    vault_path: Arc<str>,
     numbers: Mutex<Numbers>,
 }
 
@@ -189,10 +190,10 @@ impl SecretSeriesSet {
     /// Fresh series for a secret (counters at zero), replacing any earlier
     /// series of that name. The counters exist from the start, so rates and
     /// alerts work before the first attempt ends.
-    pub(crate) fn register(&self, name: &str, vault_path: &str) -> Arc<SecretSeries> {
+    pub(crate) fn register(&self, name: &str, vault_path: Arc<str>) -> Arc<SecretSeries> {
         let series = Arc::new(SecretSeries {
             name: name.into(),
-            vault_path: vault_path.into(),
+            vault_path,
             numbers: Mutex::default(),
         });
         self.by_name
@@ -354,7 +355,7 @@ mod tests {
     #[test]
     fn counters_exist_from_registration_and_the_rest_appear_when_set() {
         let set = Arc::new(SecretSeriesSet::new().unwrap());
-        set.register("db", "secret/data/db");
+        set.register("db", "secret/data/db".into());
         let text = render(&set);
         let l = r#"{secret_name="db",vault_path="secret/data/db"}"#;
         for c in [
@@ -377,7 +378,7 @@ mod tests {
     #[test]
     fn attempts_move_every_family_like_the_prometheus_vectors_did() {
         let set = Arc::new(SecretSeriesSet::new().unwrap());
-        let s = set.register("db", "secret/data/db");
+        let s = set.register("db", "secret/data/db".into());
         s.record(
             Duration::from_millis(3),
             Some(0),
@@ -431,8 +432,8 @@ mod tests {
     #[test]
     fn removed_and_replaced_secrets() {
         let set = Arc::new(SecretSeriesSet::new().unwrap());
-        let old = set.register("db", "secret/data/old");
-        set.register("web", "secret/data/web");
+        let old = set.register("db", "secret/data/old".into());
+        set.register("web", "secret/data/web".into());
         old.record(
             Duration::from_millis(1),
             Some(0),
@@ -442,7 +443,7 @@ mod tests {
             },
         );
         // A reload changed db's path: fresh series, the old labels are gone.
-        let new = set.register("db", "secret/data/new");
+        let new = set.register("db", "secret/data/new".into());
         old.record(
             Duration::from_millis(1),
             Some(0),
