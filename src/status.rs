@@ -133,9 +133,10 @@ impl StatusBoard {
                 return;
             }
         }
-        let old = self
-            .secrets
-            .insert(name.to_string(), SecretStatus::new(Arc::clone(path), generation));
+        let old = self.secrets.insert(
+            name.to_string(),
+            SecretStatus::new(Arc::clone(path), generation),
+        );
         if old.is_some_and(|o| o.ever_synced) {
             self.synced = self.synced.saturating_sub(1);
         }
