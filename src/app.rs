@@ -154,7 +154,7 @@ async fn handle_signals(
             h.stop(true).await;
         }
     };
-    let code = if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
+    if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
         .await
         .is_err()
     {
@@ -165,13 +165,11 @@ async fn handle_signals(
         // Writes may have been abandoned: say so to whoever restarts us,
         // and do not wait for a stuck writer thread (dropping the runtime
         // would).
-        std::process::exit(1)
-    } else {
-        tracing::info!("shutdown complete");
-        // An interrupted one-shot run did not sync everything.
-        i32::from(args.once)
-    };
-    System::current().stop_with_code(code);
+        std::process::exit(1);
+    }
+    tracing::info!("shutdown complete");
+    // An interrupted one-shot run did not sync everything.
+    System::current().stop_with_code(i32::from(args.once));
 }
 
 /// The HTTP listeners `rt` asks for: the probe listener (HTTP_BIND:HTTP_PORT,
