@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::status::{Report, StatusActor};
@@ -119,27 +118,35 @@ pub(crate) struct Peers {
     pub(crate) audit: Arc<Audit>,
 }
 
-/// A secret's actor: a shell around its loop, which it starts and which
-/// ends with it.
+/// A secret's actor. Between attempts it holds only its state and one
+/// timer (`ctx.run_later`): no per-secret loop future, no `Notify`. That
+/// keeps a sleeping secret at the actor plus a timer (the loop future it
+/// replaced, with a sleep, a wake-up and a semaphore wait inline, cost
+/// ~0.4 KiB per secret in bench/run.py).
 pub(crate) struct SyncActor {
-    /// Taken when the actor starts.
-    job_loop: Option<JobLoop>,
-    /// Wakes the loop before its delay is over ([`SyncNow`]).
-    wake: Arc<Notify>,
-}
-
-/// Everything one secret's loop owns.
-struct JobLoop {
     job: Arc<Job>,
     /// This secret's metric series (written by this actor only).
     series: Arc<SecretSeries>,
     peers: Arc<Peers>,
-    policy: BackoffPolicy,
+    /// `None` while an attempt has it (the attempt hands it back).
+    backoff: Option<Backoff>,
     /// Which start of this secret; the status board ignores older ones.
     generation: u64,
     /// `Some` in `--once` mode: who to tell when the attempt is done.
     once: Option<Recipient<SyncFinished>>,
-    wake: Arc<Notify>,
+    /// What the actor is doing now.
+    phase: Phase,
+}
+
+/// Between two attempts, or in one.
+enum Phase {
+    /// Waiting for the next planned attempt; the timer's handle, so that
+    /// [`SyncNow`] can cancel it.
+    Sleeping(SpawnHandle),
+    /// An attempt is in progress; `true` when [`SyncNow`] arrived during it
+    /// (the next attempt then starts at once: what the attempt read may be
+    /// older than the request).
+    Attempting { again: bool },
 }
 
 impl SyncActor {
@@ -151,58 +158,71 @@ impl SyncActor {
         generation: u64,
         once: Option<Recipient<SyncFinished>>,
     ) -> Self {
-        let wake = Arc::new(Notify::new());
         Self {
-            job_loop: Some(JobLoop {
-                job,
-                series,
-                peers,
-                policy,
-                generation,
-                once,
-                wake: Arc::clone(&wake),
-            }),
-            wake,
+            job,
+            series,
+            peers,
+            backoff: Some(Backoff::new(policy)),
+            generation,
+            once,
+            phase: Phase::Attempting { again: false },
         }
     }
-}
 
-/// The loop: slot, attempt, one event, sleep or stop.
-async fn run(l: JobLoop) {
-    let JobLoop {
-        job,
-        series,
-        peers,
-        policy,
-        generation,
-        once,
-        wake,
-    } = l;
-    let mut backoff = Backoff::new(policy);
-    loop {
-        // The slot first, then the attempt's state, boxed: 10 000 secrets
-        // queued for a slot at start-up cost a small wait each, not a whole
-        // attempt each (inline, that state made every secret's future big,
-        // +1.3 KiB of steady RSS per secret in bench/run.py); and only
-        // `next_in` lives across the sleep. A closed semaphore (never closed
-        // today) would mean: no bound.
-        let slot = Arc::clone(&peers.slots).acquire_owned().await.ok();
-        let next_in = Box::pin(one_attempt(&job, &series, &peers, &mut backoff, generation)).await;
-        drop(slot);
-        if let Some(done) = &once {
+    /// Starts one attempt: wait for a slot, attempt, one event; then plan
+    /// the next (or, in `--once` mode, report and stop).
+    fn start_attempt(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut backoff) = self.backoff.take() else {
+            // An attempt is already in progress (it holds the backoff).
+            return;
+        };
+        self.phase = Phase::Attempting { again: false };
+        let job = Arc::clone(&self.job);
+        let series = Arc::clone(&self.series);
+        let peers = Arc::clone(&self.peers);
+        let generation = self.generation;
+        let attempt = async move {
+            // The slot first, then the attempt's state, boxed: 10 000
+            // secrets queued for a slot at start-up cost a small wait each,
+            // not a whole attempt each. A closed semaphore (never closed
+            // today) would mean: no bound.
+            let slot = Arc::clone(&peers.slots).acquire_owned().await.ok();
+            let next_in =
+                Box::pin(one_attempt(&job, &series, &peers, &mut backoff, generation)).await;
+            drop(slot);
+            (backoff, next_in)
+        };
+        ctx.spawn(
+            attempt
+                .into_actor(self)
+                .map(|(backoff, next_in), act, ctx| act.attempt_done(backoff, next_in, ctx)),
+        );
+    }
+
+    /// Plans the next attempt after one finished.
+    fn attempt_done(
+        &mut self,
+        backoff: Backoff,
+        next_in: Result<Duration, Duration>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.backoff = Some(backoff);
+        if let Some(done) = &self.once {
             done.do_send(SyncFinished {
-                name: job.name.clone(),
+                name: self.job.name.clone(),
                 ok: next_in.is_ok(),
             });
+            ctx.stop();
+            return;
+        }
+        if let Phase::Attempting { again: true } = self.phase {
+            tracing::debug!(secret = %self.job.name, "sync requested during an attempt: again now");
+            self.start_attempt(ctx);
             return;
         }
         let next_in = next_in.unwrap_or_else(|d| d);
-        tokio::select! {
-            () = actix_rt::time::sleep(next_in) => {}
-            () = wake.notified() => {
-                tracing::debug!(secret = %job.name, "sync requested early");
-            }
-        }
+        let timer = ctx.run_later(next_in, |act, ctx| act.start_attempt(ctx));
+        self.phase = Phase::Sleeping(timer);
     }
 }
 
@@ -308,16 +328,12 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(l) = self.job_loop.take() else {
-            return;
-        };
         tracing::debug!(
-            secret = %l.job.name,
-            refresh_interval = %GoDuration(l.job.refresh_interval),
+            secret = %self.job.name,
+            refresh_interval = %GoDuration(self.job.refresh_interval),
             "sync started"
         );
-        // The loop ends only in `--once` mode; the actor ends with it.
-        ctx.spawn(run(l).into_actor(self).map(|(), _, ctx| ctx.stop()));
+        self.start_attempt(ctx);
     }
 }
 
@@ -336,15 +352,22 @@ impl Handler<StopSync> for SyncActor {
 }
 
 /// Sync now instead of at the next planned time (the store changed). An
-/// attempt in progress is not repeated.
+/// attempt in progress finishes, and one more starts right after it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct SyncNow;
 
 impl Handler<SyncNow> for SyncActor {
     type Result = ();
-    fn handle(&mut self, _: SyncNow, _: &mut Self::Context) {
-        self.wake.notify_one();
+    fn handle(&mut self, _: SyncNow, ctx: &mut Self::Context) {
+        match self.phase {
+            Phase::Sleeping(timer) => {
+                ctx.cancel_future(timer);
+                tracing::debug!(secret = %self.job.name, "sync requested early");
+                self.start_attempt(ctx);
+            }
+            Phase::Attempting { ref mut again } => *again = true,
+        }
     }
 }
 
