@@ -10,7 +10,7 @@ bin="$(scripts/install-tools.sh)"
 echo "== kubernetes-validate (1.30, strict)"
 "$bin/kubernetes-validate" -k 1.30.0 --strict --quiet k8s/*.yaml
 echo "== compose specification"
-"$bin/check-jsonschema" --builtin-schema vendor.compose-spec compose/docker-compose.yml
+"$bin/check-jsonschema" --builtin-schema vendor.compose-spec compose/docker-compose*.yml
 echo "== hadolint"
 "$bin/hadolint" Dockerfile Dockerfile.prebuilt
 echo "deployment files OK"

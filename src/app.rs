@@ -1,15 +1,16 @@
 //! Wiring for `run`: start the actors and the HTTP server, apply the config,
-//! and turn signals into reloads (SIGHUP) or a graceful shutdown
-//! (SIGTERM/SIGINT).
+//! and turn signals into reloads (SIGHUP), refreshes (SIGUSR1) or a graceful
+//! shutdown (SIGTERM/SIGINT).
 
 use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 
+use crate::actors::action::ActionActor;
 use crate::actors::config_watcher::ConfigWatcher;
 use crate::actors::status::StatusActor;
-use crate::actors::supervisor::{ApplyPlan, Shutdown, Supervisor};
+use crate::actors::supervisor::{ApplyPlan, Refresh, Shutdown, Supervisor};
 use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
@@ -83,20 +84,38 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         writer.clone(),
     )
     .start();
-    let servers = if args.once {
-        Vec::new()
-    } else {
-        start_servers(rt, &status, &vault, &metrics)?
-    };
+    let audit = Arc::new(audit);
+    let actions =
+        ActionActor::new(settings.backoff, Arc::clone(&metrics), Arc::clone(&audit)).start();
     let peers = Arc::new(Peers {
         slots: Arc::new(tokio::sync::Semaphore::new(SYNC_SLOTS)),
         vault,
         writer,
         status,
+        actions,
         metrics: Arc::clone(&metrics),
-        audit: Arc::new(audit),
+        audit,
     });
+    let http_peers = crate::http::Peers {
+        status: peers.status.clone(),
+        vault: peers.vault.clone(),
+        actions: peers.actions.clone(),
+        metrics: Arc::clone(&metrics),
+        refresh: None,
+    };
     let supervisor = Supervisor::new(peers, settings.backoff, args.once).start();
+    let servers = if args.once {
+        Vec::new()
+    } else {
+        let refresh = rt.refresh_api.then(|| supervisor.clone());
+        start_servers(
+            rt,
+            crate::http::Peers {
+                refresh,
+                ..http_peers
+            },
+        )?
+    };
     tracing::info!(
         secrets = plan.secret_count(),
         once = args.once,
@@ -124,12 +143,13 @@ async fn handle_signals(
     metrics: Arc<Metrics>,
 ) {
     use actix_rt::signal::unix::{signal, SignalKind};
-    let (mut term, mut int, mut hup) = match (
+    let (mut term, mut int, mut hup, mut usr1) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
     ) {
-        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Ok(t), Ok(i), Ok(h), Ok(u)) => (t, i, h, u),
         _ => {
             tracing::error!(
                 "cannot install signal handlers; SIGTERM will end the process abruptly"
@@ -145,6 +165,15 @@ async fn handle_signals(
                 let planned = plan::load(&args.config, Credentials::Required);
                 apply_reload(&supervisor, planned, &metrics).await;
             }
+            _ = usr1.recv() => match supervisor.send(Refresh(None)).await {
+                Ok(Ok(queued)) => tracing::info!(
+                    signal = "SIGUSR1",
+                    secrets = queued.len(),
+                    "refresh requested: re-reading secrets now"
+                ),
+                Ok(Err(e)) => tracing::info!(signal = "SIGUSR1", reason = %e, "refresh not queued"),
+                Err(_) => {}
+            },
         }
     };
     tracing::info!(signal = name, "shutdown requested");
@@ -179,9 +208,7 @@ async fn handle_signals(
 /// shares what it leaves between them.
 fn start_servers(
     rt: &crate::config::settings::RuntimeArgs,
-    status: &Addr<StatusActor>,
-    vault: &Addr<VaultActor>,
-    metrics: &Arc<Metrics>,
+    peers: crate::http::Peers,
 ) -> Result<Vec<ServerHandle>, StartError> {
     use crate::http::Routes;
     let mut wanted: Vec<(&str, u16, Routes, &'static str)> = Vec::new();
@@ -211,26 +238,23 @@ fn start_servers(
     let per_listener = crate::http::raise_fd_limit(wanted.len() as u64);
     let mut handles = Vec::new();
     for (bind, port, routes, var) in wanted {
-        let s = crate::http::server(
-            bind,
-            port,
-            routes,
-            per_listener,
-            status.clone(),
-            vault.clone(),
-            Arc::clone(metrics),
-        )
-        .map_err(|source| StartError::Http {
-            addr: format!("{bind}:{port}"),
-            var,
-            source,
-        })?;
+        let s = crate::http::server(bind, port, routes, per_listener, peers.clone()).map_err(
+            |source| StartError::Http {
+                addr: format!("{bind}:{port}"),
+                var,
+                source,
+            },
+        )?;
         handles.push(s.handle());
         actix_rt::spawn(s);
         tracing::info!(
             bind = %bind,
             port,
-            endpoints = if routes == Routes::All { "/health /ready /status /metrics" } else { "/health /ready" },
+            endpoints = match (routes, rt.refresh_api) {
+                (Routes::All, true) => "/health /ready /status /metrics /refresh",
+                (Routes::All, false) => "/health /ready /status /metrics",
+                (Routes::Probes, _) => "/health /ready",
+            },
             max_connections = per_listener,
             "HTTP server listening"
         );

@@ -5,6 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | `action` | change actions: running one (signal, exec, http), coalescing triggers |
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
@@ -16,6 +17,7 @@
 //! | [`telemetry`] | logging |
 //! | [`app`] | wiring it all together for `run` |
 
+pub(crate) mod action;
 pub mod actors;
 pub mod app;
 pub mod backoff;

@@ -84,8 +84,13 @@ fn check(args: &ConfigArgs, runtime: &RuntimeArgs) -> ExitCode {
             for w in &plan.warnings {
                 eprintln!("warning: {w}");
             }
+            let actions = match plan.action_count() {
+                0 => String::new(),
+                1 => ", 1 action".to_string(),
+                n => format!(", {n} actions"),
+            };
             println!(
-                "{}: OK ({} secrets, {} files)",
+                "{}: OK ({} secrets, {} files{actions})",
                 args.config_file.display(),
                 plan.secret_count(),
                 plan.file_count()

@@ -18,7 +18,9 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use crate::config::settings::ConfigArgs;
-use crate::config::{self, ConfigError, ConfigErrors, Credentials, SecretSpec, StoreConfig};
+use crate::config::{
+    self, ActionSpec, ConfigError, ConfigErrors, Credentials, SecretSpec, StoreConfig,
+};
 use crate::fs::WriteTarget;
 use crate::template::SecretTemplate;
 use crate::vault::client::tls_config;
@@ -29,6 +31,8 @@ pub struct Plan {
     pub(crate) store: Arc<StorePlan>,
     /// In config order.
     pub(crate) jobs: Vec<Arc<Job>>,
+    /// Change actions, by name (sorted).
+    pub(crate) actions: Vec<Arc<ActionSpec>>,
     /// Met while loading (unset variables, credentials left for run time).
     pub warnings: Vec<String>,
 }
@@ -36,6 +40,10 @@ pub struct Plan {
 impl Plan {
     pub fn secret_count(&self) -> usize {
         self.jobs.len()
+    }
+
+    pub fn action_count(&self) -> usize {
+        self.actions.len()
     }
 
     pub fn file_count(&self) -> usize {
@@ -74,6 +82,9 @@ pub(crate) struct Job {
     /// inline), which most secrets (no template) should not carry.
     pub(crate) template: Option<Box<SecretTemplate>>,
     pub(crate) files: Vec<JobFile>,
+    /// Actions to trigger after a sync that changed a file (names that
+    /// exist in the plan's `actions`); boxed slice: most secrets have none.
+    pub(crate) on_change: Box<[Arc<str>]>,
 }
 
 /// One file of a job: where its content comes from, where it goes.
@@ -115,6 +126,7 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
     Ok(Plan {
         store: Arc::new(store),
         jobs,
+        actions: config.actions.into_iter().map(Arc::new).collect(),
         warnings,
     })
 }
@@ -158,6 +170,7 @@ fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
         refresh_interval,
         template,
         files,
+        on_change,
     } = spec;
     Job {
         api_path: read_path(store.kv_version, &store.mount_path, &path),
@@ -165,6 +178,7 @@ fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
         name,
         refresh_interval,
         template: template.map(Box::new),
+        on_change: on_change.into_iter().map(Arc::from).collect(),
         files: {
             let mut files: Vec<JobFile> = files
                 .into_iter()

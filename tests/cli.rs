@@ -3,6 +3,8 @@
 
 mod common;
 
+use serde::Deserialize;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -179,6 +181,36 @@ fn deployment_configs_pass_check() {
     let (code, out, err) = check(&p);
     assert_eq!(code, 0, "k8s/configmap.yaml: {out}{err}");
     assert!(out.contains("2 secrets, 4 files"), "{out}");
+    // The rotation variants: compose overrides' configs, and the ConfigMaps
+    // in the multi-document Kubernetes files.
+    for f in ["compose/config.signal.yaml", "compose/config.http.yaml"] {
+        let (code, out, err) = check(&root.join(f));
+        assert_eq!(code, 0, "{f}: {out}{err}");
+        assert!(
+            !format!("{out}{err}").contains("never runs"),
+            "{f}: {out}{err}"
+        );
+    }
+    for f in [
+        "k8s/deployment-native-sidecar-signal.yaml",
+        "k8s/deployment-native-sidecar-http.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        let cm = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+            .find(|d| d["kind"] == "ConfigMap")
+            .unwrap_or_else(|| panic!("{f} has no ConfigMap"));
+        std::fs::write(
+            &p,
+            cm["data"]["config.yaml"]
+                .as_str()
+                .expect("data.config.yaml"),
+        )
+        .unwrap();
+        let (code, out, err) = check(&p);
+        assert_eq!(code, 0, "{f}: {out}{err}");
+        assert!(out.contains("1 action"), "{f}: {out}");
+    }
 }
 
 /// Runs `args` with `env` set, against a valid config.

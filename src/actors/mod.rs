@@ -4,10 +4,13 @@
 //! for its secret (`ReadSecret`), renders it, hands the files to the
 //! [`writer::WriterActor`] (`WriteFiles`) and reports the outcome to the
 //! [`status::StatusActor`] (`Report`), which `/ready`, `/status` and the status
-//! file read. The [`supervisor::Supervisor`] starts and stops SyncActors when
+//! file read. A sync that changed files of a secret with `onChange` tells the
+//! [`action::ActionActor`] (`FilesChanged`), which runs the change actions.
+//! The [`supervisor::Supervisor`] starts and stops SyncActors when
 //! a config is applied (`ApplyConfig`) and runs the shutdown (`Shutdown`).
 //! No actor reaches into another's state.
 
+pub mod action;
 pub mod config_watcher;
 pub mod status;
 pub mod supervisor;

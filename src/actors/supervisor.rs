@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -66,6 +66,8 @@ pub(crate) struct Supervisor {
     generation: u64,
     once: Option<OnceState>,
     stopping: bool,
+    /// When each secret's last forced refresh was queued ([`Refresh`]).
+    forced: HashMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -87,6 +89,7 @@ impl Supervisor {
             generation: 0,
             once: once.then(OnceState::default),
             stopping: false,
+            forced: HashMap::new(),
         }
     }
 
@@ -169,6 +172,7 @@ impl Supervisor {
     /// Stops a secret's actor; a removed secret also leaves the status
     /// board and the metrics (a restarted one is registered again).
     fn stop_secret(&mut self, name: &str, removed: bool) {
+        self.forced.remove(name);
         if let Some(Slot::Running(addr)) = self.running.remove(name) {
             addr.do_send(StopSync);
         }
@@ -182,6 +186,16 @@ impl Supervisor {
 
     /// Applies a plan whose store is already in place.
     fn apply(&mut self, plan: Plan, store_changed: bool, ctx: &mut Context<Self>) -> Diff {
+        // Before any secret starts: its first sync may trigger them. A
+        // one-shot run (an init container: no app yet) runs no actions.
+        let actions = if self.once.is_some() {
+            Vec::new()
+        } else {
+            plan.actions.clone()
+        };
+        self.peers
+            .actions
+            .do_send(super::action::SetActions(actions));
         let d = diff(&self.jobs, &plan.jobs);
         let old: HashMap<&str, &Job> = self.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();
         let new: HashMap<&str, &Job> = plan.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();
@@ -316,6 +330,65 @@ impl Handler<SyncFinished> for Supervisor {
             );
             System::current().stop_with_code(code);
         }
+    }
+}
+
+/// Forced refreshes a secret gets at most, one per this long.
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// Re-read one secret (`Some(name)`) or every secret now (SIGUSR1,
+/// `POST /refresh[/{secret}]`). A secret whose attempt is in progress gets
+/// one more right after it; one forced refresh per secret per
+/// [`REFRESH_EVERY`]. Answers the names queued.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, RefreshError>")]
+pub(crate) struct Refresh(pub(crate) Option<String>);
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RefreshError {
+    #[error("no secret named {0:?} is configured")]
+    Unknown(String),
+    #[error("refreshed less than a second ago: at most one forced refresh per secret per second")]
+    RateLimited,
+    #[error("shutting down")]
+    Stopping,
+}
+
+impl Handler<Refresh> for Supervisor {
+    type Result = Result<Vec<String>, RefreshError>;
+
+    fn handle(&mut self, msg: Refresh, _: &mut Self::Context) -> Self::Result {
+        if self.stopping {
+            return Err(RefreshError::Stopping);
+        }
+        let names: Vec<String> = match msg.0 {
+            Some(n) if self.running.contains_key(&n) => vec![n],
+            Some(n) => return Err(RefreshError::Unknown(n)),
+            None => self.jobs.iter().map(|j| j.name.clone()).collect(),
+        };
+        let now = Instant::now();
+        let mut queued = Vec::with_capacity(names.len());
+        for name in names {
+            let recent = self
+                .forced
+                .get(&name)
+                .is_some_and(|t| now.saturating_duration_since(*t) < REFRESH_EVERY);
+            if recent {
+                continue;
+            }
+            match self.running.get(&name) {
+                Some(Slot::Running(addr)) => addr.do_send(SyncNow),
+                // Its first attempt is about to start anyway.
+                Some(Slot::Pending(_)) => {}
+                None => continue,
+            }
+            self.forced.insert(name.clone(), now);
+            queued.push(name);
+        }
+        if queued.is_empty() && !self.jobs.is_empty() {
+            return Err(RefreshError::RateLimited);
+        }
+        Ok(queued)
     }
 }
 

@@ -114,6 +114,7 @@ pub(crate) struct Peers {
     pub(crate) vault: Addr<VaultActor>,
     pub(crate) writer: Addr<WriterActor>,
     pub(crate) status: Addr<StatusActor>,
+    pub(crate) actions: Addr<super::action::ActionActor>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) audit: Arc<Audit>,
 }
@@ -269,6 +270,24 @@ async fn one_attempt(
         generation,
         report,
     });
+    // After the files are in place: tell the actions (never for an
+    // unchanged refresh).
+    if let (Ok(written), false) = (&outcome, job.on_change.is_empty()) {
+        let files: Vec<_> = job
+            .files
+            .iter()
+            .zip(written)
+            .filter(|(_, w)| matches!(w, Written::Changed))
+            .map(|(f, _)| f.target.path.clone())
+            .collect();
+        if !files.is_empty() {
+            peers.actions.do_send(super::action::FilesChanged {
+                secret: job.name.clone(),
+                files,
+                actions: job.on_change.clone(),
+            });
+        }
+    }
     if outcome.is_ok() {
         Ok(next_in)
     } else {
@@ -351,8 +370,9 @@ impl Handler<StopSync> for SyncActor {
     }
 }
 
-/// Sync now instead of at the next planned time (the store changed). An
-/// attempt in progress finishes, and one more starts right after it.
+/// Sync now instead of at the next planned time (the store changed, or a
+/// refresh was asked for). An attempt in progress finishes, and one more
+/// starts right after it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct SyncNow;

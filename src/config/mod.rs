@@ -6,6 +6,7 @@
 //! field ([`ConfigErrors`]). Templates are compiled here, once per config, so
 //! a syntax error is a config error and rendering never re-parses.
 
+mod actions;
 pub mod duration;
 pub mod interpolate;
 pub mod raw;
@@ -31,6 +32,63 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 pub struct Config {
     pub store: StoreConfig,
     pub secrets: Vec<SecretSpec>,
+    /// Change actions by name (sorted).
+    pub actions: Vec<ActionSpec>,
+}
+
+/// A named change action: what to run after a secret's files changed, and
+/// how triggers are coalesced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionSpec {
+    pub name: String,
+    pub kind: ActionKind,
+    /// Quiet period: triggers within it coalesce into one run.
+    pub wait: Duration,
+    /// A run starts at the latest this long after the first trigger.
+    pub max_wait: Duration,
+    /// `exec` and `http`: how long a run may take.
+    pub timeout: Duration,
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    /// Send a signal to a process found by pid file or name.
+    Signal {
+        signal: rustix::process::Signal,
+        /// As written (`SIGHUP`), for logs.
+        signal_name: String,
+        target: SignalTarget,
+    },
+    /// Run a program (argv, no shell).
+    Exec { argv: Vec<String> },
+    /// Call a URL.
+    Http {
+        url: http::Uri,
+        method: http::Method,
+        /// Values are marked sensitive: `Debug` does not print them.
+        headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    },
+}
+
+impl ActionKind {
+    /// `signal`, `exec` or `http`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::Signal { .. } => "signal",
+            ActionKind::Exec { .. } => "exec",
+            ActionKind::Http { .. } => "http",
+        }
+    }
+}
+
+/// Which process a `signal` action signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalTarget {
+    /// The pid in this file.
+    PidFile(PathBuf),
+    /// Processes whose `/proc/PID/comm` or argv[0]'s base name is this.
+    Process(String),
 }
 
 /// How to reach and authenticate to Vault/OpenBao.
@@ -107,6 +165,8 @@ pub struct SecretSpec {
     pub refresh_interval: Duration,
     pub template: Option<SecretTemplate>,
     pub files: Vec<FileSpec>,
+    /// Actions (by name, checked to exist) to run after its files changed.
+    pub on_change: Vec<String>,
 }
 
 /// One output file.

@@ -11,6 +11,9 @@ pub struct RawConfig {
     pub secret_store: RawStore,
     #[serde(default)]
     pub secrets: Vec<RawSecret>,
+    /// Named change actions, run after a secret's files changed.
+    #[serde(default)]
+    pub actions: std::collections::BTreeMap<String, RawAction>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +46,32 @@ pub struct RawSecret {
     pub template: Option<RawTemplate>,
     #[serde(default)]
     pub files: Vec<RawFile>,
+    /// Names of `actions` to run after this secret's files changed.
+    #[serde(default)]
+    pub on_change: Vec<String>,
+}
+
+/// One change action: exactly one of `signal`, `exec`, `http`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAction {
+    pub signal: Option<String>,
+    pub pid_file: Option<String>,
+    pub process: Option<String>,
+    pub exec: Option<Vec<String>>,
+    pub http: Option<RawHttpAction>,
+    pub wait: Option<String>,
+    pub max_wait: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpAction {
+    pub url: Option<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -248,6 +248,12 @@ pub struct RuntimeArgs {
           value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(600), false))]
     pub shutdown_timeout: Duration,
 
+    /// Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection
+    /// listener (METRICS_ADDR:METRICS_PORT).
+    #[arg(long, env = "REFRESH_API", num_args = 0..=1, default_missing_value = "true",
+          default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub refresh_api: bool,
+
     /// Quiet time after a config file change before it is reloaded (10ms-1m).
     #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms",
           value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(60), false))]

@@ -29,15 +29,15 @@ pub enum Credentials {
     Optional,
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
-    errors: Vec<ConfigError>,
-    warnings: Vec<String>,
+    pub(super) errors: Vec<ConfigError>,
+    pub(super) warnings: Vec<String>,
     missing_vars: Vec<String>,
 }
 
 impl Ctx<'_> {
-    fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             location: location.into(),
             message: message.into(),
@@ -45,7 +45,7 @@ impl Ctx<'_> {
     }
 
     /// Interpolates `${VAR}` in one string field.
-    fn interp(&mut self, location: &str, value: Option<String>) -> Option<String> {
+    pub(super) fn interp(&mut self, location: &str, value: Option<String>) -> Option<String> {
         let value = value?;
         match interpolate(&value, self.env) {
             Ok(r) => {
@@ -84,12 +84,31 @@ pub(super) fn validate(
             "no secrets configured: add at least one entry under `secrets:`",
         );
     }
+    // Names of every action, valid or not: a secret naming an invalid
+    // action gets that action's errors, not "unknown action" on top.
+    let action_names: Vec<String> = raw.actions.keys().cloned().collect();
+    let actions: Vec<_> = raw
+        .actions
+        .into_iter()
+        .filter_map(|(name, a)| super::actions::validate_action(&mut cx, &name, a))
+        .collect();
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut paths: HashMap<PathBuf, String> = HashMap::new();
     let mut secrets = Vec::new();
     for (i, s) in raw.secrets.into_iter().enumerate() {
-        if let Some(spec) = validate_secret(&mut cx, i, s, &mut names, &mut paths) {
+        if let Some(spec) = validate_secret(&mut cx, i, s, &mut names, &mut paths, &action_names) {
             secrets.push(spec);
+        }
+    }
+    for a in &actions {
+        if !secrets
+            .iter()
+            .any(|s: &SecretSpec| s.on_change.contains(&a.name))
+        {
+            cx.warnings.push(format!(
+                "actions.{} is not in any secret's onChange: it never runs",
+                a.name
+            ));
         }
     }
     if !cx.missing_vars.is_empty() {
@@ -100,7 +119,11 @@ pub(super) fn validate(
     }
     match (store, cx.errors.is_empty()) {
         (Some(store), true) => Ok(Loaded {
-            config: Config { store, secrets },
+            config: Config {
+                store,
+                secrets,
+                actions,
+            },
             warnings: cx.warnings,
         }),
         _ => Err(cx.errors),
@@ -317,6 +340,7 @@ fn validate_secret(
     raw: RawSecret,
     names: &mut HashMap<String, usize>,
     all_paths: &mut HashMap<PathBuf, String>,
+    actions: &[String],
 ) -> Option<SecretSpec> {
     let errors_before = cx.errors.len();
     let name = cx
@@ -466,6 +490,7 @@ fn validate_secret(
 
     // Map each file to its template key / field.
     let sources = resolve_sources(cx, &loc, template.as_ref(), &files, &explicit, file_count);
+    let on_change = super::actions::validate_on_change(cx, &loc, raw.on_change, actions);
 
     if cx.errors.len() != errors_before {
         return None;
@@ -486,6 +511,7 @@ fn validate_secret(
         refresh_interval,
         template,
         files,
+        on_change,
     })
 }
 

@@ -7,10 +7,15 @@
 //!   TTL. It never holds a secret value: the StatusActor only ever receives
 //!   redacted error texts. It does name secrets, Vault paths and errors.
 //! * `/metrics` is Prometheus text (names and paths as labels, no values).
+//! * `POST /refresh` and `POST /refresh/{secret}` (only with
+//!   `REFRESH_API=true`) queue a re-read now: 202 with the names queued,
+//!   404 for an unknown secret, 429 when rate-limited, 405 for another
+//!   method.
 //!
 //! The probe listener (`HTTP_BIND:HTTP_PORT`, reachable by the kubelet)
 //! serves `/health` and `/ready` only; the inspection listener
-//! (`METRICS_ADDR:METRICS_PORT`, loopback by default) serves all four. On
+//! (`METRICS_ADDR:METRICS_PORT`, loopback by default) serves all four, and
+//! `/refresh` when it is turned on. On
 //! the same port they are one listener with all four ([`Routes::All`]).
 //!
 //! Each listener takes at most [`Limits::connections`] connections at once,
@@ -24,7 +29,9 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
+use crate::actors::action::{ActionActor, GetActions};
 use crate::actors::status::{GetSnapshot, StatusActor};
+use crate::actors::supervisor::{Refresh, RefreshError, Supervisor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,16 +92,32 @@ pub(crate) fn connection_budget(fd_limit: u64, listeners: u64) -> usize {
     usize::try_from(per.clamp(8, MAX_CONNECTIONS)).unwrap_or(8)
 }
 
+/// What the handlers ask.
+#[derive(Clone)]
+pub(crate) struct Peers {
+    pub(crate) status: Addr<StatusActor>,
+    pub(crate) vault: Addr<VaultActor>,
+    pub(crate) actions: Addr<ActionActor>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// `Some` when `REFRESH_API=true`: who queues forced refreshes.
+    pub(crate) refresh: Option<Addr<Supervisor>>,
+}
+
 /// Builds and binds one listener (it runs once spawned or awaited).
 pub(crate) fn server(
     bind: &str,
     port: u16,
     routes: Routes,
     max_connections: usize,
-    status: Addr<StatusActor>,
-    vault: Addr<VaultActor>,
-    metrics: Arc<Metrics>,
+    peers: Peers,
 ) -> std::io::Result<Server> {
+    let Peers {
+        status,
+        vault,
+        actions,
+        metrics,
+        refresh,
+    } = peers;
     let server = HttpServer::new(move || {
         let m = Arc::clone(&metrics);
         let app = App::new()
@@ -122,14 +145,24 @@ pub(crate) fn server(
             })
             .app_data(web::Data::new(status.clone()))
             .app_data(web::Data::new(vault.clone()))
+            .app_data(web::Data::new(actions.clone()))
             .app_data(web::Data::new(Arc::clone(&metrics)))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready));
-        match routes {
-            Routes::Probes => app,
-            Routes::All => app
+        match (routes, &refresh) {
+            (Routes::Probes, _) => app,
+            (Routes::All, None) => app
                 .route("/metrics", web::get().to(metrics_text))
                 .route("/status", web::get().to(status_doc)),
+            (Routes::All, Some(sup)) => app
+                .route("/metrics", web::get().to(metrics_text))
+                .route("/status", web::get().to(status_doc))
+                .app_data(web::Data::new(sup.clone()))
+                .service(
+                    web::resource(["/refresh", "/refresh/{secret}"])
+                        .route(web::post().to(refresh_secrets))
+                        .default_service(web::to(method_not_allowed)),
+                ),
         }
     })
     .workers(1)
@@ -162,6 +195,34 @@ async fn metrics_text(
         .body(metrics.render())
 }
 
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST"))
+        .json(json!({"error": "use POST"}))
+}
+
+/// `POST /refresh` (every secret) and `POST /refresh/{secret}`: 202 with
+/// the names queued, 404 for an unknown secret, 429 when rate-limited.
+async fn refresh_secrets(
+    req: actix_web::HttpRequest,
+    supervisor: web::Data<Addr<Supervisor>>,
+) -> HttpResponse {
+    let secret = req.match_info().get("secret").map(str::to_string);
+    match supervisor.send(Refresh(secret)).await {
+        Ok(Ok(queued)) => HttpResponse::Accepted().json(json!({"queued": queued})),
+        Ok(Err(e @ RefreshError::Unknown(_))) => {
+            HttpResponse::NotFound().json(json!({"error": e.to_string()}))
+        }
+        Ok(Err(e @ RefreshError::RateLimited)) => HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "1"))
+            .json(json!({"error": e.to_string()})),
+        Ok(Err(e @ RefreshError::Stopping)) => {
+            HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()}))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"error": "not running"})),
+    }
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -184,10 +245,12 @@ async fn ready(status: web::Data<Addr<StatusActor>>) -> HttpResponse {
 async fn status_doc(
     status: web::Data<Addr<StatusActor>>,
     vault: web::Data<Addr<VaultActor>>,
+    actions: web::Data<Addr<ActionActor>>,
 ) -> HttpResponse {
-    let (Ok(s), Ok(v)) = (
+    let (Ok(s), Ok(v), Ok(a)) = (
         status.send(GetSnapshot).await,
         vault.send(GetVaultHealth).await,
+        actions.send(GetActions).await,
     ) else {
         return HttpResponse::ServiceUnavailable().json(json!({"error": "status unavailable"}));
     };
@@ -201,6 +264,7 @@ async fn status_doc(
             "token_ttl_seconds": v.token_ttl_remaining.map(|d| d.as_secs()),
         },
         "secrets": s.secrets,
+        "actions": a,
     }))
 }
 

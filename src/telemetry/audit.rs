@@ -1,4 +1,5 @@
-//! The audit log: one JSON line per secret read and per file written, with
+//! The audit log: one JSON line per secret read, per file written and per
+//! change action run, with
 //! the pod identity from the Kubernetes downward API when present
 //! (`POD_NAME`, `POD_NAMESPACE`, `SERVICE_ACCOUNT`, `NODE_NAME`).
 //!
@@ -70,6 +71,18 @@ impl Audit {
                 "owner": file.owner,
                 "group": file.group,
                 "version": version,
+            })
+        });
+    }
+
+    /// A change action ran (`result`: ok, failed, timeout, skipped).
+    pub(crate) fn action_run(&self, action: &str, secrets: &[String], result: &str) {
+        self.emit(|| {
+            json!({
+                "event": "action_run",
+                "action": action,
+                "secrets": secrets,
+                "result": result,
             })
         });
     }

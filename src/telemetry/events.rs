@@ -110,3 +110,80 @@ impl AttemptFinished<'_> {
         }
     }
 }
+
+/// One run of a change action, finished.
+pub(crate) struct ActionRan<'a> {
+    pub(crate) spec: &'a crate::config::ActionSpec,
+    pub(crate) trigger: &'a crate::action::Trigger,
+    pub(crate) result: &'a crate::action::RunResult,
+    /// Which run of this batch (1 = the first, 2.. = retries).
+    pub(crate) attempt: u32,
+    /// After a failure: when the next retry is due, or `None` when the
+    /// batch was given up.
+    pub(crate) retry_in: Option<Duration>,
+}
+
+impl ActionRan<'_> {
+    /// The log line, `secret_action_runs_total`,
+    /// `secret_action_duration_seconds`, the `action_run` audit line and
+    /// the span's status. Names, paths, results and counts only: what a
+    /// program printed or an answer held is never kept.
+    pub(crate) fn emit(
+        &self,
+        metrics: &crate::telemetry::metrics::Metrics,
+        audit: &Audit,
+        span: &tracing::Span,
+    ) {
+        let name = self.spec.name.as_str();
+        let outcome = &self.result.outcome;
+        let result = outcome.label();
+        metrics.action_runs.with_label_values(&[name, result]).inc();
+        metrics
+            .action_duration
+            .with_label_values(&[name])
+            .observe(self.result.took.as_secs_f64());
+        audit.action_run(name, &self.trigger.secrets, result);
+        let reason = outcome.reason(self.spec.timeout);
+        let took_ms = u64::try_from(self.result.took.as_millis()).unwrap_or(u64::MAX);
+        let secrets = self.trigger.secrets.join(",");
+        match outcome {
+            crate::action::Outcome::Ok => tracing::info!(
+                action = name,
+                kind = self.spec.kind.name(),
+                secrets = %secrets,
+                files = self.trigger.files.len(),
+                took_ms,
+                output_bytes = self.result.output_bytes,
+                pids = ?self.result.signalled,
+                attempt = self.attempt,
+                "action ran"
+            ),
+            crate::action::Outcome::Skipped(_) => tracing::debug!(
+                action = name,
+                kind = self.spec.kind.name(),
+                secrets = %secrets,
+                reason = reason.as_deref().unwrap_or_default(),
+                "action skipped: nothing to tell yet"
+            ),
+            _ => {
+                span.record("otel.status_code", "ERROR");
+                let retry = self
+                    .retry_in
+                    .map(|d| GoDuration(d).to_string())
+                    .unwrap_or_else(|| "no (given up until the next change)".into());
+                tracing::warn!(
+                    action = name,
+                    kind = self.spec.kind.name(),
+                    secrets = %secrets,
+                    result,
+                    reason = reason.as_deref().unwrap_or_default(),
+                    took_ms,
+                    output_bytes = self.result.output_bytes,
+                    attempt = self.attempt,
+                    retry_in = %retry,
+                    "action failed; the secrets' files are in place and their sync is not affected"
+                );
+            }
+        }
+    }
+}

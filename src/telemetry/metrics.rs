@@ -17,6 +17,8 @@
 //! | `config_reloads_total` | counter | result (success, failure) |
 //! | `secrets_configured` | gauge | none |
 //! | `secrets_ready` | gauge (0/1) | none |
+//! | `secret_action_runs_total` | counter | action, result (ok, failed, timeout, skipped) |
+//! | `secret_action_duration_seconds` | histogram | action |
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
 //!
@@ -55,6 +57,8 @@ const METRIC_NAMES: &[&str] = &[
     "secrets_ready",
     "http_requests_total",
     "http_request_duration_seconds",
+    "secret_action_runs_total",
+    "secret_action_duration_seconds",
 ];
 
 /// Every metric of the process, registered in one registry.
@@ -71,6 +75,8 @@ pub(crate) struct Metrics {
     pub(crate) secrets_ready: IntGauge,
     pub(crate) http_requests: IntCounterVec,
     pub(crate) http_duration: HistogramVec,
+    pub(crate) action_runs: IntCounterVec,
+    pub(crate) action_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -125,6 +131,14 @@ impl Metrics {
                 hist("http_request_duration_seconds", "HTTP request latency by method and route."),
                 &["method", "route"]
             )),
+            action_runs: reg!(IntCounterVec::new(
+                Opts::new("secret_action_runs_total", "Change action runs by action and result (ok, failed, timeout, skipped)."),
+                &["action", "result"]
+            )),
+            action_duration: reg!(HistogramVec::new(
+                hist("secret_action_duration_seconds", "Change action run time by action."),
+                &["action"]
+            )),
             registry,
         })
     }
@@ -139,6 +153,14 @@ impl Metrics {
                 .with_label_values(&[op, kind])
                 .inc();
         }
+    }
+
+    /// Drops the series of an action removed by a reload.
+    pub(crate) fn remove_action(&self, action: &str) {
+        for result in ["ok", "failed", "timeout", "skipped"] {
+            let _ = self.action_runs.remove_label_values(&[action, result]);
+        }
+        let _ = self.action_duration.remove_label_values(&[action]);
     }
 
     /// The text exposition format.
@@ -183,6 +205,10 @@ mod tests {
         m.http_duration
             .with_label_values(&["GET", "/ready"])
             .observe(0.001);
+        m.action_runs.with_label_values(&["reload", "ok"]).inc();
+        m.action_duration
+            .with_label_values(&["reload"])
+            .observe(0.01);
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl std::fmt::Debug for Answer {
 }
 
 /// The message of an error and of everything it wraps.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -307,6 +307,19 @@ pub(crate) fn tls_config(
     };
     // ALPN is left to the connector, which offers HTTP/1.1 only.
     Ok(cfg)
+}
+
+/// A TLS client configuration with the system roots only (for the URLs of
+/// `http` change actions).
+pub(crate) fn system_tls() -> Result<ClientConfig, rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 fn is_https(address: &str) -> bool {

@@ -572,6 +572,7 @@ pub fn read(path: &Path) -> Option<String> {
 pub struct ConfigBuilder {
     store: serde_json::Map<String, serde_json::Value>,
     secrets: Vec<serde_json::Value>,
+    actions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ConfigBuilder {
@@ -601,8 +602,19 @@ impl ConfigBuilder {
         self
     }
 
+    /// A change action under `actions.<name>`.
+    #[allow(dead_code)]
+    pub fn action(mut self, name: &str, action: serde_json::Value) -> Self {
+        self.actions.insert(name.to_string(), action);
+        self
+    }
+
     pub fn build(&self) -> String {
-        serde_json::json!({"secretStore": self.store, "secrets": self.secrets}).to_string()
+        let mut doc = serde_json::json!({"secretStore": self.store, "secrets": self.secrets});
+        if !self.actions.is_empty() {
+            doc["actions"] = serde_json::Value::Object(self.actions.clone());
+        }
+        doc.to_string()
     }
 }
 
