@@ -20,7 +20,7 @@ fn tls_bao() -> Option<&'static TlsBao> {
     static TLS: OnceLock<Option<TlsBao>> = OnceLock::new();
     TLS.get_or_init(|| {
         let bin = common::bao_bin()?;
-        let dir = std::env::temp_dir().join(unique("secrets-sync-tls"));
+        let dir = common::test_tmp().join(unique("secrets-sync-tls"));
         std::fs::create_dir_all(&dir).unwrap();
         let port = common::free_port();
         common::start_bao(

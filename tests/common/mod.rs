@@ -41,6 +41,14 @@ fn find_bao() -> Option<PathBuf> {
     })
 }
 
+/// Where files of servers shared by a test binary go: `target/tmp`, not
+/// `/tmp` (a shared server outlives every test, so no test can remove them).
+pub fn test_tmp() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&d).expect("CARGO_TARGET_TMPDIR");
+    d
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -51,7 +59,9 @@ pub fn free_port() -> u16 {
 /// `bao server -dev` on `port` with extra arguments, as a child of the
 /// calling thread (SIGKILL when that thread ends). Output goes to a log file.
 pub fn bao_command(bin: &Path, port: u16, extra: &[String]) -> Command {
-    let log = std::env::temp_dir().join(format!("secrets-sync-test-bao-{port}.log"));
+    // Under target/tmp (cargo's CARGO_TARGET_TMPDIR): shared servers live
+    // as long as the test process, so nothing could remove their files.
+    let log = test_tmp().join(format!("secrets-sync-test-bao-{port}.log"));
     let log_file = std::fs::File::create(&log).expect("bao log file");
     let mut cmd = Command::new(bin);
     cmd.args([
@@ -116,7 +126,7 @@ pub fn bao() -> Option<&'static Bao> {
     BAO.get_or_init(|| {
         let bin = bao_bin()?;
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("secrets-sync-test-audit-{port}"));
+        let dir = test_tmp().join(format!("secrets-sync-test-audit-{port}"));
         std::fs::create_dir_all(&dir).expect("audit dir");
         let audit_log = dir.join("audit.log");
         let hcl = dir.join("audit.hcl");
