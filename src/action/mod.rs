@@ -28,8 +28,12 @@ pub(crate) enum Outcome {
     TimedOut,
 }
 
+/// Every `result` label [`Outcome::label`] gives.
+pub(crate) const RESULT_LABELS: [&str; 4] = ["ok", "skipped", "failed", "timeout"];
+
 impl Outcome {
-    /// The `result` label of `secret_action_runs_total`.
+    /// The `result` label of `secret_action_runs_total` (one of
+    /// [`RESULT_LABELS`]).
     pub(crate) fn label(&self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -131,6 +135,23 @@ pub(crate) fn describe(kind: &ActionKind) -> String {
         ActionKind::Exec { argv } => format!("exec {}", argv.first().map_or("", String::as_str)),
         ActionKind::Http { url, method, .. } => {
             format!("{method} {}", http::redacted(url))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_label_is_listed() {
+        for o in [
+            Outcome::Ok,
+            Outcome::Skipped(String::new()),
+            Outcome::Failed(String::new()),
+            Outcome::TimedOut,
+        ] {
+            assert!(RESULT_LABELS.contains(&o.label()), "{o:?}");
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::action::debounce::Batch;
 use crate::action::{self, RunResult, Trigger};
 use crate::backoff::{Backoff, BackoffPolicy};
 use crate::config::ActionSpec;
+use crate::plan::Job;
 use crate::telemetry::audit::{rfc3339, Audit};
 use crate::telemetry::events::ActionRan;
 use crate::telemetry::metrics::Metrics;
@@ -35,8 +36,6 @@ struct ActionState {
     pending: Option<Batch>,
     /// The timer of the pending batch.
     timer: Option<SpawnHandle>,
-    /// When the pending batch is due (for `/status`).
-    due: Option<Instant>,
     /// A run is in progress.
     running: bool,
     runs: u64,
@@ -82,11 +81,9 @@ impl ActionActor {
             return;
         }
         let Some(batch) = &st.pending else {
-            st.due = None;
             return;
         };
         let due = batch.due(st.spec.wait, st.spec.max_wait);
-        st.due = Some(due);
         let key = name.to_string();
         let delay = due.saturating_duration_since(Instant::now());
         st.timer = Some(ctx.run_later(delay, move |act, ctx| act.fire(&key, ctx)));
@@ -98,7 +95,6 @@ impl ActionActor {
             return;
         };
         st.timer = None;
-        st.due = None;
         let Some(batch) = st.pending.take() else {
             return;
         };
@@ -207,7 +203,6 @@ impl Handler<SetActions> for ActionActor {
                     spec,
                     pending: None,
                     timer: None,
-                    due: None,
                     running: false,
                     runs: 0,
                     last: None,
@@ -239,9 +234,9 @@ impl Handler<SetActions> for ActionActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct FilesChanged {
-    pub(crate) secret: String,
+    /// The secret (its name and `onChange`).
+    pub(crate) job: Arc<Job>,
     pub(crate) files: Vec<PathBuf>,
-    pub(crate) actions: Box<[Arc<str>]>,
 }
 
 impl Handler<FilesChanged> for ActionActor {
@@ -249,15 +244,15 @@ impl Handler<FilesChanged> for ActionActor {
 
     fn handle(&mut self, msg: FilesChanged, ctx: &mut Self::Context) {
         let now = Instant::now();
-        for name in msg.actions.iter() {
+        for name in msg.job.on_change.iter() {
             let Some(st) = self.actions.get_mut(&**name) else {
                 // The plan that named it is being replaced.
                 continue;
             };
             st.pending
                 .get_or_insert_with(|| Batch::new(now))
-                .add(&msg.secret, &msg.files, now);
-            tracing::debug!(action = %name, secret = %msg.secret, "action triggered");
+                .add(&msg.job.name, &msg.files, now);
+            tracing::debug!(action = %name, secret = %msg.job.name, "action triggered");
             self.schedule(name, ctx);
         }
     }
@@ -321,9 +316,12 @@ impl Handler<GetActions> for ActionActor {
                             .as_ref()
                             .map(|b| b.secrets.iter().cloned().collect())
                             .unwrap_or_default(),
-                        next_run_in_seconds: st
-                            .due
-                            .map(|d| d.saturating_duration_since(now).as_secs_f64()),
+                        // Due when not running (a run reschedules it after).
+                        next_run_in_seconds: st.pending.as_ref().filter(|_| !st.running).map(|b| {
+                            b.due(st.spec.wait, st.spec.max_wait)
+                                .saturating_duration_since(now)
+                                .as_secs_f64()
+                        }),
                         last_run: last.map(|l| rfc3339(l.at)),
                         last_result: last.map(|l| l.result),
                         last_reason: last.and_then(|l| l.reason.clone()),

@@ -282,9 +282,8 @@ async fn one_attempt(
             .collect();
         if !files.is_empty() {
             peers.actions.do_send(super::action::FilesChanged {
-                secret: job.name.clone(),
+                job: Arc::clone(job),
                 files,
-                actions: job.on_change.clone(),
             });
         }
     }

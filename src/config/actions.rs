@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::duration::{parse_duration, GoDuration};
+use super::duration::GoDuration;
 use super::raw::{RawAction, RawHttpAction};
 use super::validate::Ctx;
 use super::{ActionKind, ActionSpec, SignalTarget};
@@ -74,21 +74,11 @@ fn duration_field(
     max: Duration,
 ) -> Option<Duration> {
     let s = cx.interp(loc, raw)?;
-    match parse_duration(&s) {
-        Ok(d) if (min..=max).contains(&d) => Some(d),
-        Ok(_) => {
-            cx.error(
-                loc,
-                format!(
-                    "{s:?} is out of range: use between {} and {}",
-                    GoDuration(min),
-                    GoDuration(max)
-                ),
-            );
-            None
-        }
+    // The same parser and range message as the duration variables.
+    match super::settings::duration_in(min, max, false)(&s) {
+        Ok(d) => Some(d),
         Err(e) => {
-            cx.error(loc, e.to_string());
+            cx.error(loc, format!("{s:?}: {e}"));
             None
         }
     }

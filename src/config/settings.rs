@@ -33,7 +33,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// A value parser for a duration in `[min, max]` (and `0` when `zero_ok`,
 /// which then means "off"). The message states the range; clap adds the
 /// variable's name.
-fn duration_in(
+pub(crate) fn duration_in(
     min: Duration,
     max: Duration,
     zero_ok: bool,

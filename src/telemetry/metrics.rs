@@ -157,7 +157,7 @@ impl Metrics {
 
     /// Drops the series of an action removed by a reload.
     pub(crate) fn remove_action(&self, action: &str) {
-        for result in ["ok", "failed", "timeout", "skipped"] {
+        for result in crate::action::RESULT_LABELS {
             let _ = self.action_runs.remove_label_values(&[action, result]);
         }
         let _ = self.action_duration.remove_label_values(&[action]);
