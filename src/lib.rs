@@ -9,7 +9,8 @@
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
-//! | [`vault`] | HTTP client, auth, KV v1/v2, error classification |
+//! | [`vault`] | HTTP client, auth, KV v1/v2, leased answers, error classification |
+//! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
 //! | [`backoff`] | retry delays |
 //! | [`status`] | per-secret state and readiness |
@@ -24,6 +25,7 @@ pub mod backoff;
 pub mod config;
 pub mod fs;
 pub mod http;
+pub(crate) mod pki;
 pub mod plan;
 pub mod secret;
 pub mod status;

@@ -19,12 +19,13 @@ use http::HeaderValue;
 
 use crate::config::settings::ConfigArgs;
 use crate::config::{
-    self, ActionSpec, ConfigError, ConfigErrors, Credentials, SecretSpec, StoreConfig,
+    self, ActionSpec, ConfigError, ConfigErrors, Credentials, KvVersion, PkiSpec, SecretSource,
+    SecretSpec, StoreConfig,
 };
 use crate::fs::WriteTarget;
 use crate::template::SecretTemplate;
 use crate::vault::client::tls_config;
-use crate::vault::kv::{display_path, read_path};
+use crate::vault::kv::{display_path, encode_path, read_path};
 
 /// A config, resolved: what the supervisor applies.
 pub struct Plan {
@@ -77,7 +78,14 @@ pub(crate) struct Job {
     pub(crate) api_path: String,
     /// The path in logs, metrics, audit and `/status`: `secret/data/app`.
     pub(crate) display_path: Arc<str>,
+    /// How the secret is requested and its answer read.
+    pub(crate) source: JobSource,
+    /// KV secrets and dynamic answers without a lease.
     pub(crate) refresh_interval: Duration,
+    /// Revoke the lease on graceful stop.
+    pub(crate) revoke_on_shutdown: bool,
+    /// Write the files as one set (`..data` symlink swap).
+    pub(crate) atomic_set: bool,
     /// Boxed: a compiled template is a whole Tera engine (~300 bytes
     /// inline), which most secrets (no template) should not carry.
     pub(crate) template: Option<Box<SecretTemplate>>,
@@ -85,6 +93,50 @@ pub(crate) struct Job {
     /// Actions to trigger after a sync that changed a file (names that
     /// exist in the plan's `actions`); boxed slice: most secrets have none.
     pub(crate) on_change: Box<[Arc<str>]>,
+}
+
+/// How a job's secret is requested, and what its answer looks like.
+#[derive(Debug, PartialEq)]
+pub(crate) enum JobSource {
+    /// A KV read (GET), decoded as the version says.
+    Kv(KvVersion),
+    /// Any API path; the fields are the answer's `data`, and a `lease_id`
+    /// in it makes a leased secret.
+    Dynamic {
+        method: http::Method,
+        body: Option<serde_json::Value>,
+    },
+    /// A certificate issued by a PKI role (POST); boxed, it is rare.
+    Pki(Box<PkiJob>),
+}
+
+/// A PKI job: the request body (computed once) and what the certificate
+/// must say to be kept at start.
+#[derive(Debug, PartialEq)]
+pub(crate) struct PkiJob {
+    pub(crate) body: serde_json::Value,
+    pub(crate) spec: PkiSpec,
+}
+
+impl PkiJob {
+    fn new(spec: PkiSpec) -> Self {
+        let mut body = serde_json::Map::new();
+        body.insert("common_name".into(), spec.common_name.clone().into());
+        if !spec.alt_names.is_empty() {
+            body.insert("alt_names".into(), spec.alt_names.join(",").into());
+        }
+        if !spec.ip_sans.is_empty() {
+            let ips: Vec<String> = spec.ip_sans.iter().map(ToString::to_string).collect();
+            body.insert("ip_sans".into(), ips.join(",").into());
+        }
+        if let Some(ttl) = spec.ttl {
+            body.insert("ttl".into(), format!("{}s", ttl.as_secs()).into());
+        }
+        Self {
+            body: serde_json::Value::Object(body),
+            spec,
+        }
+    }
 }
 
 /// One file of a job: where its content comes from, where it goes.
@@ -166,17 +218,46 @@ fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
 fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
     let SecretSpec {
         name,
-        path,
+        source,
         refresh_interval,
+        revoke_on_shutdown,
+        atomic_set,
         template,
         files,
         on_change,
     } = spec;
+    let (api_path, display, source) = match source {
+        SecretSource::Kv { path } => (
+            read_path(store.kv_version, &store.mount_path, &path),
+            display_path(store.kv_version, &store.mount_path, &path),
+            JobSource::Kv(store.kv_version),
+        ),
+        SecretSource::Dynamic {
+            path,
+            method,
+            parameters,
+        } => (
+            format!("/v1/{}", encode_path(&path)),
+            path,
+            JobSource::Dynamic {
+                method,
+                body: parameters,
+            },
+        ),
+        SecretSource::Pki(pki) => (
+            format!("/v1/{}", encode_path(&pki.path)),
+            pki.path.clone(),
+            JobSource::Pki(Box::new(PkiJob::new(pki))),
+        ),
+    };
     Job {
-        api_path: read_path(store.kv_version, &store.mount_path, &path),
-        display_path: display_path(store.kv_version, &store.mount_path, &path).into(),
+        api_path,
+        display_path: display.into(),
         name,
+        source,
         refresh_interval,
+        revoke_on_shutdown,
+        atomic_set,
         template: template.map(Box::new),
         on_change: on_change.into_iter().map(Arc::from).collect(),
         files: {

@@ -57,16 +57,34 @@ impl fmt::Debug for SecretString {
     }
 }
 
-/// The fields of one secret as read from Vault, plus its KV v2 version.
+/// The fields of one secret as read from Vault, plus its KV v2 version
+/// and, for a leased (dynamic) secret, its lease.
 #[derive(Clone, Default)]
 pub struct SecretData {
     fields: Map<String, Value>,
     version: Option<u64>,
+    lease: Option<crate::vault::lease::Lease>,
 }
 
 impl SecretData {
     pub fn new(fields: Map<String, Value>, version: Option<u64>) -> Self {
-        Self { fields, version }
+        Self {
+            fields,
+            version,
+            lease: None,
+        }
+    }
+
+    /// With the lease the answer came with.
+    pub(crate) fn with_lease(mut self, lease: Option<crate::vault::lease::Lease>) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lease, taken out (the fields are dropped before the lease is
+    /// renewed).
+    pub(crate) fn take_lease(&mut self) -> Option<crate::vault::lease::Lease> {
+        self.lease.take()
     }
 
     /// KV v2 metadata version; `None` for KV v1.
@@ -105,6 +123,7 @@ impl fmt::Debug for SecretData {
         f.debug_struct("SecretData")
             .field("fields", &self.fields.keys().collect::<Vec<_>>())
             .field("version", &self.version)
+            .field("leased", &self.lease.is_some())
             .finish()
     }
 }

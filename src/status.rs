@@ -50,6 +50,12 @@ pub(crate) struct SecretStatus {
     pub(crate) next_attempt: Option<u64>,
     /// Has synced at least once since it was (re)started.
     pub(crate) ever_synced: bool,
+    /// Leased secrets: Unix seconds when the lease ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lease_expires: Option<u64>,
+    /// `pki` secrets: the certificate's NotAfter (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) certificate_expires: Option<u64>,
     /// Which start of this secret the entry belongs to; reports from an
     /// earlier (stopped) SyncActor of the same name are ignored.
     #[serde(skip)]
@@ -69,6 +75,8 @@ impl SecretStatus {
             version: None,
             next_attempt: None,
             ever_synced: false,
+            lease_expires: None,
+            certificate_expires: None,
         }
     }
 }
@@ -85,6 +93,15 @@ pub(crate) enum SyncReport {
         error: String,
         kind: &'static str,
         consecutive_failures: u32,
+        next_attempt: Duration,
+    },
+    /// A lease was granted or renewed, or a certificate issued or kept:
+    /// when they end, and the next planned step.
+    Expiry {
+        /// Unix seconds.
+        lease: Option<u64>,
+        /// Unix seconds (NotAfter).
+        certificate: Option<u64>,
         next_attempt: Duration,
     },
 }
@@ -191,6 +208,15 @@ impl StatusBoard {
                 s.last_error = Some(error);
                 s.last_error_kind = Some(kind);
                 s.consecutive_failures = consecutive_failures;
+                s.next_attempt = Some(at(next_attempt));
+            }
+            SyncReport::Expiry {
+                lease,
+                certificate,
+                next_attempt,
+            } => {
+                s.lease_expires = lease;
+                s.certificate_expires = certificate;
                 s.next_attempt = Some(at(next_attempt));
             }
         }

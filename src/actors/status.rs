@@ -81,6 +81,7 @@ impl StatusActor {
                 },
                 content: Zeroizing::new(content),
             }],
+            set: false,
             span: tracing::Span::none(),
         });
         Some(async move {

@@ -174,7 +174,7 @@ impl Supervisor {
     fn stop_secret(&mut self, name: &str, removed: bool) {
         self.forced.remove(name);
         if let Some(Slot::Running(addr)) = self.running.remove(name) {
-            addr.do_send(StopSync);
+            addr.do_send(StopSync { revoke: false });
         }
         if removed {
             self.peers.metrics.secrets.remove(name);
@@ -404,9 +404,12 @@ impl Handler<Shutdown> for Supervisor {
         self.stopping = true;
         let secrets = self.running.len();
         self.starts.clear();
+        // Secrets with `revokeOnShutdown` revoke their lease before they
+        // stop; the shutdown timeout bounds the wait.
+        let mut stops = Vec::new();
         for (_, slot) in self.running.drain() {
             if let Slot::Running(addr) = slot {
-                addr.do_send(StopSync);
+                stops.push(addr.send(StopSync { revoke: true }));
             }
         }
         tracing::info!(
@@ -416,6 +419,7 @@ impl Handler<Shutdown> for Supervisor {
         let writer = self.peers.writer.clone();
         let status = self.peers.status.clone();
         Box::pin(async move {
+            futures_util::future::join_all(stops).await;
             let _ = writer.send(Drain).await;
             let _ = status.send(MarkStopping).await;
         })

@@ -6,24 +6,26 @@
 //! last good content while the secret fails.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use tracing::Instrument;
 
 use super::status::{Report, StatusActor};
-use super::vault::{ReadSecret, VaultActor};
+use super::vault::{ReadSecret, RenewLease, RevokeLease, VaultActor};
 use super::writer::{WriteFiles, WriterActor};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
 use crate::config::duration::GoDuration;
 use crate::fs::{FsError, Written};
-use crate::plan::Job;
+use crate::pki::CertInfo;
+use crate::plan::{Job, JobSource};
 use crate::telemetry::audit::Audit;
-use crate::telemetry::events::AttemptFinished;
+use crate::telemetry::events::{AttemptFinished, CertificateKept, Issued, LeaseRenewed};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::series::{SecretSeries, SyncStage};
 use crate::template::{render_files, RenderError};
 use crate::vault::breaker::State;
+use crate::vault::lease::{after_fetch, Lease, Step};
 use crate::vault::VaultError;
 
 /// Why one sync attempt failed. No variant carries a secret value.
@@ -137,6 +139,28 @@ pub(crate) struct SyncActor {
     once: Option<Recipient<SyncFinished>>,
     /// What the actor is doing now.
     phase: Phase,
+    /// What the next timer does: read the secret, or renew its lease.
+    next: Step,
+    /// The lease of the credentials on disk (leased secrets), kept to
+    /// renew and, with `revokeOnShutdown`, to revoke it.
+    lease: Option<HeldLease>,
+}
+
+/// A lease the files' credentials hold.
+struct HeldLease {
+    lease: Lease,
+    /// The duration first granted: what each renewal asks for.
+    asked: Duration,
+}
+
+/// What a finished attempt leaves for the actor.
+struct AttemptEnd {
+    /// `Ok` after a success, `Err` after a failure: the delay to the next step.
+    next_in: Result<Duration, Duration>,
+    next: Step,
+    /// After a success: the new credentials' lease (`None`: not leased).
+    /// After a failure: `None`, and the old lease stays.
+    lease: Option<Option<HeldLease>>,
 }
 
 /// Between two attempts, or in one.
@@ -167,7 +191,116 @@ impl SyncActor {
             generation,
             once,
             phase: Phase::Attempting { again: false },
+            next: Step::Fetch,
+            lease: None,
         }
+    }
+
+    /// Plans the next step in `delay`.
+    fn sleep(&mut self, delay: Duration, ctx: &mut Context<Self>) {
+        let timer = ctx.run_later(delay, |act, ctx| match act.next {
+            Step::Fetch => act.start_attempt(ctx),
+            Step::Renew => act.start_renewal(ctx),
+        });
+        self.phase = Phase::Sleeping(timer);
+    }
+
+    /// Renews the lease; a failure falls back to fetching new credentials
+    /// at once (with the secret's backoff if that fails too), so the files
+    /// are replaced before the lease ends whenever Vault lets us.
+    fn start_renewal(&mut self, ctx: &mut Context<Self>) {
+        let Some(held) = &self.lease else {
+            self.start_attempt(ctx);
+            return;
+        };
+        self.phase = Phase::Attempting { again: false };
+        let msg = RenewLease {
+            lease: held.lease.clone(),
+            increment: held.asked,
+        };
+        let asked = held.asked;
+        let vault = self.peers.vault.clone();
+        ctx.spawn(async move { vault.send(msg).await }.into_actor(self).map(
+            move |res, act, ctx| {
+                let res = res.unwrap_or(Err(VaultError::Network {
+                    op: "lease_renew",
+                    detail: "the Vault actor is not running".into(),
+                }));
+                let renewed = LeaseRenewed {
+                    job: &act.job,
+                    asked,
+                    result: &res,
+                }
+                .emit(&act.peers, &act.series, act.generation);
+                if let Phase::Attempting { again: true } = act.phase {
+                    act.start_attempt(ctx);
+                    return;
+                }
+                match (res, renewed) {
+                    (Ok(granted), Some((delay, step))) => {
+                        if let Some(held) = &mut act.lease {
+                            held.lease = granted;
+                        }
+                        act.next = step;
+                        act.sleep(delay, ctx);
+                    }
+                    _ => act.start_attempt(ctx),
+                }
+            },
+        ));
+    }
+
+    /// A `pki` secret whose certificate and key on disk can be kept (same
+    /// names, valid past `renewBefore`, key matching): marks it synced and
+    /// plans its renewal from the certificate's NotAfter. Only for files
+    /// written straight from the `certificate` and `private_key` fields.
+    fn keep_certificate(&mut self, ctx: &mut Context<Self>) -> bool {
+        let JobSource::Pki(pki) = &self.job.source else {
+            return false;
+        };
+        if self.job.template.is_some() {
+            return false;
+        }
+        let file = |field: &str| {
+            self.job
+                .files
+                .iter()
+                .find(|f| f.source == field)
+                .map(|f| f.target.path.clone())
+        };
+        let (Some(cert_path), Some(key_path)) = (file("certificate"), file("private_key")) else {
+            return false;
+        };
+        let cert = match crate::pki::keep_existing(
+            &pki.spec,
+            &cert_path,
+            &key_path,
+            SystemTime::now(),
+        ) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::debug!(secret = %self.job.name, reason = %why, "certificate on disk not kept; issuing one");
+                return false;
+            }
+        };
+        let delay = cert.renew_in(pki.spec.renew_before, SystemTime::now(), fastrand::f64());
+        CertificateKept {
+            job: &self.job,
+            cert: &cert,
+            next_in: delay,
+        }
+        .emit(&self.peers, &self.series, self.generation);
+        if let Some(done) = &self.once {
+            done.do_send(SyncFinished {
+                name: self.job.name.clone(),
+                ok: true,
+            });
+            ctx.stop();
+            return true;
+        }
+        self.next = Step::Fetch;
+        self.sleep(delay, ctx);
+        true
     }
 
     /// Starts one attempt: wait for a slot, attempt, one event; then plan
@@ -188,26 +321,29 @@ impl SyncActor {
             // not a whole attempt each. A closed semaphore (never closed
             // today) would mean: no bound.
             let slot = Arc::clone(&peers.slots).acquire_owned().await.ok();
-            let next_in =
-                Box::pin(one_attempt(&job, &series, &peers, &mut backoff, generation)).await;
+            let end = Box::pin(one_attempt(&job, &series, &peers, &mut backoff, generation)).await;
             drop(slot);
-            (backoff, next_in)
+            (backoff, end)
         };
         ctx.spawn(
             attempt
                 .into_actor(self)
-                .map(|(backoff, next_in), act, ctx| act.attempt_done(backoff, next_in, ctx)),
+                .map(|(backoff, end), act, ctx| act.attempt_done(backoff, end, ctx)),
         );
     }
 
     /// Plans the next attempt after one finished.
-    fn attempt_done(
-        &mut self,
-        backoff: Backoff,
-        next_in: Result<Duration, Duration>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn attempt_done(&mut self, backoff: Backoff, end: AttemptEnd, ctx: &mut Context<Self>) {
         self.backoff = Some(backoff);
+        let AttemptEnd {
+            next_in,
+            next,
+            lease,
+        } = end;
+        if let Some(lease) = lease {
+            self.lease = lease;
+        }
+        self.next = next;
         if let Some(done) = &self.once {
             done.do_send(SyncFinished {
                 name: self.job.name.clone(),
@@ -222,21 +358,19 @@ impl SyncActor {
             return;
         }
         let next_in = next_in.unwrap_or_else(|d| d);
-        let timer = ctx.run_later(next_in, |act, ctx| act.start_attempt(ctx));
-        self.phase = Phase::Sleeping(timer);
+        self.sleep(next_in, ctx);
     }
 }
 
 /// Attempt (the caller holds a slot), one event and its report. Returns
-/// the delay before the
-/// next attempt: `Ok` after a success, `Err` after a failure.
+/// the delay before the next step and what it is.
 async fn one_attempt(
     job: &Arc<Job>,
     series: &SecretSeries,
     peers: &Peers,
     backoff: &mut Backoff,
     generation: u64,
-) -> Result<Duration, Duration> {
+) -> AttemptEnd {
     tracing::trace!(secret = %job.name, "sync attempt started");
     let started = Instant::now();
     let span = tracing::debug_span!(
@@ -246,15 +380,20 @@ async fn one_attempt(
         otel.status_code = tracing::field::Empty,
         error_kind = tracing::field::Empty,
     );
-    let (read, outcome, breaker) = attempt(job, peers).instrument(span.clone()).await;
+    let (read, outcome, breaker, fetched) = attempt(job, peers).instrument(span.clone()).await;
     tracing::trace!(secret = %job.name, "sync attempt finished");
-    let next_in = match &outcome {
-        Ok(_) => {
-            backoff.reset();
-            jitter_interval(job.refresh_interval, fastrand::f64())
+    let unit = fastrand::f64();
+    let (next_in, next) = match (&outcome, &fetched) {
+        (Ok(_), Fetched { lease: Some(l), .. }) => after_fetch(l, unit),
+        (Ok(_), Fetched { cert: Some(c), .. }) => {
+            (certificate_renewal_in(job, c, unit), Step::Fetch)
         }
-        Err(e) => retry_delay(backoff, e, fastrand::f64()),
+        (Ok(_), _) => (jitter_interval(job.refresh_interval, unit), Step::Fetch),
+        (Err(e), _) => (retry_delay(backoff, e, unit), Step::Fetch),
     };
+    if outcome.is_ok() {
+        backoff.reset();
+    }
     let report = AttemptFinished {
         job,
         took: started.elapsed(),
@@ -270,6 +409,15 @@ async fn one_attempt(
         generation,
         report,
     });
+    if outcome.is_ok() {
+        Issued {
+            job,
+            lease: fetched.lease.as_ref(),
+            cert: fetched.cert.as_ref(),
+            next_in,
+        }
+        .emit(peers, series, generation);
+    }
     // After the files are in place: tell the actions (never for an
     // unchanged refresh).
     if let (Ok(written), false) = (&outcome, job.on_change.is_empty()) {
@@ -288,15 +436,60 @@ async fn one_attempt(
         }
     }
     if outcome.is_ok() {
-        Ok(next_in)
+        AttemptEnd {
+            next_in: Ok(next_in),
+            next,
+            lease: Some(fetched.lease.map(|lease| HeldLease {
+                asked: lease.duration,
+                lease,
+            })),
+        }
     } else {
-        Err(next_in)
+        AttemptEnd {
+            next_in: Err(next_in),
+            next,
+            lease: None,
+        }
     }
 }
 
+/// When a just-issued certificate is renewed: from its NotAfter, less
+/// `renewBefore`. A certificate already within `renewBefore` when issued
+/// (the role's max TTL is shorter) is renewed at half its remaining life,
+/// not in a loop.
+fn certificate_renewal_in(job: &Job, cert: &CertInfo, unit: f64) -> Duration {
+    let renew_before = match &job.source {
+        JobSource::Pki(p) => p.spec.renew_before,
+        _ => None,
+    };
+    let now = SystemTime::now();
+    let d = cert.renew_in(renew_before, now, unit);
+    if !d.is_zero() {
+        return d;
+    }
+    let left = std::time::UNIX_EPOCH
+        .checked_add(Duration::from_secs(cert.not_after))
+        .and_then(|t| t.duration_since(now).ok())
+        .unwrap_or_default();
+    tracing::warn!(
+        secret = %job.name,
+        not_after = cert.not_after,
+        "the certificate was issued within renewBefore of its NotAfter (is the role's max_ttl shorter than ttl?); renewing at half its remaining life"
+    );
+    (left / 2).max(crate::config::settings::MIN_REFRESH_INTERVAL)
+}
+
+/// What a successful read brought besides the fields.
+#[derive(Default)]
+struct Fetched {
+    lease: Option<Lease>,
+    cert: Option<CertInfo>,
+}
+
 /// One attempt: read, render, write. Returns whether (and at which version)
-/// the secret was read, the per-file result or the error, and the breaker
-/// state the read saw (`None` if the Vault actor did not answer).
+/// the secret was read, the per-file result or the error, the breaker
+/// state the read saw (`None` if the Vault actor did not answer), and the
+/// lease or certificate the read brought.
 async fn attempt(
     job: &Arc<Job>,
     peers: &Peers,
@@ -304,6 +497,7 @@ async fn attempt(
     Option<Option<u64>>,
     Result<Vec<Written>, SyncError>,
     Option<State>,
+    Fetched,
 ) {
     let reply = match peers
         .vault
@@ -314,32 +508,61 @@ async fn attempt(
         .await
     {
         Ok(r) => r,
-        Err(_) => return (None, Err(SyncError::Mailbox("the Vault actor")), None),
+        Err(_) => {
+            return (
+                None,
+                Err(SyncError::Mailbox("the Vault actor")),
+                None,
+                Fetched::default(),
+            )
+        }
     };
     let breaker = Some(reply.breaker);
-    let data = match reply.result {
+    let mut data = match reply.result {
         Ok(d) => d,
-        Err(e) => return (None, Err(e.into()), breaker),
+        Err(e) => return (None, Err(e.into()), breaker, Fetched::default()),
     };
     let version = data.version();
+    let mut fetched = Fetched {
+        lease: data.take_lease(),
+        cert: None,
+    };
+    if let JobSource::Pki(_) = job.source {
+        let cert = data
+            .field_bytes("certificate")
+            .ok_or_else(|| "the answer has no \"certificate\" field".to_string())
+            .and_then(|pem| crate::pki::parse_certificate(&pem));
+        match cert {
+            Ok(c) => fetched.cert = Some(c),
+            Err(detail) => {
+                let e = VaultError::InvalidResponse {
+                    op: "issue",
+                    path: job.display_path.to_string(),
+                    detail,
+                };
+                return (Some(version), Err(e.into()), breaker, fetched);
+            }
+        }
+    }
     let files = tracing::debug_span!("render", secret = %job.name, files = job.files.len())
         .in_scope(|| render_files(job, &data));
     // The values are in `files` now; drop the secret before the write.
     drop(data);
     let files = match files {
         Ok(f) => f,
-        Err(e) => return (Some(version), Err(e.into()), breaker),
+        Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
     };
     let written = peers
         .writer
         .send(WriteFiles {
             files,
+            set: job.atomic_set,
             span: tracing::Span::current(),
         })
         .await
         .map_err(|_| SyncError::Mailbox("the writer"))
         .and_then(|r| r.map_err(SyncError::from));
-    (Some(version), written, breaker)
+    (Some(version), written, breaker, fetched)
 }
 
 impl Actor for SyncActor {
@@ -351,21 +574,62 @@ impl Actor for SyncActor {
             refresh_interval = %GoDuration(self.job.refresh_interval),
             "sync started"
         );
-        self.start_attempt(ctx);
+        if !self.keep_certificate(ctx) {
+            self.start_attempt(ctx);
+        }
     }
 }
 
 /// Stop this secret (removed or changed by a reload, or shutdown). The
 /// attempt in progress is dropped; a write already handed to the writer
-/// still completes (the writer owns it).
+/// still completes (the writer owns it). With `revoke` (graceful
+/// shutdown) a secret with `revokeOnShutdown` revokes its lease first; the
+/// answer comes once that is done.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct StopSync;
+pub(crate) struct StopSync {
+    pub(crate) revoke: bool,
+}
 
 impl Handler<StopSync> for SyncActor {
-    type Result = ();
-    fn handle(&mut self, _: StopSync, ctx: &mut Self::Context) {
-        ctx.stop();
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: StopSync, ctx: &mut Self::Context) -> Self::Result {
+        // No more timers or attempts: only the revocation may still run.
+        if let Phase::Sleeping(timer) = self.phase {
+            ctx.cancel_future(timer);
+        }
+        self.phase = Phase::Attempting { again: false };
+        let held = if msg.revoke && self.job.revoke_on_shutdown {
+            self.lease.take()
+        } else {
+            None
+        };
+        let Some(held) = held else {
+            ctx.stop();
+            return Box::pin(fut::ready(()));
+        };
+        let vault = self.peers.vault.clone();
+        let (job, peers) = (Arc::clone(&self.job), Arc::clone(&self.peers));
+        Box::pin(
+            async move {
+                let res = vault.send(RevokeLease(held.lease)).await;
+                match res {
+                    Ok(Ok(())) => {
+                        peers.audit.lease_revoked(&job.name, &job.display_path);
+                        tracing::info!(secret = %job.name, path = %job.display_path, "lease revoked (revokeOnShutdown)");
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(secret = %job.name, error = %e, error_kind = e.kind(), "cannot revoke the lease; it ends at its TTL")
+                    }
+                    Err(_) => {
+                        tracing::warn!(secret = %job.name, "cannot revoke the lease: the Vault actor is not running")
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|(), _, ctx| ctx.stop()),
+        )
     }
 }
 

@@ -18,6 +18,7 @@ use crate::plan::{Job, StorePlan};
 use crate::secret::SecretData;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
+use crate::vault::lease::Lease;
 use crate::vault::{ResponseLimits, VaultError, VaultSession};
 
 pub(crate) struct VaultActor {
@@ -88,9 +89,7 @@ impl Handler<ReadSecret> for VaultActor {
         Box::pin(
             async move {
                 let job = msg.job;
-                let result = Rc::clone(&session)
-                    .read(&job.api_path, &job.display_path)
-                    .await;
+                let result = Rc::clone(&session).read(&job).await;
                 ReadReply {
                     result,
                     breaker: session.breaker_state(),
@@ -118,6 +117,37 @@ impl Handler<Reconfigure> for VaultActor {
         self.session = VaultSession::new(msg.0, breaker, limits, Arc::clone(&self.metrics));
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
+    }
+}
+
+/// Renew a leased secret's lease for `increment`.
+#[derive(Message)]
+#[rtype(result = "Result<Lease, VaultError>")]
+pub(crate) struct RenewLease {
+    pub(crate) lease: Lease,
+    pub(crate) increment: Duration,
+}
+
+impl Handler<RenewLease> for VaultActor {
+    type Result = ResponseFuture<Result<Lease, VaultError>>;
+
+    fn handle(&mut self, msg: RenewLease, _: &mut Self::Context) -> Self::Result {
+        let session = Rc::clone(&self.session);
+        Box::pin(async move { session.renew_lease(&msg.lease, msg.increment).await })
+    }
+}
+
+/// Revoke a leased secret's lease (graceful stop with `revokeOnShutdown`).
+#[derive(Message)]
+#[rtype(result = "Result<(), VaultError>")]
+pub(crate) struct RevokeLease(pub(crate) Lease);
+
+impl Handler<RevokeLease> for VaultActor {
+    type Result = ResponseFuture<Result<(), VaultError>>;
+
+    fn handle(&mut self, msg: RevokeLease, _: &mut Self::Context) -> Self::Result {
+        let session = Rc::clone(&self.session);
+        Box::pin(async move { session.revoke_lease(&msg.0).await })
     }
 }
 

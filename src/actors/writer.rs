@@ -12,13 +12,17 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::fs::{sweep_stale_temps, write_batch, FileWrite, FsError, WriteQueue, Written};
+use crate::fs::{
+    sweep_stale_temps, write_batch, write_set, FileWrite, FsError, WriteQueue, Written,
+};
 
 /// Batches written at the same time at most.
 pub(crate) const MAX_PARALLEL_WRITES: usize = 8;
 
 struct Job {
     files: Vec<FileWrite>,
+    /// Publish as one set (`atomicSet`).
+    set: bool,
     reply: oneshot::Sender<Result<Vec<Written>, FsError>>,
     span: tracing::Span,
 }
@@ -38,7 +42,12 @@ impl WriterActor {
     /// Starts every batch that may run now.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while let Some((paths, job)) = self.queue().start_next() {
-            let Job { files, reply, span } = job;
+            let Job {
+                files,
+                set,
+                reply,
+                span,
+            } = job;
             let first = paths.first().cloned().unwrap_or_default();
             let task = actix_rt::task::spawn_blocking(move || {
                 // A write without a caller's span (the status file) is not traced.
@@ -47,7 +56,13 @@ impl WriterActor {
                 } else {
                     tracing::debug_span!(parent: &span, "write", files = files.len())
                 };
-                span.in_scope(|| write_batch(&files))
+                span.in_scope(|| {
+                    if set {
+                        write_set(&files)
+                    } else {
+                        write_batch(&files)
+                    }
+                })
             });
             ctx.spawn(task.into_actor(self).map(move |res, act, ctx| {
                 let res = res.unwrap_or_else(|e| {
@@ -84,6 +99,8 @@ impl Actor for WriterActor {
 #[rtype(result = "Result<Vec<Written>, FsError>")]
 pub(crate) struct WriteFiles {
     pub(crate) files: Vec<FileWrite>,
+    /// Publish the files as one set (`atomicSet`: all in one directory).
+    pub(crate) set: bool,
     /// The caller's span, parent of the write span (`Span::none()`: no span).
     pub(crate) span: tracing::Span,
 }
@@ -100,6 +117,7 @@ impl Handler<WriteFiles> for WriterActor {
             paths,
             Job {
                 files: msg.files,
+                set: msg.set,
                 reply: tx,
                 span: msg.span,
             },

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod interpolate;
 pub mod raw;
 pub mod settings;
+mod sources;
 mod validate;
 
 use std::fmt;
@@ -160,13 +161,49 @@ pub enum KvVersion {
 #[derive(Debug, PartialEq)]
 pub struct SecretSpec {
     pub name: String,
-    /// Path inside the KV mount, without leading or trailing slashes.
-    pub path: String,
+    /// Where it comes from: a KV path, any API path, or a PKI role.
+    pub source: SecretSource,
+    /// For KV secrets and dynamic answers without a lease.
     pub refresh_interval: Duration,
+    /// Revoke the lease on graceful stop (dynamic secrets only).
+    pub revoke_on_shutdown: bool,
+    /// Write the files as one set (all in one directory).
+    pub atomic_set: bool,
     pub template: Option<SecretTemplate>,
     pub files: Vec<FileSpec>,
     /// Actions (by name, checked to exist) to run after its files changed.
     pub on_change: Vec<String>,
+}
+
+/// Where a secret comes from: exactly one of `path`, `dynamic`, `pki`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    /// Path inside the KV mount, without leading or trailing slashes.
+    Kv { path: String },
+    /// Any API path (without `/v1/`), read with `method`; a `lease_id` in
+    /// the answer makes it a leased secret.
+    Dynamic {
+        path: String,
+        method: http::Method,
+        /// JSON body for POST/PUT (an object).
+        parameters: Option<serde_json::Value>,
+    },
+    /// A certificate issued by a PKI role.
+    Pki(PkiSpec),
+}
+
+/// `pki:` of a secret, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PkiSpec {
+    /// The role's issue endpoint (`pki/issue/web`), without `/v1/`.
+    pub path: String,
+    pub common_name: String,
+    pub alt_names: Vec<String>,
+    pub ip_sans: Vec<std::net::IpAddr>,
+    /// Asked of Vault; `None`: the role's default.
+    pub ttl: Option<Duration>,
+    /// Renew this long before NotAfter; `None`: a third of the lifetime.
+    pub renew_before: Option<Duration>,
 }
 
 /// One output file.

@@ -49,6 +49,37 @@ pub struct RawSecret {
     /// Names of `actions` to run after this secret's files changed.
     #[serde(default)]
     pub on_change: Vec<String>,
+    /// Any Vault API path (database credentials, ...), instead of `path`.
+    pub dynamic: Option<RawDynamic>,
+    /// A certificate from a PKI role, instead of `path`.
+    pub pki: Option<RawPki>,
+    /// Revoke the secret's lease on graceful stop.
+    pub revoke_on_shutdown: Option<bool>,
+    /// Write the secret's files as one set (`..data` symlink swap).
+    pub atomic_set: Option<bool>,
+}
+
+/// `dynamic:` of a secret: one request to any API path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDynamic {
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub parameters: Option<serde_yaml::Value>,
+}
+
+/// `pki:` of a secret: a certificate issued by a PKI role.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPki {
+    pub path: Option<String>,
+    pub common_name: Option<String>,
+    #[serde(default)]
+    pub alt_names: Vec<String>,
+    #[serde(default)]
+    pub ip_sans: Vec<String>,
+    pub ttl: Option<String>,
+    pub renew_before: Option<String>,
 }
 
 /// One change action: exactly one of `signal`, `exec`, `http`.

@@ -381,3 +381,126 @@ fn a_relative_file_path_is_a_warning() {
         loaded.warnings
     );
 }
+
+const STORE: &str = "secretStore: {address: \"http://v\", token: t}\n";
+
+#[test]
+fn dynamic_and_pki_sources_are_read_with_their_defaults() {
+    let y = format!(
+        "{STORE}secrets:
+  - name: db
+    dynamic: {{path: /database/creds/app/}}
+    revokeOnShutdown: true
+    files: [{{path: /s/db.env, key: username}}]
+  - name: post
+    dynamic: {{path: aws/sts/x, method: post, parameters: {{ttl: 15m}}}}
+    files: [{{path: /s/aws, key: secret_key}}]
+  - name: web
+    pki:
+      path: pki/issue/web
+      commonName: web.example.internal
+      altNames: [web, web.default.svc]
+      ipSans: [10.0.0.7]
+      ttl: 24h
+      renewBefore: 8h
+    atomicSet: true
+    files:
+      - {{path: /tls/tls.crt, key: certificate}}
+      - {{path: /tls/tls.key, key: private_key}}
+"
+    );
+    let c = load(&y).unwrap().config;
+    assert_eq!(
+        c.secrets[0].source,
+        SecretSource::Dynamic {
+            path: "database/creds/app".into(),
+            method: http::Method::GET,
+            parameters: None
+        }
+    );
+    assert!(c.secrets[0].revoke_on_shutdown && !c.secrets[0].atomic_set);
+    match &c.secrets[1].source {
+        SecretSource::Dynamic {
+            method, parameters, ..
+        } => {
+            assert_eq!(*method, http::Method::POST);
+            assert_eq!(parameters.as_ref().unwrap()["ttl"], "15m");
+        }
+        other => panic!("{other:?}"),
+    }
+    let SecretSource::Pki(p) = &c.secrets[2].source else {
+        panic!("not pki")
+    };
+    assert_eq!(p.common_name, "web.example.internal");
+    assert_eq!(p.alt_names, ["web", "web.default.svc"]);
+    assert_eq!(p.ip_sans, ["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(p.ttl, Some(Duration::from_secs(86400)));
+    assert_eq!(p.renew_before, Some(Duration::from_secs(8 * 3600)));
+    assert!(c.secrets[2].atomic_set);
+}
+
+#[test]
+fn the_new_blocks_are_checked_field_by_field() {
+    let e = errors(&format!(
+        "{STORE}secrets:
+  - name: both
+    path: app
+    dynamic: {{path: database/creds/app}}
+    files: [{{path: /s/a, key: a}}]
+  - name: none
+    files: [{{path: /s/b, key: a}}]
+  - name: method
+    dynamic: {{path: x/y, method: DELETE}}
+    files: [{{path: /s/c, key: a}}]
+  - name: get-body
+    dynamic: {{path: x/y, parameters: {{a: 1}}}}
+    files: [{{path: /s/d, key: a}}]
+  - name: v1
+    dynamic: {{path: v1/database/creds/app}}
+    files: [{{path: /s/e, key: a}}]
+  - name: cert
+    pki: {{path: pki/issue/web, ttl: 1h, renewBefore: 2h, ipSans: [not-an-ip]}}
+    atomicSet: true
+    files: [{{path: /tls/a.crt, key: certificate}}, {{path: /other/a.key, key: private_key}}]
+  - name: revoke
+    pki: {{path: pki/issue/web, commonName: web}}
+    revokeOnShutdown: true
+    files: [{{path: /tls/b.crt, key: certificate}}]
+"
+    ));
+    let has = |needle: &str| e.iter().any(|m| m.contains(needle));
+    assert!(
+        has("secrets[0] \"both\": give exactly one of `path` (KV), `dynamic` or `pki`"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[1] \"none\": missing: give the secret's `path`"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[2] \"method\".dynamic.method: \"DELETE\" is not supported"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[3] \"get-body\".dynamic.parameters: a GET request has no body"),
+        "{e:#?}"
+    );
+    assert!(has("secrets[4] \"v1\".dynamic.path: \"v1/database/creds/app\": give the API path without the /v1/ prefix"), "{e:#?}");
+    assert!(has("secrets[5] \"cert\".pki.commonName: missing"), "{e:#?}");
+    assert!(
+        has("secrets[5] \"cert\".pki.renewBefore: 2h0m0s is not shorter than ttl 1h0m0s"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[5] \"cert\".pki.ipSans[0]: \"not-an-ip\" is not an IP address"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[6] \"revoke\".revokeOnShutdown: only a `dynamic:` secret"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[5] \"cert\".files[1].path: /other/a.key is not in /tls"),
+        "{e:#?}"
+    );
+}

@@ -11,8 +11,8 @@ use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
 use super::settings::ConfigArgs;
 use super::settings::MIN_REFRESH_INTERVAL;
 use super::{
-    AuthConfig, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSpec, StoreConfig,
-    DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
+    AuthConfig, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSource, SecretSpec,
+    StoreConfig, DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
 };
 use crate::secret::SecretString;
 use crate::template::SecretTemplate;
@@ -366,21 +366,22 @@ fn validate_secret(
         );
     }
 
-    let path = cx
-        .interp(&format!("{loc}.path"), raw.path)
-        .map(|p| p.trim().trim_matches('/').to_string())
-        .unwrap_or_default();
-    if path.is_empty() {
-        cx.error(
-            format!("{loc}.path"),
-            "missing: give the secret's path inside the KV mount",
-        );
-    } else if path.split('/').any(|seg| seg.is_empty() || seg == "..") {
-        cx.error(
-            format!("{loc}.path"),
-            format!("{path:?} has an empty or \"..\" segment"),
-        );
+    let source = super::sources::validate_source(
+        cx,
+        &loc,
+        super::sources::RawSource {
+            path: raw.path,
+            dynamic: raw.dynamic,
+            pki: raw.pki,
+        },
+    );
+    if raw.refresh_interval.is_some() && matches!(source, Some(SecretSource::Pki(_))) {
+        cx.warnings.push(format!(
+            "{loc}.refreshInterval does not apply to a pki secret: it is renewed from its certificate's NotAfter (see pki.renewBefore)"
+        ));
     }
+    let revoke_on_shutdown =
+        super::sources::validate_revoke(cx, &loc, raw.revoke_on_shutdown, source.as_ref());
 
     let refresh_interval = match cx.interp(&format!("{loc}.refreshInterval"), raw.refresh_interval)
     {
@@ -488,10 +489,12 @@ fn validate_secret(
         files.push(spec);
     }
 
+    let atomic_set = super::sources::validate_atomic_set(cx, &loc, raw.atomic_set, &files);
     // Map each file to its template key / field.
     let sources = resolve_sources(cx, &loc, template.as_ref(), &files, &explicit, file_count);
     let on_change = super::actions::validate_on_change(cx, &loc, raw.on_change, actions);
 
+    let source = source?;
     if cx.errors.len() != errors_before {
         return None;
     }
@@ -507,8 +510,10 @@ fn validate_secret(
         .collect();
     Some(SecretSpec {
         name,
-        path,
+        source,
         refresh_interval,
+        revoke_on_shutdown,
+        atomic_set,
         template,
         files,
         on_change,

@@ -92,7 +92,10 @@ fn hint(e: &io::Error) -> &'static str {
     }
 }
 
-fn err<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> FsError + 'a {
+pub(super) fn err<'a>(
+    path: &'a Path,
+    step: &'static str,
+) -> impl FnOnce(io::Error) -> FsError + 'a {
     move |source| FsError {
         path: path.to_path_buf(),
         step,
@@ -139,7 +142,7 @@ pub(crate) fn mark_start() {
 /// A temp name next to `base`: `.{base}.secrets-sync-tmp.{32 hex digits}`,
 /// from the kernel's random source (unpredictable, so another user cannot
 /// pre-create it).
-fn temp_name(base: &OsStr) -> io::Result<OsString> {
+pub(super) fn temp_name(base: &OsStr) -> io::Result<OsString> {
     let mut bytes = [0u8; 16];
     rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())?;
     let b = base.as_bytes();
@@ -164,15 +167,15 @@ pub(crate) fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-fn base_of(path: &Path) -> &OsStr {
+pub(super) fn base_of(path: &Path) -> &OsStr {
     path.file_name().unwrap_or_else(|| OsStr::new(""))
 }
 
-fn io_err(e: rustix::io::Errno) -> io::Error {
+pub(super) fn io_err(e: rustix::io::Errno) -> io::Error {
     io::Error::from_raw_os_error(e.raw_os_error())
 }
 
-const DIR_FLAGS: OFlags = OFlags::RDONLY
+pub(super) const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NONBLOCK)
@@ -275,7 +278,7 @@ fn push_components(pending: &mut Vec<OsString>, path: &Path) {
 /// Is the file `base` in `dir` already exactly as wanted? Opened without
 /// following a symlink and without blocking, checked on the opened fd, and
 /// read at most one byte past the expected length.
-fn unchanged(dir: &OwnedFd, base: &OsStr, w: &FileWrite) -> bool {
+pub(super) fn unchanged(dir: &OwnedFd, base: &OsStr, w: &FileWrite) -> bool {
     let Ok(fd) = rfs::openat(
         dir,
         base,
@@ -304,7 +307,7 @@ fn unchanged(dir: &OwnedFd, base: &OsStr, w: &FileWrite) -> bool {
 }
 
 /// Creates, fills and syncs the temp file for `w` in `dir`; returns its name.
-fn prepare(dir: &OwnedFd, w: &FileWrite) -> Result<OsString, FsError> {
+pub(super) fn prepare(dir: &OwnedFd, w: &FileWrite) -> Result<OsString, FsError> {
     let path = &w.target.path;
     let base = base_of(path);
     let mut tries = 0;

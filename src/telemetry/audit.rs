@@ -88,6 +88,50 @@ impl Audit {
     }
 
     /// Builds the line only when auditing is on (it costs allocations).
+    /// A lease was renewed: the secret, its path and the new end (never
+    /// the lease id).
+    pub(crate) fn lease_renewed(&self, secret: &str, path: &str, expires: SystemTime) {
+        self.emit(|| {
+            json!({
+                "event": "lease_renewed",
+                "secret": secret,
+                "path": path,
+                "expires": rfc3339(expires),
+            })
+        });
+    }
+
+    /// A lease was revoked at shutdown (`revokeOnShutdown`).
+    pub(crate) fn lease_revoked(&self, secret: &str, path: &str) {
+        self.emit(|| {
+            json!({
+                "event": "lease_revoked",
+                "secret": secret,
+                "path": path,
+            })
+        });
+    }
+
+    /// A certificate was issued: its serial number and NotAfter (never the
+    /// key).
+    pub(crate) fn certificate_issued(
+        &self,
+        secret: &str,
+        path: &str,
+        serial: &str,
+        not_after: SystemTime,
+    ) {
+        self.emit(|| {
+            json!({
+                "event": "certificate_issued",
+                "secret": secret,
+                "path": path,
+                "serial_number": serial,
+                "not_after": rfc3339(not_after),
+            })
+        });
+    }
+
     fn emit(&self, line: impl FnOnce() -> Value) {
         if !self.enabled {
             return;

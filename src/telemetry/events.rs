@@ -5,14 +5,18 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::actors::sync::SyncError;
+use crate::actors::status::Report;
+use crate::actors::sync::{Peers, SyncError};
 use crate::config::duration::GoDuration;
 use crate::fs::Written;
+use crate::pki::CertInfo;
 use crate::plan::Job;
 use crate::status::SyncReport;
 use crate::telemetry::audit::Audit;
 use crate::telemetry::series::{Attempt, SecretSeries};
 use crate::vault::breaker::State;
+use crate::vault::lease::{after_renewal, Lease, Step};
+use crate::vault::VaultError;
 
 /// One sync attempt of one secret, finished.
 pub(crate) struct AttemptFinished<'a> {
@@ -184,6 +188,186 @@ impl ActionRan<'_> {
                     "action failed; the secrets' files are in place and their sync is not affected"
                 );
             }
+        }
+    }
+}
+
+/// Unix seconds `d` from now.
+fn unix_in(d: Duration) -> u64 {
+    let now = SystemTime::now();
+    crate::status::unix(now.checked_add(d).unwrap_or(now))
+}
+
+/// A fetch that succeeded brought a lease or a certificate.
+pub(crate) struct Issued<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) lease: Option<&'a Lease>,
+    pub(crate) cert: Option<&'a CertInfo>,
+    /// When the next step (renewal or fetch) is due.
+    pub(crate) next_in: Duration,
+}
+
+impl Issued<'_> {
+    /// The expiry gauges, the `certificate_issued` audit line, the log line
+    /// and the expiry on `/status`. Never the lease id or the key.
+    pub(crate) fn emit(&self, peers: &Peers, series: &SecretSeries, generation: u64) {
+        let job = self.job;
+        let lease = self.lease.map(|l| unix_in(l.duration));
+        series.set_lease_expiry(lease);
+        if let Some(l) = self.lease {
+            tracing::info!(
+                secret = %job.name,
+                path = %job.display_path,
+                lease_ttl = %GoDuration(l.duration),
+                renewable = l.renewable,
+                next_step_in = %GoDuration(self.next_in),
+                "new credentials with a lease"
+            );
+        }
+        let certificate = self.cert.map(|c| c.not_after);
+        if let Some(c) = self.cert {
+            series.set_certificate_expiry(certificate);
+            let not_after = std::time::UNIX_EPOCH + Duration::from_secs(c.not_after);
+            peers
+                .audit
+                .certificate_issued(&job.name, &job.display_path, &c.serial, not_after);
+            tracing::info!(
+                secret = %job.name,
+                path = %job.display_path,
+                serial_number = %c.serial,
+                not_after = %crate::telemetry::audit::rfc3339(not_after),
+                renew_in = %GoDuration(self.next_in),
+                "certificate issued"
+            );
+        }
+        if lease.is_some() || certificate.is_some() {
+            peers.status.do_send(Report {
+                name: job.name.clone(),
+                generation,
+                report: SyncReport::Expiry {
+                    lease,
+                    certificate,
+                    next_attempt: self.next_in,
+                },
+            });
+        }
+    }
+}
+
+/// A lease renewal finished.
+pub(crate) struct LeaseRenewed<'a> {
+    pub(crate) job: &'a Job,
+    /// The duration the renewal asked for.
+    pub(crate) asked: Duration,
+    pub(crate) result: &'a Result<Lease, VaultError>,
+}
+
+impl LeaseRenewed<'_> {
+    /// `vault_lease_renewals_total`, the expiry gauge, the `lease_renewed`
+    /// audit line, the log line and `/status`. Returns the next step after
+    /// a renewal (`None` after a failure: fetch new credentials now).
+    pub(crate) fn emit(
+        &self,
+        peers: &Peers,
+        series: &SecretSeries,
+        generation: u64,
+    ) -> Option<(Duration, Step)> {
+        let job = self.job;
+        let granted = match self.result {
+            Ok(g) => g,
+            Err(e) => {
+                peers
+                    .metrics
+                    .lease_renewals
+                    .with_label_values(&["failure"])
+                    .inc();
+                tracing::warn!(
+                    secret = %job.name,
+                    path = %job.display_path,
+                    error = %e,
+                    error_kind = e.kind(),
+                    "lease renewal failed; fetching new credentials"
+                );
+                return None;
+            }
+        };
+        let (next_in, step) = after_renewal(self.asked, granted, fastrand::f64());
+        let result = if step == Step::Renew {
+            "success"
+        } else {
+            "short"
+        };
+        peers
+            .metrics
+            .lease_renewals
+            .with_label_values(&[result])
+            .inc();
+        let expires = unix_in(granted.duration);
+        series.set_lease_expiry(Some(expires));
+        peers.audit.lease_renewed(
+            &job.name,
+            &job.display_path,
+            std::time::UNIX_EPOCH + Duration::from_secs(expires),
+        );
+        tracing::info!(
+            secret = %job.name,
+            path = %job.display_path,
+            lease_ttl = %GoDuration(granted.duration),
+            asked = %GoDuration(self.asked),
+            next = if step == Step::Renew { "renew" } else { "new credentials" },
+            next_in = %GoDuration(next_in),
+            "lease renewed"
+        );
+        peers.status.do_send(Report {
+            name: job.name.clone(),
+            generation,
+            report: SyncReport::Expiry {
+                lease: Some(expires),
+                certificate: None,
+                next_attempt: next_in,
+            },
+        });
+        Some((next_in, step))
+    }
+}
+
+/// A `pki` secret's certificate on disk was kept at start.
+pub(crate) struct CertificateKept<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) cert: &'a CertInfo,
+    pub(crate) next_in: Duration,
+}
+
+impl CertificateKept<'_> {
+    /// Marks the secret synced on `/status` (no Vault request was made),
+    /// sets the expiry gauge and logs the serial kept.
+    pub(crate) fn emit(&self, peers: &Peers, series: &SecretSeries, generation: u64) {
+        let job = self.job;
+        series.set_certificate_expiry(Some(self.cert.not_after));
+        let not_after = std::time::UNIX_EPOCH + Duration::from_secs(self.cert.not_after);
+        tracing::info!(
+            secret = %job.name,
+            serial_number = %self.cert.serial,
+            not_after = %crate::telemetry::audit::rfc3339(not_after),
+            renew_in = %GoDuration(self.next_in),
+            "certificate on disk is still valid: kept, renewal scheduled"
+        );
+        for report in [
+            SyncReport::Success {
+                version: None,
+                next_attempt: self.next_in,
+            },
+            SyncReport::Expiry {
+                lease: None,
+                certificate: Some(self.cert.not_after),
+                next_attempt: self.next_in,
+            },
+        ] {
+            peers.status.do_send(Report {
+                name: job.name.clone(),
+                generation,
+                report,
+            });
         }
     }
 }

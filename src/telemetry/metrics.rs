@@ -10,8 +10,11 @@
 //! | `secret_last_success_timestamp_seconds` | gauge | secret_name, vault_path |
 //! | `secret_files_written_total` | counter | secret_name, vault_path |
 //! | `circuit_breaker_state` | gauge (0 closed, 1 half-open, 2 open) | secret_name, vault_path |
+//! | `secret_lease_expiry_timestamp_seconds` | gauge | secret_name |
+//! | `secret_certificate_expiry_timestamp_seconds` | gauge | secret_name |
+//! | `vault_lease_renewals_total` | counter | result (success, short, failure) |
 //! | `vault_circuit_breaker_state` | gauge | none |
-//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read) |
+//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, lease_renew, lease_revoke) |
 //! | `vault_request_errors_total` | counter | operation, kind |
 //! | `vault_token_ttl_seconds` | gauge | none |
 //! | `config_reloads_total` | counter | result (success, failure) |
@@ -22,7 +25,7 @@
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
 //!
-//! The seven per-secret families live in [`super::series`] (one compact
+//! The nine per-secret families live in [`super::series`] (one compact
 //! block per secret instead of a `prometheus` child per series); the rest are
 //! plain `prometheus` metrics. Series of a secret removed by a reload are
 //! deleted. No label ever holds a value: labels are names, paths, operations
@@ -48,6 +51,9 @@ const METRIC_NAMES: &[&str] = &[
     "secret_last_success_timestamp_seconds",
     "secret_files_written_total",
     "circuit_breaker_state",
+    "secret_lease_expiry_timestamp_seconds",
+    "secret_certificate_expiry_timestamp_seconds",
+    "vault_lease_renewals_total",
     "vault_circuit_breaker_state",
     "vault_request_duration_seconds",
     "vault_request_errors_total",
@@ -77,6 +83,10 @@ pub(crate) struct Metrics {
     pub(crate) http_duration: HistogramVec,
     pub(crate) action_runs: IntCounterVec,
     pub(crate) action_duration: HistogramVec,
+    /// `vault_lease_renewals_total{result}`: success (granted what was
+    /// asked), short (less: the max TTL is near, new credentials follow),
+    /// failure.
+    pub(crate) lease_renewals: IntCounterVec,
 }
 
 impl Metrics {
@@ -138,6 +148,10 @@ impl Metrics {
             action_duration: reg!(HistogramVec::new(
                 hist("secret_action_duration_seconds", "Change action run time by action."),
                 &["action"]
+            )),
+            lease_renewals: reg!(IntCounterVec::new(
+                Opts::new("vault_lease_renewals_total", "Lease renewals by result (success, short: granted less than asked, failure)."),
+                &["result"]
             )),
             registry,
         })
@@ -206,6 +220,9 @@ mod tests {
             .with_label_values(&["GET", "/ready"])
             .observe(0.001);
         m.action_runs.with_label_values(&["reload", "ok"]).inc();
+        m.lease_renewals.with_label_values(&["success"]).inc();
+        s.set_lease_expiry(Some(2));
+        s.set_certificate_expiry(Some(3));
         m.action_duration
             .with_label_values(&["reload"])
             .observe(0.01);

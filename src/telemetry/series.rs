@@ -73,6 +73,10 @@ struct Numbers {
     buckets: [u64; LATENCY_BUCKETS.len()],
     count: u64,
     sum: f64,
+    /// Unix seconds when the lease ends (leased secrets).
+    lease_expiry: Option<f64>,
+    /// Unix seconds of the certificate's NotAfter (`pki` secrets).
+    certificate_expiry: Option<f64>,
 }
 
 /// The series of one secret. Cheap to update; only the secret's own
@@ -115,6 +119,24 @@ impl SecretSeries {
     }
 }
 
+impl SecretSeries {
+    /// When the secret's lease ends (Unix seconds); `None` clears it.
+    pub(crate) fn set_lease_expiry(&self, at: Option<u64>) {
+        self.numbers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lease_expiry = at.map(|t| t as f64);
+    }
+
+    /// The NotAfter of the secret's certificate (Unix seconds).
+    pub(crate) fn set_certificate_expiry(&self, at: Option<u64>) {
+        self.numbers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .certificate_expiry = at.map(|t| t as f64);
+    }
+}
+
 /// The family each [`Desc`] of the set describes, in `descs` order.
 const FETCH: usize = 0;
 const FETCH_ERRORS: usize = 1;
@@ -123,8 +145,10 @@ const DURATION: usize = 3;
 const LAST_SUCCESS: usize = 4;
 const FILES_WRITTEN: usize = 5;
 const BREAKER: usize = 6;
+const LEASE_EXPIRY: usize = 7;
+const CERTIFICATE_EXPIRY: usize = 8;
 
-const FAMILIES: [(&str, &str, MetricType); 7] = [
+const FAMILIES: [(&str, &str, MetricType); 9] = [
     (
         "secret_fetch_total",
         "Secret reads attempted, per secret.",
@@ -160,10 +184,25 @@ const FAMILIES: [(&str, &str, MetricType); 7] = [
         "Circuit breaker state seen by the secret's last attempt: 0 closed, 1 half-open, 2 open.",
         MetricType::GAUGE,
     ),
+    (
+        "secret_lease_expiry_timestamp_seconds",
+        "Unix time when the secret's lease ends (leased secrets).",
+        MetricType::GAUGE,
+    ),
+    (
+        "secret_certificate_expiry_timestamp_seconds",
+        "Unix time of the NotAfter of the secret's certificate (pki secrets).",
+        MetricType::GAUGE,
+    ),
 ];
 
-/// Every secret's series, by secret name: the collector of the seven
-/// per-secret families.
+/// Families labelled by `secret_name` only.
+fn name_only(family: usize) -> bool {
+    family == LEASE_EXPIRY || family == CERTIFICATE_EXPIRY
+}
+
+/// Every secret's series, by secret name: the collector of the per-secret
+/// families.
 pub(crate) struct SecretSeriesSet {
     descs: Vec<Desc>,
     by_name: RwLock<BTreeMap<Arc<str>, Arc<SecretSeries>>>,
@@ -173,8 +212,12 @@ impl SecretSeriesSet {
     pub(crate) fn new() -> prometheus::Result<Self> {
         let descs = FAMILIES
             .iter()
-            .map(|(name, help, _)| {
-                let mut labels = vec!["secret_name".to_string(), "vault_path".to_string()];
+            .enumerate()
+            .map(|(i, (name, help, _))| {
+                let mut labels = vec!["secret_name".to_string()];
+                if !name_only(i) {
+                    labels.push("vault_path".to_string());
+                }
                 if *name == FAMILIES[SYNC_ERRORS].0 {
                     labels.push("stage".to_string());
                 }
@@ -282,7 +325,7 @@ impl Collector for SecretSeriesSet {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut metrics: [Vec<proto::Metric>; 7] = Default::default();
+        let mut metrics: [Vec<proto::Metric>; 9] = Default::default();
         let all: Vec<Arc<SecretSeries>> = self
             .by_name
             .read()
@@ -309,6 +352,18 @@ impl Collector for SecretSeriesSet {
             }
             if let Some(b) = n.breaker {
                 metrics[BREAKER].push(gauge(s, b as f64));
+            }
+            for (family, v) in [
+                (LEASE_EXPIRY, n.lease_expiry),
+                (CERTIFICATE_EXPIRY, n.certificate_expiry),
+            ] {
+                if let Some(t) = v {
+                    let mut m = proto::Metric::from_label(vec![label("secret_name", &s.name)]);
+                    let mut g = proto::Gauge::default();
+                    g.set_value(t);
+                    m.set_gauge(g);
+                    metrics[family].push(m);
+                }
             }
         }
         FAMILIES

@@ -47,11 +47,22 @@ const ENVELOPE_NODES: usize = 64;
 /// answer costs no more than that). Errors describe the shape, never the
 /// content.
 pub fn parse_read(kv: KvVersion, body: &[u8], max_fields: usize) -> Result<SecretData, String> {
+    let mut v = parse_bounded(body, max_fields)?;
+    // Values are moved out, never copied; whatever is left is cleared.
+    let res = take_data(kv, &mut v);
+    crate::secret::zeroize_value(&mut v);
+    res
+}
+
+/// Parses an answer as JSON, refusing one whose fields and nested values
+/// number more than `max_fields` (plus room for the envelope). Errors
+/// describe the shape, never the content.
+pub(crate) fn parse_bounded(body: &[u8], max_fields: usize) -> Result<Value, String> {
     let budget = std::cell::Cell::new(max_fields.saturating_add(ENVELOPE_NODES));
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = serde::de::DeserializeSeed::deserialize(Bounded(&budget), &mut de)
         .and_then(|v| de.end().map(|()| v));
-    let mut v: Value = parsed.map_err(|e| {
+    parsed.map_err(|e| {
         if budget.get() == 0 {
             format!(
                 "the secret has more than {max_fields} fields and nested values (VAULT_MAX_SECRET_FIELDS; raise it if that is expected)"
@@ -60,11 +71,7 @@ pub fn parse_read(kv: KvVersion, body: &[u8], max_fields: usize) -> Result<Secre
             // serde_json's message has a position, not content.
             format!("body is not JSON ({} bytes): {}", body.len(), e)
         }
-    })?;
-    // Values are moved out, never copied; whatever is left is cleared.
-    let res = take_data(kv, &mut v);
-    crate::secret::zeroize_value(&mut v);
-    res
+    })
 }
 
 /// A JSON value parsed against a budget of nodes (every scalar, array and

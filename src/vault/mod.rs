@@ -4,6 +4,7 @@
 //!   the classification of every answer into a [`VaultError`].
 //! * [`auth`]: token and AppRole login.
 //! * [`kv`]: KV v1/v2 paths and response decoding.
+//! * [`lease`]: leased answers (dynamic secrets) and when to renew them.
 //! * [`session`]: the token a process holds, shared logins, re-login.
 
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod kv;
+pub(crate) mod lease;
 pub mod session;
 
 pub(crate) use error::VaultError;

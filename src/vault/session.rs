@@ -24,10 +24,11 @@ use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, VaultClient};
 use super::error::VaultError;
 use super::kv::parse_read;
+use super::lease::{parse_leased, parse_renewal, Lease};
 use super::ResponseLimits;
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
-use crate::plan::StorePlan;
+use crate::plan::{Job, JobSource, StorePlan};
 use crate::secret::{SecretData, SecretString};
 use crate::telemetry::metrics::Metrics;
 
@@ -231,27 +232,88 @@ impl VaultSession {
         }
     }
 
-    /// Reads one secret (`api_path` as the job resolved it; `display_path`
-    /// names it in errors), logging in first if needed, and once more if an
-    /// AppRole token turns out to be invalid.
-    pub(crate) async fn read(
-        self: Rc<Self>,
-        api_path: &str,
-        display_path: &str,
-    ) -> Result<SecretData, VaultError> {
-        tracing::trace!(path = %display_path, "vault read started");
-        let res = Rc::clone(&self).read_inner(api_path, display_path).await;
-        tracing::trace!(path = %display_path, ok = res.is_ok(), "vault read finished");
+    /// Reads one job's secret (at the API path the plan resolved, with
+    /// its method and body), logging in first if needed, and once more if
+    /// an AppRole token turns out to be invalid.
+    pub(crate) async fn read(self: Rc<Self>, job: &Job) -> Result<SecretData, VaultError> {
+        tracing::trace!(path = %job.display_path, "vault read started");
+        let (op, method, body) = match &job.source {
+            JobSource::Kv(_) => ("read", Method::GET, None),
+            JobSource::Dynamic { method, body } => ("read", method.clone(), body.as_ref()),
+            JobSource::Pki(p) => ("issue", Method::POST, Some(&p.body)),
+        };
+        let res = match self.with_token(op, method, &job.api_path, body).await {
+            Ok(answer) => match &job.source {
+                JobSource::Kv(kv) => parse_read(*kv, &answer.body, self.limits.max_fields),
+                JobSource::Dynamic { .. } | JobSource::Pki(_) => {
+                    parse_leased(&answer.body, self.limits.max_fields)
+                }
+            }
+            .map_err(|detail| VaultError::InvalidResponse {
+                op,
+                path: job.display_path.to_string(),
+                detail,
+            }),
+            Err(e) => Err(e),
+        };
+        tracing::trace!(path = %job.display_path, ok = res.is_ok(), "vault read finished");
         res
     }
 
-    async fn read_inner(
+    /// Renews a lease for `increment` (`sys/leases/renew`).
+    pub(crate) async fn renew_lease(
         self: Rc<Self>,
-        api_path: &str,
-        display_path: &str,
-    ) -> Result<SecretData, VaultError> {
+        lease: &Lease,
+        increment: Duration,
+    ) -> Result<Lease, VaultError> {
+        let path = "/v1/sys/leases/renew";
+        let body = serde_json::json!({
+            "lease_id": lease.id.expose(),
+            "increment": increment.as_secs(),
+        });
+        let res = self
+            .with_token("lease_renew", Method::PUT, path, Some(&body))
+            .await;
+        let mut body = body;
+        crate::secret::zeroize_value(&mut body);
+        let answer = res?;
+        parse_renewal(&answer.body, &lease.id).map_err(|detail| VaultError::InvalidResponse {
+            op: "lease_renew",
+            path: "sys/leases/renew".into(),
+            detail,
+        })
+    }
+
+    /// Revokes a lease (`sys/leases/revoke`).
+    pub(crate) async fn revoke_lease(self: Rc<Self>, lease: &Lease) -> Result<(), VaultError> {
+        let mut body = serde_json::json!({ "lease_id": lease.id.expose() });
+        let res = self
+            .with_token(
+                "lease_revoke",
+                Method::PUT,
+                "/v1/sys/leases/revoke",
+                Some(&body),
+            )
+            .await;
+        crate::secret::zeroize_value(&mut body);
+        res.map(drop)
+    }
+
+    /// One request with the current token (logging in first if needed);
+    /// when it is refused and the token turns out to be invalid, logs in
+    /// again and retries once.
+    async fn with_token(
+        self: &Rc<Self>,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, VaultError> {
         let token = self.current_token().await?;
-        match self.read_with(api_path, display_path, &token).await {
+        match self
+            .call(op, method.clone(), path, Some(&token), body)
+            .await
+        {
             Err(denied @ VaultError::PermissionDenied { .. }) if self.can_login() => {
                 // Invalid token, or a policy that does not allow the path?
                 if !self.token_is_invalid(&token).await {
@@ -263,31 +325,10 @@ impl VaultSession {
                 );
                 self.forget_token(&token);
                 let token = self.current_token().await?;
-                self.read_with(api_path, display_path, &token).await
+                self.call(op, method, path, Some(&token), body).await
             }
             other => other,
         }
-    }
-
-    async fn read_with(
-        &self,
-        api_path: &str,
-        display_path: &str,
-        token: &SecretString,
-    ) -> Result<SecretData, VaultError> {
-        let answer = self
-            .call("read", Method::GET, api_path, Some(token), None)
-            .await?;
-        parse_read(
-            self.store().kv_version,
-            &answer.body,
-            self.limits.max_fields,
-        )
-        .map_err(|detail| VaultError::InvalidResponse {
-            op: "read",
-            path: display_path.to_string(),
-            detail,
-        })
     }
 
     /// Can a new token be had by logging in (all methods but `token`)?

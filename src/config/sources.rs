@@ -1,0 +1,273 @@
+//! Validation of where a secret comes from (exactly one of `path`,
+//! `dynamic`, `pki`) and of the options that belong to leased and
+//! certificate secrets (`revokeOnShutdown`, `atomicSet`). Every error names
+//! the secret and the field.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw::{RawDynamic, RawPki};
+use super::settings::duration_in;
+use super::validate::Ctx;
+use super::{FileSpec, PkiSpec, SecretSource};
+
+/// Shortest certificate TTL or `renewBefore` accepted.
+const MIN_PKI_DURATION: Duration = Duration::from_secs(1);
+/// Longest certificate TTL or `renewBefore` accepted (ten years).
+const MAX_PKI_DURATION: Duration = Duration::from_secs(10 * 8760 * 3600);
+
+/// The secret's fields that say where it comes from.
+pub(super) struct RawSource {
+    pub(super) path: Option<String>,
+    pub(super) dynamic: Option<RawDynamic>,
+    pub(super) pki: Option<RawPki>,
+}
+
+/// Checks an API path (KV, dynamic or PKI) and returns it without leading
+/// or trailing slashes; `what` says what the path is, for the error.
+fn api_path(cx: &mut Ctx, floc: &str, raw: Option<String>, what: &str) -> String {
+    let path = cx
+        .interp(floc, raw)
+        .map(|p| p.trim().trim_matches('/').to_string())
+        .unwrap_or_default();
+    if path.is_empty() {
+        cx.error(floc, format!("missing: give {what}"));
+    } else if path.split('/').any(|seg| seg.is_empty() || seg == "..") {
+        cx.error(floc, format!("{path:?} has an empty or \"..\" segment"));
+    } else if path.starts_with("v1/") {
+        cx.error(
+            floc,
+            format!("{path:?}: give the API path without the /v1/ prefix"),
+        );
+    }
+    path
+}
+
+/// Exactly one of `path`, `dynamic`, `pki`.
+pub(super) fn validate_source(cx: &mut Ctx, loc: &str, raw: RawSource) -> Option<SecretSource> {
+    let given = [raw.path.is_some(), raw.dynamic.is_some(), raw.pki.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if given != 1 {
+        cx.error(
+            loc,
+            if given == 0 {
+                "missing: give the secret's `path` inside the KV mount (or `dynamic:` for any API path, or `pki:` for a certificate)"
+            } else {
+                "give exactly one of `path` (KV), `dynamic` or `pki`"
+            },
+        );
+        return None;
+    }
+    if let Some(p) = raw.path {
+        let path = api_path(
+            cx,
+            &format!("{loc}.path"),
+            Some(p),
+            "the secret's path inside the KV mount",
+        );
+        return Some(SecretSource::Kv { path });
+    }
+    if let Some(d) = raw.dynamic {
+        return validate_dynamic(cx, &format!("{loc}.dynamic"), d);
+    }
+    raw.pki
+        .and_then(|p| validate_pki(cx, &format!("{loc}.pki"), p))
+        .map(SecretSource::Pki)
+}
+
+fn validate_dynamic(cx: &mut Ctx, dloc: &str, raw: RawDynamic) -> Option<SecretSource> {
+    let path = api_path(
+        cx,
+        &format!("{dloc}.path"),
+        raw.path,
+        "the API path to read, e.g. database/creds/app",
+    );
+    let method = match cx
+        .interp(&format!("{dloc}.method"), raw.method)
+        .map(|m| m.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        None | Some("GET") => http::Method::GET,
+        Some("POST") => http::Method::POST,
+        Some("PUT") => http::Method::PUT,
+        Some(other) => {
+            cx.error(
+                format!("{dloc}.method"),
+                format!("{other:?} is not supported: use GET (the default), POST or PUT"),
+            );
+            return None;
+        }
+    };
+    let parameters = match raw.parameters {
+        None | Some(serde_yaml::Value::Null) => None,
+        Some(v @ serde_yaml::Value::Mapping(_)) => match serde_json::to_value(&v) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                cx.error(
+                    format!("{dloc}.parameters"),
+                    format!("cannot be sent as JSON: {e}"),
+                );
+                return None;
+            }
+        },
+        Some(_) => {
+            cx.error(
+                format!("{dloc}.parameters"),
+                "must be a mapping of request fields (the JSON body)",
+            );
+            return None;
+        }
+    };
+    // An empty mapping is no body at all.
+    let parameters = parameters.filter(|p| p.as_object().is_some_and(|o| !o.is_empty()));
+    if parameters.is_some() && method == http::Method::GET {
+        cx.error(
+            format!("{dloc}.parameters"),
+            "a GET request has no body: set `method: POST` (or PUT) to send parameters",
+        );
+        return None;
+    }
+    Some(SecretSource::Dynamic {
+        path,
+        method,
+        parameters,
+    })
+}
+
+fn validate_pki(cx: &mut Ctx, ploc: &str, raw: RawPki) -> Option<PkiSpec> {
+    let errors_before = cx.errors.len();
+    let path = api_path(
+        cx,
+        &format!("{ploc}.path"),
+        raw.path,
+        "the PKI role's issue endpoint, e.g. pki/issue/web",
+    );
+    let common_name = cx
+        .interp(&format!("{ploc}.commonName"), raw.common_name)
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
+    if common_name.is_empty() {
+        cx.error(
+            format!("{ploc}.commonName"),
+            "missing: give the certificate's common name",
+        );
+    }
+    let mut alt_names = Vec::with_capacity(raw.alt_names.len());
+    for (i, n) in raw.alt_names.into_iter().enumerate() {
+        let floc = format!("{ploc}.altNames[{i}]");
+        let n = cx.interp(&floc, Some(n)).unwrap_or_default();
+        let n = n.trim();
+        if n.is_empty() || n.contains(',') || n.chars().any(char::is_whitespace) {
+            cx.error(floc, format!("{n:?} is not a DNS name"));
+        } else {
+            alt_names.push(n.to_string());
+        }
+    }
+    let mut ip_sans = Vec::with_capacity(raw.ip_sans.len());
+    for (i, n) in raw.ip_sans.into_iter().enumerate() {
+        let floc = format!("{ploc}.ipSans[{i}]");
+        let n = cx.interp(&floc, Some(n)).unwrap_or_default();
+        match n.trim().parse::<IpAddr>() {
+            Ok(ip) => ip_sans.push(ip),
+            Err(_) => cx.error(floc, format!("{n:?} is not an IP address")),
+        }
+    }
+    let parse = duration_in(MIN_PKI_DURATION, MAX_PKI_DURATION, false);
+    let duration = |cx: &mut Ctx, field: &str, raw: Option<String>| {
+        let floc = format!("{ploc}.{field}");
+        let s = cx.interp(&floc, raw)?;
+        match parse(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                cx.error(floc, format!("{s:?}: {e}"));
+                None
+            }
+        }
+    };
+    let ttl = duration(cx, "ttl", raw.ttl);
+    let renew_before = duration(cx, "renewBefore", raw.renew_before);
+    if let (Some(ttl), Some(rb)) = (ttl, renew_before) {
+        if rb >= ttl {
+            cx.error(
+                format!("{ploc}.renewBefore"),
+                format!(
+                    "{} is not shorter than ttl {}: every certificate would be due for renewal when issued; lower renewBefore or raise ttl",
+                    super::duration::GoDuration(rb),
+                    super::duration::GoDuration(ttl)
+                ),
+            );
+        }
+    }
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    Some(PkiSpec {
+        path,
+        common_name,
+        alt_names,
+        ip_sans,
+        ttl,
+        renew_before,
+    })
+}
+
+/// `revokeOnShutdown` is for leased (dynamic) secrets only.
+pub(super) fn validate_revoke(
+    cx: &mut Ctx,
+    loc: &str,
+    raw: Option<bool>,
+    source: Option<&SecretSource>,
+) -> bool {
+    let revoke = raw.unwrap_or(false);
+    if revoke && !matches!(source, Some(SecretSource::Dynamic { .. }) | None) {
+        cx.error(
+            format!("{loc}.revokeOnShutdown"),
+            "only a `dynamic:` secret has a lease to revoke; remove revokeOnShutdown",
+        );
+    }
+    revoke
+}
+
+/// With `atomicSet`, every file lives in one directory (the set is
+/// published by one `..data` symlink there) and no file name starts with
+/// `..` (the set's own entries).
+pub(super) fn validate_atomic_set(
+    cx: &mut Ctx,
+    loc: &str,
+    raw: Option<bool>,
+    files: &[Option<FileSpec>],
+) -> bool {
+    if raw != Some(true) {
+        return false;
+    }
+    let mut dir: Option<PathBuf> = None;
+    for (i, f) in files.iter().enumerate() {
+        let Some(f) = f else { continue };
+        let parent = crate::fs::parent_of(&f.path);
+        match &dir {
+            None => dir = Some(parent),
+            Some(d) if *d != parent => cx.error(
+                format!("{loc}.files[{i}].path"),
+                format!(
+                    "{} is not in {}: with atomicSet all files of the secret share one directory (the set is swapped by one ..data symlink there)",
+                    f.path.display(),
+                    d.display()
+                ),
+            ),
+            Some(_) => {}
+        }
+        if f.path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+        {
+            cx.error(
+                format!("{loc}.files[{i}].path"),
+                "with atomicSet a file name cannot start with \"..\" (reserved for the set's ..data link and directories)",
+            );
+        }
+    }
+    true
+}

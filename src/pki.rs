@@ -1,0 +1,329 @@
+//! Certificates of `pki:` secrets, as plain data: what a certificate says
+//! (NotAfter, names, serial, public key), when it is due for renewal, and
+//! whether one already on disk can be kept at start.
+//!
+//! The renewal time always comes from the certificate itself (its NotAfter
+//! and NotBefore), never from the token or the lease: the bug class of
+//! vault #10676 / consul-template #1588.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectAltName;
+
+use crate::config::PkiSpec;
+
+/// Largest certificate or key file read back at start.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+/// What a certificate says, as far as renewal and keeping it go. No key
+/// material: the public key is public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CertInfo {
+    /// Unix seconds.
+    pub(crate) not_before: u64,
+    pub(crate) not_after: u64,
+    /// Colon-separated hex, as Vault prints it (`7a:1f:...`).
+    pub(crate) serial: String,
+    pub(crate) common_name: Option<String>,
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) ips: Vec<IpAddr>,
+    /// The subjectPublicKey bits (compared with a key's).
+    public_key: Vec<u8>,
+}
+
+/// The first certificate of a PEM text. Errors describe the shape only.
+pub(crate) fn parse_certificate(pem: &[u8]) -> Result<CertInfo, String> {
+    let der: CertificateDer = CertificateDer::pem_slice_iter(pem)
+        .next()
+        .ok_or("no PEM certificate found")?
+        .map_err(|e| format!("invalid PEM: {e}"))?;
+    let cert = x509_cert::Certificate::from_der(&der)
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let tbs = &cert.tbs_certificate;
+    let mut common_name = None;
+    for rdn in tbs.subject.0.iter() {
+        for atv in rdn.0.iter() {
+            if atv.oid == x509_cert::der::oid::db::rfc4519::CN {
+                common_name = std::str::from_utf8(atv.value.value())
+                    .ok()
+                    .map(str::to_string);
+            }
+        }
+    }
+    let mut dns_names = Vec::new();
+    let mut ips = Vec::new();
+    if let Ok(Some((_, SubjectAltName(names)))) = tbs.get::<SubjectAltName>() {
+        for n in names {
+            match n {
+                GeneralName::DnsName(d) => dns_names.push(d.to_string()),
+                GeneralName::IpAddress(o) => match o.as_bytes().len() {
+                    4 => {
+                        let mut b = [0u8; 4];
+                        b.copy_from_slice(o.as_bytes());
+                        ips.push(IpAddr::from(b));
+                    }
+                    16 => {
+                        let mut b = [0u8; 16];
+                        b.copy_from_slice(o.as_bytes());
+                        ips.push(IpAddr::from(b));
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    let serial = tbs
+        .serial_number
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(CertInfo {
+        not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
+        not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
+        serial,
+        common_name,
+        dns_names,
+        ips,
+        public_key: tbs
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
+            .to_vec(),
+    })
+}
+
+impl CertInfo {
+    /// Is `key_pem` the private key of this certificate? (Its public half,
+    /// derived by rustls, equals the certificate's.) Any unreadable key is
+    /// "no".
+    pub(crate) fn key_matches(&self, key_pem: &[u8]) -> bool {
+        let Ok(key) = PrivateKeyDer::from_pem_slice(key_pem) else {
+            return false;
+        };
+        let Ok(signer) = rustls::crypto::ring::sign::any_supported_type(&key) else {
+            return false;
+        };
+        let Some(spki) = signer.public_key() else {
+            return false;
+        };
+        x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki.as_ref())
+            .is_ok_and(|s| s.subject_public_key.raw_bytes() == self.public_key.as_slice())
+    }
+
+    /// How long before NotAfter it is renewed: `renewBefore`, or a third of
+    /// its lifetime.
+    pub(crate) fn renew_before(&self, configured: Option<Duration>) -> Duration {
+        configured.unwrap_or_else(|| {
+            Duration::from_secs(self.not_after.saturating_sub(self.not_before) / 3)
+        })
+    }
+
+    /// When (Unix seconds) it is due for renewal.
+    pub(crate) fn renew_at(&self, configured: Option<Duration>) -> u64 {
+        self.not_after
+            .saturating_sub(self.renew_before(configured).as_secs())
+    }
+
+    /// From `now`, how long until renewal; `unit` in `[0, 1)` moves it up
+    /// to 5 % of `renewBefore` earlier, so a fleet does not renew in step.
+    pub(crate) fn renew_in(
+        &self,
+        configured: Option<Duration>,
+        now: SystemTime,
+        unit: f64,
+    ) -> Duration {
+        let spread = self
+            .renew_before(configured)
+            .mul_f64(0.05 * unit.clamp(0.0, 1.0));
+        let at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.renew_at(configured)))
+            .and_then(|t| t.checked_sub(spread))
+            .unwrap_or(UNIX_EPOCH);
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    }
+
+    /// Does it carry the names `spec` asks for (common name, every alt
+    /// name, every IP SAN)?
+    pub(crate) fn has_names_of(&self, spec: &PkiSpec) -> bool {
+        self.common_name.as_deref() == Some(spec.common_name.as_str())
+            && spec
+                .alt_names
+                .iter()
+                .all(|n| self.dns_names.iter().any(|d| d.eq_ignore_ascii_case(n)))
+            && spec.ip_sans.iter().all(|ip| self.ips.contains(ip))
+    }
+}
+
+/// Why a certificate on disk is not kept at start (for the log; no
+/// content).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotKept {
+    Unreadable(String),
+    OtherNames,
+    DueForRenewal,
+    KeyMismatch,
+}
+
+impl std::fmt::Display for NotKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotKept::Unreadable(e) => write!(f, "cannot read it: {e}"),
+            NotKept::OtherNames => f.write_str("it is for other names"),
+            NotKept::DueForRenewal => f.write_str("it is within renewBefore of NotAfter"),
+            NotKept::KeyMismatch => f.write_str("the key file does not hold its key"),
+        }
+    }
+}
+
+/// Reads at most [`MAX_PEM_BYTES`] of a file written earlier.
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, NotKept> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| NotKept::Unreadable(format!("{}: {e}", path.display())))?;
+    let mut buf = Vec::new();
+    f.take(MAX_PEM_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|e| NotKept::Unreadable(format!("{}: {e}", path.display())))?;
+    Ok(buf)
+}
+
+/// Can the certificate and key already at `cert_path` / `key_path` be kept
+/// (same names, valid past `renewBefore` at `now`, key matching)?
+pub(crate) fn keep_existing(
+    spec: &PkiSpec,
+    cert_path: &std::path::Path,
+    key_path: &std::path::Path,
+    now: SystemTime,
+) -> Result<CertInfo, NotKept> {
+    let cert = parse_certificate(&read_pem(cert_path)?).map_err(NotKept::Unreadable)?;
+    if !cert.has_names_of(spec) {
+        return Err(NotKept::OtherNames);
+    }
+    let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if cert.renew_at(spec.renew_before) <= now_s {
+        return Err(NotKept::DueForRenewal);
+    }
+    let key = zeroize::Zeroizing::new(read_pem(key_path)?);
+    if !cert.key_matches(&key) {
+        return Err(NotKept::KeyMismatch);
+    }
+    Ok(cert)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A self-signed P-256 certificate for CN=web.example.internal with
+    // DNS:web, DNS:web.example.internal and IP:10.0.0.7, valid 3650 days,
+    // and its key (made with openssl for these tests only).
+    const CERT: &str = include_str!("../tests/fixtures/pki/web.crt");
+    const KEY: &str = include_str!("../tests/fixtures/pki/web.key");
+    const OTHER_KEY: &str = include_str!("../tests/fixtures/pki/other.key");
+
+    fn spec() -> PkiSpec {
+        PkiSpec {
+            path: "pki/issue/web".into(),
+            common_name: "web.example.internal".into(),
+            alt_names: vec!["web".into()],
+            ip_sans: vec!["10.0.0.7".parse().unwrap()],
+            ttl: None,
+            renew_before: None,
+        }
+    }
+
+    #[test]
+    fn reads_names_dates_and_serial() {
+        let c = parse_certificate(CERT.as_bytes()).unwrap();
+        assert_eq!(c.common_name.as_deref(), Some("web.example.internal"));
+        assert!(c.dns_names.contains(&"web".to_string()), "{c:?}");
+        assert_eq!(c.ips, vec!["10.0.0.7".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.not_after - c.not_before, 3650 * 86_400);
+        assert!(c.not_before > 1_700_000_000, "{}", c.not_before);
+        assert!(
+            c.serial.contains(':') || c.serial.len() == 2,
+            "{}",
+            c.serial
+        );
+        assert!(c.has_names_of(&spec()));
+        let mut other = spec();
+        other.alt_names.push("api".into());
+        assert!(!c.has_names_of(&other));
+    }
+
+    #[test]
+    fn the_key_must_be_the_certificates() {
+        let c = parse_certificate(CERT.as_bytes()).unwrap();
+        assert!(c.key_matches(KEY.as_bytes()));
+        assert!(!c.key_matches(OTHER_KEY.as_bytes()));
+        assert!(!c.key_matches(b"not a key"));
+    }
+
+    #[test]
+    fn renewal_time_comes_from_the_certificate() {
+        let c = parse_certificate(CERT.as_bytes()).unwrap();
+        let life = c.not_after - c.not_before;
+        // Default: a third of the lifetime before NotAfter.
+        assert_eq!(c.renew_at(None), c.not_after - life / 3);
+        assert_eq!(
+            c.renew_at(Some(Duration::from_secs(3600))),
+            c.not_after - 3600
+        );
+        let now = UNIX_EPOCH + Duration::from_secs(c.not_after - 7200);
+        assert_eq!(
+            c.renew_in(Some(Duration::from_secs(3600)), now, 0.0),
+            Duration::from_secs(3600)
+        );
+        // Spread earlier by at most 5 % of renewBefore; never negative.
+        let d = c.renew_in(Some(Duration::from_secs(3600)), now, 0.999);
+        assert!(
+            d < Duration::from_secs(3600) && d >= Duration::from_secs(3420),
+            "{d:?}"
+        );
+        let late = UNIX_EPOCH + Duration::from_secs(c.not_after);
+        assert_eq!(c.renew_in(None, late, 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_existing_certificate_is_kept_only_when_everything_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (crt, key, other) = (
+            dir.path().join("tls.crt"),
+            dir.path().join("tls.key"),
+            dir.path().join("other.key"),
+        );
+        std::fs::write(&crt, CERT).unwrap();
+        std::fs::write(&key, KEY).unwrap();
+        std::fs::write(&other, OTHER_KEY).unwrap();
+        let c = parse_certificate(CERT.as_bytes()).unwrap();
+        let early = UNIX_EPOCH + Duration::from_secs(c.not_before + 10);
+        assert!(keep_existing(&spec(), &crt, &key, early).is_ok());
+        let due = UNIX_EPOCH + Duration::from_secs(c.renew_at(None) + 1);
+        assert_eq!(
+            keep_existing(&spec(), &crt, &key, due).unwrap_err(),
+            NotKept::DueForRenewal
+        );
+        assert_eq!(
+            keep_existing(&spec(), &crt, &other, early).unwrap_err(),
+            NotKept::KeyMismatch
+        );
+        let mut s = spec();
+        s.common_name = "api.example.internal".into();
+        assert_eq!(
+            keep_existing(&s, &crt, &key, early).unwrap_err(),
+            NotKept::OtherNames
+        );
+        assert!(matches!(
+            keep_existing(&spec(), &dir.path().join("none"), &key, early),
+            Err(NotKept::Unreadable(_))
+        ));
+    }
+}
