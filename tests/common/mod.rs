@@ -15,6 +15,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod pg;
+
 pub const ROOT_TOKEN: &str = "root";
 
 pub struct Bao {
