@@ -1,0 +1,322 @@
+//! Leased credentials from OpenBao's database engine against a real
+//! PostgreSQL (issue 15): renewal keeps the user until the role's max TTL,
+//! then new credentials that work; revokeOnShutdown leaves no role behind;
+//! Vault unreachable across a renewal time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::pg::{Postgres, SUPER_PASSWORD};
+use common::{read, unique, Bao, ConfigBuilder, Sync, ROOT_TOKEN};
+use serde_json::json;
+
+/// A database mount of this test's own, connected to `pg`, with a role
+/// `role` whose users live `default_ttl`, renewable up to `max_ttl`.
+fn database_mount(
+    bao: &Bao,
+    pg: &Postgres,
+    role: &str,
+    default_ttl: &str,
+    max_ttl: &str,
+) -> String {
+    let mount = unique("db");
+    bao.ensure_mount(&mount, r#"{"type":"database"}"#);
+    bao.api(
+        "POST",
+        &format!("/v1/{mount}/config/pg"),
+        Some(
+            &json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!(
+                    "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable",
+                    pg.port
+                ),
+                "username": "postgres",
+                "password": SUPER_PASSWORD,
+                "allowed_roles": [role],
+            })
+            .to_string(),
+        ),
+    );
+    bao.api(
+        "POST",
+        &format!("/v1/{mount}/roles/{role}"),
+        Some(
+            &json!({
+                "db_name": "pg",
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+                ],
+                "default_ttl": default_ttl,
+                "max_ttl": max_ttl,
+            })
+            .to_string(),
+        ),
+    );
+    mount
+}
+
+fn db_secret(name: &str, mount: &str, role: &str, dir: &Path, revoke: bool) -> serde_json::Value {
+    json!({
+        "name": name,
+        "dynamic": {"path": format!("{mount}/creds/{role}")},
+        "revokeOnShutdown": revoke,
+        "template": {"data": {"db.env": "DB_USER={{ .username }}\nDB_PASSWORD={{ .password }}\n"}},
+        "files": [{"path": dir.join("db.env"), "key": "db.env"}],
+    })
+}
+
+/// (user, password) from the env file.
+fn creds(file: &Path) -> Option<(String, String)> {
+    let text = read(file)?;
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::to_string)
+    };
+    Some((get("DB_USER=")?, get("DB_PASSWORD=")?))
+}
+
+/// The usernames Vault makes for a token and `role`: `v-token-<role>-...`.
+fn prefix(role: &str) -> String {
+    format!("v-token-{role}-")
+}
+
+#[test]
+fn renewals_keep_the_user_until_max_ttl_then_new_credentials_work_and_shutdown_revokes() {
+    let bao = require_bao!();
+    let Some(pg) = Postgres::start() else { return };
+    let role = "app";
+    let mount = database_mount(bao, &pg, role, "10s", "30s");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let env_file = out.join("db.env");
+    let cfg = ConfigBuilder::new()
+        .store("token", ROOT_TOKEN)
+        .secret_json(db_secret("db-creds", &mount, role, &out, true))
+        .build();
+    let started = Instant::now();
+    let mut s = Sync::start(tmp.path(), &cfg, &bao.addr, &[]);
+    s.wait_until(Duration::from_secs(15), "first credentials", || {
+        creds(&env_file).is_some()
+    });
+    let (user1, pw1) = creds(&env_file).unwrap();
+    assert!(user1.starts_with(&prefix(role)), "{user1}");
+    assert_eq!(pg.psql(&user1, &pw1, "select current_user").unwrap(), user1);
+    let st = s.status();
+    assert!(
+        st["secrets"]["db-creds"]["lease_expires"]
+            .as_u64()
+            .is_some(),
+        "{st}"
+    );
+    let gauge = "secret_lease_expiry_timestamp_seconds{secret_name=\"db-creds\"}";
+    assert!(s.metric(gauge).is_some());
+
+    // Renewed (10 s leases at ~6.7 s) with the same user until the max TTL
+    // (30 s) cuts a renewal short; then a new user is written.
+    s.wait_until(
+        Duration::from_secs(45),
+        "new credentials near max TTL",
+        || creds(&env_file).is_some_and(|(u, _)| u != user1),
+    );
+    let switched = started.elapsed();
+    let (user2, pw2) = creds(&env_file).unwrap();
+    let renewed = s
+        .metric("vault_lease_renewals_total{result=\"success\"}")
+        .unwrap_or(0.0);
+    let short = s
+        .metric("vault_lease_renewals_total{result=\"short\"}")
+        .unwrap_or(0.0);
+    eprintln!(
+        "user switched after {:.1}s; renewals: {renewed} success, {short} short",
+        switched.as_secs_f64()
+    );
+    assert!(
+        renewed >= 2.0,
+        "{renewed} renewals before max TTL\n{}",
+        s.logs()
+    );
+    assert!(
+        short >= 1.0,
+        "no renewal was cut short by max TTL\n{}",
+        s.logs()
+    );
+    assert!(
+        switched >= Duration::from_secs(20) && switched <= Duration::from_secs(32),
+        "switched after {switched:?}, max TTL 30 s"
+    );
+    assert_eq!(pg.psql(&user2, &pw2, "select current_user").unwrap(), user2);
+    // The first user is expired by Vault at its max TTL.
+    common::wait_for(Duration::from_secs(20), || {
+        !pg.roles_like(&prefix(role)).contains(&user1)
+    })
+    .unwrap_or_else(|e| panic!("{user1} still in pg_roles: {e}"));
+    assert!(pg.psql(&user1, &pw1, "select 1").is_err());
+
+    // Graceful stop revokes the current lease: no role of ours is left.
+    assert!(s.stop().success());
+    let roles = pg.roles_like(&prefix(role));
+    assert!(
+        roles.is_empty(),
+        "roles left after SIGTERM: {roles:?}\n{}",
+        s.logs()
+    );
+    assert!(s.logs().contains("lease revoked"), "{}", s.logs());
+
+    // Canary: no password or lease id in the log or on /status.
+    let log = s.logs();
+    for pw in [&pw1, &pw2] {
+        assert!(!log.contains(pw.as_str()), "a password is in the log");
+    }
+    assert!(
+        !log.contains(&format!("{mount}/creds/{role}/")),
+        "a lease id is in the log"
+    );
+}
+
+/// A TCP proxy in front of Vault that the test can cut (connections
+/// refused and open ones dropped) and restore: "Vault down" as the sidecar
+/// sees it, with the real server behind.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up2, stop2) = (Arc::clone(&up), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        if !up2.load(Ordering::Relaxed) {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
+                        let Ok(server) = TcpStream::connect(&target) else {
+                            continue;
+                        };
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            let up = Arc::clone(&up2);
+                            std::thread::spawn(move || {
+                                from.set_read_timeout(Some(Duration::from_millis(100)))
+                                    .unwrap();
+                                let mut buf = [0u8; 16384];
+                                loop {
+                                    if !up.load(Ordering::Relaxed) {
+                                        break;
+                                    }
+                                    match from.read(&mut buf) {
+                                        Ok(0) => break,
+                                        Ok(n) => {
+                                            if to.write_all(&buf[..n]).is_err() {
+                                                break;
+                                            }
+                                        }
+                                        Err(e)
+                                            if matches!(
+                                                e.kind(),
+                                                std::io::ErrorKind::WouldBlock
+                                                    | std::io::ErrorKind::TimedOut
+                                            ) => {}
+                                        Err(_) => break,
+                                    }
+                                }
+                                let _ = from.shutdown(Shutdown::Both);
+                                let _ = to.shutdown(Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy { port, up, stop }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.up.store(false, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn vault_unreachable_across_a_renewal_files_keep_the_credentials_then_new_ones_come() {
+    let bao = require_bao!();
+    let Some(pg) = Postgres::start() else { return };
+    let role = "app2";
+    let mount = database_mount(bao, &pg, role, "6s", "10m");
+    let proxy = Proxy::start(bao.host().to_string());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let env_file = out.join("db.env");
+    let cfg = ConfigBuilder::new()
+        .store("token", ROOT_TOKEN)
+        .secret_json(db_secret("db-creds", &mount, role, &out, false))
+        .build();
+    let s = Sync::start(
+        tmp.path(),
+        &cfg,
+        &format!("http://127.0.0.1:{}", proxy.port),
+        &[("CIRCUIT_BREAKER_TIMEOUT", "2s")],
+    );
+    s.wait_until(Duration::from_secs(15), "first credentials", || {
+        creds(&env_file).is_some()
+    });
+    let first = read(&env_file).unwrap();
+    let (user1, _) = creds(&env_file).unwrap();
+    // Cut Vault off before the renewal (at ~4 s of a 6 s lease) and keep
+    // it away past the lease's end.
+    proxy.set_up(false);
+    let down_at = Instant::now();
+    while down_at.elapsed() < Duration::from_secs(9) {
+        assert_eq!(
+            read(&env_file).as_deref(),
+            Some(first.as_str()),
+            "the file changed while Vault was unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let failures = s
+        .metric("vault_lease_renewals_total{result=\"failure\"}")
+        .unwrap_or(0.0);
+    assert!(failures >= 1.0, "no failed renewal counted\n{}", s.logs());
+    proxy.set_up(true);
+    let back = Instant::now();
+    s.wait_until(
+        Duration::from_secs(20),
+        "new credentials once Vault is back",
+        || creds(&env_file).is_some_and(|(u, _)| u != user1),
+    );
+    eprintln!(
+        "new credentials {:.1}s after Vault came back",
+        back.elapsed().as_secs_f64()
+    );
+    let (user2, pw2) = creds(&env_file).unwrap();
+    assert_eq!(pg.psql(&user2, &pw2, "select current_user").unwrap(), user2);
+    assert!(s
+        .logs()
+        .contains("lease renewal failed; fetching new credentials"));
+}
