@@ -320,3 +320,40 @@ fn vault_unreachable_across_a_renewal_files_keep_the_credentials_then_new_ones_c
         .logs()
         .contains("lease renewal failed; fetching new credentials"));
 }
+
+#[test]
+fn a_post_with_parameters_and_no_lease_is_read_again_every_refresh_interval() {
+    let bao = require_bao!();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("out/random");
+    let cfg = ConfigBuilder::new()
+        .store("token", ROOT_TOKEN)
+        .secret_json(json!({
+            "name": "random",
+            "dynamic": {
+                "path": "sys/tools/random/16",
+                "method": "POST",
+                "parameters": {"format": "hex"},
+            },
+            "refreshInterval": "1s",
+            "files": [{"path": file, "key": "random_bytes"}],
+        }))
+        .build();
+    let s = Sync::start(tmp.path(), &cfg, &bao.addr, &[]);
+    let mut seen: Vec<String> = Vec::new();
+    s.wait_until(Duration::from_secs(15), "three different answers", || {
+        if let Some(v) = read(&file) {
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        seen.len() >= 3
+    });
+    // The body was sent: 16 bytes in hex.
+    assert!(
+        seen.iter()
+            .all(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{seen:?}"
+    );
+    assert!(s.status()["secrets"]["random"]["lease_expires"].is_null());
+}
