@@ -102,7 +102,29 @@ fn renewals_keep_the_user_until_max_ttl_then_new_credentials_work_and_shutdown_r
         .secret_json(db_secret("db-creds", &mount, role, &out, true))
         .build();
     let started = Instant::now();
-    let mut s = Sync::start(tmp.path(), &cfg, &bao.addr, &[]);
+    let audit = tmp.path().join("audit.log");
+    let audit_s = audit.display().to_string();
+    let spans = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let store = Arc::clone(&spans);
+    let otlp = format!(
+        "http://127.0.0.1:{}",
+        common::serve_http(move |body| {
+            store.lock().unwrap().push(body.to_vec());
+            ("200 OK", "application/x-protobuf", Vec::new())
+        })
+    );
+    let mut s = Sync::start(
+        tmp.path(),
+        &cfg,
+        &bao.addr,
+        &[
+            ("LOG_LEVEL", "trace"),
+            ("AUDIT_LOG_FILE", audit_s.as_str()),
+            ("ENABLE_TRACING", "true"),
+            ("OTEL_EXPORTER_ENDPOINT", otlp.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
     s.wait_until(Duration::from_secs(15), "first credentials", || {
         creds(&env_file).is_some()
     });
@@ -160,6 +182,13 @@ fn renewals_keep_the_user_until_max_ttl_then_new_credentials_work_and_shutdown_r
     .unwrap_or_else(|e| panic!("{user1} still in pg_roles: {e}"));
     assert!(pg.psql(&user1, &pw1, "select 1").is_err());
 
+    // Canary, before the stop: no password or lease id on /status,
+    // /metrics, in the audit log.
+    let lease_prefix = format!("{mount}/creds/{role}/");
+    let mut outputs = vec![
+        ("status", s.get("/status").unwrap().1),
+        ("metrics", s.get("/metrics").unwrap().1),
+    ];
     // Graceful stop revokes the current lease: no role of ours is left.
     assert!(s.stop().success());
     let roles = pg.roles_like(&prefix(role));
@@ -169,16 +198,31 @@ fn renewals_keep_the_user_until_max_ttl_then_new_credentials_work_and_shutdown_r
         s.logs()
     );
     assert!(s.logs().contains("lease revoked"), "{}", s.logs());
-
-    // Canary: no password or lease id in the log or on /status.
-    let log = s.logs();
-    for pw in [&pw1, &pw2] {
-        assert!(!log.contains(pw.as_str()), "a password is in the log");
+    let audit_text = std::fs::read_to_string(&audit).unwrap();
+    for event in ["lease_renewed", "lease_revoked"] {
+        assert!(audit_text.contains(event), "no {event} audit line");
     }
-    assert!(
-        !log.contains(&format!("{mount}/creds/{role}/")),
-        "a lease id is in the log"
-    );
+    outputs.push(("log", s.logs()));
+    outputs.push(("audit", audit_text));
+    assert!(outputs[2].1.contains("TRACE"), "trace logging was not on");
+    for (what, text) in &outputs {
+        for secret in [pw1.as_str(), pw2.as_str(), lease_prefix.as_str()] {
+            assert!(
+                !text.contains(secret),
+                "a password or lease id is in the {what}"
+            );
+        }
+    }
+    let bodies = spans.lock().unwrap();
+    assert!(!bodies.is_empty(), "no spans were exported");
+    for body in bodies.iter() {
+        for secret in [pw1.as_str(), pw2.as_str(), lease_prefix.as_str()] {
+            assert!(
+                !body.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a password or lease id was exported in a span"
+            );
+        }
+    }
 }
 
 /// A TCP proxy in front of Vault that the test can cut (connections

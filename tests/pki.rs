@@ -147,11 +147,27 @@ fn certificates_renew_before_not_after_and_a_reader_never_pairs_a_new_cert_with_
         .secret_json(pki_secret("web-tls", &mount, &tls, "20s", "14s"))
         .build();
     let audit_s = audit.display().to_string();
-    let s = Sync::start(
+    let spans = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let store = Arc::clone(&spans);
+    let otlp = format!(
+        "http://127.0.0.1:{}",
+        common::serve_http(move |body| {
+            store.lock().unwrap().push(body.to_vec());
+            ("200 OK", "application/x-protobuf", Vec::new())
+        })
+    );
+    let mut s = Sync::start(
         tmp.path(),
         &cfg,
         &bao.addr,
-        &[("AUDIT_LOG", "true"), ("AUDIT_LOG_FILE", audit_s.as_str())],
+        &[
+            ("AUDIT_LOG", "true"),
+            ("AUDIT_LOG_FILE", audit_s.as_str()),
+            ("LOG_LEVEL", "trace"),
+            ("ENABLE_TRACING", "true"),
+            ("OTEL_EXPORTER_ENDPOINT", otlp.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
     );
     s.wait_until(Duration::from_secs(15), "first certificate", || {
         std::fs::read(tls.join("tls.crt")).is_ok_and(|p| parse_cert(&p).is_some())
@@ -260,6 +276,7 @@ fn certificates_renew_before_not_after_and_a_reader_never_pairs_a_new_cert_with_
     let probe = &key_body[..key_body.len().min(40)];
     let (_, metrics) = s.get("/metrics").unwrap();
     let (_, status) = s.get("/status").unwrap();
+    assert!(s.stop().success());
     for (what, text) in [
         ("log", s.logs()),
         ("audit", audit_text),
@@ -267,6 +284,14 @@ fn certificates_renew_before_not_after_and_a_reader_never_pairs_a_new_cert_with_
         ("status", status),
     ] {
         assert!(!text.contains(probe), "the private key is in the {what}");
+    }
+    let bodies = spans.lock().unwrap();
+    assert!(!bodies.is_empty(), "no spans were exported");
+    for body in bodies.iter() {
+        assert!(
+            !body.windows(probe.len()).any(|w| w == probe.as_bytes()),
+            "the private key was exported in a span"
+        );
     }
     // Old sets are removed after each swap.
     let sets = std::fs::read_dir(&tls)

@@ -104,7 +104,10 @@ fn validate_dynamic(cx: &mut Ctx, dloc: &str, raw: RawDynamic) -> Option<SecretS
     let parameters = match raw.parameters {
         None | Some(serde_yaml::Value::Null) => None,
         Some(v @ serde_yaml::Value::Mapping(_)) => match serde_json::to_value(&v) {
-            Ok(j) => Some(j),
+            Ok(mut j) => {
+                interp_strings(cx, &format!("{dloc}.parameters"), &mut j);
+                Some(j)
+            }
             Err(e) => {
                 cx.error(
                     format!("{dloc}.parameters"),
@@ -135,6 +138,28 @@ fn validate_dynamic(cx: &mut Ctx, dloc: &str, raw: RawDynamic) -> Option<SecretS
         method,
         parameters,
     })
+}
+
+/// `${VAR}` in every string of a JSON body, as everywhere else.
+fn interp_strings(cx: &mut Ctx, loc: &str, v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(out) = cx.interp(loc, Some(std::mem::take(s))) {
+                *s = out;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interp_strings(cx, &format!("{loc}[{i}]"), item);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                interp_strings(cx, &format!("{loc}.{k}"), item);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn validate_pki(cx: &mut Ctx, ploc: &str, raw: RawPki) -> Option<PkiSpec> {

@@ -393,7 +393,7 @@ fn dynamic_and_pki_sources_are_read_with_their_defaults() {
     revokeOnShutdown: true
     files: [{{path: /s/db.env, key: username}}]
   - name: post
-    dynamic: {{path: aws/sts/x, method: post, parameters: {{ttl: 15m}}}}
+    dynamic: {{path: aws/sts/x, method: post, parameters: {{ttl: 15m, dir: \"${{SECRETS_DIR}}\"}}}}
     files: [{{path: /s/aws, key: secret_key}}]
   - name: web
     pki:
@@ -425,6 +425,7 @@ fn dynamic_and_pki_sources_are_read_with_their_defaults() {
         } => {
             assert_eq!(*method, http::Method::POST);
             assert_eq!(parameters.as_ref().unwrap()["ttl"], "15m");
+            assert_eq!(parameters.as_ref().unwrap()["dir"], "/out");
         }
         other => panic!("{other:?}"),
     }

@@ -10,7 +10,7 @@ use crate::actors::sync::{Peers, SyncError};
 use crate::config::duration::GoDuration;
 use crate::fs::Written;
 use crate::pki::CertInfo;
-use crate::plan::Job;
+use crate::plan::{Job, JobSource};
 use crate::status::SyncReport;
 use crate::telemetry::audit::Audit;
 use crate::telemetry::series::{Attempt, SecretSeries};
@@ -240,7 +240,8 @@ impl Issued<'_> {
                 "certificate issued"
             );
         }
-        if lease.is_some() || certificate.is_some() {
+        // Also for an answer without a lease: a lease shown before is gone.
+        if !matches!(job.source, JobSource::Kv(_)) {
             peers.status.do_send(Report {
                 name: job.name.clone(),
                 generation,
