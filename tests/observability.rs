@@ -423,13 +423,13 @@ fn decode_spans(body: &[u8]) -> Vec<OtlpSpan> {
 }
 
 /// A minimal OTLP/HTTP receiver: keeps every request body, answers 200.
-fn otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = std::sync::Arc::clone(&bodies);
-    let port = common::serve_http(move |body| {
-        store.lock().unwrap().push(body.to_vec());
-        ("200 OK", "application/x-protobuf", Vec::new())
-    });
+fn otlp_receiver() -> (u16, common::Spans) {
+    let (endpoint, bodies) = common::otlp_sink();
+    let port = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the sink's port");
     (port, bodies)
 }
 

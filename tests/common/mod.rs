@@ -655,3 +655,27 @@ impl Sync {
         std::fs::write(dir.join("config.yaml"), config).unwrap();
     }
 }
+
+/// Exported span batches, as an OTLP/HTTP receiver got them.
+pub type Spans = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// An OTLP/HTTP receiver keeping every body it gets; returns the
+/// endpoint for `OTEL_EXPORTER_ENDPOINT` and the bodies.
+pub fn otlp_sink() -> (String, Spans) {
+    let bodies: Spans = Default::default();
+    let store = std::sync::Arc::clone(&bodies);
+    let port = serve_http(move |body| {
+        store.lock().unwrap().push(body.to_vec());
+        ("200 OK", "application/x-protobuf", Vec::new())
+    });
+    (format!("http://127.0.0.1:{port}"), bodies)
+}
+
+/// Does any exported span batch hold `needle`?
+pub fn exported(spans: &Spans, needle: &str) -> bool {
+    spans
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
