@@ -269,6 +269,22 @@ fn certificates_renew_before_not_after_and_a_reader_never_pairs_a_new_cert_with_
     let (_, metrics) = s.get("/metrics").unwrap();
     let (_, status) = s.get("/status").unwrap();
     assert!(s.stop().success());
+    // One request to the PKI engine per certificate (plus at most one that
+    // the stop cut off before its certificate was written).
+    let issued = std::fs::read_to_string(&audit)
+        .unwrap()
+        .matches("\"certificate_issued\"")
+        .count();
+    common::wait_for(Duration::from_secs(5), || {
+        let requests = issue_requests(bao, &format!("{mount}/issue/web"));
+        requests == issued || requests == issued + 1
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{issued} certificates but {} issue requests: {e}",
+            issue_requests(bao, &format!("{mount}/issue/web"))
+        )
+    });
     for (what, text) in [
         ("log", s.logs()),
         ("audit", audit_text),
