@@ -270,6 +270,7 @@ fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
                         mode: f.mode,
                         owner: f.owner,
                         group: f.group,
+                        in_place: f.in_place,
                     },
                 })
                 .collect();

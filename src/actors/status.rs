@@ -78,6 +78,7 @@ impl StatusActor {
                     mode: 0o644,
                     owner: None,
                     group: None,
+                    in_place: false,
                 },
                 content: Zeroizing::new(content),
             }],

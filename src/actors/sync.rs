@@ -425,7 +425,7 @@ async fn one_attempt(
             .files
             .iter()
             .zip(written)
-            .filter(|(_, w)| matches!(w, Written::Changed))
+            .filter(|(_, w)| w.changed())
             .map(|(f, _)| f.target.path.clone())
             .collect();
         if !files.is_empty() {

@@ -216,6 +216,9 @@ pub struct FileSpec {
     pub mode: u32,
     pub owner: Option<u32>,
     pub group: Option<u32>,
+    /// Rewrite the existing inode instead of renaming a new file over it
+    /// (`writeMode: inPlace`, for files that are mount points).
+    pub in_place: bool,
 }
 
 /// One problem in a config, located by field path.

@@ -122,4 +122,7 @@ pub struct RawFile {
     pub mode: Option<serde_yaml::Value>,
     pub owner: Option<serde_yaml::Value>,
     pub group: Option<serde_yaml::Value>,
+    /// `atomic` (default) or `inPlace`.
+    #[serde(rename = "writeMode")]
+    pub write_mode: Option<String>,
 }

@@ -284,6 +284,12 @@ pub(super) fn validate_atomic_set(
             ),
             Some(_) => {}
         }
+        if f.in_place {
+            cx.error(
+                format!("{loc}.files[{i}].writeMode"),
+                "inPlace cannot be part of an atomicSet (the set is swapped by a rename); remove one of them",
+            );
+        }
         if f.path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(".."))

@@ -505,3 +505,31 @@ fn the_new_blocks_are_checked_field_by_field() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn write_mode_is_atomic_or_in_place_and_not_in_a_set() {
+    let c = load(&format!(
+        "{STORE}secrets:\n  - {{name: a, path: p, files: [{{path: /s/a, key: v, writeMode: inPlace}}, {{path: /s/b, key: w}}]}}\n"
+    ))
+    .unwrap()
+    .config;
+    assert!(c.secrets[0].files[0].in_place && !c.secrets[0].files[1].in_place);
+    let e = errors(&format!(
+        "{STORE}secrets:
+  - {{name: a, path: p, files: [{{path: /s/a, key: v, writeMode: copy}}]}}
+  - {{name: b, path: q, atomicSet: true, files: [{{path: /t/b, key: v, writeMode: inPlace}}]}}
+"
+    ));
+    assert!(
+        e.iter().any(
+            |m| m.contains("secrets[0] \"a\".files[0].writeMode: \"copy\" is not a write mode")
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|m| m.contains(
+            "secrets[1] \"b\".files[0].writeMode: inPlace cannot be part of an atomicSet"
+        )),
+        "{e:#?}"
+    );
+}

@@ -642,6 +642,21 @@ fn validate_file(cx: &mut Ctx, floc: &str, raw: RawFile) -> (Option<FileSpec>, O
     };
     let owner = parse_id(cx, &format!("{floc}.owner"), raw.owner);
     let group = parse_id(cx, &format!("{floc}.group"), raw.group);
+    let in_place = match cx
+        .interp(&format!("{floc}.writeMode"), raw.write_mode)
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("atomic") => false,
+        Some("inplace") => true,
+        Some(other) => {
+            cx.error(
+                format!("{floc}.writeMode"),
+                format!("{other:?} is not a write mode: use atomic (the default: a new file renamed over the old) or inPlace (the existing file rewritten, for a file that is a mount point)"),
+            );
+            false
+        }
+    };
     if cx.errors.len() != errors_before {
         return (None, key);
     }
@@ -652,6 +667,7 @@ fn validate_file(cx: &mut Ctx, floc: &str, raw: RawFile) -> (Option<FileSpec>, O
             mode,
             owner,
             group,
+            in_place,
         }),
         key,
     )

@@ -44,6 +44,9 @@ pub(crate) struct WriteTarget {
     /// Numeric uid/gid to chown to; `None` keeps the writer's own.
     pub(crate) owner: Option<u32>,
     pub(crate) group: Option<u32>,
+    /// Rewrite the existing file's inode instead of renaming over it
+    /// (`writeMode: inPlace`; not atomic for readers).
+    pub(crate) in_place: bool,
 }
 
 /// One file to write: its target and the bytes, cleared from memory when
@@ -69,6 +72,18 @@ pub(crate) enum Written {
     Changed,
     /// Already exactly as wanted: left alone (same inode, same mtime).
     Unchanged,
+    /// Rewritten in place (`writeMode: inPlace`): same inode, new content.
+    InPlace,
+    /// The rename failed with EBUSY (the file is a mount point): rewritten
+    /// in place instead, once.
+    InPlaceAfterBusy,
+}
+
+impl Written {
+    /// Did the content (or mode, owner) on disk change?
+    pub(crate) fn changed(self) -> bool {
+        self != Written::Unchanged
+    }
 }
 
 /// A write failed; names the file and the step.
@@ -432,13 +447,46 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         }
     }
     let mut touched: Vec<usize> = Vec::new();
+    let mut written: Vec<Written> = Vec::with_capacity(files.len());
     for (i, (w, tmp)) in files.iter().zip(&temps).enumerate() {
-        let Some(tmp) = tmp else { continue };
+        let Some(tmp) = tmp else {
+            written.push(Written::Unchanged);
+            continue;
+        };
         let dir = &dirs[slots[i]].1;
-        // renameat(2) replaces a symlink at the target; it never follows it.
-        if let Err(e) = rfs::renameat(dir, tmp.as_os_str(), dir, base_of(&w.target.path)) {
-            remove_temps(&temps, i);
-            return Err(err(&w.target.path, "rename")(io_err(e)));
+        let base = base_of(&w.target.path);
+        let done = if w.target.in_place && is_regular(dir, base) {
+            rewrite_in_place(dir, base, w).map(|()| Written::InPlace)
+        } else {
+            // renameat(2) replaces a symlink at the target; it never follows it.
+            match rfs::renameat(dir, tmp.as_os_str(), dir, base) {
+                Ok(()) => Ok(Written::Changed),
+                // A mount point (a bind-mounted single file) cannot be
+                // replaced by rename: rewrite it in place, once.
+                Err(rustix::io::Errno::BUSY) if is_regular(dir, base) => {
+                    tracing::warn!(
+                        file = %w.target.path.display(),
+                        "rename failed with EBUSY (the file is a mount point?); rewriting it in place (set writeMode: inPlace for this file)"
+                    );
+                    rewrite_in_place(dir, base, w).map(|()| Written::InPlaceAfterBusy)
+                }
+                Err(e) => Err(err(&w.target.path, "rename")(io_err(e))),
+            }
+        };
+        match done {
+            Ok(how) => written.push(how),
+            Err(e) => {
+                remove_temps(&temps, i);
+                return Err(e);
+            }
+        }
+        if matches!(
+            written.last(),
+            Some(Written::InPlace | Written::InPlaceAfterBusy)
+        ) {
+            // The content went into the existing inode; the temp file only
+            // proved it could be written in full (disk space) first.
+            let _ = rfs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
         }
         if !touched.contains(&slots[i]) {
             touched.push(slots[i]);
@@ -448,13 +496,43 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         let (path, fd) = &dirs[slot];
         rfs::fsync(fd).map_err(|e| err(path, "fsync directory")(io_err(e)))?;
     }
-    Ok(temps
-        .iter()
-        .map(|t| match t {
-            Some(_) => Written::Changed,
-            None => Written::Unchanged,
-        })
-        .collect())
+    Ok(written)
+}
+
+/// Is `base` in `dir` a regular file (not following a symlink)?
+fn is_regular(dir: &OwnedFd, base: &OsStr) -> bool {
+    rfs::statat(dir, base, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile)
+}
+
+/// Rewrites the existing file `base` in `dir` with `w`'s content: mode and
+/// owner set, truncated, written, synced: same inode (what a bind mount of
+/// the file shows). Not atomic: a reader may see it empty or partial.
+fn rewrite_in_place(dir: &OwnedFd, base: &OsStr, w: &FileWrite) -> Result<(), FsError> {
+    let path = &w.target.path;
+    let fd = rfs::openat(
+        dir,
+        base,
+        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| err(path, "open for rewrite")(io_err(e)))?;
+    let mut file = File::from(fd);
+    let meta = file.metadata().map_err(err(path, "stat"))?;
+    if !meta.file_type().is_file() {
+        return Err(err(path, "open for rewrite")(io::Error::other(
+            "not a regular file",
+        )));
+    }
+    file.set_permissions(fs::Permissions::from_mode(w.target.mode))
+        .map_err(err(path, "chmod"))?;
+    if w.target.owner.is_some() || w.target.group.is_some() {
+        std::os::unix::fs::fchown(&file, w.target.owner, w.target.group)
+            .map_err(err(path, "chown"))?;
+    }
+    file.set_len(0).map_err(err(path, "truncate"))?;
+    file.write_all(&w.content).map_err(err(path, "write"))?;
+    file.sync_all().map_err(err(path, "fsync"))
 }
 
 #[cfg(test)]
@@ -470,6 +548,7 @@ mod tests {
                 mode,
                 owner: None,
                 group: None,
+                in_place: false,
             },
             content: Zeroizing::new(content.as_bytes().to_vec()),
         }
@@ -717,5 +796,35 @@ mod tests {
         assert_eq!(dir_mode(0o640), 0o750);
         assert_eq!(dir_mode(0o644), 0o755);
         assert_eq!(dir_mode(0o400), 0o700);
+    }
+
+    #[test]
+    fn in_place_keeps_the_inode_and_creates_a_missing_file_by_rename() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.conf");
+        let in_place = |content: &str| {
+            let mut w = fw(p.clone(), 0o640, content);
+            w.target.in_place = true;
+            w
+        };
+        // Missing: created like any file.
+        assert_eq!(write_batch(&[in_place("one")]).unwrap(), [Written::Changed]);
+        let ino = fs::metadata(&p).unwrap().ino();
+        // Existing: same inode, new content and mode, no temp left.
+        assert_eq!(
+            write_batch(&[in_place("two, longer")]).unwrap(),
+            [Written::InPlace]
+        );
+        assert_eq!(fs::read_to_string(&p).unwrap(), "two, longer");
+        assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(write_batch(&[in_place("3")]).unwrap(), [Written::InPlace]);
+        assert_eq!(fs::read_to_string(&p).unwrap(), "3");
+        assert_eq!(write_batch(&[in_place("3")]).unwrap(), [Written::Unchanged]);
+        assert!(no_temps(d.path()));
+        // The default replaces the inode.
+        write_batch(&[fw(p.clone(), 0o640, "4")]).unwrap();
+        assert_ne!(fs::metadata(&p).unwrap().ino(), ino);
+        assert!(Written::InPlaceAfterBusy.changed() && !Written::Unchanged.changed());
     }
 }

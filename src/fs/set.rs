@@ -213,6 +213,7 @@ mod tests {
                 mode: 0o600,
                 owner: None,
                 group: None,
+                in_place: false,
             },
             content: Zeroizing::new(content.as_bytes().to_vec()),
         }

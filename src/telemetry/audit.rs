@@ -215,6 +215,7 @@ mod tests {
                 mode: 0o640,
                 owner: Some(1000),
                 group: None,
+                in_place: false,
             },
             Some(3),
         );

@@ -56,13 +56,22 @@ impl AttemptFinished<'_> {
                 .files
                 .iter()
                 .zip(written)
-                .filter(|(_, w)| **w == Written::Changed)
+                .filter(|(_, w)| w.changed())
                 .map(|(f, _)| &f.target)
                 .collect(),
             Err(_) => Vec::new(),
         };
         for target in &changed {
             audit.file_written(&job.name, target, version);
+        }
+        if let Ok(written) = self.outcome {
+            let busy = written
+                .iter()
+                .filter(|w| **w == Written::InPlaceAfterBusy)
+                .count();
+            if busy > 0 {
+                series.count_inplace_fallbacks(busy as u64);
+            }
         }
         let attempt = match self.outcome {
             Ok(_) => Attempt::Synced {

@@ -13,6 +13,7 @@
 //! | `secret_lease_expiry_timestamp_seconds` | gauge | secret_name |
 //! | `secret_certificate_expiry_timestamp_seconds` | gauge | secret_name |
 //! | `vault_lease_renewals_total` | counter | result (success, short, failure) |
+//! | `secret_inplace_fallbacks_total` | counter | secret_name |
 //! | `vault_circuit_breaker_state` | gauge | none |
 //! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, lease_renew, lease_revoke) |
 //! | `vault_request_errors_total` | counter | operation, kind |
@@ -25,7 +26,7 @@
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
 //!
-//! The nine per-secret families live in [`super::series`] (one compact
+//! The ten per-secret families live in [`super::series`] (one compact
 //! block per secret instead of a `prometheus` child per series); the rest are
 //! plain `prometheus` metrics. Series of a secret removed by a reload are
 //! deleted. No label ever holds a value: labels are names, paths, operations
@@ -54,6 +55,7 @@ const METRIC_NAMES: &[&str] = &[
     "secret_lease_expiry_timestamp_seconds",
     "secret_certificate_expiry_timestamp_seconds",
     "vault_lease_renewals_total",
+    "secret_inplace_fallbacks_total",
     "vault_circuit_breaker_state",
     "vault_request_duration_seconds",
     "vault_request_errors_total",
@@ -223,6 +225,7 @@ mod tests {
         m.lease_renewals.with_label_values(&["success"]).inc();
         s.set_lease_expiry(Some(2));
         s.set_certificate_expiry(Some(3));
+        s.count_inplace_fallbacks(1);
         m.action_duration
             .with_label_values(&["reload"])
             .observe(0.01);

@@ -77,6 +77,8 @@ struct Numbers {
     lease_expiry: Option<f64>,
     /// Unix seconds of the certificate's NotAfter (`pki` secrets).
     certificate_expiry: Option<f64>,
+    /// Renames refused with EBUSY and done in place instead.
+    inplace_fallbacks: u64,
 }
 
 /// The series of one secret. Cheap to update; only the secret's own
@@ -128,6 +130,14 @@ impl SecretSeries {
             .lease_expiry = at.map(|t| t as f64);
     }
 
+    /// Counts files rewritten in place after a rename failed with EBUSY.
+    pub(crate) fn count_inplace_fallbacks(&self, n: u64) {
+        self.numbers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .inplace_fallbacks += n;
+    }
+
     /// The NotAfter of the secret's certificate (Unix seconds).
     pub(crate) fn set_certificate_expiry(&self, at: Option<u64>) {
         self.numbers
@@ -147,8 +157,9 @@ const FILES_WRITTEN: usize = 5;
 const BREAKER: usize = 6;
 const LEASE_EXPIRY: usize = 7;
 const CERTIFICATE_EXPIRY: usize = 8;
+const INPLACE_FALLBACKS: usize = 9;
 
-const FAMILIES: [(&str, &str, MetricType); 9] = [
+const FAMILIES: [(&str, &str, MetricType); 10] = [
     (
         "secret_fetch_total",
         "Secret reads attempted, per secret.",
@@ -194,11 +205,16 @@ const FAMILIES: [(&str, &str, MetricType); 9] = [
         "Unix time of the NotAfter of the secret's certificate (pki secrets).",
         MetricType::GAUGE,
     ),
+    (
+        "secret_inplace_fallbacks_total",
+        "Files rewritten in place because renaming over them failed with EBUSY (a mount point).",
+        MetricType::COUNTER,
+    ),
 ];
 
 /// Families labelled by `secret_name` only.
 fn name_only(family: usize) -> bool {
-    family == LEASE_EXPIRY || family == CERTIFICATE_EXPIRY
+    family == LEASE_EXPIRY || family == CERTIFICATE_EXPIRY || family == INPLACE_FALLBACKS
 }
 
 /// Every secret's series, by secret name: the collector of the per-secret
@@ -325,7 +341,7 @@ impl Collector for SecretSeriesSet {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut metrics: [Vec<proto::Metric>; 9] = Default::default();
+        let mut metrics: [Vec<proto::Metric>; 10] = Default::default();
         let all: Vec<Arc<SecretSeries>> = self
             .by_name
             .read()
@@ -364,6 +380,13 @@ impl Collector for SecretSeriesSet {
                     m.set_gauge(g);
                     metrics[family].push(m);
                 }
+            }
+            if n.inplace_fallbacks > 0 {
+                let mut m = proto::Metric::from_label(vec![label("secret_name", &s.name)]);
+                let mut c = proto::Counter::default();
+                c.set_value(n.inplace_fallbacks as f64);
+                m.set_counter(c);
+                metrics[INPLACE_FALLBACKS].push(m);
             }
         }
         FAMILIES
