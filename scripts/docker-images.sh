@@ -34,15 +34,20 @@ trap 'rm -rf "$work" rootfs' EXIT
 scripts/image-rootfs.sh "$bin" 2>/dev/null
 docker build -q -f Dockerfile.prebuilt -t localhost/secrets-sync:test . >&2
 
-# 2. OpenBao: the server binary, a writable /tmp and /bao/data.
-mkdir -p "$work/bao/rootfs/tmp" "$work/bao/rootfs/bao/data" "$work/bao/rootfs/bao/config"
+# 2. OpenBao: the server binary (also `bao` on PATH, as in the official
+# image, so compose/docker-compose.yml's healthcheck and seed job run
+# unchanged), /bin/sh from busybox for that seed job, a writable /tmp and
+# /bao/data.
+mkdir -p "$work/bao/rootfs/tmp" "$work/bao/rootfs/bao/data" "$work/bao/rootfs/bao/config" "$work/bao/rootfs/bin"
 chmod 1777 "$work/bao/rootfs/tmp"
-install -m 0755 "$bao" "$work/bao/rootfs/bao/bao"
+install -m 0755 "$bao" "$work/bao/rootfs/bin/bao"
+install -m 0755 "$busybox" "$work/bao/rootfs/bin/busybox"
+ln -s busybox "$work/bao/rootfs/bin/sh"
 cat > "$work/bao/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY rootfs/ /
-ENV HOME=/tmp
-ENTRYPOINT ["/bao/bao"]
+ENV HOME=/tmp PATH=/bin
+ENTRYPOINT ["/bin/bao"]
 DOCKERFILE
 docker build -q -t localhost/openbao:test "$work/bao" >&2
 
@@ -57,7 +62,7 @@ cat > "$work/busybox/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/bin
-ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["sh"]
 DOCKERFILE
 docker build -q -t localhost/busybox:test "$work/busybox" >&2
 
