@@ -10,27 +10,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{unique, ROOT_TOKEN};
+use common::{docker, unique, ROOT_TOKEN};
 use serde_json::json;
 
 const IMAGE: &str = "localhost/secrets-sync:test";
-
-/// Runs `docker args...`; stdout, or the error with stderr.
-fn docker(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|e| format!("run docker: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// Is the engine up and the image built? Under `CI=true` a "no" fails.
 fn docker_ready() -> bool {

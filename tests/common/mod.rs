@@ -679,3 +679,20 @@ pub fn exported(spans: &Spans, needle: &str) -> bool {
         .iter()
         .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
 }
+
+/// Runs `docker args...`: its stdout, or an error with its stderr.
+pub fn docker(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| format!("run docker: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
