@@ -287,3 +287,83 @@ fn the_compose_example_runs_on_docker_and_carries_a_rotation_to_the_app() {
     let left = leftovers(&name);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_compose_service_mounting_one_file_sees_rotations_written_in_place() {
+    let bao = require_bao!();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let images = run(
+        &["docker".into()],
+        &[
+            "image",
+            "inspect",
+            "localhost/busybox:test",
+            "localhost/secrets-sync:test",
+        ],
+    );
+    let program = match (compose_program(), images) {
+        (Some(p), Ok(_)) => p,
+        (p, i) => {
+            let why = format!("compose: {:?}, images: {:?}", p.is_some(), i.err());
+            assert!(
+                !ci,
+                "CI=true but Docker Compose or the local images are missing: {why}"
+            );
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let path = unique("single-file");
+    bao.kv_put(&path, serde_json::json!({"v": "one"}));
+    let tmp = tempfile::tempdir().unwrap();
+    let (conf, out) = (tmp.path().join("conf"), tmp.path().join("out"));
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        conf.join("config.yaml"),
+        serde_json::json!({"secrets": [{
+            "name": "app", "path": path, "refreshInterval": "1s",
+            "files": [{"path": "/secrets/app.conf", "key": "v", "mode": "0644", "writeMode": "inPlace"}],
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    // The file must exist before the app mounts it (else Docker makes a
+    // directory there).
+    std::fs::write(out.join("app.conf"), "").unwrap();
+    let name = unique("single-file")
+        .to_lowercase()
+        .replace(['_', '.'], "-");
+    let compose = |args: &[&str]| -> Result<String, String> {
+        let mut all = vec!["-f", "tests/compose/single-file.yml", "-p", &name];
+        all.extend_from_slice(args);
+        let out = Command::new(&program[0])
+            .args(&program[1..])
+            .args(&all)
+            .current_dir(root())
+            .env("VAULT_ADDR", &bao.addr)
+            .env("CONFIG_DIR", &conf)
+            .env("SECRETS_DIR", &out)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    };
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> Result<String, String>);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-v", "-t", "2"]);
+        }
+    }
+    let _down = Down(&compose);
+    compose(&["up", "-d"]).unwrap_or_else(|e| panic!("{e}"));
+    let app_sees = || compose(&["exec", "-T", "app", "cat", "/app/app.conf"]).unwrap_or_default();
+    common::wait_for(Duration::from_secs(30), || app_sees() == "one")
+        .unwrap_or_else(|e| panic!("first value: {e}: {:?}", compose(&["logs"])));
+    bao.kv_put(&path, serde_json::json!({"v": "two"}));
+    common::wait_for(Duration::from_secs(15), || app_sees() == "two")
+        .unwrap_or_else(|e| panic!("rotation not seen by the app: {e}"));
+}
