@@ -1,4 +1,5 @@
-//! The `secrets-sync` command: `run` (default), `check` and `isready`.
+//! The `secrets-sync` command: `run` (default), `check` (alias `validate`),
+//! `isready`, `init` and `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,10 +32,29 @@ enum Command {
     /// Sync secrets to files until stopped (the default).
     Run(Box<RunArgs>),
     /// Validate the config file: prints every error and exits 2, or exits 0.
+    #[command(visible_alias = "validate")]
     Check(Box<CheckArgs>),
     /// Exit 0 if the running instance is ready, 1 if not (for healthchecks).
     Isready(IsreadyArgs),
+    /// Print a commented starter config (or write it to --output).
+    Init(InitArgs),
+    /// Print the version and the platform.
+    Version,
 }
+
+#[derive(Args)]
+struct InitArgs {
+    /// Write the config to this file instead of standard output (an
+    /// existing file is kept unless --force).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Overwrite --output if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The config `init` writes (checked by the tests to pass `check`).
+const STARTER: &str = include_str!("starter.yaml");
 
 #[derive(Args)]
 struct CheckArgs {
@@ -57,6 +77,16 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check(a)) => check(&a.config, &a.runtime),
         Some(Command::Isready(a)) => isready(&a.status_file),
+        Some(Command::Init(a)) => init(&a),
+        Some(Command::Version) => {
+            println!(
+                "secrets-sync version {}\n  OS/Arch: {}/{}",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
+            ExitCode::SUCCESS
+        }
         Some(Command::Run(a)) => run(*a),
         None => run(*cli.run),
     }
@@ -101,6 +131,44 @@ fn check(args: &ConfigArgs, runtime: &RuntimeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn init(args: &InitArgs) -> ExitCode {
+    let Some(path) = &args.output else {
+        print!("{STARTER}");
+        return ExitCode::SUCCESS;
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    if args.force {
+        open.create(true).truncate(true);
+    } else {
+        open.create_new(true);
+    }
+    let written = open
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, STARTER.as_bytes()));
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "wrote {}; check it with: secrets-sync check --config {}",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "{} exists; not overwritten (use --force to replace it)",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            ExitCode::from(1)
         }
     }
 }

@@ -289,3 +289,55 @@ fn a_refresh_interval_below_the_floor_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_validate_accepts_and_version_prints_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("config.yaml");
+    let mut c = bin();
+    c.args(["init", "--output"]).arg(&out);
+    let (code, _, err) = run_to_end(c);
+    assert_eq!(code, 0, "{err}");
+    // `validate` is `check` (the Go tool's name).
+    let mut c = bin();
+    c.args(["validate", "--config"])
+        .arg(&out)
+        .env("VAULT_ADDR", "http://127.0.0.1:8200")
+        .env("VAULT_TOKEN", "t");
+    let (code, stdout, err) = run_to_end(c);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("OK (1 secrets, 2 files)"), "{stdout}");
+    // An existing file is kept unless --force.
+    std::fs::write(&out, "mine").unwrap();
+    let mut c = bin();
+    c.args(["init", "-o"]).arg(&out);
+    let (code, _, err) = run_to_end(c);
+    assert_eq!(code, 1);
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+    let mut c = bin();
+    c.args(["init", "--force", "-o"]).arg(&out);
+    assert_eq!(run_to_end(c).0, 0);
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("secretStore:"));
+    // Standard output without --output.
+    let mut c = bin();
+    c.arg("init");
+    let (_, stdout, _) = run_to_end(c);
+    assert!(
+        stdout.starts_with("# secrets-sync configuration"),
+        "{stdout}"
+    );
+    let mut c = bin();
+    c.arg("version");
+    let (code, stdout, _) = run_to_end(c);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!(
+            "secrets-sync version {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{stdout}"
+    );
+}
