@@ -24,7 +24,7 @@ use crate::config::{
 };
 use crate::fs::WriteTarget;
 use crate::template::SecretTemplate;
-use crate::vault::client::tls_config;
+use crate::vault::client::{tls_config, Namespace};
 use crate::vault::kv::{display_path, encode_path, read_path};
 
 /// A config, resolved: what the supervisor applies.
@@ -86,6 +86,8 @@ pub(crate) struct Job {
     pub(crate) revoke_on_shutdown: bool,
     /// Write the files as one set (`..data` symlink swap).
     pub(crate) atomic_set: bool,
+    /// Where its requests go (`X-Vault-Namespace`).
+    pub(crate) namespace: Namespace,
     /// Boxed: a compiled template is a whole Tera engine (~300 bytes
     /// inline), which most secrets (no template) should not carry.
     pub(crate) template: Option<Box<SecretTemplate>>,
@@ -170,11 +172,20 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
         file: file.to_path_buf(),
         errors: vec![e],
     })?;
-    let jobs = config
-        .secrets
-        .into_iter()
-        .map(|s| Arc::new(plan_job(s, &store.config)))
-        .collect();
+    let mut jobs = Vec::with_capacity(config.secrets.len());
+    let mut errors = Vec::new();
+    for (i, s) in config.secrets.into_iter().enumerate() {
+        match plan_job(i, s, &store.config) {
+            Ok(j) => jobs.push(Arc::new(j)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors {
+            file: file.to_path_buf(),
+            errors,
+        });
+    }
     Ok(Plan {
         store: Arc::new(store),
         jobs,
@@ -215,23 +226,50 @@ fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
     })
 }
 
-fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
+/// The namespace of secret `index`: the store's, the root (`""`), or a
+/// named one that must be a valid header value.
+fn plan_namespace(index: usize, name: &str, ns: Option<String>) -> Result<Namespace, ConfigError> {
+    match ns {
+        None => Ok(Namespace::Store),
+        Some(n) if n.is_empty() => Ok(Namespace::Root),
+        Some(n) => HeaderValue::from_str(&n)
+            .map(Namespace::Named)
+            .map_err(|_| ConfigError {
+                location: format!("secrets[{index}] {name:?}.namespace"),
+                message: format!(
+                    "{n:?} cannot be sent as the X-Vault-Namespace header (control or non-ASCII characters)"
+                ),
+            }),
+    }
+}
+
+fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, ConfigError> {
     let SecretSpec {
         name,
         source,
         refresh_interval,
         revoke_on_shutdown,
         atomic_set,
+        namespace,
         template,
         files,
         on_change,
     } = spec;
+    let namespace = plan_namespace(index, &name, namespace)?;
     let (api_path, display, source) = match source {
-        SecretSource::Kv { path } => (
-            read_path(store.kv_version, &store.mount_path, &path),
-            display_path(store.kv_version, &store.mount_path, &path),
-            JobSource::Kv(store.kv_version),
-        ),
+        SecretSource::Kv {
+            path,
+            mount,
+            kv_version,
+        } => {
+            let kv = kv_version.unwrap_or(store.kv_version);
+            let mount = mount.as_deref().unwrap_or(&store.mount_path);
+            (
+                read_path(kv, mount, &path),
+                display_path(kv, mount, &path),
+                JobSource::Kv(kv),
+            )
+        }
         SecretSource::Dynamic {
             path,
             method,
@@ -250,8 +288,9 @@ fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
             JobSource::Pki(Box::new(PkiJob::new(pki))),
         ),
     };
-    Job {
+    Ok(Job {
         api_path,
+        namespace,
         display_path: display.into(),
         name,
         source,
@@ -279,7 +318,7 @@ fn plan_job(spec: SecretSpec, store: &StoreConfig) -> Job {
             files.shrink_to_fit();
             files
         },
-    }
+    })
 }
 
 /// The directories a plan writes into (for the temp-file sweep).
@@ -410,5 +449,31 @@ mod tests {
         // The same secret under another mount is another job.
         let moved = plan(&yaml(", mountPath: kv", &[("a", "p/a", "30s")])).unwrap();
         assert_eq!(diff(&old.jobs[..1], &moved.jobs).changed, ["a"]);
+    }
+
+    #[test]
+    fn per_secret_mount_version_and_namespace_resolve_once() {
+        let p = plan(
+            "secretStore: {address: \"http://v\", token: t, namespace: team}
+secrets:
+  - {name: a, key: app/a, mountPath: kv, kvVersion: v1, files: [{path: /s/a, key: v}]}
+  - {name: b, path: app/b, namespace: \"\", files: [{path: /s/b, key: v}]}
+  - {name: c, path: app/c, namespace: other, files: [{path: /s/c, key: v}]}
+",
+        )
+        .unwrap();
+        assert_eq!(p.jobs[0].api_path, "/v1/kv/app/a");
+        assert_eq!(&*p.jobs[0].display_path, "kv/app/a");
+        assert_eq!(p.jobs[0].namespace, Namespace::Store);
+        assert_eq!(p.jobs[1].api_path, "/v1/secret/data/app/b");
+        assert_eq!(p.jobs[1].namespace, Namespace::Root);
+        assert_eq!(
+            p.jobs[2].namespace,
+            Namespace::Named(HeaderValue::from_static("other"))
+        );
+        let e = plan("secretStore: {address: \"http://v\", token: t}\nsecrets:\n  - {name: d, path: x, namespace: \"a\\u0001\", files: [{path: /s/d, key: v}]}\n")
+            .err()
+            .expect("a namespace with control characters must fail the plan");
+        assert!(e.to_string().contains("secrets[0] \"d\".namespace"), "{e}");
     }
 }

@@ -81,6 +81,14 @@ impl SecretData {
         self
     }
 
+    /// Marks its lease as issued in `ns` (renewals go there).
+    pub(crate) fn in_namespace(mut self, ns: &crate::vault::client::Namespace) -> Self {
+        if let Some(l) = &mut self.lease {
+            l.namespace = ns.clone();
+        }
+        self
+    }
+
     /// The lease, taken out (the fields are dropped before the lease is
     /// renewed).
     pub(crate) fn take_lease(&mut self) -> Option<crate::vault::lease::Lease> {

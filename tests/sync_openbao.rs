@@ -465,13 +465,7 @@ fn startup_reads_run_concurrently_and_sigterm_exits_zero() {
 fn namespace_header_reaches_the_namespace() {
     let bao = require_bao!();
     let ns = unique("ns");
-    bao.api("POST", &format!("/v1/sys/namespaces/{ns}"), Some("{}"));
-    bao.api_ns(
-        &ns,
-        "POST",
-        "/v1/sys/mounts/secret",
-        Some(r#"{"type":"kv","options":{"version":"2"}}"#),
-    );
+    bao.namespace_with_kv(&ns);
     bao.api_ns(
         &ns,
         "POST",
@@ -493,4 +487,44 @@ fn namespace_header_reaches_the_namespace() {
     );
     wait_for(Duration::from_secs(15), || file_has(&out, "in-namespace"))
         .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+}
+
+#[test]
+fn per_secret_key_mount_version_and_namespace_like_the_go_tool() {
+    let bao = require_bao!();
+    let ns = unique("gons");
+    bao.namespace_with_kv(&ns);
+    let path = unique("go-app");
+    bao.api_ns(
+        &ns,
+        "POST",
+        &format!("/v1/secret/data/{path}"),
+        Some(r#"{"data":{"x":"in-namespace"}}"#),
+    );
+    bao.kv_put(&path, json!({"x": "root-namespace"}));
+    let v1 = unique("kv1");
+    bao.ensure_mount(&v1, r#"{"type":"kv","options":{"version":"1"}}"#);
+    bao.api(
+        "POST",
+        &format!("/v1/{v1}/{path}"),
+        Some(r#"{"x":"kv-v1"}"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The store's namespace is `ns`; secrets override it the Go tool's way.
+    let config = ConfigBuilder::new()
+        .store("namespace", ns.as_str())
+        .secret_json(json!({"name": "store-ns", "key": path, "files": [{"path": d.join("a"), "key": "x"}]}))
+        .secret_json(json!({"name": "root", "key": path, "namespace": "", "files": [{"path": d.join("b"), "key": "x"}]}))
+        .secret_json(json!({"name": "v1", "key": path, "namespace": "", "mountPath": v1, "kvVersion": "v1", "files": [{"path": d.join("c"), "key": "x"}]}))
+        .build();
+    let s = Sync::start(d, &config, &bao.addr, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    wait_for(Duration::from_secs(15), || {
+        file_has(&d.join("a"), "in-namespace")
+            && file_has(&d.join("b"), "root-namespace")
+            && file_has(&d.join("c"), "kv-v1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    let st = s.status();
+    assert_eq!(st["secrets"]["v1"]["path"], format!("{v1}/{path}"));
 }

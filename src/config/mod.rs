@@ -169,6 +169,9 @@ pub struct SecretSpec {
     pub revoke_on_shutdown: bool,
     /// Write the files as one set (all in one directory).
     pub atomic_set: bool,
+    /// Namespace override: `None` = `secretStore.namespace`, `Some("")` =
+    /// the root namespace.
+    pub namespace: Option<String>,
     pub template: Option<SecretTemplate>,
     pub files: Vec<FileSpec>,
     /// Actions (by name, checked to exist) to run after its files changed.
@@ -178,8 +181,13 @@ pub struct SecretSpec {
 /// Where a secret comes from: exactly one of `path`, `dynamic`, `pki`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SecretSource {
-    /// Path inside the KV mount, without leading or trailing slashes.
-    Kv { path: String },
+    /// Path inside the KV mount, without leading or trailing slashes;
+    /// the mount and version default to `secretStore`'s.
+    Kv {
+        path: String,
+        mount: Option<String>,
+        kv_version: Option<KvVersion>,
+    },
     /// Any API path (without `/v1/`), read with `method`; a `lease_id` in
     /// the answer makes it a leased secret.
     Dynamic {

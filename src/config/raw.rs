@@ -57,6 +57,15 @@ pub struct RawSecret {
     pub revoke_on_shutdown: Option<bool>,
     /// Write the secret's files as one set (`..data` symlink swap).
     pub atomic_set: Option<bool>,
+    /// The Go tool's name for `path`.
+    pub key: Option<String>,
+    /// KV mount of this secret (default: `secretStore.mountPath`).
+    pub mount_path: Option<String>,
+    /// KV version of this secret (default: `secretStore.kvVersion`).
+    pub kv_version: Option<String>,
+    /// Namespace of this secret; `""` is the root namespace (default:
+    /// `secretStore.namespace`).
+    pub namespace: Option<String>,
 }
 
 /// `dynamic:` of a secret: one request to any API path.

@@ -20,6 +20,10 @@ const MAX_PKI_DURATION: Duration = Duration::from_secs(10 * 8760 * 3600);
 /// The secret's fields that say where it comes from.
 pub(super) struct RawSource {
     pub(super) path: Option<String>,
+    /// The Go tool's name for `path`.
+    pub(super) key: Option<String>,
+    pub(super) mount_path: Option<String>,
+    pub(super) kv_version: Option<String>,
     pub(super) dynamic: Option<RawDynamic>,
     pub(super) pki: Option<RawPki>,
 }
@@ -44,8 +48,26 @@ fn api_path(cx: &mut Ctx, floc: &str, raw: Option<String>, what: &str) -> String
     path
 }
 
-/// Exactly one of `path`, `dynamic`, `pki`.
-pub(super) fn validate_source(cx: &mut Ctx, loc: &str, raw: RawSource) -> Option<SecretSource> {
+/// Exactly one of `path` (or `key`), `dynamic`, `pki`.
+pub(super) fn validate_source(cx: &mut Ctx, loc: &str, mut raw: RawSource) -> Option<SecretSource> {
+    if raw.key.is_some() && raw.path.is_some() {
+        cx.error(
+            format!("{loc}.key"),
+            "`key` is the Go tool's name for `path`: give one of them",
+        );
+        return None;
+    }
+    let path_field = if raw.key.is_some() { "key" } else { "path" };
+    if raw.path.is_none() {
+        raw.path = raw.key.take();
+    }
+    let kv_only = raw.mount_path.is_some() || raw.kv_version.is_some();
+    if kv_only && raw.path.is_none() {
+        cx.error(
+            loc,
+            "mountPath and kvVersion apply to KV secrets (`path`/`key`) only",
+        );
+    }
     let given = [raw.path.is_some(), raw.dynamic.is_some(), raw.pki.is_some()]
         .iter()
         .filter(|g| **g)
@@ -64,11 +86,37 @@ pub(super) fn validate_source(cx: &mut Ctx, loc: &str, raw: RawSource) -> Option
     if let Some(p) = raw.path {
         let path = api_path(
             cx,
-            &format!("{loc}.path"),
+            &format!("{loc}.{path_field}"),
             Some(p),
             "the secret's path inside the KV mount",
         );
-        return Some(SecretSource::Kv { path });
+        let mount = match cx.interp(&format!("{loc}.mountPath"), raw.mount_path) {
+            None => None,
+            Some(m) => {
+                let m = m.trim().trim_matches('/').to_string();
+                if m.is_empty() || m.split('/').any(|s| s.is_empty() || s == "..") {
+                    cx.error(
+                        format!("{loc}.mountPath"),
+                        format!("{m:?} is not a mount path: name the KV mount, e.g. \"secret\""),
+                    );
+                }
+                Some(m)
+            }
+        };
+        let kv_version = cx
+            .interp(&format!("{loc}.kvVersion"), raw.kv_version)
+            .and_then(|v| match super::validate::kv_version(&v) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    cx.error(format!("{loc}.kvVersion"), e);
+                    None
+                }
+            });
+        return Some(SecretSource::Kv {
+            path,
+            mount,
+            kv_version,
+        });
     }
     if let Some(d) = raw.dynamic {
         return validate_dynamic(cx, &format!("{loc}.dynamic"), d);

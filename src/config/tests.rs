@@ -533,3 +533,48 @@ fn write_mode_is_atomic_or_in_place_and_not_in_a_set() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn the_go_tools_key_and_per_secret_mount_version_and_namespace() {
+    let c = load(&format!(
+        "{STORE}secrets:
+  - {{name: a, key: app/a, mountPath: kv, kvVersion: v1, namespace: team-a, files: [{{path: /s/a, key: v}}]}}
+  - {{name: b, path: app/b, namespace: \"\", files: [{{path: /s/b, key: v}}]}}
+  - {{name: c, path: app/c, files: [{{path: /s/c, key: v}}]}}
+"
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.secrets[0].source,
+        SecretSource::Kv {
+            path: "app/a".into(),
+            mount: Some("kv".into()),
+            kv_version: Some(KvVersion::V1)
+        }
+    );
+    assert_eq!(c.secrets[0].namespace.as_deref(), Some("team-a"));
+    // `""` is the root namespace; absent is the store's.
+    assert_eq!(c.secrets[1].namespace.as_deref(), Some(""));
+    assert_eq!(c.secrets[2].namespace, None);
+    let e = errors(&format!(
+        "{STORE}secrets:
+  - {{name: both, key: x, path: x, files: [{{path: /s/a, key: v}}]}}
+  - {{name: dyn, dynamic: {{path: db/creds/x}}, mountPath: kv, files: [{{path: /s/b, key: v}}]}}
+  - {{name: ver, key: x, kvVersion: v3, files: [{{path: /s/c, key: v}}]}}
+"
+    ));
+    let has = |n: &str| e.iter().any(|m| m.contains(n));
+    assert!(
+        has("secrets[0] \"both\".key: `key` is the Go tool's name for `path`"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[1] \"dyn\": mountPath and kvVersion apply to KV secrets"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secrets[2] \"ver\".kvVersion: unknown KV version \"v3\""),
+        "{e:#?}"
+    );
+}

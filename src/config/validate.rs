@@ -267,21 +267,15 @@ fn validate_store(
         }
     };
 
-    let kv_version = match cx
-        .interp("secretStore.kvVersion", raw.kv_version)
-        .as_deref()
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("v2") | Some("2") => Some(KvVersion::V2),
-        Some("v1") | Some("1") => Some(KvVersion::V1),
-        Some(other) => {
-            cx.error(
-                "secretStore.kvVersion",
-                format!("unknown KV version {other:?}: use \"v1\" or \"v2\""),
-            );
-            None
-        }
+    let kv_version = match cx.interp("secretStore.kvVersion", raw.kv_version) {
+        None => Some(KvVersion::V2),
+        Some(v) => match kv_version(&v) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                cx.error("secretStore.kvVersion", e);
+                None
+            }
+        },
     };
     let mount_path = cx
         .interp("secretStore.mountPath", raw.mount_path)
@@ -334,6 +328,17 @@ fn credential(
     }
 }
 
+/// `v1`/`1` or `v2`/`2`.
+pub(super) fn kv_version(v: &str) -> Result<KvVersion, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "v2" | "2" => Ok(KvVersion::V2),
+        "v1" | "1" => Ok(KvVersion::V1),
+        other => Err(format!(
+            "unknown KV version {other:?}: use \"v1\" or \"v2\""
+        )),
+    }
+}
+
 fn validate_secret(
     cx: &mut Ctx,
     index: usize,
@@ -371,6 +376,9 @@ fn validate_secret(
         &loc,
         super::sources::RawSource {
             path: raw.path,
+            key: raw.key,
+            mount_path: raw.mount_path,
+            kv_version: raw.kv_version,
             dynamic: raw.dynamic,
             pki: raw.pki,
         },
@@ -382,6 +390,10 @@ fn validate_secret(
     }
     let revoke_on_shutdown =
         super::sources::validate_revoke(cx, &loc, raw.revoke_on_shutdown, source.as_ref());
+    // `""` (the Go tool's way) is the root namespace.
+    let namespace = cx
+        .interp(&format!("{loc}.namespace"), raw.namespace)
+        .map(|n| n.trim().trim_matches('/').to_string());
 
     let refresh_interval = match cx.interp(&format!("{loc}.refreshInterval"), raw.refresh_interval)
     {
@@ -514,6 +526,7 @@ fn validate_secret(
         refresh_interval,
         revoke_on_shutdown,
         atomic_set,
+        namespace,
         template,
         files,
         on_change,

@@ -54,6 +54,18 @@ pub(crate) enum ClientError {
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// Which namespace a request goes to (`X-Vault-Namespace`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Namespace {
+    /// `secretStore.namespace` (none: the root namespace).
+    #[default]
+    Store,
+    /// The root namespace, whatever the store says (`namespace: ""`).
+    Root,
+    /// This one (checked to be a valid header value).
+    Named(HeaderValue),
+}
+
 /// An HTTP client bound to one Vault address.
 pub(crate) struct VaultClient {
     http: Client<Https, Full<Bytes>>,
@@ -139,6 +151,7 @@ impl VaultClient {
         path: &str,
         token: Option<&SecretString>,
         body: Option<&Value>,
+        namespace: &Namespace,
     ) -> Result<Answer, VaultError> {
         let network = |detail: String| VaultError::Network {
             op,
@@ -151,7 +164,12 @@ impl VaultClient {
             .method(method)
             .uri(uri)
             .header(header::USER_AGENT, USER_AGENT);
-        if let Some(ns) = &self.namespace {
+        let ns = match namespace {
+            Namespace::Store => self.namespace.as_ref(),
+            Namespace::Root => None,
+            Namespace::Named(h) => Some(h),
+        };
+        if let Some(ns) = ns {
             req = req.header("X-Vault-Namespace", ns.clone());
         }
         // The token header and the body (credentials in a login) are kept

@@ -21,6 +21,8 @@ pub(crate) struct Lease {
     /// Granted with the answer (or by the last renewal).
     pub(crate) duration: Duration,
     pub(crate) renewable: bool,
+    /// The namespace the lease was issued in (renewals go there too).
+    pub(crate) namespace: super::client::Namespace,
 }
 
 impl std::fmt::Debug for Lease {
@@ -87,6 +89,7 @@ fn lease_of(v: &Value) -> Option<Lease> {
         id: SecretString::new(id),
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+        namespace: Default::default(),
     })
 }
 
@@ -108,7 +111,7 @@ pub(crate) fn parse_leased(body: &[u8], max_fields: usize) -> Result<SecretData,
 }
 
 /// Decodes the answer of `sys/leases/renew`.
-pub(crate) fn parse_renewal(body: &[u8], id: &SecretString) -> Result<Lease, String> {
+pub(crate) fn parse_renewal(body: &[u8], held: &Lease) -> Result<Lease, String> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| format!("body is not JSON ({} bytes): {e}", body.len()))?;
     let secs = v
@@ -117,9 +120,10 @@ pub(crate) fn parse_renewal(body: &[u8], id: &SecretString) -> Result<Lease, Str
         .ok_or("no \"lease_duration\" in the answer")?;
     Ok(Lease {
         // Vault answers with the same id; keep ours (it is what we hold).
-        id: id.clone(),
+        id: held.id.clone(),
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+        namespace: held.namespace.clone(),
     })
 }
 
@@ -132,6 +136,7 @@ mod tests {
             id: SecretString::new("database/creds/app/CANARY"),
             duration: Duration::from_secs(secs),
             renewable,
+            namespace: Default::default(),
         }
     }
 
@@ -191,13 +196,15 @@ mod tests {
 
     #[test]
     fn a_renewal_answer_gives_the_new_duration() {
-        let id = SecretString::new("x");
+        let mut held = lease(10, true);
+        held.namespace = super::super::client::Namespace::Root;
         let l = parse_renewal(
             br#"{"lease_id":"x","lease_duration":7,"renewable":true}"#,
-            &id,
+            &held,
         )
         .unwrap();
         assert_eq!((l.duration, l.renewable), (Duration::from_secs(7), true));
-        assert!(parse_renewal(b"{}", &id).is_err());
+        assert!(l.id == held.id && l.namespace == held.namespace);
+        assert!(parse_renewal(b"{}", &held).is_err());
     }
 }

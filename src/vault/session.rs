@@ -21,7 +21,7 @@ use super::auth::{
     approle_login_body, jwt_login_body, login_path, parse_login, parse_lookup, TokenInfo,
 };
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
-use super::client::{Answer, VaultClient};
+use super::client::{Answer, Namespace, VaultClient};
 use super::error::VaultError;
 use super::kv::parse_read;
 use super::lease::{parse_leased, parse_renewal, Lease};
@@ -169,6 +169,20 @@ impl VaultSession {
         token: Option<&SecretString>,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, VaultError> {
+        self.call_in(&Namespace::Store, op, method, path, token, body)
+            .await
+    }
+
+    /// [`call`](Self::call) in namespace `ns`.
+    async fn call_in(
+        &self,
+        ns: &Namespace,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, VaultError> {
         // Wait for a slot first, so that time queued here does not count
         // against the breaker's probes.
         let _slot = self.in_flight.acquire().await.ok();
@@ -199,7 +213,7 @@ impl VaultSession {
         );
         let res = self
             .client
-            .call(op, method, path, token, body)
+            .call(op, method, path, token, body, ns)
             .instrument(span.clone())
             .await;
         if let Err(e) = &res {
@@ -242,11 +256,15 @@ impl VaultSession {
             JobSource::Dynamic { method, body } => ("read", method.clone(), body.as_ref()),
             JobSource::Pki(p) => ("issue", Method::POST, Some(&p.body)),
         };
-        let res = match self.with_token(op, method, &job.api_path, body).await {
+        let res = match self
+            .with_token(&job.namespace, op, method, &job.api_path, body)
+            .await
+        {
             Ok(answer) => match &job.source {
                 JobSource::Kv(kv) => parse_read(*kv, &answer.body, self.limits.max_fields),
                 JobSource::Dynamic { .. } | JobSource::Pki(_) => {
                     parse_leased(&answer.body, self.limits.max_fields)
+                        .map(|d| d.in_namespace(&job.namespace))
                 }
             }
             .map_err(|detail| VaultError::InvalidResponse {
@@ -272,12 +290,18 @@ impl VaultSession {
             "increment": increment.as_secs(),
         });
         let res = self
-            .with_token("lease_renew", Method::PUT, path, Some(&body))
+            .with_token(
+                &lease.namespace,
+                "lease_renew",
+                Method::PUT,
+                path,
+                Some(&body),
+            )
             .await;
         let mut body = body;
         crate::secret::zeroize_value(&mut body);
         let answer = res?;
-        parse_renewal(&answer.body, &lease.id).map_err(|detail| VaultError::InvalidResponse {
+        parse_renewal(&answer.body, lease).map_err(|detail| VaultError::InvalidResponse {
             op: "lease_renew",
             path: "sys/leases/renew".into(),
             detail,
@@ -289,6 +313,7 @@ impl VaultSession {
         let mut body = serde_json::json!({ "lease_id": lease.id.expose() });
         let res = self
             .with_token(
+                &lease.namespace,
                 "lease_revoke",
                 Method::PUT,
                 "/v1/sys/leases/revoke",
@@ -304,6 +329,7 @@ impl VaultSession {
     /// again and retries once.
     async fn with_token(
         self: &Rc<Self>,
+        ns: &Namespace,
         op: &'static str,
         method: Method,
         path: &str,
@@ -311,7 +337,7 @@ impl VaultSession {
     ) -> Result<Answer, VaultError> {
         let token = self.current_token().await?;
         match self
-            .call(op, method.clone(), path, Some(&token), body)
+            .call_in(ns, op, method.clone(), path, Some(&token), body)
             .await
         {
             Err(denied @ VaultError::PermissionDenied { .. }) if self.can_login() => {
@@ -325,7 +351,7 @@ impl VaultSession {
                 );
                 self.forget_token(&token);
                 let token = self.current_token().await?;
-                self.call(op, method, path, Some(&token), body).await
+                self.call_in(ns, op, method, path, Some(&token), body).await
             }
             other => other,
         }

@@ -199,6 +199,17 @@ impl Bao {
         text
     }
 
+    /// Creates namespace `ns` with a KV v2 mount at `secret/` in it.
+    pub fn namespace_with_kv(&self, ns: &str) {
+        self.api("POST", &format!("/v1/sys/namespaces/{ns}"), Some("{}"));
+        self.api_ns(
+            ns,
+            "POST",
+            "/v1/sys/mounts/secret",
+            Some(r#"{"type":"kv","options":{"version":"2"}}"#),
+        );
+    }
+
     /// [`approle_at`](Self::approle_at) on the default `approle` mount.
     pub fn approle(&self, role: &str, token_ttl: &str) -> (String, String) {
         self.approle_at("approle", role, token_ttl)
