@@ -88,6 +88,8 @@ pub(crate) struct Job {
     pub(crate) atomic_set: bool,
     /// Where its requests go (`X-Vault-Namespace`).
     pub(crate) namespace: Namespace,
+    /// The named credential set it reads with (`None`: the default set).
+    pub(crate) credentials: Option<Arc<str>>,
     /// Boxed: a compiled template is a whole Tera engine (~300 bytes
     /// inline), which most secrets (no template) should not carry.
     pub(crate) template: Option<Box<SecretTemplate>>,
@@ -251,6 +253,7 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
         revoke_on_shutdown,
         atomic_set,
         namespace,
+        credentials,
         template,
         files,
         on_change,
@@ -291,6 +294,7 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
     Ok(Job {
         api_path,
         namespace,
+        credentials: credentials.map(Arc::from),
         display_path: display.into(),
         name,
         source,

@@ -81,10 +81,16 @@ impl SecretData {
         self
     }
 
-    /// Marks its lease as issued in `ns` (renewals go there).
-    pub(crate) fn in_namespace(mut self, ns: &crate::vault::client::Namespace) -> Self {
+    /// Marks its lease as issued in `ns` with the credential set `set`
+    /// (renewals and the revocation go the same way).
+    pub(crate) fn issued_by(
+        mut self,
+        ns: &crate::vault::client::Namespace,
+        set: Option<&std::sync::Arc<str>>,
+    ) -> Self {
         if let Some(l) = &mut self.lease {
             l.namespace = ns.clone();
+            l.credentials = set.cloned();
         }
         self
     }

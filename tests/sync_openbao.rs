@@ -528,3 +528,94 @@ fn per_secret_key_mount_version_and_namespace_like_the_go_tool() {
     let st = s.status();
     assert_eq!(st["secrets"]["v1"]["path"], format!("{v1}/{path}"));
 }
+
+#[test]
+fn credential_sets_like_the_go_tool_each_secret_reads_with_its_own_login() {
+    let bao = require_bao!();
+    let (ns_a, ns_b) = (unique("team-a"), unique("team-b"));
+    bao.namespace_with_kv(&ns_a);
+    bao.namespace_with_kv(&ns_b);
+    let path = unique("go-config");
+    for (ns, v) in [(&ns_a, "team-a-key"), (&ns_b, "team-b-key")] {
+        bao.api_ns(
+            ns,
+            "POST",
+            &format!("/v1/secret/data/{path}"),
+            Some(&json!({"data": {"apiKey": v}}).to_string()),
+        );
+    }
+    bao.kv_put(&path, json!({"apiKey": "root-key"}));
+    // team-b: an AppRole (in the root namespace, as the Go tool's example
+    // sets it up) whose policy reads team-b's secrets only.
+    let mount = unique("approle-b");
+    bao.ensure_mount_auth(&mount);
+    let policy = unique("team-b-read");
+    bao.api(
+        "PUT",
+        &format!("/v1/sys/policies/acl/{policy}"),
+        Some(
+            &json!({"policy": format!("path \"{ns_b}/secret/data/*\" {{ capabilities = [\"read\"] }}")})
+                .to_string(),
+        ),
+    );
+    bao.api(
+        "POST",
+        &format!("/v1/auth/{mount}/role/b"),
+        Some(&json!({"token_policies": policy, "token_ttl": "1h"}).to_string()),
+    );
+    let rid: serde_json::Value =
+        serde_json::from_str(&bao.api("GET", &format!("/v1/auth/{mount}/role/b/role-id"), None))
+            .unwrap();
+    let sid: serde_json::Value = serde_json::from_str(&bao.api(
+        "POST",
+        &format!("/v1/auth/{mount}/role/b/secret-id"),
+        Some("{}"),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = |n: &str| json!([{"path": d.join(n), "key": "apiKey"}]);
+    let config = ConfigBuilder::new()
+        .store("authMethod", "token")
+        .store("token", "${VAULT_TOKEN}")
+        .store(
+            "credentials",
+            json!({
+                "team-a": {"authMethod": "token", "token": "${TEAM_A_TOKEN}"},
+                "team-b": {"authMethod": "approle", "authMountPath": mount,
+                           "roleId": rid["data"]["role_id"], "secretId": sid["data"]["secret_id"]},
+            }),
+        )
+        .secret_json(json!({"name": "default", "key": path, "mountPath": "secret", "kvVersion": "v2", "files": file("default")}))
+        .secret_json(json!({"name": "a", "key": path, "namespace": ns_a, "credentials": "team-a", "files": file("a")}))
+        .secret_json(json!({"name": "b", "key": path, "namespace": ns_b, "credentials": "team-b", "files": file("b")}))
+        // team-b's policy does not reach the root namespace's secret.
+        .secret_json(json!({"name": "b-root", "key": path, "credentials": "team-b", "files": file("b-root")}))
+        .build();
+    let s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("TEAM_A_TOKEN", ROOT_TOKEN)],
+    );
+    wait_for(Duration::from_secs(15), || {
+        file_has(&d.join("default"), "root-key")
+            && file_has(&d.join("a"), "team-a-key")
+            && file_has(&d.join("b"), "team-b-key")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    s.wait_until(Duration::from_secs(15), "b-root denied", || {
+        s.status()["secrets"]["b-root"]["last_error_kind"] == "permission_denied"
+    });
+    assert!(!d.join("b-root").exists());
+    // team-b logged in with its AppRole.
+    let logins = std::fs::read_to_string(&bao.audit_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.contains("\"type\":\"request\"")
+                && l.contains(&format!("\"path\":\"auth/{mount}/login\""))
+        })
+        .count();
+    assert_eq!(logins, 1, "one login for the team-b set");
+}

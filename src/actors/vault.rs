@@ -19,15 +19,54 @@ use crate::secret::SecretData;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::lease::Lease;
+use crate::vault::session::SessionShared;
 use crate::vault::{ResponseLimits, VaultError, VaultSession};
 
 pub(crate) struct VaultActor {
+    /// The session of the store's default credentials.
     session: Rc<VaultSession>,
+    /// One session per named credential set (`secretStore.credentials`),
+    /// each logging in and renewing on its own; all share the breaker.
+    sets: SetSessions,
     metrics: Arc<Metrics>,
 }
 
+/// The sessions of the named credential sets, by set name.
+type SetSessions = Vec<(Arc<str>, Rc<VaultSession>)>;
+
+/// The sessions of a store: the default one and one per named set, sharing
+/// one breaker and request bound (per Vault address).
+fn sessions(
+    store: Arc<StorePlan>,
+    breaker: BreakerSettings,
+    limits: ResponseLimits,
+    metrics: &Arc<Metrics>,
+) -> (Rc<VaultSession>, SetSessions) {
+    let shared = SessionShared::new(breaker);
+    let sets = store
+        .config
+        .credentials
+        .iter()
+        .map(|(name, auth)| {
+            (
+                Arc::from(name.as_str()),
+                VaultSession::new(
+                    Arc::clone(&store),
+                    auth.clone(),
+                    Rc::clone(&shared),
+                    limits,
+                    Arc::clone(metrics),
+                ),
+            )
+        })
+        .collect();
+    let auth = store.config.auth.clone();
+    let default = VaultSession::new(store, auth, shared, limits, Arc::clone(metrics));
+    (default, sets)
+}
+
 impl VaultActor {
-    /// Builds the session from a planned store (its TLS material already
+    /// Builds the sessions from a planned store (its TLS material already
     /// read); must run on the thread the actor will live on.
     pub(crate) fn new(
         store: Arc<StorePlan>,
@@ -35,10 +74,20 @@ impl VaultActor {
         limits: ResponseLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let (session, sets) = sessions(store, breaker, limits, &metrics);
         Self {
-            session: VaultSession::new(store, breaker, limits, Arc::clone(&metrics)),
+            session,
+            sets,
             metrics,
         }
+    }
+
+    /// The session of credential set `set` (`None`: the default). A set
+    /// name is checked to exist when the config is loaded; an unknown one
+    /// falls back to the default set.
+    fn session(&self, set: Option<&Arc<str>>) -> Rc<VaultSession> {
+        set.and_then(|name| self.sets.iter().find(|(n, _)| n == name))
+            .map_or_else(|| Rc::clone(&self.session), |(_, s)| Rc::clone(s))
     }
 
     fn start_session(&self) {
@@ -46,11 +95,15 @@ impl VaultActor {
         tracing::info!(
             address = %s.address,
             auth_method = s.auth.method(),
+            credential_sets = self.sets.len(),
             mount_path = %s.mount_path,
             kv_version = ?s.kv_version,
             "connecting to Vault"
         );
         actix_rt::spawn(Rc::clone(&self.session).start());
+        for (_, s) in &self.sets {
+            actix_rt::spawn(Rc::clone(s).start());
+        }
     }
 }
 
@@ -83,7 +136,7 @@ impl Handler<ReadSecret> for VaultActor {
     type Result = ResponseFuture<ReadReply>;
 
     fn handle(&mut self, msg: ReadSecret, _: &mut Self::Context) -> Self::Result {
-        let session = Rc::clone(&self.session);
+        let session = self.session(msg.job.credentials.as_ref());
         let span =
             tracing::debug_span!(parent: &msg.span, "vault.read", path = %msg.job.display_path);
         Box::pin(
@@ -114,7 +167,7 @@ impl Handler<Reconfigure> for VaultActor {
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
         let breaker = self.session.breaker_settings();
         let limits = self.session.limits();
-        self.session = VaultSession::new(msg.0, breaker, limits, Arc::clone(&self.metrics));
+        (self.session, self.sets) = sessions(msg.0, breaker, limits, &self.metrics);
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
     }
@@ -132,7 +185,7 @@ impl Handler<RenewLease> for VaultActor {
     type Result = ResponseFuture<Result<Lease, VaultError>>;
 
     fn handle(&mut self, msg: RenewLease, _: &mut Self::Context) -> Self::Result {
-        let session = Rc::clone(&self.session);
+        let session = self.session(msg.lease.credentials.as_ref());
         Box::pin(async move { session.renew_lease(&msg.lease, msg.increment).await })
     }
 }
@@ -146,7 +199,7 @@ impl Handler<RevokeLease> for VaultActor {
     type Result = ResponseFuture<Result<(), VaultError>>;
 
     fn handle(&mut self, msg: RevokeLease, _: &mut Self::Context) -> Self::Result {
-        let session = Rc::clone(&self.session);
+        let session = self.session(msg.0.credentials.as_ref());
         Box::pin(async move { session.revoke_lease(&msg.0).await })
     }
 }

@@ -7,6 +7,7 @@
 //! a syntax error is a config error and rendering never re-parses.
 
 mod actions;
+mod auth;
 pub mod duration;
 pub mod interpolate;
 pub mod raw;
@@ -104,6 +105,8 @@ pub struct StoreConfig {
     pub namespace: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub skip_verify: bool,
+    /// Named credential sets, by name (sorted): each gets its own session.
+    pub credentials: Vec<(String, AuthConfig)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,6 +175,9 @@ pub struct SecretSpec {
     /// Namespace override: `None` = `secretStore.namespace`, `Some("")` =
     /// the root namespace.
     pub namespace: Option<String>,
+    /// The named credential set to read with (`None`: the default set);
+    /// checked to exist.
+    pub credentials: Option<String>,
     pub template: Option<SecretTemplate>,
     pub files: Vec<FileSpec>,
     /// Actions (by name, checked to exist) to run after its files changed.

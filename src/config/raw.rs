@@ -35,6 +35,24 @@ pub struct RawStore {
     pub namespace: Option<String>,
     pub ca_cert: Option<String>,
     pub skip_verify: Option<bool>,
+    /// Named credential sets (the Go tool's `credentials`).
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, RawCredentialSet>,
+}
+
+/// One named credential set: its own auth method and credentials (the
+/// auth fields of [`RawStore`] again: serde's `flatten` does not combine
+/// with `deny_unknown_fields`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCredentialSet {
+    pub auth_method: Option<String>,
+    pub token: Option<String>,
+    pub role_id: Option<String>,
+    pub secret_id: Option<String>,
+    pub auth_mount_path: Option<String>,
+    pub role: Option<String>,
+    pub token_path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +84,8 @@ pub struct RawSecret {
     /// Namespace of this secret; `""` is the root namespace (default:
     /// `secretStore.namespace`).
     pub namespace: Option<String>,
+    /// The named credential set (of `secretStore.credentials`) to read with.
+    pub credentials: Option<String>,
 }
 
 /// `dynamic:` of a secret: one request to any API path.

@@ -578,3 +578,45 @@ fn the_go_tools_key_and_per_secret_mount_version_and_namespace() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn credential_sets_are_checked_by_name_and_field() {
+    let c = load(
+        "secretStore:
+  address: http://v
+  token: t
+  credentials:
+    team-a: {authMethod: token, token: ta}
+    team-b: {authMethod: approle, roleId: r, secretId: s}
+secrets:
+  - {name: a, path: p, credentials: team-a, files: [{path: /s/a, key: v}]}
+",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.store.credentials.len(), 2);
+    assert_eq!(c.store.credentials[1].0, "team-b");
+    assert!(matches!(
+        c.store.credentials[1].1,
+        AuthConfig::AppRole { .. }
+    ));
+    assert_eq!(c.secrets[0].credentials.as_deref(), Some("team-a"));
+    let e = errors(
+        "secretStore:
+  address: http://v
+  token: t
+  credentials:
+    team-b: {authMethod: approle, roleId: r}
+    team-c: {authMethod: ldap}
+secrets:
+  - {name: a, path: p, credentials: team-x, files: [{path: /s/a, key: v}]}
+",
+    );
+    let has = |n: &str| e.iter().any(|m| m.contains(n));
+    assert!(has("secretStore.credentials.team-b.secretId: secretId is empty: set secretStore.credentials.team-b.secretId"), "{e:#?}");
+    assert!(
+        has("secretStore.credentials.team-c.authMethod: unknown auth method \"ldap\""),
+        "{e:#?}"
+    );
+    assert!(has("secrets[0] \"a\".credentials: \"team-x\" is not a credential set (secretStore.credentials has: team-b, team-c)"), "{e:#?}");
+}

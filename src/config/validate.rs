@@ -11,10 +11,9 @@ use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
 use super::settings::ConfigArgs;
 use super::settings::MIN_REFRESH_INTERVAL;
 use super::{
-    AuthConfig, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSource, SecretSpec,
-    StoreConfig, DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
+    Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSource, SecretSpec, StoreConfig,
+    DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
 };
-use crate::secret::SecretString;
 use crate::template::SecretTemplate;
 
 /// Longest refresh interval accepted.
@@ -76,6 +75,7 @@ pub(super) fn validate(
         warnings: Vec::new(),
         missing_vars: Vec::new(),
     };
+    let sets: Vec<String> = raw.secret_store.credentials.keys().cloned().collect();
     let store = validate_store(&mut cx, raw.secret_store, args, creds);
 
     if raw.secrets.is_empty() {
@@ -96,7 +96,9 @@ pub(super) fn validate(
     let mut paths: HashMap<PathBuf, String> = HashMap::new();
     let mut secrets = Vec::new();
     for (i, s) in raw.secrets.into_iter().enumerate() {
-        if let Some(spec) = validate_secret(&mut cx, i, s, &mut names, &mut paths, &action_names) {
+        if let Some(spec) =
+            validate_secret(&mut cx, i, s, &mut names, &mut paths, &action_names, &sets)
+        {
             secrets.push(spec);
         }
     }
@@ -162,110 +164,49 @@ fn validate_store(
         );
     }
 
-    // Credentials stay in zeroizing strings from here on.
-    let token = credential(
+    let auth = super::auth::validate_auth(
         cx,
-        args.vault_token.as_ref(),
-        "secretStore.token",
-        raw.token,
+        "secretStore",
+        super::auth::AuthFields {
+            method: raw.auth_method,
+            token: raw.token,
+            role_id: raw.role_id,
+            secret_id: raw.secret_id,
+            auth_mount_path: raw.auth_mount_path,
+            role: raw.role,
+            token_path: raw.token_path,
+        },
+        super::auth::Overrides {
+            token: args.vault_token.as_ref(),
+            role_id: args.vault_role_id.clone(),
+            secret_id: args.vault_secret_id.as_ref(),
+            env: true,
+        },
+        creds,
     );
-    let role_id = args
-        .vault_role_id
-        .clone()
-        .or_else(|| cx.interp("secretStore.roleId", raw.role_id))
-        .unwrap_or_default();
-    let secret_id = credential(
-        cx,
-        args.vault_secret_id.as_ref(),
-        "secretStore.secretId",
-        raw.secret_id,
-    );
-    let method = cx
-        .interp("secretStore.authMethod", raw.auth_method)
-        .unwrap_or_else(|| "token".to_string());
-    let auth_mount = cx
-        .interp("secretStore.authMountPath", raw.auth_mount_path)
-        .map(|m| m.trim().trim_matches('/').to_string())
-        .filter(|m| !m.is_empty());
-    let role = cx
-        .interp("secretStore.role", raw.role)
-        .map(|r| r.trim().to_string())
-        .unwrap_or_default();
-    let token_path = cx
-        .interp("secretStore.tokenPath", raw.token_path)
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from);
 
-    let missing_cred = |cx: &mut Ctx, field: &str, var: &str| {
-        let msg = format!("{field} is empty: set {var} (or secretStore.{field})");
-        match creds {
-            Credentials::Required => cx.error(format!("secretStore.{field}"), msg),
-            Credentials::Optional => cx.warnings.push(format!(
-                "secretStore.{field} is empty here; {var} must be set when secrets-sync runs"
-            )),
+    let mut credentials = Vec::with_capacity(raw.credentials.len());
+    for (name, set) in raw.credentials {
+        let prefix = format!("secretStore.credentials.{name}");
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            cx.error(&prefix, "a credential set needs a plain, non-empty name");
+            continue;
         }
-    };
-    let auth = match method.trim().to_ascii_lowercase().as_str() {
-        "token" => {
-            if token.is_empty() {
-                missing_cred(cx, "token", "VAULT_TOKEN");
-            }
-            Some(AuthConfig::Token { token })
+        let fields = super::auth::AuthFields {
+            method: set.auth_method,
+            token: set.token,
+            role_id: set.role_id,
+            secret_id: set.secret_id,
+            auth_mount_path: set.auth_mount_path,
+            role: set.role,
+            token_path: set.token_path,
+        };
+        if let Some(a) =
+            super::auth::validate_auth(cx, &prefix, fields, super::auth::Overrides::none(), creds)
+        {
+            credentials.push((name, a));
         }
-        "approle" => {
-            if role_id.trim().is_empty() {
-                missing_cred(cx, "roleId", "VAULT_ROLE_ID");
-            }
-            if secret_id.is_empty() {
-                missing_cred(cx, "secretId", "VAULT_SECRET_ID");
-            }
-            Some(AuthConfig::AppRole {
-                mount: auth_mount.unwrap_or_else(|| "approle".into()),
-                role_id: role_id.trim().to_string(),
-                secret_id,
-            })
-        }
-        m @ ("kubernetes" | "jwt") => {
-            if role.is_empty() {
-                cx.error(
-                    "secretStore.role",
-                    format!("{m} auth needs the Vault role to log in as: set secretStore.role"),
-                );
-            }
-            let mount = auth_mount.unwrap_or_else(|| m.to_string());
-            if m == "kubernetes" {
-                Some(AuthConfig::Kubernetes {
-                    mount,
-                    role,
-                    token_path: token_path
-                        .unwrap_or_else(|| PathBuf::from(super::DEFAULT_K8S_TOKEN_PATH)),
-                })
-            } else {
-                let token_path = token_path.unwrap_or_default();
-                if token_path.as_os_str().is_empty() {
-                    cx.error(
-                        "secretStore.tokenPath",
-                        "jwt auth needs the file holding the JWT: set secretStore.tokenPath",
-                    );
-                }
-                Some(AuthConfig::Jwt {
-                    mount,
-                    role,
-                    token_path,
-                })
-            }
-        }
-        other => {
-            cx.error(
-                "secretStore.authMethod",
-                format!(
-                    "unknown auth method {other:?}: use \"token\", \"approle\", \"kubernetes\" or \"jwt\""
-                ),
-            );
-            None
-        }
-    };
+    }
 
     let kv_version = match cx.interp("secretStore.kvVersion", raw.kv_version) {
         None => Some(KvVersion::V2),
@@ -311,23 +252,12 @@ fn validate_store(
         namespace,
         ca_cert,
         skip_verify,
+        credentials,
     })
 }
 
 /// A credential: the variable/flag if set, else the file's field
 /// (interpolated), trimmed.
-fn credential(
-    cx: &mut Ctx,
-    arg: Option<&SecretString>,
-    field: &str,
-    raw: Option<String>,
-) -> SecretString {
-    match arg {
-        Some(t) => SecretString::new(t.expose().trim()),
-        None => SecretString::new(cx.interp(field, raw).unwrap_or_default().trim()),
-    }
-}
-
 /// `v1`/`1` or `v2`/`2`.
 pub(super) fn kv_version(v: &str) -> Result<KvVersion, String> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -346,6 +276,7 @@ fn validate_secret(
     names: &mut HashMap<String, usize>,
     all_paths: &mut HashMap<PathBuf, String>,
     actions: &[String],
+    sets: &[String],
 ) -> Option<SecretSpec> {
     let errors_before = cx.errors.len();
     let name = cx
@@ -390,6 +321,25 @@ fn validate_secret(
     }
     let revoke_on_shutdown =
         super::sources::validate_revoke(cx, &loc, raw.revoke_on_shutdown, source.as_ref());
+    let credentials = cx
+        .interp(&format!("{loc}.credentials"), raw.credentials)
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = &credentials {
+        if !sets.contains(c) {
+            cx.error(
+                format!("{loc}.credentials"),
+                if sets.is_empty() {
+                    format!("{c:?} is not a credential set: there is no secretStore.credentials; define it there or remove credentials")
+                } else {
+                    format!(
+                        "{c:?} is not a credential set (secretStore.credentials has: {})",
+                        sets.join(", ")
+                    )
+                },
+            );
+        }
+    }
     // `""` (the Go tool's way) is the root namespace.
     let namespace = cx
         .interp(&format!("{loc}.namespace"), raw.namespace)
@@ -527,6 +477,7 @@ fn validate_secret(
         revoke_on_shutdown,
         atomic_set,
         namespace,
+        credentials,
         template,
         files,
         on_change,

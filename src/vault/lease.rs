@@ -23,6 +23,8 @@ pub(crate) struct Lease {
     pub(crate) renewable: bool,
     /// The namespace the lease was issued in (renewals go there too).
     pub(crate) namespace: super::client::Namespace,
+    /// The credential set it was issued to (`None`: the default set).
+    pub(crate) credentials: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Lease {
@@ -90,6 +92,7 @@ fn lease_of(v: &Value) -> Option<Lease> {
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         namespace: Default::default(),
+        credentials: None,
     })
 }
 
@@ -124,6 +127,7 @@ pub(crate) fn parse_renewal(body: &[u8], held: &Lease) -> Result<Lease, String> 
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         namespace: held.namespace.clone(),
+        credentials: held.credentials.clone(),
     })
 }
 
@@ -137,6 +141,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             renewable,
             namespace: Default::default(),
+            credentials: None,
         }
     }
 

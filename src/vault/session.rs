@@ -86,10 +86,32 @@ impl TokenState {
 }
 
 /// One store's client, breaker, credentials and current token.
+/// What every session to one Vault address shares: the circuit breaker
+/// (per address, whichever credentials a request carries) and the bound on
+/// requests in flight.
+pub(crate) struct SessionShared {
+    breaker: RefCell<Breaker>,
+    /// Bounds the requests in flight, so thousands of secrets share a few
+    /// keep-alive connections instead of opening one each.
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl SessionShared {
+    pub(crate) fn new(breaker: BreakerSettings) -> Rc<Self> {
+        Rc::new(Self {
+            breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+        })
+    }
+}
+
 pub(crate) struct VaultSession {
     client: VaultClient,
     store: std::sync::Arc<StorePlan>,
-    breaker: RefCell<Breaker>,
+    /// The credentials of this session (the store's default set or a
+    /// named one).
+    auth: AuthConfig,
+    shared: Rc<SessionShared>,
     token: RefCell<Option<TokenState>>,
     login: RefCell<Option<LoginFuture>>,
     /// Bumped by every [`schedule`](Self::schedule): only the latest timer acts.
@@ -99,20 +121,18 @@ pub(crate) struct VaultSession {
     metrics: std::sync::Arc<Metrics>,
     /// Answer size and secret field caps.
     limits: ResponseLimits,
-    /// Bounds the requests in flight, so thousands of secrets share a few
-    /// keep-alive connections instead of opening one each.
-    in_flight: tokio::sync::Semaphore,
 }
 
 impl VaultSession {
     pub(crate) fn new(
         store: std::sync::Arc<StorePlan>,
-        breaker: BreakerSettings,
+        auth: AuthConfig,
+        shared: Rc<SessionShared>,
         limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
     ) -> Rc<Self> {
         let client = VaultClient::new(&store, limits.max_bytes);
-        let token = match &store.config.auth {
+        let token = match &auth {
             AuthConfig::Token { token } => Some(TokenState {
                 token: token.clone(),
                 ttl: Duration::ZERO,
@@ -124,14 +144,14 @@ impl VaultSession {
         Rc::new(Self {
             client,
             store,
-            breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
+            auth,
+            shared,
             token: RefCell::new(token),
             login: RefCell::new(None),
             timer: Cell::new(0),
             lookup_pending: Cell::new(false),
             metrics,
             limits,
-            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
@@ -144,11 +164,11 @@ impl VaultSession {
     }
 
     pub(crate) fn breaker_settings(&self) -> BreakerSettings {
-        self.breaker.borrow().settings()
+        self.shared.breaker.borrow().settings()
     }
 
     pub(crate) fn breaker_state(&self) -> State {
-        self.breaker.borrow_mut().state(Instant::now())
+        self.shared.breaker.borrow_mut().state(Instant::now())
     }
 
     /// Time left on the token's lease; `None` when unknown or not expiring.
@@ -185,9 +205,9 @@ impl VaultSession {
     ) -> Result<Answer, VaultError> {
         // Wait for a slot first, so that time queued here does not count
         // against the breaker's probes.
-        let _slot = self.in_flight.acquire().await.ok();
+        let _slot = self.shared.in_flight.acquire().await.ok();
         let permit = {
-            let mut b = self.breaker.borrow_mut();
+            let mut b = self.shared.breaker.borrow_mut();
             let res = b.allow(Instant::now());
             self.log_transitions(&mut b);
             res
@@ -225,7 +245,7 @@ impl VaultSession {
             res.as_ref().err().map(VaultError::kind),
         );
         let ok = !matches!(&res, Err(e) if e.is_vault_failure());
-        let mut b = self.breaker.borrow_mut();
+        let mut b = self.shared.breaker.borrow_mut();
         b.record(permit, ok, Instant::now());
         self.log_transitions(&mut b);
         res
@@ -264,7 +284,7 @@ impl VaultSession {
                 JobSource::Kv(kv) => parse_read(*kv, &answer.body, self.limits.max_fields),
                 JobSource::Dynamic { .. } | JobSource::Pki(_) => {
                     parse_leased(&answer.body, self.limits.max_fields)
-                        .map(|d| d.in_namespace(&job.namespace))
+                        .map(|d| d.issued_by(&job.namespace, job.credentials.as_ref()))
                 }
             }
             .map_err(|detail| VaultError::InvalidResponse {
@@ -346,7 +366,7 @@ impl VaultSession {
                     return Err(denied);
                 }
                 tracing::info!(
-                    method = self.store().auth.method(),
+                    method = self.auth.method(),
                     "token no longer valid; logging in again"
                 );
                 self.forget_token(&token);
@@ -359,7 +379,7 @@ impl VaultSession {
 
     /// Can a new token be had by logging in (all methods but `token`)?
     fn can_login(&self) -> bool {
-        self.store().auth.can_login()
+        self.auth.can_login()
     }
 
     async fn lookup(&self, token: &SecretString) -> Result<(Duration, bool), VaultError> {
@@ -451,7 +471,7 @@ impl VaultSession {
     }
 
     async fn login(&self) -> Result<TokenInfo, VaultError> {
-        let auth = &self.store().auth;
+        let auth = &self.auth;
         let method = auth.method();
         let auth_err = |detail: String| VaultError::Auth { method, detail };
         let (mount, body) = match auth {
@@ -505,7 +525,7 @@ impl VaultSession {
 
     /// First contact: look the static token up (TTL, renewable), or log in.
     pub(crate) async fn start(self: Rc<Self>) {
-        match &self.store().auth {
+        match &self.auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
             _ => {
                 if let Err(e) = self.current_token().await {
@@ -554,7 +574,7 @@ impl VaultSession {
     /// static token that cannot be renewed, says loudly that it will expire.
     pub(crate) async fn maintain(self: Rc<Self>) {
         if self.lookup_pending.replace(false) {
-            if let AuthConfig::Token { token } = &self.store().auth {
+            if let AuthConfig::Token { token } = &self.auth {
                 return self.lookup_static(token.clone()).await;
             }
         }
@@ -565,7 +585,7 @@ impl VaultSession {
             Some(st) if st.renewable => self.renew(st).await,
             Some(st) if self.can_login() => {
                 tracing::info!(
-                    method = self.store().auth.method(),
+                    method = self.auth.method(),
                     "token not renewable; logging in again before it expires"
                 );
                 self.forget_token(&st.token);
@@ -603,7 +623,7 @@ impl VaultSession {
             Ok(info) if info.ttl < MIN_RENEWED_TTL && self.can_login() => {
                 // The max TTL is reached: a fresh login, not another renewal.
                 tracing::info!(
-                    method = self.store().auth.method(),
+                    method = self.auth.method(),
                     "token at its max TTL; logging in again"
                 );
                 self.forget_token(&st.token);

@@ -232,6 +232,17 @@ impl Bao {
         );
     }
 
+    /// Enables an auth method mount of type approle once.
+    pub fn ensure_mount_auth(&self, mount: &str) {
+        let _ = http(
+            self.host(),
+            "POST",
+            &format!("/v1/sys/auth/{mount}"),
+            Some(ROOT_TOKEN),
+            Some(r#"{"type":"approle"}"#),
+        );
+    }
+
     /// How many read requests for `secret/data/<path>` reached the server.
     pub fn reads_of(&self, path: &str) -> usize {
         let needle = format!("\"path\":\"secret/data/{path}\"");
@@ -249,13 +260,7 @@ impl Bao {
     /// Makes an AppRole role reading `secret/*` on the auth mount `mount`;
     /// returns (role_id, secret_id).
     pub fn approle_at(&self, mount: &str, role: &str, token_ttl: &str) -> (String, String) {
-        let _ = http(
-            self.host(),
-            "POST",
-            &format!("/v1/sys/auth/{mount}"),
-            Some(ROOT_TOKEN),
-            Some(r#"{"type":"approle"}"#),
-        );
+        self.ensure_mount_auth(mount);
         let policy = r#"{"policy":"path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }"}"#;
         self.api("PUT", "/v1/sys/policies/acl/test-read", Some(policy));
         let role_body = format!(
