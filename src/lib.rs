@@ -16,12 +16,14 @@
 //! | [`status`] | per-secret state and readiness |
 //! | [`http`] | `/health`, `/ready`, `/status` |
 //! | [`telemetry`] | logging |
+//! | [`cli`] | the command line (clap), also the source of the man page and completions |
 //! | [`app`] | wiring it all together for `run` |
 
 pub(crate) mod action;
 pub mod actors;
 pub mod app;
 pub mod backoff;
+pub mod cli;
 pub mod config;
 pub mod fs;
 pub mod http;

@@ -4,73 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
+use secrets_sync::cli::{Cli, Command, InitArgs};
 use secrets_sync::config::settings::{ConfigArgs, RunArgs, RuntimeArgs, SettingError};
 use secrets_sync::config::Credentials;
 use secrets_sync::plan;
 use secrets_sync::status::ReadyFile;
 
-/// Keeps secrets from HashiCorp Vault / OpenBao in sync as files.
-#[derive(Parser)]
-#[command(
-    name = "secrets-sync",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// With no subcommand, `run` is meant.
-    #[command(flatten)]
-    run: Box<RunArgs>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Sync secrets to files until stopped (the default).
-    Run(Box<RunArgs>),
-    /// Validate the config file: prints every error and exits 2, or exits 0.
-    #[command(visible_alias = "validate")]
-    Check(Box<CheckArgs>),
-    /// Exit 0 if the running instance is ready, 1 if not (for healthchecks).
-    Isready(IsreadyArgs),
-    /// Print a commented starter config (or write it to --output).
-    Init(InitArgs),
-    /// Print the version and the platform.
-    Version,
-}
-
-#[derive(Args)]
-struct InitArgs {
-    /// Write the config to this file instead of standard output (an
-    /// existing file is kept unless --force).
-    #[arg(long, short)]
-    output: Option<PathBuf>,
-    /// Overwrite --output if it exists.
-    #[arg(long)]
-    force: bool,
-}
-
 /// The config `init` writes (checked by the tests to pass `check`).
 const STARTER: &str = include_str!("starter.yaml");
-
-#[derive(Args)]
-struct CheckArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Checked too, so that `check` refuses what `run` would.
-    #[command(flatten)]
-    runtime: RuntimeArgs,
-}
-
-#[derive(Args)]
-struct IsreadyArgs {
-    /// The status file the running instance writes.
-    #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
-    status_file: PathBuf,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,69 @@
+//! The command line's definition (clap): `run` (default), `check` (alias
+//! `validate`), `isready`, `init` and `version`. In the library so that the
+//! man page and shell completions are generated from it and checked
+//! current by the tests (tests/cli_docs.rs).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::settings::{ConfigArgs, RunArgs, RuntimeArgs};
+
+/// Keeps secrets from HashiCorp Vault / OpenBao in sync as files.
+#[derive(Parser)]
+#[command(
+    name = "secrets-sync",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `run` is meant.
+    #[command(flatten)]
+    pub run: Box<RunArgs>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Sync secrets to files until stopped (the default).
+    Run(Box<RunArgs>),
+    /// Validate the config file (also as `validate`): prints every error and
+    /// exits 2, or exits 0.
+    #[command(visible_alias = "validate")]
+    Check(Box<CheckArgs>),
+    /// Exit 0 if the running instance is ready, 1 if not (for healthchecks).
+    Isready(IsreadyArgs),
+    /// Print a commented starter config (or write it to --output).
+    Init(InitArgs),
+    /// Print the version and the platform.
+    Version,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Write the config to this file instead of standard output (an
+    /// existing file is kept unless --force).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Overwrite --output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Checked too, so that `check` refuses what `run` would.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Args)]
+pub struct IsreadyArgs {
+    /// The status file the running instance writes.
+    #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
+    pub status_file: PathBuf,
+}
