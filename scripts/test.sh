@@ -35,7 +35,8 @@ echo "== benchmark regression check (self-test; the benchmark itself is bench/ru
 python3 bench/compare.py --self-test
 echo "== cargo test"
 log="$(mktemp)"
+# Removed however the script ends (a failing test ends it before the last line).
+trap 'rm -f "$log"' EXIT
 cargo test --all-targets --locked 2>&1 | tee "$log"
 echo "== suite took $(( $(date +%s) - start ))s"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-rm -f "$log"
