@@ -172,6 +172,9 @@ enum Phase {
     /// (the next attempt then starts at once: what the attempt read may be
     /// older than the request).
     Attempting { again: bool },
+    /// [`StopSync`] arrived (it may still be revoking the lease): nothing
+    /// new starts, no timer is set.
+    Stopping,
 }
 
 impl SyncActor {
@@ -198,6 +201,9 @@ impl SyncActor {
 
     /// Plans the next step in `delay`.
     fn sleep(&mut self, delay: Duration, ctx: &mut Context<Self>) {
+        if let Phase::Stopping = self.phase {
+            return;
+        }
         let timer = ctx.run_later(delay, |act, ctx| match act.next {
             Step::Fetch => act.start_attempt(ctx),
             Step::Renew => act.start_renewal(ctx),
@@ -209,6 +215,9 @@ impl SyncActor {
     /// at once (with the secret's backoff if that fails too), so the files
     /// are replaced before the lease ends whenever Vault lets us.
     fn start_renewal(&mut self, ctx: &mut Context<Self>) {
+        if let Phase::Stopping = self.phase {
+            return;
+        }
         let Some(held) = &self.lease else {
             self.start_attempt(ctx);
             return;
@@ -306,6 +315,9 @@ impl SyncActor {
     /// Starts one attempt: wait for a slot, attempt, one event; then plan
     /// the next (or, in `--once` mode, report and stop).
     fn start_attempt(&mut self, ctx: &mut Context<Self>) {
+        if let Phase::Stopping = self.phase {
+            return;
+        }
         let Some(mut backoff) = self.backoff.take() else {
             // An attempt is already in progress (it holds the backoff).
             return;
@@ -599,7 +611,7 @@ impl Handler<StopSync> for SyncActor {
         if let Phase::Sleeping(timer) = self.phase {
             ctx.cancel_future(timer);
         }
-        self.phase = Phase::Attempting { again: false };
+        self.phase = Phase::Stopping;
         let held = if msg.revoke && self.job.revoke_on_shutdown {
             self.lease.take()
         } else {
@@ -650,6 +662,7 @@ impl Handler<SyncNow> for SyncActor {
                 self.start_attempt(ctx);
             }
             Phase::Attempting { ref mut again } => *again = true,
+            Phase::Stopping => {}
         }
     }
 }
