@@ -143,9 +143,8 @@ impl CertInfo {
         let spread = self
             .renew_before(configured)
             .mul_f64(0.05 * unit.clamp(0.0, 1.0));
-        let at = UNIX_EPOCH
-            .checked_add(Duration::from_secs(self.renew_at(configured)))
-            .and_then(|t| t.checked_sub(spread))
+        let at = crate::status::at_unix(self.renew_at(configured))
+            .checked_sub(spread)
             .unwrap_or(UNIX_EPOCH);
         at.duration_since(now).unwrap_or(Duration::ZERO)
     }

@@ -198,12 +198,11 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
 
 fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
     let namespace = match &config.namespace {
-        Some(ns) => Some(HeaderValue::from_str(ns).map_err(|_| ConfigError {
-            location: "secretStore.namespace".into(),
-            message: format!(
-                "{ns:?} cannot be sent as the X-Vault-Namespace header (control or non-ASCII characters); fix secretStore.namespace or VAULT_NAMESPACE"
-            ),
-        })?),
+        Some(ns) => Some(namespace_header(
+            ns,
+            "secretStore.namespace",
+            "; fix secretStore.namespace or VAULT_NAMESPACE",
+        )?),
         None => None,
     };
     let ca_pem = match &config.ca_cert {
@@ -234,15 +233,20 @@ fn plan_namespace(index: usize, name: &str, ns: Option<String>) -> Result<Namesp
     match ns {
         None => Ok(Namespace::Store),
         Some(n) if n.is_empty() => Ok(Namespace::Root),
-        Some(n) => HeaderValue::from_str(&n)
-            .map(Namespace::Named)
-            .map_err(|_| ConfigError {
-                location: format!("secrets[{index}] {name:?}.namespace"),
-                message: format!(
-                    "{n:?} cannot be sent as the X-Vault-Namespace header (control or non-ASCII characters)"
-                ),
-            }),
+        Some(n) => namespace_header(&n, &format!("secrets[{index}] {name:?}.namespace"), "")
+            .map(Namespace::Named),
     }
+}
+
+/// A namespace as the `X-Vault-Namespace` header; the error names
+/// `location` and ends with `hint`.
+fn namespace_header(ns: &str, location: &str, hint: &str) -> Result<HeaderValue, ConfigError> {
+    HeaderValue::from_str(ns).map_err(|_| ConfigError {
+        location: location.into(),
+        message: format!(
+            "{ns:?} cannot be sent as the X-Vault-Namespace header (control or non-ASCII characters){hint}"
+        ),
+    })
 }
 
 fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, ConfigError> {

@@ -252,6 +252,14 @@ impl StatusBoard {
     }
 }
 
+/// The time `secs` after the epoch (the epoch itself if that does not fit
+/// the platform's clock type: never for a certificate's NotAfter).
+pub(crate) fn at_unix(secs: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH)
+}
+
 pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

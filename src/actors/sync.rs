@@ -479,9 +479,8 @@ fn certificate_renewal_in(job: &Job, cert: &CertInfo, unit: f64) -> Duration {
     if !d.is_zero() {
         return d;
     }
-    let left = std::time::UNIX_EPOCH
-        .checked_add(Duration::from_secs(cert.not_after))
-        .and_then(|t| t.duration_since(now).ok())
+    let left = crate::status::at_unix(cert.not_after)
+        .duration_since(now)
         .unwrap_or_default();
     tracing::warn!(
         secret = %job.name,

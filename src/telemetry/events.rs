@@ -236,7 +236,7 @@ impl Issued<'_> {
         let certificate = self.cert.map(|c| c.not_after);
         if let Some(c) = self.cert {
             series.set_certificate_expiry(certificate);
-            let not_after = std::time::UNIX_EPOCH + Duration::from_secs(c.not_after);
+            let not_after = crate::status::at_unix(c.not_after);
             peers
                 .audit
                 .certificate_issued(&job.name, &job.display_path, &c.serial, not_after);
@@ -317,7 +317,7 @@ impl LeaseRenewed<'_> {
         peers.audit.lease_renewed(
             &job.name,
             &job.display_path,
-            std::time::UNIX_EPOCH + Duration::from_secs(expires),
+            crate::status::at_unix(expires),
         );
         tracing::info!(
             secret = %job.name,
@@ -354,7 +354,7 @@ impl CertificateKept<'_> {
     pub(crate) fn emit(&self, peers: &Peers, series: &SecretSeries, generation: u64) {
         let job = self.job;
         series.set_certificate_expiry(Some(self.cert.not_after));
-        let not_after = std::time::UNIX_EPOCH + Duration::from_secs(self.cert.not_after);
+        let not_after = crate::status::at_unix(self.cert.not_after);
         tracing::info!(
             secret = %job.name,
             serial_number = %self.cert.serial,

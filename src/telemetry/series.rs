@@ -297,20 +297,31 @@ fn metric(s: &SecretSeries, stage: Option<SyncStage>) -> proto::Metric {
     proto::Metric::from_label(labels)
 }
 
-fn counter(s: &SecretSeries, stage: Option<SyncStage>, v: u64) -> proto::Metric {
-    let mut m = metric(s, stage);
+/// A metric labelled by `secret_name` only (the families of [`name_only`]).
+fn name_metric(s: &SecretSeries) -> proto::Metric {
+    proto::Metric::from_label(vec![label("secret_name", &s.name)])
+}
+
+fn with_counter(mut m: proto::Metric, v: u64) -> proto::Metric {
     let mut c = proto::Counter::default();
     c.set_value(v as f64);
     m.set_counter(c);
     m
 }
 
-fn gauge(s: &SecretSeries, v: f64) -> proto::Metric {
-    let mut m = metric(s, None);
+fn with_gauge(mut m: proto::Metric, v: f64) -> proto::Metric {
     let mut g = proto::Gauge::default();
     g.set_value(v);
     m.set_gauge(g);
     m
+}
+
+fn counter(s: &SecretSeries, stage: Option<SyncStage>, v: u64) -> proto::Metric {
+    with_counter(metric(s, stage), v)
+}
+
+fn gauge(s: &SecretSeries, v: f64) -> proto::Metric {
+    with_gauge(metric(s, None), v)
 }
 
 fn histogram(s: &SecretSeries, n: &Numbers) -> proto::Metric {
@@ -374,19 +385,11 @@ impl Collector for SecretSeriesSet {
                 (CERTIFICATE_EXPIRY, n.certificate_expiry),
             ] {
                 if let Some(t) = v {
-                    let mut m = proto::Metric::from_label(vec![label("secret_name", &s.name)]);
-                    let mut g = proto::Gauge::default();
-                    g.set_value(t);
-                    m.set_gauge(g);
-                    metrics[family].push(m);
+                    metrics[family].push(with_gauge(name_metric(s), t));
                 }
             }
             if n.inplace_fallbacks > 0 {
-                let mut m = proto::Metric::from_label(vec![label("secret_name", &s.name)]);
-                let mut c = proto::Counter::default();
-                c.set_value(n.inplace_fallbacks as f64);
-                m.set_counter(c);
-                metrics[INPLACE_FALLBACKS].push(m);
+                metrics[INPLACE_FALLBACKS].push(with_counter(name_metric(s), n.inplace_fallbacks));
             }
         }
         FAMILIES
