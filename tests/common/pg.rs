@@ -2,7 +2,8 @@
 //! `postgres` from Debian's packages (`PG_BIN_DIR`, set by scripts/test.sh
 //! from scripts/install-postgres.sh, else `/usr/lib/postgresql/*/bin`), run
 //! as an unprivileged user (PostgreSQL refuses root) on a loopback port,
-//! with password (SCRAM) authentication so that a wrong password fails.
+//! with password (SCRAM) authentication so that a wrong password fails,
+//! in a directory of its own under the system temp directory.
 //! Each test starts its own server; it is stopped and its directory removed
 //! on drop, whether the test passed or not.
 
@@ -64,7 +65,10 @@ impl Postgres {
             eprintln!("SKIPPED: PostgreSQL not found (run scripts/install-postgres.sh); database tests did not run");
             return None;
         };
-        let dir = super::test_tmp().join(super::unique("pg"));
+        // Under the system temp directory, not the checkout: the server's
+        // user must reach it, and a checkout may sit below a directory
+        // only its owner can enter (a `mktemp -d` clone is 0700).
+        let dir = std::env::temp_dir().join(super::unique("secrets-sync-pg"));
         std::fs::create_dir_all(&dir).unwrap();
         let data = dir.join("data");
         let pwfile = dir.join("pw");
@@ -76,7 +80,10 @@ impl Postgres {
         }
         let log = std::fs::File::create(dir.join("initdb.log")).unwrap();
         let mut init = Command::new(bin.join("initdb"));
-        init.arg("-D")
+        // Its own directory as the working directory, which its user can
+        // enter (initdb and postgres change back to it).
+        init.current_dir(&dir)
+            .arg("-D")
             .arg(&data)
             .args(["-U", "postgres", "-A", "scram-sha-256", "--no-sync"])
             .arg(format!("--pwfile={}", pwfile.display()))
@@ -97,7 +104,8 @@ impl Postgres {
             std::os::unix::fs::chown(dir.join("postgres.log"), Some(65534), Some(65534)).unwrap();
         }
         let mut cmd = Command::new(bin.join("postgres"));
-        cmd.arg("-D")
+        cmd.current_dir(&dir)
+            .arg("-D")
             .arg(&data)
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", &format!("port={port}")])
