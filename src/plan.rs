@@ -2,7 +2,7 @@
 //!
 //! `check`, start-up and every reload go through [`load`]: the file is read,
 //! interpolated and validated ([`crate::config`]), the store's TLS material
-//! (CA file) is read and parsed and its namespace checked, and each secret
+//! (CA file and directory, client certificate) is read and parsed and its namespace checked, and each secret
 //! is resolved once into a [`Job`]: its name, its Vault API path and the
 //! path shown in logs and metrics, its interval, its compiled template and
 //! its write targets. Nothing after this step fails because of the config:
@@ -24,8 +24,9 @@ use crate::config::{
 };
 use crate::fs::WriteTarget;
 use crate::template::SecretTemplate;
-use crate::vault::client::{tls_config, Namespace};
+use crate::vault::client::Namespace;
 use crate::vault::kv::{display_path, encode_path, read_path};
+use crate::vault::tls::{store_tls, StoreTls};
 
 /// A config, resolved: what the supervisor applies.
 pub struct Plan {
@@ -55,18 +56,16 @@ impl Plan {
 /// How to reach Vault, with the TLS material already read.
 pub(crate) struct StorePlan {
     pub(crate) config: StoreConfig,
-    /// Built from the CA file (read and parsed here) or the system roots.
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// Built from the TLS files (read and parsed here) or the system roots;
+    /// a file rotated under the same path makes the plan differ.
+    pub(crate) tls: StoreTls,
     /// `X-Vault-Namespace`, checked to be a valid header value.
     pub(crate) namespace: Option<HeaderValue>,
-    /// The CA file's bytes when it was read: a CA rotated under the same
-    /// path is a store change too.
-    ca_pem: Option<Vec<u8>>,
 }
 
 impl PartialEq for StorePlan {
     fn eq(&self, other: &Self) -> bool {
-        self.config == other.config && self.ca_pem == other.ca_pem
+        self.config == other.config && self.tls == other.tls
     }
 }
 
@@ -205,25 +204,14 @@ fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
         )?),
         None => None,
     };
-    let ca_pem = match &config.ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError {
-            location: "secretStore.caCert".into(),
-            message: format!(
-                "cannot read the CA file {}: {e} (set secretStore.caCert or VAULT_CACERT to a readable PEM file)",
-                path.display()
-            ),
-        })?),
-        None => None,
-    };
-    let tls = tls_config(&config, ca_pem.as_deref()).map_err(|e| ConfigError {
-        location: "secretStore.caCert".into(),
+    let tls = store_tls(&config).map_err(|e| ConfigError {
+        location: e.location().into(),
         message: e.to_string(),
     })?;
     Ok(StorePlan {
         config,
-        tls: Arc::new(tls),
+        tls,
         namespace,
-        ca_pem,
     })
 }
 

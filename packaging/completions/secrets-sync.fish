@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help V/version
+    string join \n config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help V/version
 end
 
 function __fish_secrets_sync_needs_command
@@ -31,6 +31,10 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-role-id
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-secret-id -d 'AppRole secret ID; overrides secretStore.secretId' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-namespace -d 'Vault Enterprise / OpenBao namespace (X-Vault-Namespace)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-cacert -d 'PEM file with the CA certificate(s) that sign Vault\'s TLS certificate' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-capath -d 'Directory of PEM CA certificates; overrides secretStore.tlsCAPath' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-client-cert -d 'Client certificate (PEM) for mutual TLS and cert auth; overrides secretStore.tlsClientCert' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-client-key -d 'The client certificate\'s private key (PEM); overrides secretStore.tlsClientKey' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-tls-server-name -d 'Name to verify in Vault\'s certificate (and send as SNI) instead of the address\'s host' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-skip-verify -d 'Disable TLS certificate verification (testing only)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l watch-config -d 'Reload the config file when it changes' -r -f -a "true\t''
@@ -81,6 +85,10 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-secret-id -d 'AppRole secret ID; overrides secretStore.secretId' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-namespace -d 'Vault Enterprise / OpenBao namespace (X-Vault-Namespace)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-cacert -d 'PEM file with the CA certificate(s) that sign Vault\'s TLS certificate' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-capath -d 'Directory of PEM CA certificates; overrides secretStore.tlsCAPath' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-client-cert -d 'Client certificate (PEM) for mutual TLS and cert auth; overrides secretStore.tlsClientCert' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-client-key -d 'The client certificate\'s private key (PEM); overrides secretStore.tlsClientKey' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-tls-server-name -d 'Name to verify in Vault\'s certificate (and send as SNI) instead of the address\'s host' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-skip-verify -d 'Disable TLS certificate verification (testing only)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l watch-config -d 'Reload the config file when it changes' -r -f -a "true\t''
@@ -123,6 +131,10 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vaul
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-secret-id -d 'AppRole secret ID; overrides secretStore.secretId' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-namespace -d 'Vault Enterprise / OpenBao namespace (X-Vault-Namespace)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-cacert -d 'PEM file with the CA certificate(s) that sign Vault\'s TLS certificate' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-capath -d 'Directory of PEM CA certificates; overrides secretStore.tlsCAPath' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-client-cert -d 'Client certificate (PEM) for mutual TLS and cert auth; overrides secretStore.tlsClientCert' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-client-key -d 'The client certificate\'s private key (PEM); overrides secretStore.tlsClientKey' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-tls-server-name -d 'Name to verify in Vault\'s certificate (and send as SNI) instead of the address\'s host' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-skip-verify -d 'Disable TLS certificate verification (testing only)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l watch-config -d 'Reload the config file when it changes' -r -f -a "true\t''
@@ -164,6 +176,10 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l v
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-secret-id -d 'AppRole secret ID; overrides secretStore.secretId' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-namespace -d 'Vault Enterprise / OpenBao namespace (X-Vault-Namespace)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-cacert -d 'PEM file with the CA certificate(s) that sign Vault\'s TLS certificate' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-capath -d 'Directory of PEM CA certificates; overrides secretStore.tlsCAPath' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-client-cert -d 'Client certificate (PEM) for mutual TLS and cert auth; overrides secretStore.tlsClientCert' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-client-key -d 'The client certificate\'s private key (PEM); overrides secretStore.tlsClientKey' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-tls-server-name -d 'Name to verify in Vault\'s certificate (and send as SNI) instead of the address\'s host' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-skip-verify -d 'Disable TLS certificate verification (testing only)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l watch-config -d 'Reload the config file when it changes' -r -f -a "true\t''

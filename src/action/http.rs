@@ -19,7 +19,7 @@ const MAX_BODY: u64 = 1024 * 1024;
 /// The system roots, read once (for https URLs).
 fn tls() -> Result<rustls::ClientConfig, String> {
     static TLS: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
-    TLS.get_or_init(|| crate::vault::client::system_tls().map_err(|e| e.to_string()))
+    TLS.get_or_init(|| crate::vault::tls::system_tls().map_err(|e| e.to_string()))
         .clone()
 }
 

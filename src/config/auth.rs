@@ -160,11 +160,15 @@ pub(super) fn validate_auth(
                 })
             }
         }
+        "cert" => Some(AuthConfig::Cert {
+            mount: auth_mount.unwrap_or_else(|| "cert".into()),
+            role,
+        }),
         other => {
             cx.error(
                 field("authMethod"),
                 format!(
-                    "unknown auth method {other:?}: use \"token\", \"approle\", \"kubernetes\" or \"jwt\""
+                    "unknown auth method {other:?}: use \"token\", \"approle\", \"kubernetes\", \"jwt\" or \"cert\""
                 ),
             );
             None

@@ -104,9 +104,25 @@ pub struct StoreConfig {
     pub mount_path: String,
     pub namespace: Option<String>,
     pub ca_cert: Option<PathBuf>,
+    /// A directory of PEM CA certificates (`tlsCAPath`, `VAULT_CAPATH`).
+    pub ca_path: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS (both or neither).
+    pub client_cert: Option<ClientCert>,
+    /// The name checked in Vault's certificate (and sent as SNI) instead of
+    /// the address's host (`VAULT_TLS_SERVER_NAME`).
+    pub tls_server_name: Option<String>,
     pub skip_verify: bool,
     /// Named credential sets, by name (sorted): each gets its own session.
     pub credentials: Vec<(String, AuthConfig)>,
+}
+
+/// The files of a TLS client certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientCert {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +148,13 @@ pub enum AuthConfig {
         role: String,
         token_path: PathBuf,
     },
+    /// TLS certificate auth: the login proves the client certificate of the
+    /// connection (`tlsClientCert`/`tlsClientKey`); `role` picks one of the
+    /// method's certificate roles (empty: Vault tries them all).
+    Cert {
+        mount: String,
+        role: String,
+    },
 }
 
 /// Where Kubernetes puts the pod's service-account token.
@@ -145,6 +168,7 @@ impl AuthConfig {
             AuthConfig::AppRole { .. } => "approle",
             AuthConfig::Kubernetes { .. } => "kubernetes",
             AuthConfig::Jwt { .. } => "jwt",
+            AuthConfig::Cert { .. } => "cert",
         }
     }
 

@@ -35,6 +35,18 @@ pub struct RawStore {
     pub namespace: Option<String>,
     pub ca_cert: Option<String>,
     pub skip_verify: Option<bool>,
+    /// The Go tool's name for `caCert` (an error when both are given).
+    #[serde(rename = "tlsCACert")]
+    pub tls_ca_cert: Option<String>,
+    /// The Go tool's name for `skipVerify` (an error when both are given).
+    pub tls_skip_verify: Option<bool>,
+    /// A directory of PEM CA certificates (every file in it is read).
+    #[serde(rename = "tlsCAPath")]
+    pub tls_ca_path: Option<String>,
+    /// Client certificate (PEM, leaf first) for mutual TLS and `cert` auth.
+    pub tls_client_cert: Option<String>,
+    /// The client certificate's private key (PEM).
+    pub tls_client_key: Option<String>,
     /// Named credential sets (the Go tool's `credentials`).
     #[serde(default)]
     pub credentials: std::collections::BTreeMap<String, RawCredentialSet>,

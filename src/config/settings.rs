@@ -129,6 +129,25 @@ pub struct ConfigArgs {
     #[arg(long, env = "VAULT_CACERT")]
     pub vault_cacert: Option<PathBuf>,
 
+    /// Directory of PEM CA certificates; overrides secretStore.tlsCAPath.
+    #[arg(long, env = "VAULT_CAPATH")]
+    pub vault_capath: Option<PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS and cert auth; overrides
+    /// secretStore.tlsClientCert.
+    #[arg(long, env = "VAULT_CLIENT_CERT")]
+    pub vault_client_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM); overrides
+    /// secretStore.tlsClientKey.
+    #[arg(long, env = "VAULT_CLIENT_KEY")]
+    pub vault_client_key: Option<PathBuf>,
+
+    /// Name to verify in Vault's certificate (and send as SNI) instead of
+    /// the address's host.
+    #[arg(long, env = "VAULT_TLS_SERVER_NAME")]
+    pub vault_tls_server_name: Option<String>,
+
     /// Disable TLS certificate verification (testing only).
     #[arg(long, env = "VAULT_SKIP_VERIFY", num_args = 0..=1, default_missing_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new())]

@@ -620,3 +620,96 @@ secrets:
     );
     assert!(has("secrets[0] \"a\".credentials: \"team-x\" is not a credential set (secretStore.credentials has: team-b, team-c)"), "{e:#?}");
 }
+
+#[test]
+fn the_go_tools_tls_fields_and_cert_auth() {
+    let c = load(
+        "secretStore:
+  address: https://v
+  authMethod: cert
+  role: web
+  tlsCACert: /tls/ca.pem
+  tlsCAPath: /tls/cas
+  tlsClientCert: /tls/c.pem
+  tlsClientKey: /tls/c.key
+  tlsSkipVerify: false
+secrets:
+  - {name: a, path: p, files: [{path: /s/a, key: v}]}
+",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.store.ca_cert.as_deref(), Some(Path::new("/tls/ca.pem")));
+    assert_eq!(c.store.ca_path.as_deref(), Some(Path::new("/tls/cas")));
+    let client = c.store.client_cert.as_ref().unwrap();
+    assert_eq!(client.cert, Path::new("/tls/c.pem"));
+    assert_eq!(client.key, Path::new("/tls/c.key"));
+    assert_eq!(
+        c.store.auth,
+        AuthConfig::Cert {
+            mount: "cert".into(),
+            role: "web".into()
+        }
+    );
+    // The variables win over the file, as for VAULT_CACERT.
+    let over = load_str(
+        "secretStore: {address: https://v, token: t, tlsCAPath: /a, tlsClientCert: /c, tlsClientKey: /k}
+secrets: [{name: a, path: p, files: [{path: /s/a, key: v}]}]
+",
+        Path::new("t.yaml"),
+        &args(&[
+            "--vault-capath",
+            "/env/cas",
+            "--vault-client-cert",
+            "/env/c.pem",
+            "--vault-client-key",
+            "/env/c.key",
+            "--vault-tls-server-name",
+            "vault.internal",
+        ]),
+        &env,
+        Credentials::Required,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(over.store.ca_path.as_deref(), Some(Path::new("/env/cas")));
+    assert_eq!(
+        over.store.client_cert.as_ref().unwrap().key,
+        Path::new("/env/c.key")
+    );
+    assert_eq!(
+        over.store.tls_server_name.as_deref(),
+        Some("vault.internal")
+    );
+
+    let e = errors(
+        "secretStore:
+  address: https://v
+  authMethod: cert
+  caCert: /a.pem
+  tlsCACert: /b.pem
+  skipVerify: true
+  tlsSkipVerify: true
+  tlsClientKey: /c.key
+secrets:
+  - {name: a, path: p, files: [{path: /s/a, key: v}]}
+",
+    );
+    let has = |n: &str| e.iter().any(|m| m.contains(n));
+    assert!(
+        has("secretStore.tlsCACert: is the Go tool's name for caCert: give one of them"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secretStore.tlsSkipVerify: is the Go tool's name for skipVerify"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secretStore.tlsClientCert: a client key needs its certificate"),
+        "{e:#?}"
+    );
+    assert!(
+        has("secretStore.tlsClientCert: cert auth logs in with the TLS client certificate"),
+        "{e:#?}"
+    );
+}

@@ -11,8 +11,8 @@ use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
 use super::settings::ConfigArgs;
 use super::settings::MIN_REFRESH_INTERVAL;
 use super::{
-    Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSource, SecretSpec, StoreConfig,
-    DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
+    AuthConfig, ClientCert, Config, ConfigError, FileSpec, KvVersion, Loaded, SecretSource,
+    SecretSpec, StoreConfig, DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
 };
 use crate::template::SecretTemplate;
 
@@ -234,12 +234,77 @@ fn validate_store(
         .or_else(|| cx.interp("secretStore.namespace", raw.namespace))
         .map(|n| n.trim().trim_matches('/').to_string())
         .filter(|n| !n.is_empty());
-    let ca_cert = args.vault_cacert.clone().or_else(|| {
-        cx.interp("secretStore.caCert", raw.ca_cert)
-            .filter(|c| !c.trim().is_empty())
-            .map(PathBuf::from)
-    });
-    let skip_verify = args.vault_skip_verify.or(raw.skip_verify).unwrap_or(false);
+    let path_field = |cx: &mut Ctx, arg: &Option<PathBuf>, loc: &str, v: Option<String>| {
+        arg.clone().or_else(|| {
+            cx.interp(loc, v)
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .map(PathBuf::from)
+        })
+    };
+    let ca_cert = either(
+        cx,
+        ("secretStore.caCert", raw.ca_cert),
+        ("secretStore.tlsCACert", raw.tls_ca_cert),
+    );
+    let ca_cert = path_field(cx, &args.vault_cacert, "secretStore.caCert", ca_cert);
+    let ca_path = path_field(
+        cx,
+        &args.vault_capath,
+        "secretStore.tlsCAPath",
+        raw.tls_ca_path,
+    );
+    let cert = path_field(
+        cx,
+        &args.vault_client_cert,
+        "secretStore.tlsClientCert",
+        raw.tls_client_cert,
+    );
+    let key = path_field(
+        cx,
+        &args.vault_client_key,
+        "secretStore.tlsClientKey",
+        raw.tls_client_key,
+    );
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            cx.error(
+                "secretStore.tlsClientKey",
+                "a client certificate needs its private key: set secretStore.tlsClientKey or VAULT_CLIENT_KEY",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            cx.error(
+                "secretStore.tlsClientCert",
+                "a client key needs its certificate: set secretStore.tlsClientCert or VAULT_CLIENT_CERT",
+            );
+            None
+        }
+    };
+    let tls_server_name = args
+        .vault_tls_server_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let skip_verify = either(
+        cx,
+        ("secretStore.skipVerify", raw.skip_verify),
+        ("secretStore.tlsSkipVerify", raw.tls_skip_verify),
+    );
+    let skip_verify = args.vault_skip_verify.or(skip_verify).unwrap_or(false);
+    let cert_auth = |a: &AuthConfig| matches!(a, AuthConfig::Cert { .. });
+    if client_cert.is_none()
+        && (auth.as_ref().is_some_and(cert_auth) || credentials.iter().any(|(_, a)| cert_auth(a)))
+    {
+        cx.error(
+            "secretStore.tlsClientCert",
+            "cert auth logs in with the TLS client certificate: set secretStore.tlsClientCert and tlsClientKey (or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)",
+        );
+    }
 
     if cx.errors.len() != errors_before {
         return None;
@@ -251,6 +316,9 @@ fn validate_store(
         mount_path,
         namespace,
         ca_cert,
+        ca_path,
+        client_cert,
+        tls_server_name,
         skip_verify,
         credentials,
     })
@@ -258,6 +326,24 @@ fn validate_store(
 
 /// A credential: the variable/flag if set, else the file's field
 /// (interpolated), trimmed.
+/// A field the config may give under our name or the Go tool's: one of
+/// them, an error naming both when both are given.
+fn either<T>(cx: &mut Ctx, ours: (&str, Option<T>), theirs: (&str, Option<T>)) -> Option<T> {
+    match (ours.1, theirs.1) {
+        (Some(a), Some(_)) => {
+            cx.error(
+                theirs.0,
+                format!(
+                    "is the Go tool's name for {}: give one of them",
+                    ours.0.rsplit('.').next().unwrap_or(ours.0)
+                ),
+            );
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
 /// `v1`/`1` or `v2`/`2`.
 pub(super) fn kv_version(v: &str) -> Result<KvVersion, String> {
     match v.trim().to_ascii_lowercase().as_str() {

@@ -29,6 +29,16 @@ pub(crate) fn jwt_login_body(role: &str, jwt: &SecretString) -> Value {
     json!({ "role": role, "jwt": jwt.expose() })
 }
 
+/// Login body of the cert method: the certificate role to match, or none
+/// (Vault then tries every role whose CA signed the client certificate).
+pub(crate) fn cert_login_body(role: &str) -> Value {
+    if role.is_empty() {
+        json!({})
+    } else {
+        json!({ "name": role })
+    }
+}
+
 pub(crate) fn approle_login_body(role_id: &str, secret_id: &SecretString) -> Value {
     json!({ "role_id": role_id, "secret_id": secret_id.expose() })
 }

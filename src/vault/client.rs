@@ -1,13 +1,11 @@
 //! The HTTP client that reaches Vault: one keep-alive connection pool
-//! (hyper, HTTP/1.1 only), TLS by rustls (system roots plus `VAULT_CACERT`, or
-//! no verification with `VAULT_SKIP_VERIFY`), the namespace header, and the
+//! (hyper, HTTP/1.1 only), TLS by rustls as [`super::tls`] set it up (plus
+//! `VAULT_TLS_SERVER_NAME`), the namespace header, and the
 //! classification of every answer into a [`VaultError`].
 //!
 //! Vault speaks HTTP/1.1, so the client has no HTTP/2 code at all (which
 //! also keeps the h2 crate and its advisories out of the build).
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,15 +14,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde_json::Value;
 
 use super::error::{truncate, vault_error_detail, VaultError};
-use crate::config::StoreConfig;
 use crate::plan::StorePlan;
 use crate::secret::SecretString;
 
@@ -36,21 +28,6 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const MAX_CONNECTIONS: usize = 32;
 
 const USER_AGENT: &str = concat!("secrets-sync/", env!("CARGO_PKG_VERSION"));
-
-/// The TLS settings cannot be used (found by the planning step, so a config
-/// with them is refused before anything runs).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ClientError {
-    #[error("CA file {path}: {detail} (set secretStore.caCert or VAULT_CACERT to a PEM file of CA certificates)")]
-    CaCert {
-        path: String,
-        detail: String,
-        #[source]
-        source: Option<rustls::Error>,
-    },
-    #[error("TLS setup failed: {0}")]
-    Tls(#[source] rustls::Error),
-}
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -126,10 +103,15 @@ impl VaultClient {
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(Duration::from_secs(60)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*store.tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+            .with_tls_config((*store.tls.config).clone())
+            .https_or_http();
+        let https = match &store.tls.server_name {
+            Some(name) => https.with_server_name_resolver(
+                hyper_rustls::FixedServerNameResolver::new(name.clone()),
+            ),
+            None => https,
+        };
+        let https = https.enable_http1().wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(MAX_CONNECTIONS)
@@ -288,134 +270,6 @@ pub(crate) fn classify(
     })
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The TLS client configuration of a store: system roots (for https) plus
-/// the CA certificates in `ca_pem` (the bytes of `store.ca_cert`), or no
-/// verification with `skipVerify`.
-pub(crate) fn tls_config(
-    store: &StoreConfig,
-    ca_pem: Option<&[u8]>,
-) -> Result<ClientConfig, ClientError> {
-    let provider = provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(ClientError::Tls)?;
-    let cfg = if store.skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = RootCertStore::empty();
-        // The system bundle takes milliseconds to parse; plain http never
-        // uses it (the client follows no redirects).
-        if is_https(&store.address) {
-            let native = rustls_native_certs::load_native_certs();
-            for cert in native.certs {
-                let _ = roots.add(cert);
-            }
-        }
-        if let (Some(path), Some(pem)) = (&store.ca_cert, ca_pem) {
-            add_ca_pem(&mut roots, path, pem)?;
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    // ALPN is left to the connector, which offers HTTP/1.1 only.
-    Ok(cfg)
-}
-
-/// A TLS client configuration with the system roots only (for the URLs of
-/// `http` change actions).
-pub(crate) fn system_tls() -> Result<ClientConfig, rustls::Error> {
-    let mut roots = RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-fn is_https(address: &str) -> bool {
-    address
-        .get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
-}
-
-fn add_ca_pem(roots: &mut RootCertStore, path: &Path, pem: &[u8]) -> Result<(), ClientError> {
-    let err = |detail: String, source: Option<rustls::Error>| ClientError::CaCert {
-        path: path.display().to_string(),
-        detail,
-        source,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(format!("invalid PEM: {e}"), None))?;
-    if certs.is_empty() {
-        return Err(err("no CERTIFICATE block found".into(), None));
-    }
-    for c in certs {
-        roots
-            .add(c)
-            .map_err(|e| err("unusable certificate".into(), Some(e)))?;
-    }
-    Ok(())
-}
-
-/// Accepts any server certificate (VAULT_SKIP_VERIFY=true). Signatures are
-/// still checked, so the handshake itself is sound; only identity is not.
-#[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,27 +293,5 @@ mod tests {
         assert_eq!(status(429).unwrap_err().kind(), "server_error");
         assert_eq!(status(400).unwrap_err().kind(), "rejected");
         assert!(status(500).unwrap_err().to_string().contains("boom"));
-    }
-
-    #[test]
-    fn bad_ca_file_is_a_clear_error() {
-        let mut roots = RootCertStore::empty();
-        let e = add_ca_pem(&mut roots, Path::new("/etc/ca.pem"), b"not a pem")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("/etc/ca.pem") && e.contains("no CERTIFICATE"),
-            "{e}"
-        );
-        assert!(e.contains("VAULT_CACERT"), "{e}");
-    }
-
-    #[test]
-    fn only_https_addresses_need_the_system_roots() {
-        assert!(is_https("https://vault:8200"));
-        assert!(is_https("HTTPS://vault"));
-        assert!(!is_https("http://127.0.0.1:8200"));
-        assert!(!is_https("http"));
-        assert!(!is_https(""));
     }
 }

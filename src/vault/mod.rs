@@ -1,8 +1,10 @@
 //! Talking to Vault/OpenBao: plain code that the VaultActor drives.
 //!
-//! * [`client`]: the HTTP client (hyper, HTTP/1.1, rustls, CA file, namespace header) and
-//!   the classification of every answer into a [`VaultError`].
-//! * [`auth`]: token and AppRole login.
+//! * [`client`]: the HTTP client (hyper, HTTP/1.1, namespace header) and the
+//!   classification of every answer into a [`VaultError`].
+//! * [`tls`]: the TLS files (CA file and directory, client certificate) and the rustls
+//!   configuration built from them.
+//! * [`auth`]: login bodies (AppRole, Kubernetes, JWT, cert) and their answers.
 //! * [`kv`]: KV v1/v2 paths and response decoding.
 //! * [`lease`]: leased answers (dynamic secrets) and when to renew them.
 //! * [`session`]: the token a process holds, shared logins, re-login.
@@ -14,6 +16,7 @@ pub mod error;
 pub mod kv;
 pub(crate) mod lease;
 pub mod session;
+pub(crate) mod tls;
 
 pub(crate) use error::VaultError;
 

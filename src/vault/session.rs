@@ -18,7 +18,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::auth::{
-    approle_login_body, jwt_login_body, login_path, parse_login, parse_lookup, TokenInfo,
+    approle_login_body, cert_login_body, jwt_login_body, login_path, parse_login, parse_lookup,
+    TokenInfo,
 };
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, Namespace, VaultClient};
@@ -501,6 +502,8 @@ impl VaultSession {
                 let jwt = read_token_file(token_path).map_err(auth_err)?;
                 (mount, jwt_login_body(role, &jwt))
             }
+            // The proof is the connection's client certificate.
+            AuthConfig::Cert { mount, role } => (mount, cert_login_body(role)),
         };
         let mut body = body;
         let answer = self
