@@ -204,7 +204,8 @@ async fn handle_signals(
 /// The HTTP listeners `rt` asks for: the probe listener (HTTP_BIND:HTTP_PORT,
 /// `/health` and `/ready`) and the inspection listener
 /// (METRICS_ADDR:METRICS_PORT, all four endpoints), or one listener with
-/// all four when the ports are equal. Raises the open-files limit first and
+/// all four when the ports are equal; ENABLE_METRICS=false leaves the
+/// inspection listener out. Raises the open-files limit first and
 /// shares what it leaves between them.
 fn start_servers(
     rt: &crate::config::settings::RuntimeArgs,
@@ -212,7 +213,13 @@ fn start_servers(
 ) -> Result<Vec<ServerHandle>, StartError> {
     use crate::http::Routes;
     let mut wanted: Vec<(&str, u16, Routes, &'static str)> = Vec::new();
-    if rt.http_port != 0 && rt.http_port == rt.metrics_port {
+    // ENABLE_METRICS=false: no inspection listener, as with METRICS_PORT=0.
+    let metrics_port = if rt.enable_metrics {
+        rt.metrics_port
+    } else {
+        0
+    };
+    if rt.http_port != 0 && rt.http_port == metrics_port {
         tracing::warn!(
             bind = %rt.http_bind,
             port = rt.http_port,
@@ -223,13 +230,8 @@ fn start_servers(
         if rt.http_port != 0 {
             wanted.push((&rt.http_bind, rt.http_port, Routes::Probes, "HTTP_PORT"));
         }
-        if rt.metrics_port != 0 {
-            wanted.push((
-                &rt.metrics_addr,
-                rt.metrics_port,
-                Routes::All,
-                "METRICS_PORT",
-            ));
+        if metrics_port != 0 {
+            wanted.push((&rt.metrics_addr, metrics_port, Routes::All, "METRICS_PORT"));
         }
     }
     if wanted.is_empty() {

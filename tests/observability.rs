@@ -72,10 +72,16 @@ fn metrics_move_with_successes_and_failures_and_vanish_on_removal() {
     let lgone = format!("secret_name=gone,vault_path=secret/data/missing/{good}");
     wait_for(Duration::from_secs(10), || {
         let m = scrape(&s);
-        m.get(&format!("secret_fetch_total{{{lg}}}"))
+        // The Go tool's `status` label splits the attempts.
+        m.get(&format!("secret_fetch_total{{secret_name=good,status=success,vault_path={gp}}}"))
             .is_some_and(|v| *v >= 3.0)
+            && m.get(&format!("secret_fetch_total{{secret_name=good,status=error,vault_path={gp}}}")) == Some(&0.0)
+            && m.get(&format!("secret_fetch_total{{secret_name=gone,status=error,vault_path=secret/data/missing/{good}}}"))
+                .is_some_and(|v| *v >= 2.0)
             && m.get(&format!("secret_fetch_errors_total{{{lgone}}}"))
                 .is_some_and(|v| *v >= 2.0)
+            // One of the two secrets synced (the Go tool's gauge).
+            && m.get("secrets_synced{}") == Some(&1.0)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", s.get("/metrics").unwrap().1));
     let m1 = scrape(&s);
@@ -130,8 +136,13 @@ fn metrics_move_with_successes_and_failures_and_vanish_on_removal() {
     .unwrap();
     let m2 = scrape(&s);
     assert!(
-        metric(&m2, &format!("secret_fetch_total{{{lg}}}"))
-            > metric(&m1, &format!("secret_fetch_total{{{lg}}}"))
+        metric(
+            &m2,
+            &format!("secret_fetch_total{{secret_name=good,status=success,vault_path={gp}}}")
+        ) > metric(
+            &m1,
+            &format!("secret_fetch_total{{secret_name=good,status=success,vault_path={gp}}}")
+        )
     );
     // A reload that removes `gone` removes its series.
     let tmp = d.join(".c.new");
@@ -506,4 +517,29 @@ fn traces_reach_an_otlp_receiver_with_parent_links_and_no_values() {
         );
     }
     assert!(!s.logs().contains(C));
+}
+
+/// The Go tool's ENABLE_METRICS=false: no inspection listener (no /metrics,
+/// no /status), the probes still served.
+#[test]
+fn enable_metrics_false_turns_the_inspection_listener_off() {
+    let Some(bao) = common::bao() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = unique("enable-metrics");
+    bao.kv_put(&path, json!({"v": "1"}));
+    let out = dir.path().join("v");
+    let config = ConfigBuilder::new().secret("m", &path, "1h", &out).build();
+    let s = Sync::start(
+        dir.path(),
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("ENABLE_METRICS", "false")],
+    );
+    wait_for(Duration::from_secs(15), || read(&out).is_some())
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+    assert_eq!(s.get("/health").map(|r| r.0), Ok(200));
+    assert!(s.get("/metrics").is_err(), "/metrics still served");
+    assert!(s.get("/status").is_err(), "/status still served");
+    let logs = s.logs();
+    assert!(!logs.contains("/status /metrics"), "{logs}");
 }

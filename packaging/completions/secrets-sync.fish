@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help V/version
+    string join \n config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help V/version
 end
 
 function __fish_secrets_sync_needs_command
@@ -52,6 +52,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l http-port -d 
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l http-bind -d 'Address the probe server binds to' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l metrics-port -d 'Port of /status and /metrics, which name secrets, paths and errors (0 disables that server). Equal to HTTP_PORT: one server on HTTP_BIND serves all four endpoints' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l metrics-addr -d 'Address of the /status and /metrics server: loopback unless set' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l enable-metrics -d 'Serve the inspection listener (METRICS_ADDR:METRICS_PORT); false turns it off like METRICS_PORT=0 (the Go tool\'s switch)' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l status-file -d 'Where readiness is written for `secrets-sync isready`' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l ready-policy -d 'any: ready once one secret synced (the seed\'s rule); all: every secret' -r -f -a "any\t'At least one secret has synced (the seed\'s rule)'
 all\t'Every configured secret has synced at least once'"
@@ -106,6 +108,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l http-p
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l http-bind -d 'Address the probe server binds to' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l metrics-port -d 'Port of /status and /metrics, which name secrets, paths and errors (0 disables that server). Equal to HTTP_PORT: one server on HTTP_BIND serves all four endpoints' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l metrics-addr -d 'Address of the /status and /metrics server: loopback unless set' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l enable-metrics -d 'Serve the inspection listener (METRICS_ADDR:METRICS_PORT); false turns it off like METRICS_PORT=0 (the Go tool\'s switch)' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l status-file -d 'Where readiness is written for `secrets-sync isready`' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l ready-policy -d 'any: ready once one secret synced (the seed\'s rule); all: every secret' -r -f -a "any\t'At least one secret has synced (the seed\'s rule)'
 all\t'Every configured secret has synced at least once'"
@@ -152,6 +156,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l http
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l http-bind -d 'Address the probe server binds to' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l metrics-port -d 'Port of /status and /metrics, which name secrets, paths and errors (0 disables that server). Equal to HTTP_PORT: one server on HTTP_BIND serves all four endpoints' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l metrics-addr -d 'Address of the /status and /metrics server: loopback unless set' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l enable-metrics -d 'Serve the inspection listener (METRICS_ADDR:METRICS_PORT); false turns it off like METRICS_PORT=0 (the Go tool\'s switch)' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l status-file -d 'Where readiness is written for `secrets-sync isready`' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l ready-policy -d 'any: ready once one secret synced (the seed\'s rule); all: every secret' -r -f -a "any\t'At least one secret has synced (the seed\'s rule)'
 all\t'Every configured secret has synced at least once'"
@@ -197,6 +203,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l h
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l http-bind -d 'Address the probe server binds to' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l metrics-port -d 'Port of /status and /metrics, which name secrets, paths and errors (0 disables that server). Equal to HTTP_PORT: one server on HTTP_BIND serves all four endpoints' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l metrics-addr -d 'Address of the /status and /metrics server: loopback unless set' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l enable-metrics -d 'Serve the inspection listener (METRICS_ADDR:METRICS_PORT); false turns it off like METRICS_PORT=0 (the Go tool\'s switch)' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l status-file -d 'Where readiness is written for `secrets-sync isready`' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l ready-policy -d 'any: ready once one secret synced (the seed\'s rule); all: every secret' -r -f -a "any\t'At least one secret has synced (the seed\'s rule)'
 all\t'Every configured secret has synced at least once'"

@@ -3,7 +3,8 @@
 //! SyncActors report to it; `/ready` and `/status` ask it; whenever
 //! readiness changes it has STATUS_FILE written, for `isready`, through the
 //! WriterActor like every other file (atomic, ordered with earlier writes of
-//! the same file). It is the only writer of the `secrets_ready` gauge.
+//! the same file). It is the only writer of the `secrets_ready` and `secrets_synced`
+//! gauges.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ impl StatusActor {
     fn sync_file(&mut self, force: bool) -> Option<impl std::future::Future<Output = ()>> {
         let ready = self.board.is_ready();
         self.metrics.secrets_ready.set(i64::from(ready));
+        self.metrics
+            .secrets_synced
+            .set(i64::try_from(self.board.synced_count()).unwrap_or(i64::MAX));
         if !force && self.written == Some(ready) {
             return None;
         }

@@ -221,6 +221,12 @@ pub struct RuntimeArgs {
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1", value_parser = bind_address)]
     pub metrics_addr: String,
 
+    /// Serve the inspection listener (METRICS_ADDR:METRICS_PORT); false
+    /// turns it off like METRICS_PORT=0 (the Go tool's switch).
+    #[arg(long, env = "ENABLE_METRICS", num_args = 0..=1, default_missing_value = "true",
+          default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub enable_metrics: bool,
+
     /// Where readiness is written for `secrets-sync isready`.
     #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
     pub status_file: PathBuf,

@@ -3,7 +3,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `secret_fetch_total` | counter | secret_name, vault_path |
+//! | `secret_fetch_total` | counter | secret_name, vault_path, status (success, error: the read) |
 //! | `secret_fetch_errors_total` | counter | secret_name, vault_path |
 //! | `secret_sync_errors_total` | counter | secret_name, vault_path, stage (fetch, render, write) |
 //! | `secret_sync_duration_seconds` | histogram | secret_name, vault_path |
@@ -21,6 +21,7 @@
 //! | `config_reloads_total` | counter | result (success, failure) |
 //! | `secrets_configured` | gauge | none |
 //! | `secrets_ready` | gauge (0/1) | none |
+//! | `secrets_synced` | gauge | none |
 //! | `secret_action_runs_total` | counter | action, result (ok, failed, timeout, skipped) |
 //! | `secret_action_duration_seconds` | histogram | action |
 //! | `http_requests_total` | counter | method, route, status |
@@ -63,6 +64,7 @@ const METRIC_NAMES: &[&str] = &[
     "config_reloads_total",
     "secrets_configured",
     "secrets_ready",
+    "secrets_synced",
     "http_requests_total",
     "http_request_duration_seconds",
     "secret_action_runs_total",
@@ -81,6 +83,8 @@ pub(crate) struct Metrics {
     pub(crate) config_reloads: IntCounterVec,
     pub(crate) secrets_configured: IntGauge,
     pub(crate) secrets_ready: IntGauge,
+    /// The Go tool's gauge: secrets synced at least once (and still configured).
+    pub(crate) secrets_synced: IntGauge,
     pub(crate) http_requests: IntCounterVec,
     pub(crate) http_duration: HistogramVec,
     pub(crate) action_runs: IntCounterVec,
@@ -135,6 +139,7 @@ impl Metrics {
             )),
             secrets_configured: reg!(IntGauge::new("secrets_configured", "Secrets in the running config.")),
             secrets_ready: reg!(IntGauge::new("secrets_ready", "1 when the readiness policy holds, else 0.")),
+            secrets_synced: reg!(IntGauge::new("secrets_synced", "Secrets synced at least once.")),
             http_requests: reg!(IntCounterVec::new(
                 Opts::new("http_requests_total", "HTTP requests served, by method, route and status."),
                 &["method", "route", "status"]
@@ -294,7 +299,7 @@ mod tests {
         m.vault_request("read", Duration::from_millis(3), Some("network"));
         let text = m.render();
         assert!(
-            text.contains(r#"secret_fetch_total{secret_name="db",vault_path="secret/data/db"} 1"#),
+            text.contains(r#"secret_fetch_total{secret_name="db",status="success",vault_path="secret/data/db"} 1"#),
             "{text}"
         );
         assert!(

@@ -1,6 +1,7 @@
 //! The per-secret metric series, kept compactly.
 //!
-//! Seven families carry `secret_name` and `vault_path` labels (see the table
+//! Seven families carry `secret_name` and `vault_path` labels (and
+//! `secret_fetch_total` the Go tool's `status`) (see the table
 //! in [`super::metrics`]). Built from `prometheus` vectors they cost about
 //! 3.3 KiB per secret — each child owns its own copy of the descriptor, the
 //! help text and every label name and value, and a histogram child two
@@ -237,6 +238,9 @@ impl SecretSeriesSet {
                 if *name == FAMILIES[SYNC_ERRORS].0 {
                     labels.push("stage".to_string());
                 }
+                if *name == FAMILIES[FETCH].0 {
+                    labels.push("status".to_string());
+                }
                 Desc::new(name.to_string(), help.to_string(), labels, HashMap::new())
             })
             .collect::<prometheus::Result<Vec<_>>>()?;
@@ -287,11 +291,13 @@ fn label(name: &str, value: &str) -> LabelPair {
     l
 }
 
-/// A metric with the secret's labels (sorted by name, as `prometheus` does).
-fn metric(s: &SecretSeries, stage: Option<SyncStage>) -> proto::Metric {
+/// A metric with the secret's labels and one more (`stage`, `status`: both
+/// sort between the two, and labels go sorted by name, as `prometheus` has
+/// them).
+fn metric(s: &SecretSeries, extra: Option<(&str, &str)>) -> proto::Metric {
     let mut labels = vec![label("secret_name", &s.name)];
-    if let Some(st) = stage {
-        labels.push(label("stage", st.as_str()));
+    if let Some((name, value)) = extra {
+        labels.push(label(name, value));
     }
     labels.push(label("vault_path", &s.vault_path));
     proto::Metric::from_label(labels)
@@ -316,8 +322,8 @@ fn with_gauge(mut m: proto::Metric, v: f64) -> proto::Metric {
     m
 }
 
-fn counter(s: &SecretSeries, stage: Option<SyncStage>, v: u64) -> proto::Metric {
-    with_counter(metric(s, stage), v)
+fn counter(s: &SecretSeries, extra: Option<(&str, &str)>, v: u64) -> proto::Metric {
+    with_counter(metric(s, extra), v)
 }
 
 fn gauge(s: &SecretSeries, v: f64) -> proto::Metric {
@@ -362,13 +368,18 @@ impl Collector for SecretSeriesSet {
             .collect();
         for s in &all {
             let n = s.numbers.lock().unwrap_or_else(PoisonError::into_inner);
-            metrics[FETCH].push(counter(s, None, n.fetch));
+            // The Go tool's `status` label: attempts whose read succeeded
+            // and those that failed at the fetch stage.
+            let failed = n.sync_errors[SyncStage::Fetch.index()];
+            let ok = n.fetch.saturating_sub(failed);
+            metrics[FETCH].push(counter(s, Some(("status", "success")), ok));
+            metrics[FETCH].push(counter(s, Some(("status", "error")), failed));
             metrics[FETCH_ERRORS].push(counter(s, None, n.fetch_errors));
             metrics[FILES_WRITTEN].push(counter(s, None, n.files_written));
             for st in SyncStage::ALL {
                 let v = n.sync_errors[st.index()];
                 if v > 0 {
-                    metrics[SYNC_ERRORS].push(counter(s, Some(st), v));
+                    metrics[SYNC_ERRORS].push(counter(s, Some(("stage", st.as_str())), v));
                 }
             }
             if n.count > 0 {
@@ -439,11 +450,13 @@ mod tests {
         set.register("db", "secret/data/db".into());
         let text = render(&set);
         let l = r#"{secret_name="db",vault_path="secret/data/db"}"#;
-        for c in [
-            "secret_fetch_total",
-            "secret_fetch_errors_total",
-            "secret_files_written_total",
-        ] {
+        for st in ["success", "error"] {
+            let want = format!(
+                r#"secret_fetch_total{{secret_name="db",status="{st}",vault_path="secret/data/db"}} 0"#
+            );
+            assert!(text.contains(&want), "{want}: {text}");
+        }
+        for c in ["secret_fetch_errors_total", "secret_files_written_total"] {
             assert!(text.contains(&format!("{c}{l} 0")), "{c}: {text}");
         }
         for absent in [
@@ -487,7 +500,10 @@ mod tests {
         let text = render(&set);
         let l = r#"secret_name="db",vault_path="secret/data/db""#;
         for want in [
-            format!("secret_fetch_total{{{l}}} 3"),
+            r#"secret_fetch_total{secret_name="db",status="success",vault_path="secret/data/db"} 2"#
+                .to_string(),
+            r#"secret_fetch_total{secret_name="db",status="error",vault_path="secret/data/db"} 1"#
+                .to_string(),
             format!("secret_fetch_errors_total{{{l}}} 1"),
             format!("secret_files_written_total{{{l}}} 2"),
             format!("secret_last_success_timestamp_seconds{{{l}}} 1700000000"),
@@ -537,7 +553,7 @@ mod tests {
         let text = render(&set);
         assert!(!text.contains("secret/data/old"), "{text}");
         assert!(
-            text.contains(r#"secret_fetch_total{secret_name="db",vault_path="secret/data/new"} 0"#),
+            text.contains(r#"secret_fetch_total{secret_name="db",status="success",vault_path="secret/data/new"} 0"#),
             "{text}"
         );
         set.remove("db");
