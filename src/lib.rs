@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod fs;
 pub mod http;
+pub(crate) mod notify;
 pub(crate) mod pki;
 pub mod plan;
 pub mod secret;

@@ -3,7 +3,8 @@
 //! SyncActors report to it; `/ready` and `/status` ask it; whenever
 //! readiness changes it has STATUS_FILE written, for `isready`, through the
 //! WriterActor like every other file (atomic, ordered with earlier writes of
-//! the same file). It is the only writer of the `secrets_ready` and `secrets_synced`
+//! the same file), and tells systemd `READY=1` when the readiness policy
+//! first holds. It is the only writer of the `secrets_ready` and `secrets_synced`
 //! gauges.
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use super::writer::{WriteFiles, WriterActor};
 use crate::fs::{FileWrite, WriteTarget};
+use crate::notify::Notifier;
 use crate::status::{ReadyFile, ReadyPolicy, SecretStatus, StatusBoard, SyncReport};
 use crate::telemetry::metrics::Metrics;
 
@@ -29,6 +31,8 @@ pub(crate) struct StatusActor {
     written: Option<bool>,
     metrics: Arc<Metrics>,
     writer: Addr<WriterActor>,
+    /// Told `READY=1` when the policy first holds (systemd `Type=notify`).
+    notifier: Arc<Notifier>,
 }
 
 impl StatusActor {
@@ -37,6 +41,7 @@ impl StatusActor {
         status_file: Option<PathBuf>,
         metrics: Arc<Metrics>,
         writer: Addr<WriterActor>,
+        notifier: Arc<Notifier>,
     ) -> Self {
         Self {
             board: StatusBoard::new(policy),
@@ -44,6 +49,7 @@ impl StatusActor {
             written: None,
             metrics,
             writer,
+            notifier,
         }
     }
 
@@ -55,6 +61,9 @@ impl StatusActor {
         self.metrics
             .secrets_synced
             .set(i64::try_from(self.board.synced_count()).unwrap_or(i64::MAX));
+        if ready {
+            self.notifier.ready();
+        }
         if !force && self.written == Some(ready) {
             return None;
         }
@@ -205,6 +214,16 @@ pub(crate) struct Snapshot {
 #[derive(Message)]
 #[rtype(result = "Snapshot")]
 pub(crate) struct GetSnapshot;
+
+/// Answered at once: the watchdog's proof that the actors still run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Alive;
+
+impl Handler<Alive> for StatusActor {
+    type Result = ();
+    fn handle(&mut self, _: Alive, _: &mut Self::Context) {}
+}
 
 impl Handler<GetSnapshot> for StatusActor {
     type Result = MessageResult<GetSnapshot>;
