@@ -134,6 +134,7 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         version = env!("CARGO_PKG_VERSION"),
         "secrets-sync starting"
     );
+    let template_files = plan.template_files.clone();
     supervisor.do_send(ApplyPlan(plan));
     if rt.watch_config && !args.once {
         ConfigWatcher::new(
@@ -141,6 +142,7 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
             supervisor.clone(),
             rt.watch_debounce,
             Arc::clone(&metrics),
+            template_files,
         )
         .start();
     }

@@ -37,6 +37,8 @@ pub struct Plan {
     pub(crate) actions: Vec<Arc<ActionSpec>>,
     /// Met while loading (unset variables, credentials left for run time).
     pub warnings: Vec<String>,
+    /// The `templateFile`s read: the config watcher watches them too.
+    pub(crate) template_files: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -147,6 +149,8 @@ impl PkiJob {
 pub(crate) struct JobFile {
     /// The template key (with a template) or the secret field (without).
     pub(crate) source: String,
+    /// The content is base64: the file gets the decoded bytes.
+    pub(crate) base64: bool,
     pub(crate) target: WriteTarget,
 }
 
@@ -192,6 +196,7 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
         jobs,
         actions: config.actions.into_iter().map(Arc::new).collect(),
         warnings,
+        template_files: config.template_files,
     })
 }
 
@@ -300,6 +305,7 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
                 .into_iter()
                 .map(|f| JobFile {
                     source: f.source,
+                    base64: f.base64,
                     target: WriteTarget {
                         path: f.path,
                         mode: f.mode,

@@ -27,6 +27,8 @@
 //! `now` and `get_random` do not exist (Tera's `builtins` feature is off),
 //! and `range` yields at most [`RANGE_MAX`] numbers.
 
+mod functions;
+
 use tera::{Context, Tera};
 use zeroize::Zeroizing;
 
@@ -179,12 +181,39 @@ pub(crate) fn render_files(
                 c
             }
         };
+        let content = if f.base64 {
+            decode_base64(&content).ok_or_else(|| RenderError {
+                key: f.source.clone(),
+                message: format!(
+                    "{} has `encoding: base64` but its content is not base64; store the bytes base64-encoded or drop `encoding`",
+                    f.target.path.display()
+                ),
+            })?
+        } else {
+            content
+        };
         out.push(crate::fs::FileWrite {
             target: f.target.clone(),
             content,
         });
     }
     Ok(out)
+}
+
+/// Standard base64, whitespace (line breaks) ignored; `None` if it is not.
+fn decode_base64(content: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
+        content
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect(),
+    );
+    base64::engine::general_purpose::STANDARD
+        .decode(&compact[..])
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// At most this many field names, and this many characters, in an error.
@@ -221,6 +250,7 @@ fn engine() -> Tera {
         },
     );
     tera.register_function("range", bounded_range);
+    functions::register(&mut tera);
     tera
 }
 
@@ -403,7 +433,12 @@ pub fn translate_go(source: &str) -> String {
         let inner_start = open + 2;
         match rest[inner_start..].find(closer) {
             Some(len) => {
-                out.push_str(&translate_action(&rest[inner_start..inner_start + len]));
+                let action = translate_action(&rest[inner_start..inner_start + len]);
+                if closer == "}}" {
+                    out.push_str(&translate_pipeline(&action));
+                } else {
+                    out.push_str(&action);
+                }
                 out.push_str(closer);
                 rest = &rest[inner_start + len + 2..];
             }
@@ -417,6 +452,117 @@ pub fn translate_go(source: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The Go-template functions (ESO's and Sprig's names) that become Tera
+/// filters: (Go name, filter, the name of its one argument if any). Sprig's
+/// `default` (also for empty values) is the `default_empty` filter: Tera's
+/// own `default` only covers a missing variable.
+const GO_FUNCTIONS: [(&str, &str, Option<&str>); 17] = [
+    ("b64dec", "b64dec", None),
+    ("b64enc", "b64enc", None),
+    ("fromJson", "fromJson", None),
+    ("toJson", "toJson", None),
+    ("fromYaml", "fromYaml", None),
+    ("toYaml", "toYaml", None),
+    ("pkcs12key", "pkcs12key", None),
+    ("pkcs12cert", "pkcs12cert", None),
+    ("sha256", "sha256", None),
+    ("lower", "lower", None),
+    ("upper", "upper", None),
+    ("trim", "trim", None),
+    ("filterPEM", "filterPEM", Some("type")),
+    ("filterCertChain", "filterCertChain", Some("type")),
+    ("pkcs12keyPass", "pkcs12keyPass", Some("password")),
+    ("pkcs12certPass", "pkcs12certPass", Some("password")),
+    ("default", "default_empty", Some("value")),
+];
+
+/// Rewrites Go pipelines of [`GO_FUNCTIONS`] in a `{{ }}` action (its
+/// `.x` paths already translated): `x | f "a"` becomes `x | f(param="a")`
+/// and the call form `f "a" x` becomes `x | f(param="a")`, where `x` may be
+/// a parenthesized call itself (`f (g y)` is `y | g | f`). Anything else
+/// (Tera's own syntax) is left as it is.
+fn translate_pipeline(action: &str) -> String {
+    let segments = split_top(action, |c| c == '|');
+    if !segments.iter().any(|s| go_call(s).is_some()) {
+        return action.to_string();
+    }
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let Some((filter, param, words)) = go_call(seg) else {
+            out.push(seg.trim().to_string());
+            continue;
+        };
+        let call = |arg: Option<&str>| match (param, arg) {
+            (Some(p), Some(a)) => format!("{filter}({p}={a})"),
+            _ => filter.to_string(),
+        };
+        let args = words.len() - 1;
+        let arity = usize::from(param.is_some());
+        if i > 0 && args == arity {
+            out.push(call(words.get(1).copied()));
+        } else if i == 0 && args == arity + 1 {
+            // Call form: the last word is the operand.
+            let operand = words[args];
+            let operand = match operand.strip_prefix('(').and_then(|o| o.strip_suffix(')')) {
+                Some(inner) => translate_pipeline(inner).trim().to_string(),
+                None => operand.to_string(),
+            };
+            let arg = words.get(1).copied().filter(|_| arity == 1);
+            out.push(format!("{operand} | {}", call(arg)));
+        } else {
+            out.push(seg.trim().to_string());
+        }
+    }
+    format!(" {} ", out.join(" | "))
+}
+
+/// A segment that starts with a Go function name: (the filter, its
+/// parameter, the segment's words).
+fn go_call(seg: &str) -> Option<(&'static str, Option<&'static str>, Vec<&str>)> {
+    let words = split_top(seg, char::is_whitespace)
+        .into_iter()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>();
+    let (_, filter, param) = GO_FUNCTIONS
+        .into_iter()
+        .find(|(n, _, _)| words.first() == Some(n))?;
+    // `default` alone is Tera's own filter name: only rewrite it with words.
+    (words.len() > 1 || param.is_none()).then_some((filter, param, words))
+}
+
+/// Splits `s` at characters matching `at` outside quotes, brackets and
+/// parentheses.
+fn split_top(s: &str, at: impl Fn(char) -> bool) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            _ if depth == 0 && at(c) => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
 }
 
 /// Translates the inside of one tag.

@@ -28,40 +28,110 @@ pub(crate) struct ConfigWatcher {
     supervisor: Addr<Supervisor>,
     debounce: Duration,
     pending: Option<SpawnHandle>,
+    /// The config file's bytes and those of its template files, as last
+    /// planned: an event that changes none of them reloads nothing.
     last_applied: Option<Vec<u8>>,
+    /// The `templateFile`s of the last plan (their directories are watched
+    /// too, and an event naming one of them reloads).
+    template_files: Vec<PathBuf>,
+    /// Directories watched so far.
+    watched: Vec<PathBuf>,
     watcher: Option<RecommendedWatcher>,
+    names: Names,
     metrics: Arc<Metrics>,
 }
 
+/// Shared with the notify callback: the file names an event must name to
+/// count (the config's and each template file's).
+type Names = Arc<std::sync::RwLock<Vec<std::ffi::OsString>>>;
+
+/// The config file's bytes followed by each template file's (length-
+/// prefixed, so no two different sets give the same bytes).
+fn fingerprint(config: &[u8], templates: &[PathBuf]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(config.len());
+    for part in std::iter::once(config.to_vec()).chain(
+        templates
+            .iter()
+            .map(|p| std::fs::read(p).unwrap_or_default()),
+    ) {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(&part);
+    }
+    out
+}
+
 impl ConfigWatcher {
+    /// `template_files`: those of the plan running now.
     pub(crate) fn new(
         args: ConfigArgs,
         supervisor: Addr<Supervisor>,
         debounce: Duration,
         metrics: Arc<Metrics>,
+        template_files: Vec<PathBuf>,
     ) -> Self {
-        let last_applied = std::fs::read(&args.config_file).ok();
+        let last_applied = std::fs::read(&args.config_file)
+            .ok()
+            .map(|c| fingerprint(&c, &template_files));
         Self {
             args,
             supervisor,
             debounce,
             pending: None,
             last_applied,
+            template_files,
+            watched: Vec::new(),
             watcher: None,
+            names: Names::default(),
             metrics,
         }
     }
 
-    fn dir(&self) -> PathBuf {
-        match self.args.config_file.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+    /// Watches the config's directory and every template file's; the
+    /// names that count follow the template files.
+    fn watch_all(&mut self) {
+        let mut names = vec![];
+        if let Some(n) = self.args.config_file.file_name() {
+            names.push(n.to_os_string());
+        }
+        let mut dirs = vec![self.dir()];
+        for t in &self.template_files {
+            if let Some(n) = t.file_name() {
+                names.push(n.to_os_string());
+            }
+            dirs.push(parent_dir(t));
+        }
+        *self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        for dir in dirs {
+            if self.watched.contains(&dir) {
+                continue;
+            }
+            match w.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "watching for config and template changes");
+                    self.watched.push(dir);
+                }
+                Err(e) => tracing::error!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "cannot watch this directory; reload with SIGHUP after changing its files"
+                ),
+            }
         }
     }
 
+    fn dir(&self) -> PathBuf {
+        parent_dir(&self.args.config_file)
+    }
+
     fn reload(&mut self) {
-        let path = &self.args.config_file;
-        let content = match std::fs::read(path) {
+        let path = self.args.config_file.clone();
+        let content = match std::fs::read(&path) {
             Ok(c) => c,
             Err(e) => {
                 // Mid-swap, or deleted: keep running; a later event retries.
@@ -69,8 +139,9 @@ impl ConfigWatcher {
                 return;
             }
         };
-        if self.last_applied.as_deref() == Some(&content[..]) {
-            tracing::debug!(file = %path.display(), "config file event without a content change");
+        let print = fingerprint(&content, &self.template_files);
+        if self.last_applied.as_deref() == Some(&print[..]) {
+            tracing::debug!(file = %path.display(), "config event without a content change");
             return;
         }
         // Plan the bytes just read (not a second read of the file); a file
@@ -79,13 +150,27 @@ impl ConfigWatcher {
             Ok(text) => plan::load_str(text, &self.args, Credentials::Required),
             Err(_) => plan::load(&self.args, Credentials::Required),
         };
-        // Remembered either way, so a broken file is not re-reported on every event.
-        self.last_applied = Some(content);
-        tracing::info!(file = %path.display(), "config file changed; reloading");
+        // The new plan's template files, read now: remembered with the
+        // config either way, so a broken file is not re-reported on every
+        // event.
+        if let Ok(plan) = &planned {
+            self.template_files = plan.template_files.clone();
+            self.watch_all();
+        }
+        self.last_applied = Some(fingerprint(&content, &self.template_files));
+        tracing::info!(file = %path.display(), "config or template changed; reloading");
         let supervisor = self.supervisor.clone();
         let metrics = Arc::clone(&self.metrics);
         // Applied in the background; the supervisor applies plans one at a time.
         actix_rt::spawn(async move { apply_reload(&supervisor, planned, &metrics).await });
+    }
+}
+
+/// The directory of `file` (`.` for a bare name).
+fn parent_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -106,30 +191,30 @@ impl Actor for ConfigWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let addr = ctx.address();
-        let name = self.args.config_file.file_name().map(|n| n.to_os_string());
+        let names = Arc::clone(&self.names);
         let handler = move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
-                if name
-                    .as_deref()
-                    .is_some_and(|n| ev.paths.iter().any(|p| relevant(p, n)))
+                let names = names
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if ev
+                    .paths
+                    .iter()
+                    .any(|p| names.iter().any(|n| relevant(p, n)))
                 {
                     addr.do_send(FileEvent);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "config watcher error"),
         };
-        let dir = self.dir();
-        let watcher = notify::recommended_watcher(handler)
-            .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
-        match watcher {
+        match notify::recommended_watcher(handler) {
             Ok(w) => {
-                tracing::info!(dir = %dir.display(), "watching the config file for changes");
                 self.watcher = Some(w);
+                self.watch_all();
             }
             Err(e) => tracing::error!(
-                dir = %dir.display(),
                 error = %e,
-                "cannot watch the config directory; reload with SIGHUP instead"
+                "cannot watch the config file; reload with SIGHUP instead"
             ),
         }
     }

@@ -36,6 +36,8 @@ pub struct Config {
     pub secrets: Vec<SecretSpec>,
     /// Change actions by name (sorted).
     pub actions: Vec<ActionSpec>,
+    /// The `templateFile`s read: a change of one reloads like the config.
+    pub template_files: Vec<PathBuf>,
 }
 
 /// A named change action: what to run after a secret's files changed, and
@@ -257,6 +259,9 @@ pub struct FileSpec {
     /// Rewrite the existing inode instead of renaming a new file over it
     /// (`writeMode: inPlace`, for files that are mount points).
     pub in_place: bool,
+    /// The content is base64 and the file gets the decoded bytes
+    /// (`encoding: base64`: keystores, `.p12`, `.der`).
+    pub base64: bool,
 }
 
 /// One problem in a config, located by field path.
@@ -347,7 +352,7 @@ pub fn load_str(
             }])
         })?
     };
-    validate::validate(raw, args, env, creds).map_err(wrap)
+    validate::validate(raw, file, args, env, creds).map_err(wrap)
 }
 
 #[cfg(test)]

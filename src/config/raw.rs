@@ -166,4 +166,6 @@ pub struct RawFile {
     /// `atomic` (default) or `inPlace`.
     #[serde(rename = "writeMode")]
     pub write_mode: Option<String>,
+    /// `base64`: the content is base64, the file gets the decoded bytes.
+    pub encoding: Option<String>,
 }

@@ -713,3 +713,37 @@ secrets:
         "{e:#?}"
     );
 }
+
+#[test]
+fn template_files_and_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.tmpl"), "{{ .user }}").unwrap();
+    let cfg = dir.path().join("config.yaml");
+    let yaml = |t: &str, enc: &str| {
+        format!(
+            "{STORE}secrets:\n  - name: a\n    path: p\n    template: {{data: {{a: {t}}}}}\n    files: [{{path: /s/a, key: a, encoding: {enc}}}]\n"
+        )
+    };
+    let load_at = |text: &str| load_str(text, &cfg, &args(&[]), &env, Credentials::Required);
+    let c = load_at(&yaml("{templateFile: a.tmpl}", "base64"))
+        .unwrap()
+        .config;
+    assert_eq!(c.template_files, vec![dir.path().join("a.tmpl")]);
+    assert!(c.secrets[0].files[0].base64);
+    let e = load_at(&yaml("{templateFile: gone.tmpl}", "hex"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("secrets[0] \"a\".template.data[\"a\"].templateFile: cannot read"),
+        "{e}"
+    );
+    assert!(e.contains("gone.tmpl"), "{e}");
+    assert!(
+        e.contains(".files[0].encoding: \"hex\" is not an encoding"),
+        "{e}"
+    );
+    let e = load_at(&yaml("{file: a.tmpl}", "base64"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field \"file\""), "{e}");
+}

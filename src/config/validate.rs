@@ -1,7 +1,7 @@
 //! Validation of a [`RawConfig`] into a [`Config`], collecting every error.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
@@ -30,6 +30,10 @@ pub enum Credentials {
 
 pub(super) struct Ctx<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// The config file's directory: relative `templateFile`s are under it.
+    dir: &'a Path,
+    /// Every `templateFile` read, for the config watcher.
+    template_files: Vec<PathBuf>,
     pub(super) errors: Vec<ConfigError>,
     pub(super) warnings: Vec<String>,
     missing_vars: Vec<String>,
@@ -65,12 +69,16 @@ impl Ctx<'_> {
 
 pub(super) fn validate(
     raw: RawConfig,
+    file: &Path,
     args: &ConfigArgs,
     env: &dyn Fn(&str) -> Option<String>,
     creds: Credentials,
 ) -> Result<Loaded, Vec<ConfigError>> {
+    let dir = file.parent().unwrap_or(Path::new(""));
     let mut cx = Ctx {
         env,
+        dir,
+        template_files: Vec::new(),
         errors: Vec::new(),
         warnings: Vec::new(),
         missing_vars: Vec::new(),
@@ -125,6 +133,7 @@ pub(super) fn validate(
                 store,
                 secrets,
                 actions,
+                template_files: cx.template_files,
             },
             warnings: cx.warnings,
         }),
@@ -326,6 +335,56 @@ fn validate_store(
 
 /// A credential: the variable/flag if set, else the file's field
 /// (interpolated), trimmed.
+/// `{templateFile: PATH}`: the file's text (PATH relative to the config
+/// file's directory), remembered for the config watcher.
+fn template_file(cx: &mut Ctx, kloc: &str, m: serde_yaml::Mapping) -> Option<String> {
+    let mut path = None;
+    for (k, v) in m {
+        match (k.as_str(), v) {
+            (Some("templateFile"), Value::String(p)) => path = Some(p),
+            (Some("templateFile"), _) => {
+                cx.error(format!("{kloc}.templateFile"), "must be a file path");
+                return None;
+            }
+            (other, _) => {
+                cx.error(
+                    kloc,
+                    format!(
+                        "unknown field {:?}: a template entry is a string or {{templateFile: PATH}}",
+                        other.unwrap_or("?")
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let floc = format!("{kloc}.templateFile");
+    let path = cx.interp(&floc, path).filter(|p| !p.trim().is_empty());
+    let Some(path) = path else {
+        cx.error(floc, "is empty: name the template's file");
+        return None;
+    };
+    let path = cx.dir.join(path.trim());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            if !cx.template_files.contains(&path) {
+                cx.template_files.push(path);
+            }
+            Some(text)
+        }
+        Err(e) => {
+            cx.error(
+                floc,
+                format!(
+                    "cannot read {}: {e} (a relative path is under the config file's directory)",
+                    path.display()
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// A field the config may give under our name or the Go tool's: one of
 /// them, an error naming both when both are given.
 fn either<T>(cx: &mut Ctx, ours: (&str, Option<T>), theirs: (&str, Option<T>)) -> Option<T> {
@@ -477,7 +536,15 @@ fn validate_secret(
                 }
                 match v {
                     Value::String(s) => entries.push((key, s)),
-                    _ => cx.error(&kloc, "template must be a string"),
+                    Value::Mapping(m) => {
+                        if let Some(text) = template_file(cx, &kloc, m) {
+                            entries.push((key, text));
+                        }
+                    }
+                    _ => cx.error(
+                        &kloc,
+                        "a template is a string, or {templateFile: PATH} to read it from a file",
+                    ),
                 }
             }
             if entries.is_empty() {
@@ -707,6 +774,21 @@ fn validate_file(cx: &mut Ctx, floc: &str, raw: RawFile) -> (Option<FileSpec>, O
             false
         }
     };
+    let base64 = match cx
+        .interp(&format!("{floc}.encoding"), raw.encoding)
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "text") => false,
+        Some("base64") => true,
+        Some(other) => {
+            cx.error(
+                format!("{floc}.encoding"),
+                format!("{other:?} is not an encoding: use base64 (the content is base64 and the file gets the decoded bytes) or leave it out"),
+            );
+            false
+        }
+    };
     if cx.errors.len() != errors_before {
         return (None, key);
     }
@@ -718,6 +800,7 @@ fn validate_file(cx: &mut Ctx, floc: &str, raw: RawFile) -> (Option<FileSpec>, O
             owner,
             group,
             in_place,
+            base64,
         }),
         key,
     )
