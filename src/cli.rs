@@ -15,9 +15,13 @@ use crate::config::settings::{ConfigArgs, RunArgs, RuntimeArgs};
     name = "secrets-sync",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print the version (`-v` as the Go tool has it, or `-V`).
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    version: (),
     #[command(subcommand)]
     pub command: Option<Command>,
     /// With no subcommand, `run` is meant.

@@ -340,4 +340,20 @@ fn init_writes_a_starter_that_validate_accepts_and_version_prints_ours() {
         )),
         "{stdout}"
     );
+    // The Go tool's flags: -v for the version, -c for the config file.
+    for flag in ["-v", "-V", "--version"] {
+        let mut c = bin();
+        c.arg(flag);
+        let (code, stdout, _) = run_to_end(c);
+        assert_eq!(code, 0, "{flag}");
+        assert!(
+            stdout.contains(env!("CARGO_PKG_VERSION")),
+            "{flag}: {stdout}"
+        );
+    }
+    let mut c = bin();
+    c.args(["validate", "-c", "/nonexistent/go-tool.yaml"]);
+    let (code, _, stderr) = run_to_end(c);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("/nonexistent/go-tool.yaml"), "{stderr}");
 }

@@ -62,13 +62,17 @@ _secrets__sync() {
 
     case "${cmd}" in
         secrets__sync)
-            opts="-h -V --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help --version run check validate isready init version help"
+            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help run check validate isready init version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -228,13 +232,17 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__check)
-            opts="-h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -532,13 +540,17 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__run)
-            opts="-h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

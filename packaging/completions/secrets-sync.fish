@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help V/version
+    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help
 end
 
 function __fish_secrets_sync_needs_command
@@ -24,7 +24,7 @@ function __fish_secrets_sync_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l config -d 'The YAML file that lists the secrets' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -s c -l config -d 'The YAML file that lists the secrets' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-addr -d 'Vault/OpenBao address; overrides secretStore.address' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-token -d 'Token for token auth; overrides secretStore.token' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-role-id -d 'AppRole role ID; overrides secretStore.roleId' -r
@@ -70,9 +70,9 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l shutdown-time
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -s v -l version -d 'Print the version (`-v` as the Go tool has it, or `-V`)'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l once -d 'Sync every secret once and exit: 0 if all succeeded, 1 otherwise'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -s V -l version -d 'Print version'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "run" -d 'Sync secrets to files until stopped (the default)'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "check" -d 'Validate the config file (also as `validate`): prints every error and exits 2, or exits 0'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "validate" -d 'Validate the config file (also as `validate`): prints every error and exits 2, or exits 0'
@@ -80,7 +80,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "isready" 
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "init" -d 'Print a commented starter config (or write it to --output)'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "version" -d 'Print the version and the platform'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l config -d 'The YAML file that lists the secrets' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -s c -l config -d 'The YAML file that lists the secrets' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-addr -d 'Vault/OpenBao address; overrides secretStore.address' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-token -d 'Token for token auth; overrides secretStore.token' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-role-id -d 'AppRole role ID; overrides secretStore.roleId' -r
@@ -128,7 +128,7 @@ false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l once -d 'Sync every secret once and exit: 0 if all succeeded, 1 otherwise'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l config -d 'The YAML file that lists the secrets' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -s c -l config -d 'The YAML file that lists the secrets' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-addr -d 'Vault/OpenBao address; overrides secretStore.address' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-token -d 'Token for token auth; overrides secretStore.token' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vault-role-id -d 'AppRole role ID; overrides secretStore.roleId' -r
@@ -175,7 +175,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l refr
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l config -d 'The YAML file that lists the secrets' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -s c -l config -d 'The YAML file that lists the secrets' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-addr -d 'Vault/OpenBao address; overrides secretStore.address' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-token -d 'Token for token auth; overrides secretStore.token' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l vault-role-id -d 'AppRole role ID; overrides secretStore.roleId' -r

@@ -102,7 +102,12 @@ fn http_url(s: &str) -> Result<String, String> {
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     /// The YAML file that lists the secrets.
-    #[arg(long = "config", env = "CONFIG_FILE", default_value = "/config.yaml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "CONFIG_FILE",
+        default_value = "/config.yaml"
+    )]
     pub config_file: PathBuf,
 
     /// Vault/OpenBao address; overrides secretStore.address.
