@@ -21,7 +21,7 @@ use crate::config::settings::{ConfigArgs, RunArgs, RuntimeArgs};
 pub struct Cli {
     /// Print the version (`-v` as the Go tool has it, or `-V`).
     #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
-    version: (),
+    pub version: (),
     #[command(subcommand)]
     pub command: Option<Command>,
     /// With no subcommand, `run` is meant.
