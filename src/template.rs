@@ -182,7 +182,7 @@ pub(crate) fn render_files(
             }
         };
         let content = if f.base64 {
-            decode_base64(&content).ok_or_else(|| RenderError {
+            functions::decode_base64(&content).ok_or_else(|| RenderError {
                 key: f.source.clone(),
                 message: format!(
                     "{} has `encoding: base64` but its content is not base64; store the bytes base64-encoded or drop `encoding`",
@@ -198,22 +198,6 @@ pub(crate) fn render_files(
         });
     }
     Ok(out)
-}
-
-/// Standard base64, whitespace (line breaks) ignored; `None` if it is not.
-fn decode_base64(content: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    use base64::Engine;
-    let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
-        content
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect(),
-    );
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact[..])
-        .ok()
-        .map(Zeroizing::new)
 }
 
 /// At most this many field names, and this many characters, in an error.

@@ -154,14 +154,9 @@ fn bytes(v: &Value, filter: &str) -> tera::Result<Vec<u8>> {
 /// Standard base64 (whitespace ignored, as ESO's input often has line
 /// breaks); text when the bytes are UTF-8, else a [`BINARY`] value.
 fn b64dec(v: &Value) -> tera::Result<Value> {
-    let compact: String = text(v, "b64dec")?
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let raw = STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|_| fail("b64dec", "not valid base64"))?;
-    Ok(match String::from_utf8(raw) {
+    let raw = decode_base64(text(v, "b64dec")?.as_bytes())
+        .ok_or_else(|| fail("b64dec", "not valid base64"))?;
+    Ok(match String::from_utf8(raw.to_vec()) {
         Ok(s) => Value::String(s),
         Err(e) => {
             let mut o = serde_json::Map::new();
@@ -169,6 +164,22 @@ fn b64dec(v: &Value) -> tera::Result<Value> {
             Value::Object(o)
         }
     })
+}
+
+/// Standard base64, whitespace (line breaks) ignored; `None` if it is not.
+/// Serves `b64dec` and the files with `encoding: base64`.
+pub(super) fn decode_base64(content: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let compact = zeroize::Zeroizing::new(
+        content
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect::<Vec<u8>>(),
+    );
+    STANDARD
+        .decode(&compact[..])
+        .ok()
+        .map(zeroize::Zeroizing::new)
 }
 
 fn hex(b: &[u8]) -> String {
