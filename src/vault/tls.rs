@@ -106,6 +106,7 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
     }
     let client = match &store.client_cert {
         Some(c) => Some((
+            c,
             read(
                 "the client certificate",
                 &c.cert,
@@ -129,9 +130,7 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
         // The system bundle takes milliseconds to parse; plain http never
         // uses it (the client follows no redirects).
         if is_https(&store.address) {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
+            add_system_roots(&mut roots);
         }
         if let Some((path, pem)) = &ca_file {
             add_ca_pem(&mut roots, path, pem)?;
@@ -150,14 +149,14 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
         builder.with_root_certificates(roots)
     };
     // ALPN is left to the connector, which offers HTTP/1.1 only.
-    let config = match (&client, &store.client_cert) {
-        (Some((cert, key)), Some(files)) => {
+    let config = match &client {
+        Some((files, cert, key)) => {
             let (chain, key) = client_identity(files, cert, key)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(TlsError::Tls)?
         }
-        _ => builder.with_no_client_auth(),
+        None => builder.with_no_client_auth(),
     };
     let server_name = match &store.tls_server_name {
         Some(name) => Some(
@@ -179,13 +178,19 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
 /// `http` change actions).
 pub(crate) fn system_tls() -> Result<ClientConfig, rustls::Error> {
     let mut roots = RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
+    add_system_roots(&mut roots);
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// The system's CA bundle (`SSL_CERT_FILE`, the distribution's bundle);
+/// certificates rustls cannot use are skipped, as every TLS client does.
+fn add_system_roots(roots: &mut RootCertStore) {
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
 }
 
 fn provider() -> Arc<CryptoProvider> {
