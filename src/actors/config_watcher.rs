@@ -153,11 +153,16 @@ impl ConfigWatcher {
         // The new plan's template files, read now: remembered with the
         // config either way, so a broken file is not re-reported on every
         // event.
-        if let Ok(plan) = &planned {
-            self.template_files = plan.template_files.clone();
-            self.watch_all();
-        }
-        self.last_applied = Some(fingerprint(&content, &self.template_files));
+        // Read again only when the plan names other template files.
+        let print = match &planned {
+            Ok(plan) if plan.template_files != self.template_files => {
+                self.template_files = plan.template_files.clone();
+                self.watch_all();
+                fingerprint(&content, &self.template_files)
+            }
+            _ => print,
+        };
+        self.last_applied = Some(print);
         tracing::info!(file = %path.display(), "config or template changed; reloading");
         let supervisor = self.supervisor.clone();
         let metrics = Arc::clone(&self.metrics);
