@@ -619,3 +619,193 @@ fn credential_sets_like_the_go_tool_each_secret_reads_with_its_own_login() {
         .count();
     assert_eq!(logins, 1, "one login for the team-b set");
 }
+
+/// The Go tool's three example configs (tests/fixtures/go-tool, byte for
+/// byte) against the server its example scripts set up: the namespaces
+/// `team-a` and `team-b` with KV v2 at `secret/`, the secrets they read,
+/// the token `dev-root-token` and an AppRole for team-b. The environment is
+/// the Go tool's: VAULT_ADDR over the config's address, VAULT_TOKEN and the
+/// TEAM_* variables the credential-sets example interpolates. Each config
+/// runs from its own working directory, where its relative `.work/secrets`
+/// paths land.
+#[test]
+fn the_go_tools_example_configs_run_unchanged() {
+    let bao = require_bao!();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/go-tool");
+    // The examples' token, made on this server (root may choose a token's id).
+    bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(r#"{"id":"dev-root-token","policies":["root"],"no_parent":true}"#),
+    );
+    bao.kv_put(
+        "common/tls/example-cert",
+        json!({"tlsCrt": "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+               "tlsKey": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"}),
+    );
+    bao.kv_put(
+        "database/prod/credentials",
+        json!({"username": "dbuser", "password": "dbpass123"}),
+    );
+    bao.kv_put(
+        "app/config",
+        json!({"apiKey": "api-key-12345", "apiSecret": "api-secret-67890"}),
+    );
+    for ns in ["team-a", "team-b"] {
+        bao.namespace_with_kv(ns);
+        bao.api_ns(
+            ns,
+            "POST",
+            "/v1/secret/data/app/config",
+            Some(&json!({"data": {"apiKey": format!("{ns}-api-key"), "apiSecret": format!("{ns}-secret")}}).to_string()),
+        );
+    }
+    // team-b's AppRole on the default `approle` mount and team-a's token,
+    // both in the root namespace, each with a policy that reaches only its
+    // team's secrets.
+    for team in ["team-a", "team-b"] {
+        let policy = format!("path \"{team}/secret/data/*\" {{ capabilities = [\"read\"] }}");
+        bao.api(
+            "PUT",
+            &format!("/v1/sys/policies/acl/go-example-{team}"),
+            Some(&json!({ "policy": policy }).to_string()),
+        );
+    }
+    bao.ensure_mount_auth("approle");
+    bao.api(
+        "POST",
+        "/v1/auth/approle/role/go-example-team-b",
+        Some(r#"{"token_policies":"go-example-team-b","token_ttl":"1h"}"#),
+    );
+    let rid: serde_json::Value = serde_json::from_str(&bao.api(
+        "GET",
+        "/v1/auth/approle/role/go-example-team-b/role-id",
+        None,
+    ))
+    .unwrap();
+    let sid: serde_json::Value = serde_json::from_str(&bao.api(
+        "POST",
+        "/v1/auth/approle/role/go-example-team-b/secret-id",
+        Some("{}"),
+    ))
+    .unwrap();
+    let (role_id, secret_id) = (
+        rid["data"]["role_id"].as_str().unwrap().to_string(),
+        sid["data"]["secret_id"].as_str().unwrap().to_string(),
+    );
+    let team_a: serde_json::Value = serde_json::from_str(&bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(r#"{"policies":["go-example-team-a"]}"#),
+    ))
+    .unwrap();
+    let team_a_token = team_a["auth"]["client_token"].as_str().unwrap().to_string();
+
+    // Per config: each file under .work/secrets, what it must hold, its mode.
+    type Expected<'a> = &'a [(&'a str, &'a str, u32)];
+    let cases: [(&str, Expected); 3] = [
+        (
+            "config.yaml",
+            &[
+                (
+                    "tls.crt",
+                    "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+                    0o644,
+                ),
+                (
+                    "tls.key",
+                    "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+                    0o600,
+                ),
+                ("db-username", "dbuser", 0o600),
+                ("db-password", "dbpass123", 0o600),
+                ("api-key", "api-key-12345", 0o600),
+                ("api-secret", "api-secret-67890", 0o600),
+            ],
+        ),
+        (
+            "config-credential-sets.yaml",
+            &[
+                ("default-api-key", "api-key-12345", 0o600),
+                ("team-a-api-key", "team-a-api-key", 0o600),
+                ("team-b-api-key", "team-b-api-key", 0o600),
+            ],
+        ),
+        (
+            "config-openbao-namespaces.yaml",
+            &[
+                ("team-a-api-key", "team-a-api-key", 0o600),
+                ("team-a-api-secret", "team-a-secret", 0o600),
+                ("team-b-api-key", "team-b-api-key", 0o600),
+                ("team-b-api-secret", "team-b-secret", 0o600),
+                ("root-api-key", "api-key-12345", 0o600),
+                ("root-api-secret", "api-secret-67890", 0o600),
+            ],
+        ),
+    ];
+    let env = [
+        ("VAULT_TOKEN", "dev-root-token"),
+        ("TEAM_A_TOKEN", team_a_token.as_str()),
+        ("TEAM_B_ROLE_ID", role_id.as_str()),
+        ("TEAM_B_SECRET_ID", secret_id.as_str()),
+    ];
+    let dirs: Vec<_> = cases.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let runs: Vec<_> = cases
+        .iter()
+        .zip(&dirs)
+        .map(|((name, _), dir)| {
+            let config = std::fs::read_to_string(fixtures.join(name)).unwrap();
+            let d = dir.path().to_path_buf();
+            Sync::start_with(
+                Path::new(env!("CARGO_BIN_EXE_secrets-sync")),
+                &d,
+                &config,
+                &bao.addr,
+                &env,
+                |cmd| {
+                    cmd.current_dir(&d);
+                },
+            )
+        })
+        .collect();
+    for (((name, files), dir), s) in cases.iter().zip(&dirs).zip(&runs) {
+        let out = dir.path().join(".work/secrets");
+        wait_for(Duration::from_secs(20), || {
+            files
+                .iter()
+                .all(|(f, want, _)| read(&out.join(f)).as_deref() == Some(*want))
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", s.logs()));
+        for (f, _, mode) in files.iter() {
+            let m = std::fs::metadata(out.join(f)).unwrap().mode() & 0o777;
+            assert_eq!(m, *mode, "{name}: mode of {f}");
+        }
+        let st = s.status();
+        assert_eq!(st["ready"], true, "{name}: {st}");
+    }
+    // Each set read with its own login: the audit log names the policy of
+    // the token behind each read.
+    let audit = std::fs::read_to_string(&bao.audit_log).unwrap_or_default();
+    for (ns, who) in [
+        ("team-a", "go-example-team-a"),
+        ("team-b", "go-example-team-b"),
+    ] {
+        let reads = audit
+            .lines()
+            .filter(|l| {
+                l.contains("\"type\":\"request\"")
+                    && l.contains("\"path\":\"secret/data/app/config\"")
+                    && l.contains(&format!("\"path\":\"{ns}/\""))
+                    && l.contains(who)
+            })
+            .count();
+        assert!(reads >= 1, "no read in {ns} with the login of {who}");
+    }
+    // The tokens and the secret id are in no log line.
+    for s in &runs {
+        let logs = s.logs();
+        for canary in [team_a_token.as_str(), secret_id.as_str(), "dev-root-token"] {
+            assert!(!logs.contains(canary), "a credential in the log:\n{logs}");
+        }
+    }
+}
