@@ -1,5 +1,5 @@
 //! The command line's definition (clap): `run` (default), `check` (alias
-//! `validate`), `isready`, `init` and `version`. In the library so that the
+//! `validate`), `isready`, `init`, `schema` and `version`. In the library so that the
 //! man page and shell completions are generated from it and checked
 //! current by the tests (tests/cli_docs.rs).
 
@@ -41,6 +41,9 @@ pub enum Command {
     Isready(IsreadyArgs),
     /// Print a commented starter config (or write it to --output).
     Init(InitArgs),
+    /// Print the JSON Schema of the config file (for editors and CI:
+    /// `secrets-sync schema > secrets-sync.schema.json`).
+    Schema,
     /// Print the version and the platform.
     Version,
 }

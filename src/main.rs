@@ -21,6 +21,10 @@ fn main() -> ExitCode {
         Some(Command::Check(a)) => check(&a.config, &a.runtime),
         Some(Command::Isready(a)) => isready(&a.status_file),
         Some(Command::Init(a)) => init(&a),
+        Some(Command::Schema) => {
+            print!("{}", secrets_sync::config::SCHEMA);
+            ExitCode::SUCCESS
+        }
         Some(Command::Version) => {
             println!(
                 "secrets-sync version {}\n  OS/Arch: {}/{}",

@@ -326,7 +326,7 @@ fn init_writes_a_starter_that_validate_accepts_and_version_prints_ours() {
     c.arg("init");
     let (_, stdout, _) = run_to_end(c);
     assert!(
-        stdout.starts_with("# secrets-sync configuration"),
+        stdout.starts_with("# yaml-language-server: $schema=secrets-sync.schema.json\n# secrets-sync configuration"),
         "{stdout}"
     );
     let mut c = bin();
@@ -356,4 +356,119 @@ fn init_writes_a_starter_that_validate_accepts_and_version_prints_ours() {
     let (code, _, stderr) = run_to_end(c);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("/nonexistent/go-tool.yaml"), "{stderr}");
+}
+
+/// Every config a user may start from names the JSON Schema on its first
+/// line (yaml-language-server's modeline): the repository's examples the
+/// committed file, the configs meant to be copied (starter, ConfigMaps) a
+/// file `secrets-sync schema` writes next to them.
+#[test]
+fn every_example_config_names_the_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // config-examples/*.yaml and compose/config*.yaml.
+    let mut files: Vec<_> = [("config-examples", ""), ("compose", "config")]
+        .iter()
+        .flat_map(|(d, prefix)| {
+            std::fs::read_dir(root.join(d))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(move |p| {
+                    p.extension().is_some_and(|e| e == "yaml")
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                })
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for p in &files {
+        let text = std::fs::read_to_string(p).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let target = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: first line is not the schema modeline: {first}",
+                    p.display()
+                )
+            });
+        let schema = p.parent().unwrap().join(target);
+        assert!(
+            schema.ends_with("schema/secrets-sync.schema.json") && schema.exists(),
+            "{}: names {target}",
+            p.display()
+        );
+    }
+    let modeline = "# yaml-language-server: $schema=secrets-sync.schema.json";
+    let starter = std::fs::read_to_string(root.join("src/starter.yaml")).unwrap();
+    assert!(starter.starts_with(modeline), "src/starter.yaml");
+    let mut configmaps = 0;
+    for f in [
+        "k8s/configmap.yaml",
+        "k8s/deployment-native-sidecar-signal.yaml",
+        "k8s/deployment-native-sidecar-http.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = serde_yaml::Value::deserialize(doc).unwrap();
+            if let Some(config) = v["data"]["config.yaml"].as_str() {
+                assert!(config.starts_with(modeline), "{f}: {config}");
+                configmaps += 1;
+            }
+        }
+    }
+    assert_eq!(configmaps, 3);
+}
+
+/// `secrets-sync schema` prints the committed schema, a draft-7 JSON Schema
+/// that refuses unknown fields.
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = bin();
+    c.arg("schema");
+    let (code, out, err) = run_to_end(c);
+    assert_eq!(code, 0, "{err}");
+    let committed = std::fs::read_to_string(root.join("schema/secrets-sync.schema.json")).unwrap();
+    assert_eq!(out, committed);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(v["additionalProperties"], false);
+    assert_eq!(v["definitions"]["RawSecret"]["additionalProperties"], false);
+    assert!(v["definitions"]["RawSecret"]["properties"]["refreshInterval"].is_object());
+}
+
+/// The configs the schema refuses (tests/fixtures/schema-invalid, checked
+/// by scripts/check-config-schema.sh) are refused by `check` too, and the
+/// Go tool's example configs that the schema accepts pass `check`.
+#[test]
+fn schema_and_check_agree_on_the_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("tests/fixtures/schema-invalid"))
+        .unwrap()
+        .flatten()
+    {
+        let (code, out, err) = check(&e.path());
+        assert_eq!(code, 2, "{}: {out}{err}", e.path().display());
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    for e in std::fs::read_dir(root.join("tests/fixtures/go-tool"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "yaml") {
+            let mut c = bin();
+            c.args(["check", "--config"])
+                .arg(e.path())
+                .env("VAULT_TOKEN", "t")
+                .env("TEAM_A_TOKEN", "t")
+                .env("TEAM_B_ROLE_ID", "r")
+                .env("TEAM_B_SECRET_ID", "s");
+            let (code, out, err) = run_to_end(c);
+            assert_eq!(code, 0, "{}: {out}{err}", e.path().display());
+        }
+    }
 }

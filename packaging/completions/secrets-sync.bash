@@ -31,6 +31,9 @@ _secrets__sync() {
             secrets__sync,run)
                 cmd="secrets__sync__subcmd__run"
                 ;;
+            secrets__sync,schema)
+                cmd="secrets__sync__subcmd__schema"
+                ;;
             secrets__sync,validate)
                 cmd="secrets__sync__subcmd__check"
                 ;;
@@ -52,6 +55,9 @@ _secrets__sync() {
             secrets__sync__subcmd__help,run)
                 cmd="secrets__sync__subcmd__help__subcmd__run"
                 ;;
+            secrets__sync__subcmd__help,schema)
+                cmd="secrets__sync__subcmd__help__subcmd__schema"
+                ;;
             secrets__sync__subcmd__help,version)
                 cmd="secrets__sync__subcmd__help__subcmd__version"
                 ;;
@@ -62,7 +68,7 @@ _secrets__sync() {
 
     case "${cmd}" in
         secrets__sync)
-            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help run check validate isready init version help"
+            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help run check validate isready init schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,7 +408,7 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__help)
-            opts="run check isready init version help"
+            opts="run check isready init schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -472,6 +478,20 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secrets__subcmd__sync__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -702,6 +722,20 @@ _secrets__sync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secrets__subcmd__sync__subcmd__schema)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

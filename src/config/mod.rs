@@ -357,3 +357,10 @@ pub fn load_str(
 
 #[cfg(test)]
 mod tests;
+
+/// The config's JSON Schema (generated from [`raw`], kept current by the
+/// test in `schema`), printed by `secrets-sync schema`.
+pub const SCHEMA: &str = include_str!("../../schema/secrets-sync.schema.json");
+
+#[cfg(test)]
+mod schema;
