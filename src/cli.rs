@@ -1,5 +1,5 @@
 //! The command line's definition (clap): `run` (default), `check` (alias
-//! `validate`), `isready`, `init`, `schema` and `version`. In the library so that the
+//! `validate`), `isready`, `init`, `convert`, `schema` and `version`. In the library so that the
 //! man page and shell completions are generated from it and checked
 //! current by the tests (tests/cli_docs.rs).
 
@@ -41,6 +41,10 @@ pub enum Command {
     Isready(IsreadyArgs),
     /// Print a commented starter config (or write it to --output).
     Init(InitArgs),
+    /// Convert an ExternalSecret, Vault Agent injector annotations or a
+    /// Vault Agent HCL config into a secrets-sync config (printed); what
+    /// does not convert is listed on stderr and the exit code is 1.
+    Convert(ConvertArgs),
     /// Print the JSON Schema of the config file (for editors and CI:
     /// `secrets-sync schema > secrets-sync.schema.json`).
     Schema,
@@ -57,6 +61,24 @@ pub struct InitArgs {
     /// Overwrite --output if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Files to convert (YAML: ExternalSecret, SecretStore, Pod/Deployment
+    /// with vault.hashicorp.com annotations; or Vault Agent HCL); none or
+    /// `-` reads standard input.
+    pub inputs: Vec<PathBuf>,
+    /// Directory the generated config writes its files to (default: where
+    /// the source put them; /secrets for an ExternalSecret).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<String>,
+    /// KV mount of the secrets (default: the SecretStore's, else `secret`).
+    #[arg(long, value_name = "PATH")]
+    pub mount_path: Option<String>,
+    /// KV version, v1 or v2 (default: the SecretStore's, else v2).
+    #[arg(long, value_name = "VERSION", value_parser = ["v1", "v2", "1", "2"])]
+    pub kv_version: Option<String>,
 }
 
 #[derive(Args)]

@@ -25,6 +25,7 @@ pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod fs;
 pub mod http;
 pub(crate) mod notify;

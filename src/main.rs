@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use secrets_sync::cli::{Cli, Command, InitArgs};
+use secrets_sync::cli::{Cli, Command, ConvertArgs, InitArgs};
 use secrets_sync::config::settings::{ConfigArgs, RunArgs, RuntimeArgs, SettingError};
 use secrets_sync::config::Credentials;
 use secrets_sync::plan;
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Some(Command::Check(a)) => check(&a.config, &a.runtime),
         Some(Command::Isready(a)) => isready(&a.status_file),
         Some(Command::Init(a)) => init(&a),
+        Some(Command::Convert(a)) => convert(&a),
         Some(Command::Schema) => {
             print!("{}", secrets_sync::config::SCHEMA);
             ExitCode::SUCCESS
@@ -79,6 +80,66 @@ fn check(args: &ConfigArgs, runtime: &RuntimeArgs) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints the converted config; what did not convert goes to stderr and
+/// makes the exit code 1 (2: an input could not be read).
+fn convert(args: &ConvertArgs) -> ExitCode {
+    use secrets_sync::convert::{convert, Input, Options};
+    let stdin = [PathBuf::from("-")];
+    let paths = if args.inputs.is_empty() {
+        &stdin[..]
+    } else {
+        &args.inputs[..]
+    };
+    let mut inputs = Vec::with_capacity(paths.len());
+    for p in paths {
+        let read = if p.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+        } else {
+            std::fs::read_to_string(p)
+        };
+        match read {
+            Ok(text) => inputs.push(Input {
+                name: if p.as_os_str() == "-" {
+                    "standard input".into()
+                } else {
+                    p.display().to_string()
+                },
+                text,
+                dir: p.parent().map(PathBuf::from).unwrap_or_default(),
+            }),
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let opts = Options {
+        output_dir: args.output_dir.clone(),
+        mount_path: args.mount_path.clone(),
+        kv_version: args.kv_version.clone(),
+    };
+    let c = convert(&inputs, &opts);
+    print!("{}", c.config);
+    for n in &c.notes {
+        eprintln!("note: {n}");
+    }
+    for p in &c.problems {
+        eprintln!("not converted: {p}");
+    }
+    if c.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} construct{} not converted: the config above lacks {}; see docs/migrating-*.md",
+            c.problems.len(),
+            if c.problems.len() == 1 { "" } else { "s" },
+            if c.problems.len() == 1 { "it" } else { "them" }
+        );
+        ExitCode::FAILURE
     }
 }
 

@@ -462,6 +462,13 @@ const GO_FUNCTIONS: [(&str, &str, Option<&str>); 17] = [
     ("default", "default_empty", Some("value")),
 ];
 
+/// Is `name` a Go-template function the Go form translates (ESO's and
+/// Sprig's names, [`GO_FUNCTIONS`])? `secrets-sync convert` keeps a
+/// template only when every function it calls is one of these.
+pub(crate) fn is_go_function(name: &str) -> bool {
+    GO_FUNCTIONS.iter().any(|(n, _, _)| *n == name)
+}
+
 /// Rewrites Go pipelines of [`GO_FUNCTIONS`] in a `{{ }}` action (its
 /// `.x` paths already translated): `x | f "a"` becomes `x | f(param="a")`
 /// and the call form `f "a" x` becomes `x | f(param="a")`, where `x` may be

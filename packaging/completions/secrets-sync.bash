@@ -19,6 +19,9 @@ _secrets__sync() {
             secrets__sync,check)
                 cmd="secrets__sync__subcmd__check"
                 ;;
+            secrets__sync,convert)
+                cmd="secrets__sync__subcmd__convert"
+                ;;
             secrets__sync,help)
                 cmd="secrets__sync__subcmd__help"
                 ;;
@@ -42,6 +45,9 @@ _secrets__sync() {
                 ;;
             secrets__sync__subcmd__help,check)
                 cmd="secrets__sync__subcmd__help__subcmd__check"
+                ;;
+            secrets__sync__subcmd__help,convert)
+                cmd="secrets__sync__subcmd__help__subcmd__convert"
                 ;;
             secrets__sync__subcmd__help,help)
                 cmd="secrets__sync__subcmd__help__subcmd__help"
@@ -68,7 +74,7 @@ _secrets__sync() {
 
     case "${cmd}" in
         secrets__sync)
-            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help run check validate isready init schema version help"
+            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --audit-log --audit-log-file --shutdown-timeout --refresh-api --watch-debounce --once --help run check validate isready init convert schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -407,8 +413,34 @@ _secrets__sync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secrets__subcmd__sync__subcmd__convert)
+            opts="-h --output-dir --mount-path --kv-version --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mount-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kv-version)
+                    COMPREPLY=($(compgen -W "v1 v2 1 2" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secrets__subcmd__sync__subcmd__help)
-            opts="run check isready init schema version help"
+            opts="run check isready init convert schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,6 +454,20 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secrets__subcmd__sync__subcmd__help__subcmd__convert)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

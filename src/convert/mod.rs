@@ -1,0 +1,623 @@
+//! `secrets-sync convert`: another tool's description of which secrets go
+//! to which files, rewritten as a secrets-sync config.
+//!
+//! Reads External Secrets Operator resources ([`eso`]: `ExternalSecret`
+//! v1beta1/v1 and the Vault `SecretStore` they name), Vault Agent injector
+//! annotations on a Pod or workload ([`injector`]) and a Vault Agent HCL
+//! config's `template` stanzas ([`agent`]); their Go templates go through
+//! [`gotmpl`]. Each reader fills one [`Draft`]: the store, the secrets
+//! (one per Vault path, with a template entry and a file per target) and
+//! the actions, plus every construct it could not carry over and why.
+//! [`Draft::to_yaml`] prints the config. Pure: no file but the input (and
+//! an Agent template's `source`) is read, and nothing is written.
+
+mod agent;
+mod eso;
+mod gotmpl;
+mod injector;
+
+use serde_yaml::{Mapping, Value};
+
+/// The flags of `convert` (the Go tool's names).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where the generated config writes its files (`--output-dir`);
+    /// `None`: where the source put them (ESO: `/secrets`).
+    pub output_dir: Option<String>,
+    /// KV mount (`--mount-path`); `None`: the source's, else `secret`.
+    pub mount_path: Option<String>,
+    /// KV version, `v1` or `v2` (`--kv-version`); `None`: the source's,
+    /// else `v2`.
+    pub kv_version: Option<String>,
+}
+
+/// One input: its name for messages, its text, and its directory (an
+/// Agent template's relative `source` is read from it).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub text: String,
+    pub dir: std::path::PathBuf,
+}
+
+/// The result: the config, what did not convert, and notes.
+#[derive(Debug, Default)]
+pub struct Conversion {
+    /// The config (YAML), printed even when some constructs did not convert.
+    pub config: String,
+    /// Constructs that could not be converted, each naming where it is and
+    /// why; not empty means exit 1.
+    pub problems: Vec<String>,
+    /// What the user should know (an environment variable to set, ...).
+    pub notes: Vec<String>,
+}
+
+/// Converts `inputs` (YAML or HCL each) into one config.
+pub fn convert(inputs: &[Input], opts: &Options) -> Conversion {
+    let mut draft = Draft::new(opts);
+    for input in inputs {
+        draft.base_dir = input.dir.clone();
+        read_input(&mut draft, &input.name, &input.text);
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    Conversion {
+        config: draft.to_yaml(&names.join(", ")),
+        problems: draft.problems,
+        notes: draft.notes,
+    }
+}
+
+fn read_input(draft: &mut Draft, name: &str, input: &str) {
+    match detect(input) {
+        Kind::Yaml(docs) => {
+            let eso_count = docs.iter().filter(|d| eso::is_external_secret(d)).count();
+            for d in &docs {
+                eso::read_store(draft, d);
+            }
+            let mut used = false;
+            for (i, d) in docs.iter().enumerate() {
+                let loc = format!("{name}: document {}", i + 1);
+                if eso::is_external_secret(d) {
+                    eso::read(draft, &loc, d, eso_count > 1);
+                    used = true;
+                } else if injector::read(draft, &loc, d) {
+                    used = true;
+                } else if !eso::is_store(d) && !d.is_null() {
+                    let kind = d.get("kind").and_then(Value::as_str).unwrap_or("?");
+                    draft.problems.push(format!(
+                        "{loc}: a {kind} is neither an ExternalSecret nor a workload with vault.hashicorp.com annotations; skipped"
+                    ));
+                }
+            }
+            if !used {
+                draft.problems.push(format!(
+                    "{name}: found no ExternalSecret and no vault.hashicorp.com/agent-inject-secret-* annotation"
+                ));
+            }
+        }
+        Kind::Hcl(body) => agent::read(draft, name, &body),
+        Kind::Neither(why) => draft.problems.push(format!("{name}: {why}")),
+    }
+}
+
+enum Kind {
+    Yaml(Vec<Value>),
+    Hcl(hcl::Value),
+    Neither(String),
+}
+
+/// YAML (one or more documents, a `kind: List` flattened) or Agent HCL.
+fn detect(input: &str) -> Kind {
+    use serde::Deserialize;
+    let yaml: Result<Vec<Value>, _> = serde_yaml::Deserializer::from_str(input)
+        .map(Value::deserialize)
+        .collect();
+    match yaml {
+        Ok(docs) if docs.iter().any(Value::is_mapping) => {
+            let mut flat = Vec::new();
+            for d in docs {
+                match d.get("items").and_then(Value::as_sequence) {
+                    Some(items) if d.get("kind").and_then(Value::as_str) == Some("List") => {
+                        flat.extend(items.iter().cloned());
+                    }
+                    _ => flat.push(d),
+                }
+            }
+            Kind::Yaml(flat)
+        }
+        yaml_result => match hcl::from_str::<hcl::Value>(input) {
+            Ok(v) if v.as_object().is_some_and(|o| !o.is_empty()) => Kind::Hcl(v),
+            Ok(_) => Kind::Neither("the input is empty".into()),
+            Err(hcl_err) => Kind::Neither(match yaml_result {
+                Err(e) => format!("neither YAML ({e}) nor Vault Agent HCL ({hcl_err})"),
+                Ok(_) => format!("not a YAML mapping, and not Vault Agent HCL ({hcl_err})"),
+            }),
+        },
+    }
+}
+
+/// Where a secret is read.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Kv {
+        mount: String,
+        path: String,
+        v2: bool,
+    },
+    Dynamic {
+        path: String,
+        /// POST parameters (`with secret "PATH" "k=v"`).
+        params: Vec<(String, String)>,
+    },
+    Pki {
+        path: String,
+        common_name: String,
+        alt_names: Vec<String>,
+        ip_sans: Vec<String>,
+        ttl: Option<String>,
+    },
+}
+
+/// One file of a secret.
+#[derive(Debug, Clone)]
+struct File {
+    path: String,
+    /// The template entry or secret field it takes.
+    key: String,
+    mode: Option<String>,
+    base64: bool,
+}
+
+/// One secret of the generated config.
+#[derive(Debug)]
+struct Secret {
+    name: String,
+    source: Source,
+    refresh: Option<String>,
+    /// (key, template) in order; empty: the files take fields.
+    templates: Vec<(String, String)>,
+    files: Vec<File>,
+    on_change: Vec<String>,
+}
+
+/// The auth of the generated store.
+#[derive(Debug, Default, Clone)]
+struct Store {
+    address: Option<String>,
+    namespace: Option<String>,
+    auth: Vec<(&'static str, String)>,
+    ca_cert: Option<String>,
+    skip_verify: Option<bool>,
+    mount_path: Option<String>,
+    kv_version: Option<String>,
+}
+
+/// A config being built.
+pub(crate) struct Draft {
+    opts: Options,
+    /// The directory of the input being read.
+    base_dir: std::path::PathBuf,
+    store: Store,
+    secrets: Vec<Secret>,
+    /// (name, argv) of `exec` actions.
+    actions: Vec<(String, Vec<String>)>,
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Draft {
+    fn new(opts: &Options) -> Self {
+        Draft {
+            opts: opts.clone(),
+            base_dir: std::path::PathBuf::new(),
+            store: Store::default(),
+            secrets: Vec::new(),
+            actions: Vec::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The KV mount: the flag, else what the source said, else `secret`.
+    fn mount(&self) -> String {
+        self.opts
+            .mount_path
+            .clone()
+            .or_else(|| self.store.mount_path.clone())
+            .unwrap_or_else(|| "secret".into())
+            .trim_matches('/')
+            .to_string()
+    }
+
+    /// KV v2 unless the flag or the source says v1.
+    fn kv2(&self) -> bool {
+        let v = self
+            .opts
+            .kv_version
+            .clone()
+            .or_else(|| self.store.kv_version.clone())
+            .unwrap_or_default();
+        !matches!(v.trim().trim_start_matches(['v', 'V']), "1")
+    }
+
+    /// `dir/name` with `dir` the `--output-dir` when given, else `default`.
+    fn file_path(&self, default_dir: &str, name: &str) -> String {
+        join(self.opts.output_dir.as_deref().unwrap_or(default_dir), name)
+    }
+
+    /// Adds a file with its template (or field) to the secret reading
+    /// `source`, creating it (named `name`) if no secret reads it yet.
+    fn add(
+        &mut self,
+        name: &str,
+        source: Source,
+        entry: Entry,
+        file: File,
+        refresh: Option<String>,
+    ) {
+        let idx = match self.secrets.iter().position(|s| s.source == source) {
+            Some(i) => i,
+            None => {
+                let mut unique = name.to_string();
+                let mut n = 2;
+                while self.secrets.iter().any(|s| s.name == unique) {
+                    unique = format!("{name}-{n}");
+                    n += 1;
+                }
+                self.secrets.push(Secret {
+                    name: unique,
+                    source,
+                    refresh: None,
+                    templates: Vec::new(),
+                    files: Vec::new(),
+                    on_change: Vec::new(),
+                });
+                self.secrets.len() - 1
+            }
+        };
+        let s = &mut self.secrets[idx];
+        if s.refresh.is_none() {
+            s.refresh = refresh;
+        }
+        let mut file = file;
+        if let Entry::Template(text) = entry {
+            let mut key = file.key.clone();
+            let mut n = 2;
+            while s.templates.iter().any(|(k, _)| *k == key) {
+                key = format!("{}-{n}", file.key);
+                n += 1;
+            }
+            s.templates.push((key.clone(), text));
+            file.key = key;
+        }
+        s.files.push(file);
+    }
+
+    /// An `exec` action running `command` after the files of the secret
+    /// reading `secret_source` changed.
+    fn command_action(&mut self, name: &str, command: Command, secret_source: &Source) {
+        let mut action = name.to_string();
+        let mut n = 2;
+        while self.actions.iter().any(|(a, _)| *a == action) {
+            action = format!("{name}-{n}");
+            n += 1;
+        }
+        let argv = match command {
+            Command::Argv(argv) => argv,
+            Command::Shell(line) => {
+                self.notes.push(format!(
+                    "the command of {name} runs as the action {action:?} through `sh -c`: the image secrets-sync runs in needs a shell"
+                ));
+                vec!["sh".into(), "-c".into(), line]
+            }
+        };
+        self.actions.push((action.clone(), argv));
+        if let Some(s) = self.secrets.iter_mut().find(|s| s.source == *secret_source) {
+            if !s.on_change.contains(&action) {
+                s.on_change.push(action);
+            }
+        }
+    }
+
+    /// The one secret a template reads; none or several is reported
+    /// (`what` names the template).
+    fn one_call(&mut self, what: &str, calls: &[gotmpl::SecretCall]) -> Option<gotmpl::SecretCall> {
+        match calls {
+            [one] => Some(one.clone()),
+            [] => {
+                self.problems.push(format!("{what} reads no secret"));
+                None
+            }
+            many => {
+                self.problems.push(format!(
+                    "{what} reads {} secrets; a secrets-sync template reads one: split it",
+                    many.len()
+                ));
+                None
+            }
+        }
+    }
+
+    /// The source of an Agent-style secret read (`with secret`), from its
+    /// path and arguments.
+    fn agent_source(
+        &mut self,
+        loc: &str,
+        call: &gotmpl::SecretCall,
+        kv2_fields: bool,
+    ) -> Option<Source> {
+        let segs: Vec<&str> = call.path.split('/').collect();
+        if !call.params.is_empty() {
+            if segs.len() == 3 && segs[1] == "issue" {
+                let mut pki = Source::Pki {
+                    path: call.path.clone(),
+                    common_name: String::new(),
+                    alt_names: Vec::new(),
+                    ip_sans: Vec::new(),
+                    ttl: None,
+                };
+                if let Source::Pki {
+                    common_name,
+                    alt_names,
+                    ip_sans,
+                    ttl,
+                    ..
+                } = &mut pki
+                {
+                    for (k, v) in &call.params {
+                        let list = || {
+                            v.split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect()
+                        };
+                        match k.as_str() {
+                            "common_name" => *common_name = v.clone(),
+                            "alt_names" => *alt_names = list(),
+                            "ip_sans" => *ip_sans = list(),
+                            "ttl" => *ttl = Some(v.clone()),
+                            other => self.problems.push(format!(
+                                "{loc}: the PKI parameter {other:?} has no pki: field (commonName, altNames, ipSans, ttl); left out"
+                            )),
+                        }
+                    }
+                    if common_name.is_empty() {
+                        self.problems.push(format!(
+                            "{loc}: {:?} issues a certificate without common_name; pki: needs one",
+                            call.path
+                        ));
+                        return None;
+                    }
+                }
+                return Some(pki);
+            }
+            return Some(Source::Dynamic {
+                path: call.path.clone(),
+                params: call.params.clone(),
+            });
+        }
+        if kv2_fields {
+            if segs.len() >= 3 && segs[1] == "data" {
+                return Some(Source::Kv {
+                    mount: segs[0].to_string(),
+                    path: segs[2..].join("/"),
+                    v2: true,
+                });
+            }
+            self.problems.push(format!(
+                "{loc}: .Data.data is read from {:?}, which is not a KV v2 path (MOUNT/data/PATH)",
+                call.path
+            ));
+            return None;
+        }
+        let mount = self.mount();
+        if segs.len() >= 2 && segs[0] == mount && !self.kv2() {
+            return Some(Source::Kv {
+                mount,
+                path: segs[1..].join("/"),
+                v2: false,
+            });
+        }
+        Some(Source::Dynamic {
+            path: call.path.clone(),
+            params: Vec::new(),
+        })
+    }
+
+    /// The config as YAML, headed by the schema line and where it came from.
+    fn to_yaml(&self, input_name: &str) -> String {
+        let mut root = Mapping::new();
+        root.insert("secretStore".into(), Value::Mapping(self.store_yaml()));
+        let mount = self.mount();
+        let kv2 = self.kv2();
+        let secrets: Vec<Value> = self
+            .secrets
+            .iter()
+            .map(|s| secret_yaml(s, &mount, kv2))
+            .collect();
+        root.insert("secrets".into(), Value::Sequence(secrets));
+        if !self.actions.is_empty() {
+            let mut actions = Mapping::new();
+            for (name, argv) in &self.actions {
+                let mut a = Mapping::new();
+                a.insert(
+                    "exec".into(),
+                    Value::Sequence(argv.iter().map(|s| s.as_str().into()).collect()),
+                );
+                actions.insert(name.as_str().into(), Value::Mapping(a));
+            }
+            root.insert("actions".into(), Value::Mapping(actions));
+        }
+        let body = serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default();
+        let source = input_name.replace(['\n', '\r'], " ");
+        format!(
+            "# yaml-language-server: $schema=secrets-sync.schema.json\n# Converted by `secrets-sync convert` from {source}.\n# Check it with `secrets-sync check --config FILE`.\n{body}"
+        )
+    }
+
+    fn store_yaml(&self) -> Mapping {
+        let s = &self.store;
+        let mut m = Mapping::new();
+        m.insert(
+            "address".into(),
+            s.address
+                .clone()
+                .unwrap_or_else(|| "${VAULT_ADDR}".into())
+                .into(),
+        );
+        if let Some(ns) = &s.namespace {
+            m.insert("namespace".into(), ns.as_str().into());
+        }
+        if !s.auth.iter().any(|(k, _)| *k == "authMethod") {
+            m.insert("authMethod".into(), "token".into());
+            m.insert("token".into(), "${VAULT_TOKEN}".into());
+        }
+        for (k, v) in &s.auth {
+            m.insert((*k).into(), v.as_str().into());
+        }
+        if let Some(ca) = &s.ca_cert {
+            m.insert("caCert".into(), ca.as_str().into());
+        }
+        if let Some(skip) = s.skip_verify {
+            m.insert("skipVerify".into(), skip.into());
+        }
+        m.insert("mountPath".into(), self.mount().into());
+        m.insert(
+            "kvVersion".into(),
+            if self.kv2() { "v2" } else { "v1" }.into(),
+        );
+        m
+    }
+}
+
+/// A command run after a file changed.
+enum Command {
+    /// A command line, run by `sh -c`.
+    Shell(String),
+    /// An argv, run as it is.
+    Argv(Vec<String>),
+}
+
+/// What a file's content comes from.
+enum Entry {
+    /// A template (our Go form or Tera).
+    Template(String),
+    /// The secret field named by the file's key.
+    Field,
+}
+
+fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
+    let mut m = Mapping::new();
+    m.insert("name".into(), s.name.as_str().into());
+    match &s.source {
+        Source::Kv { mount, path, v2 } => {
+            m.insert("path".into(), path.as_str().into());
+            if mount != store_mount {
+                m.insert("mountPath".into(), mount.as_str().into());
+            }
+            if *v2 != store_kv2 {
+                m.insert("kvVersion".into(), if *v2 { "v2" } else { "v1" }.into());
+            }
+        }
+        Source::Dynamic { path, params } => {
+            let mut d = Mapping::new();
+            d.insert("path".into(), path.as_str().into());
+            if !params.is_empty() {
+                d.insert("method".into(), "POST".into());
+                let mut p = Mapping::new();
+                for (k, v) in params {
+                    p.insert(k.as_str().into(), v.as_str().into());
+                }
+                d.insert("parameters".into(), Value::Mapping(p));
+            }
+            m.insert("dynamic".into(), Value::Mapping(d));
+        }
+        Source::Pki {
+            path,
+            common_name,
+            alt_names,
+            ip_sans,
+            ttl,
+        } => {
+            let mut p = Mapping::new();
+            p.insert("path".into(), path.as_str().into());
+            p.insert("commonName".into(), common_name.as_str().into());
+            let list =
+                |v: &Vec<String>| Value::Sequence(v.iter().map(|s| s.as_str().into()).collect());
+            if !alt_names.is_empty() {
+                p.insert("altNames".into(), list(alt_names));
+            }
+            if !ip_sans.is_empty() {
+                p.insert("ipSans".into(), list(ip_sans));
+            }
+            if let Some(t) = ttl {
+                p.insert("ttl".into(), t.as_str().into());
+            }
+            m.insert("pki".into(), Value::Mapping(p));
+        }
+    }
+    if let Some(r) = &s.refresh {
+        if !matches!(s.source, Source::Pki { .. }) {
+            m.insert("refreshInterval".into(), r.as_str().into());
+        }
+    }
+    if !s.templates.is_empty() {
+        let mut data = Mapping::new();
+        for (k, t) in &s.templates {
+            data.insert(k.as_str().into(), t.as_str().into());
+        }
+        let mut tm = Mapping::new();
+        tm.insert("data".into(), Value::Mapping(data));
+        m.insert("template".into(), Value::Mapping(tm));
+    }
+    let files: Vec<Value> = s
+        .files
+        .iter()
+        .map(|f| {
+            let mut fm = Mapping::new();
+            fm.insert("path".into(), f.path.as_str().into());
+            fm.insert("key".into(), f.key.as_str().into());
+            fm.insert("mode".into(), f.mode.as_deref().unwrap_or("0600").into());
+            if f.base64 {
+                fm.insert("encoding".into(), "base64".into());
+            }
+            Value::Mapping(fm)
+        })
+        .collect();
+    m.insert("files".into(), Value::Sequence(files));
+    if !s.on_change.is_empty() {
+        m.insert(
+            "onChange".into(),
+            Value::Sequence(s.on_change.iter().map(|a| a.as_str().into()).collect()),
+        );
+    }
+    Value::Mapping(m)
+}
+
+/// `dir/name`.
+fn join(dir: &str, name: &str) -> String {
+    format!(
+        "{}/{}",
+        dir.trim_end_matches('/'),
+        name.trim_start_matches('/')
+    )
+}
+
+/// A string of a YAML mapping, if there.
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str()
+}
+
+/// A file mode as the sources write it: `"0400"`, `0400`, `"400"`.
+fn mode_string(v: &str) -> Option<String> {
+    let t = v.trim().trim_start_matches("0o");
+    (!t.is_empty() && t.len() <= 4 && t.chars().all(|c| ('0'..='7').contains(&c)))
+        .then(|| format!("{:0>4}", t))
+}
+
+#[cfg(test)]
+mod tests;
