@@ -462,11 +462,14 @@ const GO_FUNCTIONS: [(&str, &str, Option<&str>); 17] = [
     ("default", "default_empty", Some("value")),
 ];
 
-/// Is `name` a Go-template function the Go form translates (ESO's and
-/// Sprig's names, [`GO_FUNCTIONS`])? `secrets-sync convert` keeps a
+/// `name` if it is a Go-template function the Go form translates (ESO's
+/// and Sprig's names, [`GO_FUNCTIONS`]). `secrets-sync convert` keeps a
 /// template only when every function it calls is one of these.
-pub(crate) fn is_go_function(name: &str) -> bool {
-    GO_FUNCTIONS.iter().any(|(n, _, _)| *n == name)
+pub(crate) fn go_function(name: &str) -> Option<&'static str> {
+    GO_FUNCTIONS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(n, _, _)| *n)
 }
 
 /// Rewrites Go pipelines of [`GO_FUNCTIONS`] in a `{{ }}` action (its

@@ -400,16 +400,49 @@ fn expression(
             let (field, is_kv2) = dotted(tok, dialect, stack)?;
             kv2 |= is_kv2;
             out.push(field);
-        } else if crate::template::is_go_function(tok) {
-            out.push(tok.to_string());
+        } else if let Some(ours) = function(tok, dialect) {
+            out.push(ours.to_string());
         } else {
-            return Err(format!(
-                "the function `{tok}` has no conversion (secrets-sync has ESO's functions and lower/upper/trim/default)"
-            ));
+            return Err(match dialect {
+                Dialect::Agent => format!(
+                    "the function `{tok}` has no conversion (these do: {})",
+                    CONSUL_FUNCTIONS.map(|(n, _)| n).join(", ")
+                ),
+                Dialect::Eso { .. } => format!(
+                    "the function `{tok}` has no conversion (secrets-sync has ESO's functions and lower/upper/trim/default)"
+                ),
+            });
         }
         i += 1;
     }
     Ok((out.join(" "), kv2))
+}
+
+/// consul-template's functions that have an ESO-named counterpart here:
+/// (consul-template's name, ours).
+const CONSUL_FUNCTIONS: [(&str, &str); 10] = [
+    ("toUpper", "upper"),
+    ("toLower", "lower"),
+    ("trimSpace", "trim"),
+    ("base64Decode", "b64dec"),
+    ("base64Encode", "b64enc"),
+    ("sha256Hex", "sha256"),
+    ("toJSON", "toJson"),
+    ("parseJSON", "fromJson"),
+    ("toYAML", "toYaml"),
+    ("parseYAML", "fromYaml"),
+];
+
+/// Our name of a function of `dialect`, if it converts: consul-template's
+/// by [`CONSUL_FUNCTIONS`], ESO's (and Sprig's) as they are.
+fn function(name: &str, dialect: &Dialect) -> Option<&'static str> {
+    match dialect {
+        Dialect::Agent => CONSUL_FUNCTIONS
+            .iter()
+            .find(|(ct, _)| *ct == name)
+            .map(|(_, ours)| *ours),
+        Dialect::Eso { .. } => crate::template::go_function(name),
+    }
 }
 
 /// `.Data.data.KEY` / `.Data.KEY` (Agent) or `.KEY` (ESO) → our `.KEY`.
@@ -493,7 +526,7 @@ mod tests {
 
     #[test]
     fn range_becomes_a_tera_loop_and_functions_pass() {
-        let t = agent("{{ with secret \"secret/data/a\" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | upper }}\n{{ end }}{{ end }}");
+        let t = agent("{{ with secret \"secret/data/a\" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toUpper }}\n{{ end }}{{ end }}");
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         assert_eq!(
             t.text,
@@ -524,8 +557,8 @@ mod tests {
                 "`if`",
             ),
             (
-                "{{ with secret \"s/data/a\" }}{{ .Data.data.x | toUpper }}{{ end }}",
-                "`toUpper`",
+                "{{ with secret \"s/data/a\" }}{{ .Data.data.x | upper }}{{ end }}",
+                "`upper`",
             ),
             ("{{ .Data.data.x }}", "outside"),
             (
