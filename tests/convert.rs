@@ -243,6 +243,15 @@ fn external_secrets_render_what_eso_would_put_in_the_secret() {
     let read = |n: &str| std::fs::read(ours.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
     assert_eq!(read("foobar"), b"hello-foo");
     assert_eq!(read("password"), b"s3cr3t");
+    // No property: the secret's data as JSON, as ESO's encoder writes it.
+    assert_eq!(
+        read("all.json"),
+        br#"{"my-value":"hello-foo","password":"s3cr3t"}"#
+    );
+    assert!(
+        err.contains("note:") && err.contains("all.json holds the whole secret as JSON"),
+        "{err}"
+    );
     assert_eq!(read("keystore.p12"), [0u8, 1, 2, 0xff, 0xfe]);
     // target.template with data + dataFrom.extract and ESO's functions.
     let ours2 = d.join("ours2");

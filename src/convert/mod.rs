@@ -506,7 +506,35 @@ enum Entry {
     Field,
 }
 
+/// A secret with templates cannot also have files taking fields (our
+/// config maps every file to a template key then): such a file gets an
+/// entry of its own printing the field.
+fn fields_as_templates(s: &Secret) -> (Vec<(String, String)>, Vec<File>) {
+    let mut templates = s.templates.clone();
+    let mut files = s.files.clone();
+    if templates.is_empty() {
+        return (templates, files);
+    }
+    for f in &mut files {
+        if templates.iter().any(|(k, _)| *k == f.key) {
+            continue;
+        }
+        let field = serde_json::Value::from(f.key.as_str());
+        let base = f.path.rsplit('/').next().unwrap_or("field").to_string();
+        let mut key = base.clone();
+        let mut n = 2;
+        while templates.iter().any(|(k, _)| *k == key) {
+            key = format!("{base}-{n}");
+            n += 1;
+        }
+        templates.push((key.clone(), format!("{{{{ secret[{field}] }}}}")));
+        f.key = key;
+    }
+    (templates, files)
+}
+
 fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
+    let (templates, files) = fields_as_templates(s);
     let mut m = Mapping::new();
     m.insert("name".into(), s.name.as_str().into());
     match &s.source {
@@ -561,17 +589,16 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
             m.insert("refreshInterval".into(), r.as_str().into());
         }
     }
-    if !s.templates.is_empty() {
+    if !templates.is_empty() {
         let mut data = Mapping::new();
-        for (k, t) in &s.templates {
+        for (k, t) in &templates {
             data.insert(k.as_str().into(), t.as_str().into());
         }
         let mut tm = Mapping::new();
         tm.insert("data".into(), Value::Mapping(data));
         m.insert("template".into(), Value::Mapping(tm));
     }
-    let files: Vec<Value> = s
-        .files
+    let files: Vec<Value> = files
         .iter()
         .map(|f| {
             let mut fm = Mapping::new();
