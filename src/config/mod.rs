@@ -15,6 +15,9 @@ pub mod settings;
 mod sources;
 mod validate;
 
+/// The file-mode rule of `files[].mode`, also used by `convert`.
+pub(crate) use validate::parse_mode;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -11,7 +11,7 @@
 use hcl::{Map, Value};
 
 use super::gotmpl::{translate, Dialect};
-use super::{mode_string, Draft, Entry, File};
+use super::{auth_mount, mode_string, Draft, Entry, File};
 
 /// Blocks and attributes with no file to write.
 const IGNORED: [&str; 10] = [
@@ -178,7 +178,7 @@ fn template(draft: &mut Draft, loc: &str, st: &Map<String, Value>, refresh: Opti
         Some(p) => mode_string(&p).or_else(|| {
             draft
                 .problems
-                .push(format!("{loc}: perms {p:?} is not an octal mode; left out"));
+                .push(format!("{loc}: perms {p:?} is not a mode secrets-sync writes (octal, at most 0777); left out"));
             None
         }),
         None => Some("0644".into()),
@@ -237,8 +237,7 @@ fn auth(draft: &mut Draft, name: &str, auto: &Map<String, Value>) {
     };
     let config = blocks(body.get("config")).into_iter().next();
     let cfg = |k: &str| config.and_then(|c| string(c, k));
-    let mount = string(body, "mount_path")
-        .map(|p| p.trim_matches('/').trim_start_matches("auth/").to_string());
+    let mount = string(body, "mount_path").as_deref().map(auth_mount);
     let mut fields: Vec<(&'static str, String)> = Vec::new();
     match kind.as_str() {
         "kubernetes" => {

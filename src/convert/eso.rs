@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_yaml::Value;
 
 use super::gotmpl::{translate, Dialect};
-use super::{join, str_at, Draft, Entry, File, Source};
+use super::{auth_mount, join, str_at, Draft, Entry, File, Source};
 
 const API_GROUP: &str = "external-secrets.io/";
 
@@ -60,8 +60,7 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
     }
     let auth = vault.get("auth");
     let get = |p: &[&str]| auth.and_then(|a| str_at(a, p)).map(str::to_string);
-    let mount =
-        |p: Option<String>| p.map(|m| m.trim_matches('/').trim_start_matches("auth/").to_string());
+    let mount = |p: Option<String>| p.as_deref().map(auth_mount);
     let mut fields: Vec<(&'static str, String)> = Vec::new();
     if auth.and_then(|a| a.get("kubernetes")).is_some() {
         fields.push(("authMethod", "kubernetes".into()));

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde_yaml::Value;
 
 use super::gotmpl::{translate, Dialect};
-use super::{mode_string, str_at, Command, Draft, Entry, File};
+use super::{auth_mount, mode_string, str_at, Command, Draft, Entry, File};
 
 const PREFIX: &str = "vault.hashicorp.com/";
 
@@ -165,15 +165,13 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value) -> bool {
             .copied()
             .unwrap_or(name);
         let mode = match ann.get(format!("agent-inject-perms-{name}").as_str()) {
-            Some(p) => {
-                match mode_string(p) {
-                    Some(m) => Some(m),
-                    None => {
-                        draft.problems.push(format!("{aloc}: agent-inject-perms-{name} {p:?} is not an octal mode; left out"));
-                        None
-                    }
+            Some(p) => match mode_string(p) {
+                Some(m) => Some(m),
+                None => {
+                    draft.problems.push(format!("{aloc}: agent-inject-perms-{name} {p:?} is not a mode secrets-sync writes (octal, at most 0777); left out"));
+                    None
                 }
-            }
+            },
             None => Some("0644".into()),
         };
         let file = File {
@@ -263,9 +261,9 @@ fn store(draft: &mut Draft, loc: &str, ann: &BTreeMap<&str, &str>) {
         )),
     }
     if let Some(p) = ann.get("auth-path") {
-        let m = p.trim_matches('/').trim_start_matches("auth/");
+        let m = auth_mount(p);
         if m != method {
-            auth.push(("authMountPath", m.to_string()));
+            auth.push(("authMountPath", m));
         }
     }
     if method == "jwt" {

@@ -258,14 +258,9 @@ impl Draft {
         let idx = match self.secrets.iter().position(|s| s.source == source) {
             Some(i) => i,
             None => {
-                let mut unique = name.to_string();
-                let mut n = 2;
-                while self.secrets.iter().any(|s| s.name == unique) {
-                    unique = format!("{name}-{n}");
-                    n += 1;
-                }
+                let name = unique(name, |n| self.secrets.iter().any(|s| s.name == n));
                 self.secrets.push(Secret {
-                    name: unique,
+                    name,
                     source,
                     refresh: None,
                     templates: Vec::new(),
@@ -281,12 +276,7 @@ impl Draft {
         }
         let mut file = file;
         if let Entry::Template(text) = entry {
-            let mut key = file.key.clone();
-            let mut n = 2;
-            while s.templates.iter().any(|(k, _)| *k == key) {
-                key = format!("{}-{n}", file.key);
-                n += 1;
-            }
+            let key = unique(&file.key, |k| s.templates.iter().any(|(t, _)| t == k));
             s.templates.push((key.clone(), text));
             file.key = key;
         }
@@ -296,12 +286,7 @@ impl Draft {
     /// An `exec` action running `command` after the files of the secret
     /// reading `secret_source` changed.
     fn command_action(&mut self, name: &str, command: Command, secret_source: &Source) {
-        let mut action = name.to_string();
-        let mut n = 2;
-        while self.actions.iter().any(|(a, _)| *a == action) {
-            action = format!("{name}-{n}");
-            n += 1;
-        }
+        let action = unique(name, |a| self.actions.iter().any(|(n, _)| n == a));
         let argv = match command {
             Command::Argv(argv) => argv,
             Command::Shell(line) => {
@@ -520,13 +505,8 @@ fn fields_as_templates(s: &Secret) -> (Vec<(String, String)>, Vec<File>) {
             continue;
         }
         let field = serde_json::Value::from(f.key.as_str());
-        let base = f.path.rsplit('/').next().unwrap_or("field").to_string();
-        let mut key = base.clone();
-        let mut n = 2;
-        while templates.iter().any(|(k, _)| *k == key) {
-            key = format!("{base}-{n}");
-            n += 1;
-        }
+        let base = f.path.rsplit('/').next().unwrap_or("field");
+        let key = unique(base, |k| templates.iter().any(|(t, _)| t == k));
         templates.push((key.clone(), format!("{{{{ secret[{field}] }}}}")));
         f.key = key;
     }
@@ -639,11 +619,31 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-/// A file mode as the sources write it: `"0400"`, `0400`, `"400"`.
+/// `base`, or `base-2`, `base-3`, ... the first that is not `taken`: the
+/// names of secrets, actions and template keys are unique in a config.
+fn unique(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut name = base.to_string();
+    let mut n = 2;
+    while taken(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// An auth method's mount as the sources write it (`auth/kubernetes/`,
+/// `kubernetes`): the name `authMountPath` takes.
+fn auth_mount(p: &str) -> String {
+    p.trim_matches('/').trim_start_matches("auth/").to_string()
+}
+
+/// A file mode as the sources write it (`"0400"`, `0400`, `"400"`), read
+/// by the config's own rule so that what convert accepts `check` does;
+/// printed as four octal digits.
 fn mode_string(v: &str) -> Option<String> {
-    let t = v.trim().trim_start_matches("0o");
-    (!t.is_empty() && t.len() <= 4 && t.chars().all(|c| ('0'..='7').contains(&c)))
-        .then(|| format!("{:0>4}", t))
+    crate::config::parse_mode(&Value::String(v.to_string()), &|_| None)
+        .ok()
+        .map(|m| format!("{m:04o}"))
 }
 
 #[cfg(test)]
