@@ -21,7 +21,7 @@ export SYSTEMD_ANALYZE
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features failpoints -- -D warnings
 echo "== deployment files"
 scripts/check-deploy.sh
 echo "== supply chain (cargo-deny, offline)"
@@ -39,6 +39,6 @@ echo "== cargo test"
 log="$(mktemp)"
 # Removed however the script ends (a failing test ends it before the last line).
 trap 'rm -f "$log"' EXIT
-cargo test --all-targets --locked 2>&1 | tee "$log"
+cargo test --all-targets --locked --features failpoints 2>&1 | tee "$log"
 echo "== suite took $(( $(date +%s) - start ))s"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -15,11 +15,13 @@ use crate::actors::supervisor::{ApplyPlan, Refresh, Shutdown, Supervisor};
 use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
-use crate::config::duration::GoDuration;
+use crate::blocking::RELOAD_DEADLINE;
 use crate::config::settings::RunArgs;
 use crate::config::{ConfigErrors, Credentials};
+use crate::liveness::{Liveness, BEAT_EVERY};
 use crate::notify::Notifier;
 use crate::plan::{self, Plan};
+use crate::signals::Sig;
 use crate::telemetry::audit::Audit;
 use crate::telemetry::metrics::Metrics;
 
@@ -43,18 +45,40 @@ pub enum StartError {
     },
     #[error("actor system failed: {0}")]
     System(#[source] std::io::Error),
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
 }
 
 /// Runs a plan until a signal (or, with `--once`, until every secret was
 /// tried). `args` were validated (`RuntimeArgs::validate`). Returns the
 /// process exit code.
 pub fn run(args: RunArgs, plan: Plan) -> Result<i32, StartError> {
+    not_dumpable();
+    // Before the actor system: a signal is caught from now on, and its
+    // deadline does not depend on the actor thread.
+    let signals =
+        crate::signals::start(args.runtime.shutdown_timeout).map_err(StartError::Signals)?;
     let sys = actix_rt::System::new();
-    sys.block_on(async { start(&args, plan) })?;
+    sys.block_on(async { start(&args, plan, signals) })?;
     sys.run_with_code().map_err(StartError::System)
 }
 
-fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
+/// `PR_SET_DUMPABLE` 0: other processes of our uid (an `exec` action's
+/// program, an app run as the same user) can neither read
+/// `/proc/<pid>/environ` or `/proc/<pid>/mem` (VAULT_TOKEN, secrets in
+/// memory) nor ptrace us, and no core dump is written. Logged, never fatal.
+fn not_dumpable() {
+    use rustix::process::{set_dumpable_behavior, DumpableBehavior};
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        tracing::warn!(error = %e, "cannot mark the process not dumpable (PR_SET_DUMPABLE)");
+    }
+}
+
+fn start(
+    args: &RunArgs,
+    plan: Plan,
+    signals: tokio::sync::mpsc::UnboundedReceiver<Sig>,
+) -> Result<(), StartError> {
     // Before any write: temp files older than this are an earlier run's.
     crate::fs::mark_start();
     let rt = &args.runtime;
@@ -91,11 +115,16 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         Arc::clone(&metrics),
         writer.clone(),
         Arc::clone(&notifier),
+        rt.liveness_timeout,
     )
     .start();
-    if let Some(every) = notifier.watchdog_interval() {
-        actix_rt::spawn(watchdog(every, status.clone(), Arc::clone(&notifier)));
-    }
+    let liveness = Arc::new(Liveness::new(rt.liveness_timeout));
+    actix_rt::spawn(heartbeat(
+        status.clone(),
+        Arc::clone(&liveness),
+        notifier.watchdog_interval(),
+        Arc::clone(&notifier),
+    ));
     let audit = Arc::new(audit);
     let actions =
         ActionActor::new(settings.backoff, Arc::clone(&metrics), Arc::clone(&audit)).start();
@@ -114,6 +143,7 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         actions: peers.actions.clone(),
         metrics: Arc::clone(&metrics),
         refresh: None,
+        liveness,
     };
     let supervisor = Supervisor::new(peers, settings.backoff, args.once).start();
     let servers = if args.once {
@@ -147,6 +177,7 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
         .start();
     }
     actix_rt::spawn(handle_signals(
+        signals,
         supervisor,
         servers,
         args.clone(),
@@ -156,56 +187,78 @@ fn start(args: &RunArgs, plan: Plan) -> Result<(), StartError> {
     Ok(())
 }
 
-/// `WATCHDOG=1` every `every` (half of `WATCHDOG_USEC`), each after the
-/// StatusActor answered: a wedged actor system stops the pings and systemd
-/// restarts the service.
-async fn watchdog(every: Duration, status: Addr<StatusActor>, notifier: Arc<Notifier>) {
+/// The heartbeat ([`crate::liveness`]): every [`BEAT_EVERY`] the
+/// StatusActor is asked `Alive`; each answer is a beat, and the systemd
+/// `WATCHDOG=1` (every `watchdog`, half of `WATCHDOG_USEC`) follows an
+/// answer too. A wedged actor system stops both, so `/health` turns 503
+/// and systemd restarts the service.
+async fn heartbeat(
+    status: Addr<StatusActor>,
+    liveness: Arc<Liveness>,
+    watchdog: Option<Duration>,
+    notifier: Arc<Notifier>,
+) {
+    let every = watchdog.map_or(BEAT_EVERY, |w| w.min(BEAT_EVERY));
     let mut tick = actix_rt::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ping: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        if status.send(Alive).await.is_ok() {
-            notifier.watchdog();
+        if status.send(Alive).await.is_err() {
+            continue;
+        }
+        liveness.beat();
+        if let Some(w) = watchdog {
+            if last_ping.is_none_or(|t| t.elapsed() >= w) {
+                notifier.watchdog();
+                last_ping = Some(std::time::Instant::now());
+            }
         }
     }
 }
 
 async fn handle_signals(
+    mut signals: tokio::sync::mpsc::UnboundedReceiver<Sig>,
     supervisor: Addr<Supervisor>,
     servers: Vec<ServerHandle>,
     args: RunArgs,
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
 ) {
-    use actix_rt::signal::unix::{signal, SignalKind};
-    let (mut term, mut int, mut hup, mut usr1) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined1()),
-    ) {
-        (Ok(t), Ok(i), Ok(h), Ok(u)) => (t, i, h, u),
-        _ => {
-            tracing::error!(
-                "cannot install signal handlers; SIGTERM will end the process abruptly"
-            );
-            return;
-        }
-    };
     let name = loop {
-        tokio::select! {
-            _ = term.recv() => break "SIGTERM",
-            _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => {
+        let Some(sig) = signals.recv().await else {
+            tracing::error!("the signal thread ended; SIGTERM will end the process abruptly");
+            return;
+        };
+        match sig {
+            Sig::Term | Sig::Int => break sig.name(),
+            Sig::Hup => {
                 // RELOADING=1 now, READY=1 when the guard drops.
                 let _reloading = notifier.reloading();
-                let planned = plan::load(&args.config, Credentials::Required);
-                apply_reload(&supervisor, planned, &metrics).await;
+                let config = args.config.clone();
+                // Reading the config, its template and TLS files: off the
+                // actor thread, under a deadline.
+                match crate::blocking::run("reading the config", RELOAD_DEADLINE, move || {
+                    plan::load(&config, Credentials::Required)
+                })
+                .await
+                {
+                    Ok(planned) => apply_reload(&supervisor, planned, &metrics).await,
+                    Err(e) => reload_failed(&metrics, &e.to_string(), Vec::new()),
+                }
             }
-            _ = usr1.recv() => match supervisor.send(Refresh(None)).await {
-                Ok(Ok(queued)) => tracing::info!(
+            Sig::Usr1 => match supervisor
+                .send(Refresh {
+                    name: None,
+                    reissue: false,
+                })
+                .await
+            {
+                Ok(Ok(answer)) => tracing::info!(
                     signal = "SIGUSR1",
-                    secrets = queued.len(),
-                    "refresh requested: re-reading secrets now"
+                    secrets = answer.queued.len(),
+                    skipped = answer.skipped.len(),
+                    "refresh requested: re-reading secrets now (valid certificates and leases are kept)"
                 ),
                 Ok(Err(e)) => tracing::info!(signal = "SIGUSR1", reason = %e, "refresh not queued"),
                 Err(_) => {}
@@ -214,24 +267,12 @@ async fn handle_signals(
     };
     tracing::info!(signal = name, "shutdown requested");
     notifier.stopping();
-    let graceful = async {
-        let _ = supervisor.send(Shutdown).await;
-        for h in servers {
-            h.stop(true).await;
-        }
-    };
-    if actix_rt::time::timeout(args.runtime.shutdown_timeout, graceful)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            timeout = %GoDuration(args.runtime.shutdown_timeout),
-            "shutdown timed out; exiting with code 1"
-        );
-        // Writes may have been abandoned: say so to whoever restarts us,
-        // and do not wait for a stuck writer thread (dropping the runtime
-        // would).
-        std::process::exit(1);
+    // The deadline (SHUTDOWN_TIMEOUT) is kept by the signal thread
+    // (crate::signals), which exits with its own status when this does not
+    // finish in time, whatever the actor thread is doing.
+    let _ = supervisor.send(Shutdown).await;
+    for h in servers {
+        h.stop(true).await;
     }
     tracing::info!("shutdown complete");
     // An interrupted one-shot run did not sync everything.
@@ -301,6 +342,16 @@ fn start_servers(
     Ok(handles)
 }
 
+/// A reload that was refused: counted and logged with every reason.
+pub(crate) fn reload_failed(metrics: &Metrics, reason: &str, errors: Vec<String>) {
+    metrics.config_reloads.with_label_values(&["failure"]).inc();
+    tracing::error!(
+        reason,
+        errors = ?errors,
+        "config reload rejected; the running config stays"
+    );
+}
+
 /// What every reload (SIGHUP or file watcher) does with a freshly planned
 /// config: apply it whole, or refuse it whole. Counted once, by outcome, in
 /// `config_reloads_total`: `success` only when the supervisor applied it
@@ -312,14 +363,7 @@ pub(crate) async fn apply_reload(
     planned: Result<Plan, ConfigErrors>,
     metrics: &Metrics,
 ) {
-    let failure = |reason: &str, errors: Vec<String>| {
-        metrics.config_reloads.with_label_values(&["failure"]).inc();
-        tracing::error!(
-            reason,
-            errors = ?errors,
-            "config reload rejected; the running config stays"
-        );
-    };
+    let failure = |reason: &str, errors: Vec<String>| reload_failed(metrics, reason, errors);
     let plan = match planned {
         Ok(p) => p,
         Err(e) => {

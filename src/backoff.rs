@@ -160,3 +160,72 @@ mod tests {
         assert_eq!(jitter_interval(i, 1.0), Duration::from_secs(90));
     }
 }
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up. The
+/// process-wide budget of forced refreshes (`POST /refresh`, SIGUSR1), so
+/// that a client looping on `/refresh` cannot turn into a read of every
+/// secret per request.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl TokenBucket {
+    /// Full at `now`.
+    pub(crate) fn new(rate: f64, burst: u32, now: std::time::Instant) -> Self {
+        Self {
+            rate: rate.max(f64::MIN_POSITIVE),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: std::time::Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.at = now;
+    }
+
+    /// Takes up to `want` whole tokens; returns how many it took.
+    pub(crate) fn take(&mut self, want: usize, now: std::time::Instant) -> usize {
+        self.refill(now);
+        let have = self.tokens.floor().max(0.0);
+        let n = (want as f64).min(have);
+        self.tokens -= n;
+        // `n` is a whole number no larger than `want`.
+        (n as usize).min(want)
+    }
+
+    /// How long until one token is there.
+    pub(crate) fn next_in(&mut self, now: std::time::Instant) -> Duration {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(((1.0 - self.tokens) / self.rate).min(3600.0))
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn the_bucket_gives_its_burst_then_its_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 50, t0);
+        assert_eq!(b.take(300, t0), 50);
+        assert_eq!(b.take(1, t0), 0);
+        assert!(b.next_in(t0) > Duration::from_millis(90));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(b.take(300, t1), 10);
+        // Never more than the burst, however long it rested.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!(b.take(300, t2), 50);
+    }
+}

@@ -95,4 +95,10 @@ pub struct IsreadyArgs {
     /// The status file the running instance writes.
     #[arg(long, env = "STATUS_FILE", default_value = "/tmp/.ready-state")]
     pub status_file: PathBuf,
+
+    /// A status file whose heartbeat is older than this is a wedged (or
+    /// gone) process: not ready (2s-10m; the running instance's setting).
+    #[arg(long, env = "LIVENESS_TIMEOUT", default_value = "10s",
+          value_parser = crate::config::settings::duration_in(std::time::Duration::from_secs(2), std::time::Duration::from_secs(600), false))]
+    pub liveness_timeout: std::time::Duration,
 }

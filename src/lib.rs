@@ -13,8 +13,12 @@
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
 //! | [`backoff`] | retry delays |
+//! | `blocking` | the bounded blocking pool: file I/O and renders off the actor thread, under deadlines |
+//! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
+//! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
 //! | [`status`] | per-secret state and readiness |
 //! | [`http`] | `/health`, `/ready`, `/status` |
+//! | [`liveness`] | the heartbeat that proves the actor thread runs (`/health`, `isready`) |
 //! | [`telemetry`] | logging |
 //! | [`cli`] | the command line (clap), also the source of the man page and completions |
 //! | [`app`] | wiring it all together for `run` |
@@ -23,15 +27,19 @@ pub(crate) mod action;
 pub mod actors;
 pub mod app;
 pub mod backoff;
+pub(crate) mod blocking;
 pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod fs;
 pub mod http;
+pub mod init;
+pub mod liveness;
 pub(crate) mod notify;
 pub(crate) mod pki;
 pub mod plan;
 pub mod secret;
+pub mod signals;
 pub mod status;
 pub mod telemetry;
 pub mod template;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(a)) => check(&a.config, &a.runtime),
-        Some(Command::Isready(a)) => isready(&a.status_file),
+        Some(Command::Isready(a)) => isready(&a.status_file, a.liveness_timeout),
         Some(Command::Init(a)) => init(&a),
         Some(Command::Convert(a)) => convert(&a),
         Some(Command::Schema) => {
@@ -181,7 +181,7 @@ fn init(args: &InitArgs) -> ExitCode {
     }
 }
 
-fn isready(path: &PathBuf) -> ExitCode {
+fn isready(path: &PathBuf, window: std::time::Duration) -> ExitCode {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) => {
@@ -189,7 +189,22 @@ fn isready(path: &PathBuf) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     match serde_json::from_slice::<ReadyFile>(&text) {
+        Ok(ReadyFile {
+            heartbeat: Some(beat),
+            ..
+        }) if !secrets_sync::liveness::heartbeat_fresh(beat, now, window) => {
+            eprintln!(
+                "not ready: {} was last written {}s ago (LIVENESS_TIMEOUT is {}s): secrets-sync is wedged or gone",
+                path.display(),
+                now.saturating_sub(beat),
+                window.as_secs()
+            );
+            ExitCode::from(1)
+        }
         Ok(f) if f.ready => {
             println!("ready ({}/{} secrets synced)", f.synced, f.total);
             ExitCode::SUCCESS
@@ -206,6 +221,11 @@ fn isready(path: &PathBuf) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // As pid 1, stay a small init that reaps orphans and run the sidecar as
+    // its child (src/init.rs).
+    if let Some(code) = secrets_sync::init::supervise_if_pid1() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     // Settings first: the log level itself is one of them.
     if let Err(errors) = args.runtime.validate() {
         let errors: Vec<String> = errors.iter().map(SettingError::to_string).collect();

@@ -16,6 +16,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 
 use crate::config::PkiSpec;
+use crate::fs::WriteTarget;
 
 /// Largest certificate or key file read back at start.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
@@ -182,26 +183,32 @@ impl std::fmt::Display for NotKept {
     }
 }
 
-/// Reads at most [`MAX_PEM_BYTES`] of a file written earlier.
-fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, NotKept> {
-    use std::io::Read;
-    let f = std::fs::File::open(path)
-        .map_err(|e| NotKept::Unreadable(format!("{}: {e}", path.display())))?;
-    let mut buf = Vec::new();
-    f.take(MAX_PEM_BYTES)
-        .read_to_end(&mut buf)
-        .map_err(|e| NotKept::Unreadable(format!("{}: {e}", path.display())))?;
-    Ok(buf)
+/// Reads at most [`MAX_PEM_BYTES`] of a file written earlier, as we wrote
+/// it: a regular file (no FIFO, no symlink: opened without blocking or
+/// following), owned by the uid we gave it, with the mode we gave it.
+/// Anything else was not written by us and is not kept.
+fn read_pem(t: &WriteTarget) -> Result<Vec<u8>, NotKept> {
+    use crate::fs::read::{read_untrusted, Expect};
+    let expect = Expect {
+        uid: Some(
+            t.owner
+                .unwrap_or_else(|| rustix::process::geteuid().as_raw()),
+        ),
+        mode: Some(t.mode),
+    };
+    read_untrusted(&t.path, MAX_PEM_BYTES, expect).map_err(|e| NotKept::Unreadable(e.to_string()))
 }
 
-/// Can the certificate and key already at `cert_path` / `key_path` be kept
-/// (same names, valid past `renewBefore` at `now`, key matching)?
+/// Can the certificate and key already at `cert` / `key` be kept (our
+/// files, same names, valid past `renewBefore` at `now`, key matching)?
+/// Reads files: call it off the actor thread.
 pub(crate) fn keep_existing(
     spec: &PkiSpec,
-    cert_path: &std::path::Path,
-    key_path: &std::path::Path,
+    cert: &WriteTarget,
+    key: &WriteTarget,
     now: SystemTime,
 ) -> Result<CertInfo, NotKept> {
+    let (cert_path, key_path) = (cert, key);
     let cert = parse_certificate(&read_pem(cert_path)?).map_err(NotKept::Unreadable)?;
     if !cert.has_names_of(spec) {
         return Err(NotKept::OtherNames);
@@ -299,9 +306,19 @@ mod tests {
             dir.path().join("tls.key"),
             dir.path().join("other.key"),
         );
-        std::fs::write(&crt, CERT).unwrap();
-        std::fs::write(&key, KEY).unwrap();
-        std::fs::write(&other, OTHER_KEY).unwrap();
+        let target = |p: &std::path::Path| WriteTarget {
+            path: p.to_path_buf(),
+            mode: 0o600,
+            owner: None,
+            group: None,
+            in_place: false,
+        };
+        for (p, c) in [(&crt, CERT), (&key, KEY), (&other, OTHER_KEY)] {
+            std::fs::write(p, c).unwrap();
+            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+        }
+        let (crt, key, other) = (target(&crt), target(&key), target(&other));
         let c = parse_certificate(CERT.as_bytes()).unwrap();
         let early = UNIX_EPOCH + Duration::from_secs(c.not_before + 10);
         assert!(keep_existing(&spec(), &crt, &key, early).is_ok());
@@ -321,8 +338,22 @@ mod tests {
             NotKept::OtherNames
         );
         assert!(matches!(
-            keep_existing(&spec(), &dir.path().join("none"), &key, early),
+            keep_existing(&spec(), &target(&dir.path().join("none")), &key, early),
             Err(NotKept::Unreadable(_))
+        ));
+        // Not as we wrote it (another mode): not ours, not kept.
+        let mut loose = crt.clone();
+        loose.mode = 0o644;
+        assert!(matches!(
+            keep_existing(&spec(), &loose, &key, early),
+            Err(NotKept::Unreadable(why)) if why.contains("mode")
+        ));
+        // Another owner than the one configured: not kept.
+        let mut owned = crt.clone();
+        owned.owner = Some(rustix::process::geteuid().as_raw().wrapping_add(1));
+        assert!(matches!(
+            keep_existing(&spec(), &owned, &key, early),
+            Err(NotKept::Unreadable(why)) if why.contains("owned by")
         ));
     }
 }

@@ -184,3 +184,130 @@ mod tests {
         assert!(!text.contains("true") && !text.contains('1'), "{text}");
     }
 }
+
+/// What a value parsed from untrusted text may still use: nodes (every
+/// scalar, sequence and map takes one), bytes of strings (keys included),
+/// and levels of nesting. Counted while parsing, so a hostile document
+/// (a huge Vault answer, a YAML alias bomb) costs no more than its budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValueBudget {
+    pub(crate) nodes: usize,
+    pub(crate) bytes: usize,
+    pub(crate) depth: usize,
+}
+
+impl ValueBudget {
+    fn node<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        self.nodes = self
+            .nodes
+            .checked_sub(1)
+            .ok_or_else(|| E::custom("the value has too many nodes"))?;
+        Ok(())
+    }
+
+    fn text<E: serde::de::Error>(&mut self, len: usize) -> Result<(), E> {
+        self.node()?;
+        self.bytes = self
+            .bytes
+            .checked_sub(len)
+            .ok_or_else(|| E::custom("the value has too many bytes of text"))?;
+        Ok(())
+    }
+
+    fn enter<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        self.node()?;
+        self.depth = self
+            .depth
+            .checked_sub(1)
+            .ok_or_else(|| E::custom("the value is nested too deep"))?;
+        Ok(())
+    }
+}
+
+/// Parses any self-describing format (JSON, YAML) into a JSON value within
+/// `budget`; map keys that are not strings are written as JSON. A bound
+/// passed is an error whose message starts with "the value " and holds no
+/// content; see [`ValueBudget`] for what is left.
+pub(crate) fn bounded_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    budget: &mut ValueBudget,
+) -> Result<Value, D::Error> {
+    serde::de::DeserializeSeed::deserialize(Bounded(budget), d)
+}
+
+struct Bounded<'b>(&'b mut ValueBudget);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        self.0.text(s.len())?;
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
+        self.0.text(s.len())?;
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.enter()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Bounded(&mut *self.0))? {
+            items.push(item);
+        }
+        self.0.depth = self.0.depth.saturating_add(1);
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.0.enter()?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(Bounded(&mut *self.0))? {
+            // A key is its field's name, not a node of its own: its bytes
+            // count, the node is given back.
+            self.0.nodes = self.0.nodes.saturating_add(1);
+            let key = match key {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let value = map.next_value_seed(Bounded(&mut *self.0))?;
+            out.insert(key, value);
+        }
+        self.0.depth = self.0.depth.saturating_add(1);
+        Ok(Value::Object(out))
+    }
+}

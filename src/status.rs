@@ -122,6 +122,11 @@ pub struct ReadyFile {
     pub synced: usize,
     pub total: usize,
     pub pid: u32,
+    /// Unix seconds when the actor thread last wrote this file: it is
+    /// rewritten at least every third of `LIVENESS_TIMEOUT`, so `isready`
+    /// sees a wedged process. Absent in files of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<u64>,
 }
 
 impl StatusBoard {
@@ -240,6 +245,7 @@ impl StatusBoard {
             synced: self.synced_count(),
             total: self.secrets.len(),
             pid: std::process::id(),
+            heartbeat: Some(unix(SystemTime::now())),
         }
     }
 

@@ -27,6 +27,7 @@
 //! `now` and `get_random` do not exist (Tera's `builtins` feature is off),
 //! and `range` yields at most [`RANGE_MAX`] numbers.
 
+pub(crate) mod bounded;
 mod functions;
 
 use tera::{Context, Tera};

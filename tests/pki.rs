@@ -9,43 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{unique, Bao, ConfigBuilder, Sync, ROOT_TOKEN};
+use common::{pki_mount, Bao, ConfigBuilder, Sync, ROOT_TOKEN};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use x509_cert::der::Decode;
-
-/// A PKI mount of this test's own: a root CA and a role `web` issuing EC
-/// certificates under `example.internal` (NotBefore backdated 1 s only).
-fn pki_mount(bao: &Bao) -> String {
-    let mount = unique("pki");
-    bao.ensure_mount(
-        &mount,
-        r#"{"type":"pki","config":{"max_lease_ttl":"87600h"}}"#,
-    );
-    bao.api(
-        "POST",
-        &format!("/v1/{mount}/root/generate/internal"),
-        Some(r#"{"common_name":"test-root","ttl":"8760h"}"#),
-    );
-    bao.api(
-        "POST",
-        &format!("/v1/{mount}/roles/web"),
-        Some(
-            &json!({
-                "allowed_domains": ["example.internal", "web"],
-                "allow_subdomains": true,
-                "allow_bare_domains": true,
-                "key_type": "ec",
-                "key_bits": 256,
-                "max_ttl": "24h",
-                "not_before_duration": "1s",
-            })
-            .to_string(),
-        ),
-    );
-    mount
-}
 
 /// What a certificate says, read here independently of the product code.
 struct Cert {

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= refresh-api= watch-debounce= once h/help
+    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
 end
 
 function __fish_secrets_sync_needs_command
@@ -67,6 +67,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log -d 
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l shutdown-timeout -d 'Longest a graceful shutdown may take, SIGTERM/SIGINT (1s-10m)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
@@ -125,6 +126,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l shutdown-timeout -d 'Longest a graceful shutdown may take, SIGTERM/SIGINT (1s-10m)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
@@ -173,6 +175,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audi
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l shutdown-timeout -d 'Longest a graceful shutdown may take, SIGTERM/SIGINT (1s-10m)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
@@ -220,11 +223,13 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l a
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l shutdown-timeout -d 'Longest a graceful shutdown may take, SIGTERM/SIGINT (1s-10m)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand isready" -l status-file -d 'The status file the running instance writes' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand isready" -l liveness-timeout -d 'A status file whose heartbeat is older than this is a wedged (or gone) process: not ready (2s-10m; the running instance\'s setting)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand isready" -s h -l help -d 'Print help'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand init" -s o -l output -d 'Write the config to this file instead of standard output (an existing file is kept unless --force)' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand init" -l force -d 'Overwrite --output if it exists'

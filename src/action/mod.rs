@@ -15,6 +15,7 @@ mod signal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::blocking::READ_DEADLINE;
 use crate::config::{ActionKind, ActionSpec};
 
 /// How one run ended.
@@ -26,10 +27,16 @@ pub(crate) enum Outcome {
     Skipped(String),
     Failed(String),
     TimedOut,
+    /// A signal reached some of the matching processes, not all (another
+    /// user's process of the same name): not retried, counted apart.
+    Partial {
+        signalled: Vec<i32>,
+        reason: String,
+    },
 }
 
 /// Every `result` label [`Outcome::label`] gives.
-pub(crate) const RESULT_LABELS: [&str; 4] = ["ok", "skipped", "failed", "timeout"];
+pub(crate) const RESULT_LABELS: [&str; 5] = ["ok", "skipped", "failed", "timeout", "partial"];
 
 impl Outcome {
     /// The `result` label of `secret_action_runs_total` (one of
@@ -40,6 +47,7 @@ impl Outcome {
             Outcome::Skipped(_) => "skipped",
             Outcome::Failed(_) => "failed",
             Outcome::TimedOut => "timeout",
+            Outcome::Partial { .. } => "partial",
         }
     }
 
@@ -52,7 +60,9 @@ impl Outcome {
     pub(crate) fn reason(&self, timeout: Duration) -> Option<String> {
         match self {
             Outcome::Ok => None,
-            Outcome::Skipped(r) | Outcome::Failed(r) => Some(r.clone()),
+            Outcome::Skipped(r) | Outcome::Failed(r) | Outcome::Partial { reason: r, .. } => {
+                Some(r.clone())
+            }
             Outcome::TimedOut => Some(format!(
                 "did not finish within its timeout of {}",
                 crate::config::duration::GoDuration(timeout)
@@ -94,10 +104,24 @@ pub(crate) async fn run(spec: &ActionSpec, trigger: &Trigger) -> RunResult {
             signal,
             signal_name,
             target,
-        } => match signal::send(*signal, signal_name, target) {
-            Ok(pids) => result.signalled = pids,
-            Err(o) => result.outcome = o,
-        },
+        } => {
+            // Reads a pid file the app writes, or scans /proc: off the
+            // actor thread, under a deadline.
+            let (sig, name, target) = (*signal, signal_name.clone(), target.clone());
+            let sent = crate::blocking::run("signalling the app", READ_DEADLINE, move || {
+                signal::send(sig, &name, &target)
+            })
+            .await;
+            match sent {
+                Ok(Ok(pids)) => result.signalled = pids,
+                Ok(Err(Outcome::Partial { signalled, reason })) => {
+                    result.signalled = signalled.clone();
+                    result.outcome = Outcome::Partial { signalled, reason };
+                }
+                Ok(Err(o)) => result.outcome = o,
+                Err(e) => result.outcome = Outcome::Failed(e.to_string()),
+            }
+        }
         ActionKind::Exec { argv } => {
             let (o, bytes) = exec::run(&spec.name, argv, trigger, spec.timeout).await;
             result.outcome = o;
@@ -150,6 +174,10 @@ mod tests {
             Outcome::Skipped(String::new()),
             Outcome::Failed(String::new()),
             Outcome::TimedOut,
+            Outcome::Partial {
+                signalled: vec![],
+                reason: String::new(),
+            },
         ] {
             assert!(RESULT_LABELS.contains(&o.label()), "{o:?}");
         }

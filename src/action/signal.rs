@@ -7,11 +7,16 @@ use rustix::process::{Pid, Signal};
 use super::Outcome;
 use crate::config::SignalTarget;
 
-/// Longest pid file read (a pid and a newline, with room to spare).
-const PID_FILE_MAX: u64 = 64;
+/// Longest pid file read (PostgreSQL's postmaster.pid holds several lines;
+/// only the first is used).
+const PID_FILE_MAX: u64 = 4096;
 
 /// Signals the target; `Ok` with the pids signalled, or the outcome when
-/// there was none to signal (skipped) or the signal failed.
+/// there was none to signal (skipped) or the signal failed. Every match of
+/// a process name is tried: one we may not signal (another uid's decoy) is
+/// skipped, and a run that reached some but not all is `Partial`. Never
+/// signals secrets-sync itself, pid 1 or a pid below 1. Runs off the actor
+/// thread (it reads files another user may write, and `/proc`).
 pub(super) fn send(sig: Signal, name: &str, target: &SignalTarget) -> Result<Vec<i32>, Outcome> {
     let pids = match target {
         SignalTarget::PidFile(path) => vec![read_pid_file(path)?],
@@ -26,6 +31,7 @@ pub(super) fn send(sig: Signal, name: &str, target: &SignalTarget) -> Result<Vec
         }
     };
     let mut sent = Vec::with_capacity(pids.len());
+    let mut denied = Vec::new();
     for pid in pids {
         let Some(p) = Pid::from_raw(pid) else {
             continue;
@@ -33,46 +39,61 @@ pub(super) fn send(sig: Signal, name: &str, target: &SignalTarget) -> Result<Vec
         match rustix::process::kill_process(p, sig) {
             Ok(()) => sent.push(pid),
             Err(rustix::io::Errno::SRCH) => {}
+            Err(rustix::io::Errno::PERM) => denied.push(pid),
             Err(e) => {
-                return Err(Outcome::Failed(format!(
-                    "cannot send {name} to process {pid}: {e}"
-                )))
+                tracing::warn!(signal = name, pid, error = %e, "cannot signal the process");
+                denied.push(pid);
             }
         }
     }
-    if sent.is_empty() {
-        return Err(Outcome::Skipped(match target {
+    match (sent.is_empty(), denied.is_empty()) {
+        (false, true) => Ok(sent),
+        (false, false) => Err(Outcome::Partial {
+            signalled: sent,
+            reason: format!(
+                "{name} sent, but not to {} matching process(es) {denied:?} (not permitted: another user's?)",
+                denied.len()
+            ),
+        }),
+        (true, false) => Err(Outcome::Failed(format!(
+            "cannot send {name} to process(es) {denied:?}: not permitted (run the app as this user, or share its uid)"
+        ))),
+        (true, true) => Err(Outcome::Skipped(match target {
             SignalTarget::PidFile(p) => format!("the process in {} is not running", p.display()),
             SignalTarget::Process(n) => format!("no process named {n:?} is running"),
-        }));
+        })),
     }
-    Ok(sent)
+}
+
+/// Is `pid` one a pid file may name? Not pid 1 (init, or the pause
+/// container: in a shared PID namespace it may be ours to kill), not
+/// below 1 (`kill(0)`/`kill(-1)` reach whole groups), not secrets-sync.
+fn allowed_target(pid: i32) -> Result<(), &'static str> {
+    if pid < 1 {
+        return Err("not a process id (a positive number)");
+    }
+    if pid == 1 {
+        return Err("pid 1 (init, or the container's first process), which is never signalled");
+    }
+    if u32::try_from(pid).is_ok_and(|p| p == std::process::id()) {
+        return Err("secrets-sync itself, which is never signalled");
+    }
+    Ok(())
 }
 
 fn read_pid_file(path: &Path) -> Result<i32, Outcome> {
-    use std::io::Read;
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    use crate::fs::read::{read_untrusted, Expect, ReadError};
+    let bytes = match read_untrusted(path, PID_FILE_MAX, Expect::default()) {
+        Ok(b) => b,
+        Err(ReadError::Missing(_)) => {
             return Err(Outcome::Skipped(format!(
                 "pid file {} does not exist (yet)",
                 path.display()
             )))
         }
-        Err(e) => {
-            return Err(Outcome::Failed(format!(
-                "cannot read pid file {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(Outcome::Failed(format!("pid file: {e}"))),
     };
-    let mut text = String::new();
-    if let Err(e) = f.take(PID_FILE_MAX).read_to_string(&mut text) {
-        return Err(Outcome::Failed(format!(
-            "cannot read pid file {}: {e}",
-            path.display()
-        )));
-    }
+    let text = String::from_utf8_lossy(&bytes);
     // The first line: PostgreSQL's postmaster.pid has more.
     let t = text.lines().next().unwrap_or_default().trim();
     if t.is_empty() {
@@ -82,13 +103,19 @@ fn read_pid_file(path: &Path) -> Result<i32, Outcome> {
             path.display()
         )));
     }
-    match t.parse::<i32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(Outcome::Failed(format!(
+    let pid = t.parse::<i32>().map_err(|_| {
+        Outcome::Failed(format!(
             "pid file {} does not hold a process id (a positive number)",
             path.display()
-        ))),
-    }
+        ))
+    })?;
+    allowed_target(pid).map_err(|why| {
+        Outcome::Failed(format!(
+            "pid file {} names process {pid}: {why}",
+            path.display()
+        ))
+    })?;
+    Ok(pid)
 }
 
 /// Processes (other than this one) whose `comm` or argv[0]'s base name is
@@ -106,7 +133,7 @@ pub(super) fn find_processes(proc_root: &Path, name: &str) -> Vec<i32> {
         let Some(pid) = file_name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        if u32::try_from(pid).is_ok_and(|p| p == me) {
+        if u32::try_from(pid).is_ok_and(|p| p == me) || pid <= 1 {
             continue;
         }
         let base = entry.path();
@@ -164,6 +191,30 @@ mod tests {
         assert!(matches!(send(sig, "SIGCONT", &t), Err(Outcome::Failed(_))));
         std::fs::write(&p, "-1\n").unwrap();
         assert!(matches!(send(sig, "SIGCONT", &t), Err(Outcome::Failed(_))));
+        // Never init, never ourselves, never a group.
+        for pid in [0, 1, i32::try_from(std::process::id()).unwrap()] {
+            std::fs::write(&p, format!("{pid}\n")).unwrap();
+            match send(sig, "SIGCONT", &t) {
+                Err(Outcome::Failed(why)) => {
+                    assert!(why.contains(&format!("process {pid}")), "{why}")
+                }
+                other => panic!("{pid}: {other:?}"),
+            }
+        }
+        // A FIFO is refused at once, not waited on.
+        std::fs::remove_file(&p).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        match send(sig, "SIGCONT", &t) {
+            Err(Outcome::Failed(why)) => assert!(why.contains("FIFO"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

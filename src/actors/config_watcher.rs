@@ -17,7 +17,8 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::sync::Arc;
 
 use super::supervisor::Supervisor;
-use crate::app::apply_reload;
+use crate::app::{apply_reload, reload_failed};
+use crate::blocking::RELOAD_DEADLINE;
 use crate::config::settings::ConfigArgs;
 use crate::config::Credentials;
 use crate::plan;
@@ -129,46 +130,74 @@ impl ConfigWatcher {
         parent_dir(&self.args.config_file)
     }
 
-    fn reload(&mut self) {
-        let path = self.args.config_file.clone();
-        let content = match std::fs::read(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                // Mid-swap, or deleted: keep running; a later event retries.
-                tracing::warn!(file = %path.display(), error = %e, "config file unreadable; keeping the running config");
+    /// Reads and plans the config off the actor thread (its files, and the
+    /// template and TLS files it names, are read there, under a deadline),
+    /// then applies the plan.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let args = self.args.clone();
+        let templates = self.template_files.clone();
+        let last = self.last_applied.clone();
+        let job = move || read_and_plan(&args, &templates, last.as_deref());
+        let work = crate::blocking::run("reading the config", RELOAD_DEADLINE, job);
+        ctx.spawn(work.into_actor(self).map(|res, act, _| {
+            let metrics = Arc::clone(&act.metrics);
+            let Some((planned, print)) = (match res {
+                Ok(r) => r,
+                Err(e) => return reload_failed(&metrics, &e.to_string(), Vec::new()),
+            }) else {
                 return;
+            };
+            if let Ok(plan) = &planned {
+                if plan.template_files != act.template_files {
+                    act.template_files = plan.template_files.clone();
+                    act.watch_all();
+                }
             }
-        };
-        let print = fingerprint(&content, &self.template_files);
-        if self.last_applied.as_deref() == Some(&print[..]) {
-            tracing::debug!(file = %path.display(), "config event without a content change");
-            return;
-        }
-        // Plan the bytes just read (not a second read of the file); a file
-        // that is not UTF-8 goes through `load` for its error message.
-        let planned = match std::str::from_utf8(&content) {
-            Ok(text) => plan::load_str(text, &self.args, Credentials::Required),
-            Err(_) => plan::load(&self.args, Credentials::Required),
-        };
-        // The new plan's template files, read now: remembered with the
-        // config either way, so a broken file is not re-reported on every
-        // event.
-        // Read again only when the plan names other template files.
-        let print = match &planned {
-            Ok(plan) if plan.template_files != self.template_files => {
-                self.template_files = plan.template_files.clone();
-                self.watch_all();
-                fingerprint(&content, &self.template_files)
-            }
-            _ => print,
-        };
-        self.last_applied = Some(print);
-        tracing::info!(file = %path.display(), "config or template changed; reloading");
-        let supervisor = self.supervisor.clone();
-        let metrics = Arc::clone(&self.metrics);
-        // Applied in the background; the supervisor applies plans one at a time.
-        actix_rt::spawn(async move { apply_reload(&supervisor, planned, &metrics).await });
+            act.last_applied = Some(print);
+            tracing::info!(file = %act.args.config_file.display(), "config or template changed; reloading");
+            let supervisor = act.supervisor.clone();
+            // Applied in the background; the supervisor applies plans one at a time.
+            actix_rt::spawn(async move { apply_reload(&supervisor, planned, &metrics).await });
+        }));
     }
+}
+
+/// What a reload reads and plans (on the blocking pool): `None` when the
+/// config and template files are what was last applied (or the config is
+/// unreadable, mid-swap: a later event retries); else the plan and the
+/// fingerprint to remember.
+fn read_and_plan(
+    args: &ConfigArgs,
+    templates: &[PathBuf],
+    last: Option<&[u8]>,
+) -> Option<(Result<plan::Plan, crate::config::ConfigErrors>, Vec<u8>)> {
+    let path = &args.config_file;
+    let content = match std::fs::read(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "config file unreadable; keeping the running config");
+            return None;
+        }
+    };
+    let print = fingerprint(&content, templates);
+    if last == Some(&print[..]) {
+        tracing::debug!(file = %path.display(), "config event without a content change");
+        return None;
+    }
+    // Plan the bytes just read (not a second read of the file); a file
+    // that is not UTF-8 goes through `load` for its error message.
+    let planned = match std::str::from_utf8(&content) {
+        Ok(text) => plan::load_str(text, args, Credentials::Required),
+        Err(_) => plan::load(args, Credentials::Required),
+    };
+    // The new plan's template files are remembered with the config either
+    // way, so a broken file is not re-reported on every event; read again
+    // only when the plan names other ones.
+    let print = match &planned {
+        Ok(plan) if plan.template_files != templates => fingerprint(&content, &plan.template_files),
+        _ => print,
+    };
+    Some((planned, print))
 }
 
 /// The directory of `file` (`.` for a bare name).
@@ -232,9 +261,9 @@ impl Handler<FileEvent> for ConfigWatcher {
         if let Some(h) = self.pending.take() {
             ctx.cancel_future(h);
         }
-        self.pending = Some(ctx.run_later(self.debounce, |act, _| {
+        self.pending = Some(ctx.run_later(self.debounce, |act, ctx| {
             act.pending = None;
-            act.reload();
+            act.reload(ctx);
         }));
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -33,6 +33,11 @@ pub(crate) struct StatusActor {
     writer: Addr<WriterActor>,
     /// Told `READY=1` when the policy first holds (systemd `Type=notify`).
     notifier: Arc<Notifier>,
+    /// The status file is rewritten (a fresh heartbeat) at least this often,
+    /// a third of `LIVENESS_TIMEOUT`, so `isready` sees a wedge.
+    rewrite_every: Duration,
+    /// When the status file was last handed to the writer.
+    last_write: Option<Instant>,
 }
 
 impl StatusActor {
@@ -42,6 +47,7 @@ impl StatusActor {
         metrics: Arc<Metrics>,
         writer: Addr<WriterActor>,
         notifier: Arc<Notifier>,
+        liveness_window: Duration,
     ) -> Self {
         Self {
             board: StatusBoard::new(policy),
@@ -50,6 +56,8 @@ impl StatusActor {
             metrics,
             writer,
             notifier,
+            rewrite_every: liveness_window / 3,
+            last_write: None,
         }
     }
 
@@ -77,6 +85,7 @@ impl StatusActor {
         }
         self.written = Some(ready);
         let path = self.status_file.clone()?;
+        self.last_write = Some(Instant::now());
         let content = match serde_json::to_vec(&self.board.ready_file()) {
             Ok(c) => c,
             Err(e) => {
@@ -215,14 +224,27 @@ pub(crate) struct Snapshot {
 #[rtype(result = "Snapshot")]
 pub(crate) struct GetSnapshot;
 
-/// Answered at once: the watchdog's proof that the actors still run.
+/// The heartbeat (see [`crate::liveness`]), answered at once: the proof
+/// that the actor thread still runs. Also rewrites the status file when its
+/// heartbeat is a third of the liveness window old.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Alive;
 
 impl Handler<Alive> for StatusActor {
     type Result = ();
-    fn handle(&mut self, _: Alive, _: &mut Self::Context) {}
+    fn handle(&mut self, _: Alive, ctx: &mut Self::Context) {
+        #[cfg(feature = "failpoints")]
+        crate::liveness::failpoint_wedge();
+        let due = self
+            .last_write
+            .is_none_or(|t| t.elapsed() >= self.rewrite_every);
+        if self.status_file.is_some() && due {
+            if let Some(w) = self.sync_file(true) {
+                ctx.spawn(w.into_actor(self));
+            }
+        }
+    }
 }
 
 impl Handler<GetSnapshot> for StatusActor {

@@ -26,7 +26,7 @@ use super::status::{MarkStopping, Register, Unregister};
 use super::sync::{Peers, StopSync, SyncActor, SyncFinished, SyncNow};
 use super::vault::Reconfigure;
 use super::writer::{Drain, SweepTemps};
-use crate::backoff::BackoffPolicy;
+use crate::backoff::{BackoffPolicy, TokenBucket};
 use crate::plan::{diff, directories, Diff, Job, Plan, StorePlan};
 use crate::telemetry::series::SecretSeries;
 
@@ -68,6 +68,8 @@ pub(crate) struct Supervisor {
     stopping: bool,
     /// When each secret's last forced refresh was queued ([`Refresh`]).
     forced: HashMap<String, Instant>,
+    /// The process-wide budget of forced refreshes.
+    refresh_budget: TokenBucket,
 }
 
 #[derive(Default)]
@@ -90,6 +92,7 @@ impl Supervisor {
             once: once.then(OnceState::default),
             stopping: false,
             forced: HashMap::new(),
+            refresh_budget: TokenBucket::new(REFRESH_RATE, REFRESH_BURST, Instant::now()),
         }
     }
 
@@ -237,7 +240,7 @@ impl Supervisor {
             // The rest read with the new store now, not at their next refresh.
             for name in &d.unchanged {
                 if let Some(Slot::Running(addr)) = self.running.get(name) {
-                    addr.do_send(SyncNow);
+                    addr.do_send(SyncNow::Store);
                 }
             }
         }
@@ -336,13 +339,39 @@ impl Handler<SyncFinished> for Supervisor {
 /// Forced refreshes a secret gets at most, one per this long.
 pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// The process-wide budget of forced refreshes: this many secrets a
+/// second, and at most [`REFRESH_BURST`] at once (a refresh of a config
+/// with 300 secrets queues the first 50 and skips the rest, saying why).
+pub(crate) const REFRESH_RATE: f64 = 10.0;
+pub(crate) const REFRESH_BURST: u32 = 50;
+
 /// Re-read one secret (`Some(name)`) or every secret now (SIGUSR1,
 /// `POST /refresh[/{secret}]`). A secret whose attempt is in progress gets
 /// one more right after it; one forced refresh per secret per
-/// [`REFRESH_EVERY`]. Answers the names queued.
+/// [`REFRESH_EVERY`], and [`REFRESH_RATE`] secrets a second for the
+/// process. A `pki:` or leased `dynamic:` secret whose certificate or lease
+/// is valid is skipped unless `reissue` (at most one re-issue per secret
+/// per minute). Answers the names queued and those skipped, with why.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<String>, RefreshError>")]
-pub(crate) struct Refresh(pub(crate) Option<String>);
+#[rtype(result = "Result<RefreshAnswer, RefreshError>")]
+pub(crate) struct Refresh {
+    pub(crate) name: Option<String>,
+    pub(crate) reissue: bool,
+}
+
+/// What a forced refresh did.
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct RefreshAnswer {
+    pub(crate) queued: Vec<String>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+/// A secret a forced refresh left alone, and why (names and times only).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Skipped {
+    pub(crate) name: String,
+    pub(crate) reason: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RefreshError {
@@ -350,45 +379,110 @@ pub(crate) enum RefreshError {
     Unknown(String),
     #[error("refreshed less than a second ago: at most one forced refresh per secret per second")]
     RateLimited,
+    #[error("the forced-refresh budget ({REFRESH_RATE} secrets a second, {REFRESH_BURST} at once) is spent; retry later")]
+    Budget { retry_after: Duration },
     #[error("shutting down")]
     Stopping,
 }
 
 impl Handler<Refresh> for Supervisor {
-    type Result = Result<Vec<String>, RefreshError>;
+    type Result = ResponseFuture<Result<RefreshAnswer, RefreshError>>;
 
     fn handle(&mut self, msg: Refresh, _: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        let picked = self.pick_refresh(msg.name, now);
+        let (names, skipped) = match picked {
+            Ok(p) => p,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let asks: Vec<_> = names
+            .into_iter()
+            .filter_map(|name| match self.running.get(&name) {
+                Some(Slot::Running(addr)) => Some((
+                    name,
+                    Some(addr.send(SyncNow::Forced {
+                        reissue: msg.reissue,
+                    })),
+                )),
+                // Its first attempt is about to start anyway.
+                Some(Slot::Pending(_)) => Some((name, None)),
+                None => None,
+            })
+            .collect();
+        for (name, _) in &asks {
+            self.forced.insert(name.clone(), now);
+        }
+        Box::pin(async move {
+            let mut answer = RefreshAnswer {
+                queued: Vec::new(),
+                skipped,
+            };
+            for (name, ask) in asks {
+                match ask {
+                    Some(ask) => match ask.await {
+                        Ok(Ok(())) => answer.queued.push(name),
+                        Ok(Err(reason)) => answer.skipped.push(Skipped { name, reason }),
+                        // Stopped meanwhile (a reload): nothing to refresh.
+                        Err(_) => {}
+                    },
+                    None => answer.queued.push(name),
+                }
+            }
+            Ok(answer)
+        })
+    }
+}
+
+impl Supervisor {
+    /// Which secrets a forced refresh may ask now (the per-secret floor and
+    /// the process budget), and those the budget leaves out.
+    fn pick_refresh(
+        &mut self,
+        name: Option<String>,
+        now: Instant,
+    ) -> Result<(Vec<String>, Vec<Skipped>), RefreshError> {
         if self.stopping {
             return Err(RefreshError::Stopping);
         }
-        let names: Vec<String> = match msg.0 {
+        let names: Vec<String> = match name {
             Some(n) if self.running.contains_key(&n) => vec![n],
             Some(n) => return Err(RefreshError::Unknown(n)),
             None => self.jobs.iter().map(|j| j.name.clone()).collect(),
         };
-        let now = Instant::now();
-        let mut queued = Vec::with_capacity(names.len());
-        for name in names {
-            let recent = self
-                .forced
-                .get(&name)
-                .is_some_and(|t| now.saturating_duration_since(*t) < REFRESH_EVERY);
-            if recent {
-                continue;
-            }
-            match self.running.get(&name) {
-                Some(Slot::Running(addr)) => addr.do_send(SyncNow),
-                // Its first attempt is about to start anyway.
-                Some(Slot::Pending(_)) => {}
-                None => continue,
-            }
-            self.forced.insert(name.clone(), now);
-            queued.push(name);
+        let due: Vec<String> = names
+            .into_iter()
+            .filter(|n| {
+                self.forced
+                    .get(n)
+                    .is_none_or(|t| now.saturating_duration_since(*t) >= REFRESH_EVERY)
+            })
+            .filter(|n| self.running.contains_key(n))
+            .collect();
+        if due.is_empty() {
+            return if self.jobs.is_empty() {
+                Ok((Vec::new(), Vec::new()))
+            } else {
+                Err(RefreshError::RateLimited)
+            };
         }
-        if queued.is_empty() && !self.jobs.is_empty() {
-            return Err(RefreshError::RateLimited);
+        let granted = self.refresh_budget.take(due.len(), now);
+        if granted == 0 {
+            return Err(RefreshError::Budget {
+                retry_after: self.refresh_budget.next_in(now),
+            });
         }
-        Ok(queued)
+        let mut due = due;
+        let left: Vec<Skipped> = due
+            .split_off(granted)
+            .into_iter()
+            .map(|name| Skipped {
+                name,
+                reason: format!(
+                    "the forced-refresh budget ({REFRESH_RATE} secrets a second, {REFRESH_BURST} at once) is spent; it is read at its next refresh"
+                ),
+            })
+            .collect();
+        Ok((due, left))
     }
 }
 

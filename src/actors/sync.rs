@@ -15,6 +15,7 @@ use super::status::{Report, StatusActor};
 use super::vault::{ReadSecret, RenewLease, RevokeLease, VaultActor};
 use super::writer::{WriteFiles, WriterActor};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
+use crate::blocking::{OffloadError, RENDER_DEADLINE};
 use crate::config::duration::GoDuration;
 use crate::fs::{FsError, Written};
 use crate::pki::CertInfo;
@@ -27,6 +28,7 @@ use crate::template::{render_files, RenderError};
 use crate::vault::breaker::State;
 use crate::vault::lease::{after_fetch, Lease, Step};
 use crate::vault::VaultError;
+use std::sync::atomic::AtomicBool;
 
 /// Why one sync attempt failed. No variant carries a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub(crate) enum SyncError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Write(#[from] FsError),
+    #[error(transparent)]
+    Offload(#[from] OffloadError),
     #[error("internal: {0} is not running")]
     Mailbox(&'static str),
 }
@@ -46,7 +50,7 @@ impl SyncError {
     pub(crate) fn stage(&self) -> SyncStage {
         match self {
             SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
-            SyncError::Render(_) => SyncStage::Render,
+            SyncError::Render(_) | SyncError::Offload(_) => SyncStage::Render,
             SyncError::Write(_) => SyncStage::Write,
         }
     }
@@ -55,6 +59,8 @@ impl SyncError {
         match self {
             SyncError::Vault(e) => e.kind(),
             SyncError::Render(_) => "render",
+            SyncError::Offload(OffloadError::TimedOut { .. }) => "render_timeout",
+            SyncError::Offload(_) => "render",
             SyncError::Write(_) => "write",
             SyncError::Mailbox(_) => "internal",
         }
@@ -144,6 +150,14 @@ pub(crate) struct SyncActor {
     /// The lease of the credentials on disk (leased secrets), kept to
     /// renew and, with `revokeOnShutdown`, to revoke it.
     lease: Option<HeldLease>,
+    /// Set while a render of this secret runs on the blocking pool (also
+    /// one abandoned at its deadline): no second one starts meanwhile.
+    render_busy: Arc<AtomicBool>,
+    /// NotAfter (Unix seconds) of the certificate on disk (`pki:`), as
+    /// issued or kept: a forced refresh does not replace a valid one.
+    cert_not_after: Option<u64>,
+    /// When a forced refresh last re-issued (the per-secret floor).
+    last_reissue: Option<Instant>,
 }
 
 /// A lease the files' credentials hold.
@@ -161,6 +175,9 @@ struct AttemptEnd {
     /// After a success: the new credentials' lease (`None`: not leased).
     /// After a failure: `None`, and the old lease stays.
     lease: Option<Option<HeldLease>>,
+    /// After a success: the issued certificate's NotAfter (`None`: none).
+    /// After a failure: `None`, and the old one stays.
+    cert_not_after: Option<Option<u64>>,
 }
 
 /// Between two attempts, or in one.
@@ -196,6 +213,9 @@ impl SyncActor {
             phase: Phase::Attempting { again: false },
             next: Step::Fetch,
             lease: None,
+            render_busy: Arc::new(AtomicBool::new(false)),
+            cert_not_after: None,
+            last_reissue: None,
         }
     }
 
@@ -259,10 +279,11 @@ impl SyncActor {
         ));
     }
 
-    /// A `pki` secret whose certificate and key on disk can be kept (same
-    /// names, valid past `renewBefore`, key matching): marks it synced and
-    /// plans its renewal from the certificate's NotAfter. Only for files
-    /// written straight from the `certificate` and `private_key` fields.
+    /// A `pki` secret whose certificate and key on disk may be kept (only
+    /// for files written straight from the `certificate` and `private_key`
+    /// fields): checks them off the actor thread (they are in a directory
+    /// the app may write), then [`kept`](Self::kept) keeps them or starts an
+    /// attempt. `false` when there is nothing to check.
     fn keep_certificate(&mut self, ctx: &mut Context<Self>) -> bool {
         let JobSource::Pki(pki) = &self.job.source else {
             return false;
@@ -275,24 +296,64 @@ impl SyncActor {
                 .files
                 .iter()
                 .find(|f| f.source == field)
-                .map(|f| f.target.path.clone())
+                .map(|f| f.target.clone())
         };
-        let (Some(cert_path), Some(key_path)) = (file("certificate"), file("private_key")) else {
+        let (Some(cert), Some(key)) = (file("certificate"), file("private_key")) else {
             return false;
         };
-        let cert = match crate::pki::keep_existing(
-            &pki.spec,
-            &cert_path,
-            &key_path,
-            SystemTime::now(),
-        ) {
-            Ok(c) => c,
-            Err(why) => {
+        // An atomic set's names are our symlinks into `..data`: read
+        // through `..data` (a directory symlink is followed only when ours).
+        let (cert, key) = if self.job.atomic_set {
+            (
+                crate::fs::set::through_data(cert),
+                crate::fs::set::through_data(key),
+            )
+        } else {
+            (cert, key)
+        };
+        let spec = pki.spec.clone();
+        self.phase = Phase::Attempting { again: false };
+        let check = crate::blocking::run(
+            "reading the certificate on disk",
+            crate::blocking::READ_DEADLINE,
+            move || crate::pki::keep_existing(&spec, &cert, &key, SystemTime::now()),
+        );
+        ctx.spawn(
+            check
+                .into_actor(self)
+                .map(|res, act, ctx| act.kept(res, ctx)),
+        );
+        true
+    }
+
+    /// After [`keep_certificate`](Self::keep_certificate)'s check: marks
+    /// the secret synced and plans its renewal from the certificate's
+    /// NotAfter, or issues one now.
+    fn kept(
+        &mut self,
+        res: Result<Result<CertInfo, crate::pki::NotKept>, OffloadError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Phase::Stopping = self.phase {
+            return;
+        }
+        let cert = match res {
+            Ok(Ok(c)) => c,
+            Ok(Err(why)) => {
                 tracing::debug!(secret = %self.job.name, reason = %why, "certificate on disk not kept; issuing one");
-                return false;
+                return self.start_attempt(ctx);
+            }
+            Err(e) => {
+                tracing::warn!(secret = %self.job.name, error = %e, "certificate on disk not kept; issuing one");
+                return self.start_attempt(ctx);
             }
         };
-        let delay = cert.renew_in(pki.spec.renew_before, SystemTime::now(), fastrand::f64());
+        let renew_before = match &self.job.source {
+            JobSource::Pki(p) => p.spec.renew_before,
+            _ => None,
+        };
+        let delay = cert.renew_in(renew_before, SystemTime::now(), fastrand::f64());
+        self.cert_not_after = Some(cert.not_after);
         CertificateKept {
             job: &self.job,
             cert: &cert,
@@ -305,11 +366,10 @@ impl SyncActor {
                 ok: true,
             });
             ctx.stop();
-            return true;
+            return;
         }
         self.next = Step::Fetch;
         self.sleep(delay, ctx);
-        true
     }
 
     /// Starts one attempt: wait for a slot, attempt, one event; then plan
@@ -327,13 +387,22 @@ impl SyncActor {
         let series = Arc::clone(&self.series);
         let peers = Arc::clone(&self.peers);
         let generation = self.generation;
+        let render_busy = Arc::clone(&self.render_busy);
         let attempt = async move {
             // The slot first, then the attempt's state, boxed: 10 000
             // secrets queued for a slot at start-up cost a small wait each,
             // not a whole attempt each. A closed semaphore (never closed
             // today) would mean: no bound.
             let slot = Arc::clone(&peers.slots).acquire_owned().await.ok();
-            let end = Box::pin(one_attempt(&job, &series, &peers, &mut backoff, generation)).await;
+            let end = Box::pin(one_attempt(
+                &job,
+                &series,
+                &peers,
+                &mut backoff,
+                generation,
+                &render_busy,
+            ))
+            .await;
             drop(slot);
             (backoff, end)
         };
@@ -351,9 +420,13 @@ impl SyncActor {
             next_in,
             next,
             lease,
+            cert_not_after,
         } = end;
         if let Some(lease) = lease {
             self.lease = lease;
+        }
+        if let Some(n) = cert_not_after {
+            self.cert_not_after = n;
         }
         self.next = next;
         if let Some(done) = &self.once {
@@ -382,6 +455,7 @@ async fn one_attempt(
     peers: &Peers,
     backoff: &mut Backoff,
     generation: u64,
+    render_busy: &Arc<AtomicBool>,
 ) -> AttemptEnd {
     tracing::trace!(secret = %job.name, "sync attempt started");
     let started = Instant::now();
@@ -392,7 +466,9 @@ async fn one_attempt(
         otel.status_code = tracing::field::Empty,
         error_kind = tracing::field::Empty,
     );
-    let (read, outcome, breaker, fetched) = attempt(job, peers).instrument(span.clone()).await;
+    let (read, outcome, breaker, fetched) = attempt(job, peers, render_busy)
+        .instrument(span.clone())
+        .await;
     tracing::trace!(secret = %job.name, "sync attempt finished");
     let unit = fastrand::f64();
     let (next_in, next) = match (&outcome, &fetched) {
@@ -451,6 +527,7 @@ async fn one_attempt(
         AttemptEnd {
             next_in: Ok(next_in),
             next,
+            cert_not_after: Some(fetched.cert.as_ref().map(|c| c.not_after)),
             lease: Some(fetched.lease.map(|lease| HeldLease {
                 asked: lease.duration,
                 lease,
@@ -461,6 +538,7 @@ async fn one_attempt(
             next_in: Err(next_in),
             next,
             lease: None,
+            cert_not_after: None,
         }
     }
 }
@@ -490,6 +568,23 @@ fn certificate_renewal_in(job: &Job, cert: &CertInfo, unit: f64) -> Duration {
     (left / 2).max(crate::config::settings::MIN_REFRESH_INTERVAL)
 }
 
+/// Why the offloaded part of an attempt failed.
+enum RenderOutcome {
+    /// The issued certificate cannot be read (the shape, no content).
+    Cert(String),
+    Render(RenderError),
+}
+
+/// Clears a secret's "render running" flag when its render ends, also by
+/// a panic.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// What a successful read brought besides the fields.
 #[derive(Default)]
 struct Fetched {
@@ -504,6 +599,7 @@ struct Fetched {
 async fn attempt(
     job: &Arc<Job>,
     peers: &Peers,
+    render_busy: &Arc<AtomicBool>,
 ) -> (
     Option<Option<u64>>,
     Result<Vec<Written>, SyncError>,
@@ -538,14 +634,45 @@ async fn attempt(
         lease: data.take_lease(),
         cert: None,
     };
-    if let JobSource::Pki(_) = job.source {
-        let cert = data
-            .field_bytes("certificate")
-            .ok_or_else(|| "the answer has no \"certificate\" field".to_string())
-            .and_then(|pem| crate::pki::parse_certificate(&pem));
-        match cert {
-            Ok(c) => fetched.cert = Some(c),
-            Err(detail) => {
+    // Parsing the certificate and rendering the files work on what Vault
+    // sent: off the actor thread, under a deadline; one at a time per
+    // secret (a render past its deadline keeps the secret from starting
+    // another until it ended).
+    if render_busy.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        let e = crate::blocking::OffloadError::Busy {
+            what: "rendering the secret's files",
+        };
+        return (Some(version), Err(e.into()), breaker, fetched);
+    }
+    let (job2, busy) = (Arc::clone(job), Arc::clone(render_busy));
+    let render = move || {
+        let _done = ClearOnDrop(busy);
+        let cert = match job2.source {
+            JobSource::Pki(_) => Some(
+                data.field_bytes("certificate")
+                    .ok_or_else(|| "the answer has no \"certificate\" field".to_string())
+                    .and_then(|pem| crate::pki::parse_certificate(&pem)),
+            ),
+            _ => None,
+        };
+        if let Some(Err(detail)) = cert {
+            return (None, Err(RenderOutcome::Cert(detail)));
+        }
+        let files = tracing::debug_span!("render", secret = %job2.name, files = job2.files.len())
+            .in_scope(|| render_files(&job2, &data));
+        // The values are in `files` now; the secret is dropped here.
+        (
+            cert.and_then(Result::ok),
+            files.map_err(RenderOutcome::Render),
+        )
+    };
+    let files =
+        match crate::blocking::run("rendering the secret's files", RENDER_DEADLINE, render).await {
+            Ok((cert, Ok(files))) => {
+                fetched.cert = cert;
+                files
+            }
+            Ok((_, Err(RenderOutcome::Cert(detail)))) => {
                 let e = VaultError::InvalidResponse {
                     op: "issue",
                     path: job.display_path.to_string(),
@@ -553,16 +680,11 @@ async fn attempt(
                 };
                 return (Some(version), Err(e.into()), breaker, fetched);
             }
-        }
-    }
-    let files = tracing::debug_span!("render", secret = %job.name, files = job.files.len())
-        .in_scope(|| render_files(job, &data));
-    // The values are in `files` now; drop the secret before the write.
-    drop(data);
-    let files = match files {
-        Ok(f) => f,
-        Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
-    };
+            Ok((_, Err(RenderOutcome::Render(e)))) => {
+                return (Some(version), Err(e.into()), breaker, fetched)
+            }
+            Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
+        };
     let written = peers
         .writer
         .send(WriteFiles {
@@ -644,16 +766,68 @@ impl Handler<StopSync> for SyncActor {
     }
 }
 
-/// Sync now instead of at the next planned time (the store changed, or a
-/// refresh was asked for). An attempt in progress finishes, and one more
-/// starts right after it.
+/// Sync now instead of at the next planned time. An attempt in progress
+/// finishes, and one more starts right after it. Answers `Err(reason)`
+/// when a forced refresh is skipped.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct SyncNow;
+#[rtype(result = "Result<(), String>")]
+pub(crate) enum SyncNow {
+    /// The store changed: read again with it, whatever the secret is.
+    Store,
+    /// A forced refresh (SIGUSR1, `POST /refresh`). A certificate or lease
+    /// that is valid is not replaced unless `reissue` (at most once per
+    /// [`REISSUE_EVERY`]): re-reading a KV secret is cheap, minting a
+    /// certificate or credentials per request is not.
+    Forced { reissue: bool },
+}
+
+/// A secret re-issues its certificate or credentials on request at most
+/// once per this long.
+pub(crate) const REISSUE_EVERY: Duration = Duration::from_secs(60);
+
+impl SyncActor {
+    /// Why a forced refresh leaves this secret alone, if it does.
+    fn skip_forced(&self, reissue: bool, now: Instant) -> Option<String> {
+        let valid = match (&self.job.source, self.cert_not_after, &self.lease) {
+            (JobSource::Pki(_), Some(not_after), _) => Some(format!(
+                "certificate valid until {}; it is renewed before then",
+                crate::telemetry::audit::rfc3339(crate::status::at_unix(not_after))
+            )),
+            (JobSource::Dynamic { .. }, _, Some(held)) => Some(format!(
+                "lease of {} valid; it is renewed or replaced before it ends",
+                GoDuration(held.lease.duration)
+            )),
+            _ => None,
+        };
+        let valid = valid?;
+        if !reissue {
+            return Some(format!("{valid} (ask with reissue=true to replace it now)"));
+        }
+        if self
+            .last_reissue
+            .is_some_and(|t| now.saturating_duration_since(t) < REISSUE_EVERY)
+        {
+            return Some(
+                "re-issued less than a minute ago: at most one re-issue per secret per minute"
+                    .into(),
+            );
+        }
+        None
+    }
+}
 
 impl Handler<SyncNow> for SyncActor {
-    type Result = ();
-    fn handle(&mut self, _: SyncNow, ctx: &mut Self::Context) {
+    type Result = Result<(), String>;
+    fn handle(&mut self, msg: SyncNow, ctx: &mut Self::Context) -> Self::Result {
+        if let SyncNow::Forced { reissue } = msg {
+            let now = Instant::now();
+            if let Some(why) = self.skip_forced(reissue, now) {
+                return Err(why);
+            }
+            if reissue && (self.cert_not_after.is_some() || self.lease.is_some()) {
+                self.last_reissue = Some(now);
+            }
+        }
         match self.phase {
             Phase::Sleeping(timer) => {
                 ctx.cancel_future(timer);
@@ -663,6 +837,7 @@ impl Handler<SyncNow> for SyncActor {
             Phase::Attempting { ref mut again } => *again = true,
             Phase::Stopping => {}
         }
+        Ok(())
     }
 }
 

@@ -278,6 +278,12 @@ pub struct RuntimeArgs {
           value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(600), false))]
     pub shutdown_timeout: Duration,
 
+    /// Longest time the actor system may go without answering its
+    /// heartbeat before `/health` answers 503 and `isready` fails (2s-10m).
+    #[arg(long, env = "LIVENESS_TIMEOUT", default_value = "10s",
+          value_parser = duration_in(Duration::from_secs(2), Duration::from_secs(600), false))]
+    pub liveness_timeout: Duration,
+
     /// Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection
     /// listener (METRICS_ADDR:METRICS_PORT).
     #[arg(long, env = "REFRESH_API", num_args = 0..=1, default_missing_value = "true",

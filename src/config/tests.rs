@@ -535,6 +535,24 @@ fn write_mode_is_atomic_or_in_place_and_not_in_a_set() {
 }
 
 #[test]
+fn two_atomic_sets_in_one_directory_are_refused_naming_both() {
+    let e = errors(&format!(
+        "{STORE}secrets:
+  - {{name: web, path: p, atomicSet: true, files: [{{path: /tls/a.crt, key: v}}]}}
+  - {{name: api, path: q, atomicSet: true, files: [{{path: /tls/b.crt, key: v}}]}}
+  - {{name: db, path: r, atomicSet: true, files: [{{path: /db/p, key: v}}]}}
+"
+    ));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains(
+            "secret \"api\": atomicSet: /tls already holds the atomic set of secret \"web\""
+        ),
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn the_go_tools_key_and_per_secret_mount_version_and_namespace() {
     let c = load(&format!(
         "{STORE}secrets:

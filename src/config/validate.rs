@@ -110,6 +110,30 @@ pub(super) fn validate(
             secrets.push(spec);
         }
     }
+    // Two sets in one directory would swap one `..data` link between
+    // them: each publish would hide the other's files.
+    let mut set_dirs: HashMap<PathBuf, &str> = HashMap::new();
+    for s in secrets.iter().filter(|s| s.atomic_set) {
+        let Some(dir) = s
+            .files
+            .first()
+            .map(|f| f.path.parent().map(PathBuf::from).unwrap_or_default())
+        else {
+            continue;
+        };
+        match set_dirs.get(&dir) {
+            Some(first) => cx.error(
+                format!("secret {:?}: atomicSet", s.name),
+                format!(
+                    "{} already holds the atomic set of secret {first:?}: two sets in one directory would replace each other's files; give each set a directory of its own",
+                    dir.display()
+                ),
+            ),
+            None => {
+                set_dirs.insert(dir, &s.name);
+            }
+        }
+    }
     for a in &actions {
         if !secrets
             .iter()

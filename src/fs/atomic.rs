@@ -77,6 +77,9 @@ pub(crate) enum Written {
     /// The rename failed with EBUSY (the file is a mount point): rewritten
     /// in place instead, once.
     InPlaceAfterBusy,
+    /// `writeMode: inPlace`, but the file was another user's: replaced by
+    /// rename instead (it could not be rewritten).
+    RenamedNotOurs,
 }
 
 impl Written {
@@ -455,7 +458,18 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         };
         let dir = &dirs[slots[i]].1;
         let base = base_of(&w.target.path);
-        let done = if w.target.in_place && is_regular(dir, base) {
+        let done = if w.target.in_place && is_regular(dir, base) && !ours(dir, base) {
+            // Another user's file (the app's): it can be neither chmod-ed
+            // nor, often, opened for writing; replacing it by rename is the
+            // only write that can succeed.
+            tracing::warn!(
+                file = %w.target.path.display(),
+                "writeMode: inPlace, but the file is another user's: replaced by rename instead (its inode changes)"
+            );
+            rfs::renameat(dir, tmp.as_os_str(), dir, base)
+                .map(|()| Written::RenamedNotOurs)
+                .map_err(|e| err(&w.target.path, "rename")(io_err(e)))
+        } else if w.target.in_place && is_regular(dir, base) {
             rewrite_in_place(dir, base, w).map(|()| Written::InPlace)
         } else {
             // renameat(2) replaces a symlink at the target; it never follows it.
@@ -497,6 +511,13 @@ pub(crate) fn write_batch(files: &[FileWrite]) -> Result<Vec<Written>, FsError> 
         rfs::fsync(fd).map_err(|e| err(path, "fsync directory")(io_err(e)))?;
     }
     Ok(written)
+}
+
+/// May this process rewrite `base` in `dir` in place: owned by its uid, or
+/// the process is root?
+fn ours(dir: &OwnedFd, base: &OsStr) -> bool {
+    let me = rustix::process::geteuid().as_raw();
+    me == 0 || rfs::statat(dir, base, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_uid == me)
 }
 
 /// Is `base` in `dir` a regular file (not following a symlink)?

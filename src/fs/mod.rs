@@ -6,12 +6,15 @@
 //!   [`Written`] per file, in input order.
 //! * [`set`] publishes a secret's files as one set (`atomicSet`): a new
 //!   hidden directory and one `..data` symlink rename.
+//! * `read` reads a small file another user may write (a pid file, a kept
+//!   certificate) without being blocked, redirected or flooded.
 //! * [`queue`] decides which write batches may run at the same time: batches
 //!   touching different files run in parallel (so one file's fsync does not
 //!   hold up another's), batches touching the same file run in arrival order.
 
 pub mod atomic;
 pub mod queue;
+pub(crate) mod read;
 pub mod set;
 
 pub(crate) use atomic::parent_of;

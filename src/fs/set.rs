@@ -43,6 +43,14 @@ fn set_dir_name() -> OsString {
     OsString::from(format!("..{}_{:09}", now.as_secs(), now.subsec_nanos()))
 }
 
+/// Where a set's file is really read: `dir/..data/name` for the visible
+/// `dir/name` (which is our symlink into `..data`).
+pub(crate) fn through_data(mut t: super::WriteTarget) -> super::WriteTarget {
+    let base = base_of(&t.path).to_os_string();
+    t.path = parent_of(&t.path).join(DATA_LINK).join(base);
+    t
+}
+
 /// The set directory `..data` points at now, if any.
 fn current_set(dir: &OwnedFd) -> Option<OsString> {
     let target = rfs::readlinkat(dir, DATA_LINK, Vec::new()).ok()?;

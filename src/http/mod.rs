@@ -1,6 +1,8 @@
 //! The HTTP servers: probes on one listener, inspection on another.
 //!
-//! * `/health` answers 200 while the process lives (liveness).
+//! * `/health` answers 200 while the actor system answered its heartbeat
+//!   within `LIVENESS_TIMEOUT` ([`crate::liveness`]), 503 after: a wedged
+//!   process fails its liveness probe and is restarted.
 //! * `/ready` answers 200 once the readiness policy holds, 503 before.
 //! * `/status` is JSON per secret: state, last success, last error, version,
 //!   next attempt; plus the circuit breaker's state and the token's remaining
@@ -39,11 +41,16 @@ use actix_web::dev::Service;
 use futures_util::FutureExt;
 
 use crate::actors::vault::{GetVaultHealth, VaultActor};
+use crate::liveness::Liveness;
 use crate::telemetry::metrics::Metrics;
 
 /// Time a client has to send its request head before the connection is
 /// closed (a slot held by an idle connection is freed this fast).
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest wait for an actor's answer: a wedged actor thread makes `/ready`
+/// and `/status` answer 503 instead of hanging the request.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Idle time of a keep-alive connection between requests.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -101,6 +108,8 @@ pub(crate) struct Peers {
     pub(crate) metrics: Arc<Metrics>,
     /// `Some` when `REFRESH_API=true`: who queues forced refreshes.
     pub(crate) refresh: Option<Addr<Supervisor>>,
+    /// The heartbeat `/health` reports.
+    pub(crate) liveness: Arc<Liveness>,
 }
 
 /// Builds and binds one listener (it runs once spawned or awaited).
@@ -117,6 +126,7 @@ pub(crate) fn server(
         actions,
         metrics,
         refresh,
+        liveness,
     } = peers;
     let server = HttpServer::new(move || {
         let m = Arc::clone(&metrics);
@@ -147,6 +157,7 @@ pub(crate) fn server(
             .app_data(web::Data::new(vault.clone()))
             .app_data(web::Data::new(actions.clone()))
             .app_data(web::Data::new(Arc::clone(&metrics)))
+            .app_data(web::Data::new(Arc::clone(&liveness)))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready));
         match (routes, &refresh) {
@@ -184,7 +195,7 @@ async fn metrics_text(
 ) -> HttpResponse {
     // Gauges that are states rather than events are read at scrape time:
     // this handler is their only writer.
-    if let Ok(v) = vault.send(GetVaultHealth).await {
+    if let Ok(v) = vault.send(GetVaultHealth).timeout(ANSWER_TIMEOUT).await {
         metrics.vault_breaker_state.set(v.breaker.as_gauge());
         metrics
             .token_ttl
@@ -201,15 +212,35 @@ async fn method_not_allowed() -> HttpResponse {
         .json(json!({"error": "use POST"}))
 }
 
-/// `POST /refresh` (every secret) and `POST /refresh/{secret}`: 202 with
-/// the names queued, 404 for an unknown secret, 429 when rate-limited.
+/// `POST /refresh` (every secret) and `POST /refresh/{secret}`, with
+/// `?reissue=true` to replace valid certificates and leases too: 202 with
+/// the names queued and those skipped (and why), 404 for an unknown
+/// secret, 429 with `Retry-After` when rate-limited (per secret, or the
+/// process budget).
 async fn refresh_secrets(
     req: actix_web::HttpRequest,
     supervisor: web::Data<Addr<Supervisor>>,
 ) -> HttpResponse {
     let secret = req.match_info().get("secret").map(str::to_string);
-    match supervisor.send(Refresh(secret)).await {
-        Ok(Ok(queued)) => HttpResponse::Accepted().json(json!({"queued": queued})),
+    let reissue = req
+        .query_string()
+        .split('&')
+        .any(|kv| kv == "reissue=true" || kv == "reissue=1" || kv == "reissue");
+    match supervisor
+        .send(Refresh {
+            name: secret,
+            reissue,
+        })
+        .timeout(ANSWER_TIMEOUT)
+        .await
+    {
+        Ok(Ok(answer)) => HttpResponse::Accepted().json(answer),
+        Ok(Err(e @ RefreshError::Budget { retry_after })) => HttpResponse::TooManyRequests()
+            .insert_header((
+                "Retry-After",
+                retry_after.as_secs_f64().ceil().max(1.0).to_string(),
+            ))
+            .json(json!({"error": e.to_string()})),
         Ok(Err(e @ RefreshError::Unknown(_))) => {
             HttpResponse::NotFound().json(json!({"error": e.to_string()}))
         }
@@ -223,12 +254,23 @@ async fn refresh_secrets(
     }
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// 200 while the actor system answered its heartbeat within the window;
+/// 503 (with the heartbeat's age) once it did not: nothing syncs then.
+async fn health(liveness: web::Data<Arc<Liveness>>) -> HttpResponse {
+    let age = liveness.age().as_secs_f64();
+    if liveness.alive() {
+        HttpResponse::Ok().json(json!({"status": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "wedged",
+            "heartbeat_age_seconds": age,
+            "liveness_timeout_seconds": liveness.window().as_secs_f64(),
+        }))
+    }
 }
 
 async fn ready(status: web::Data<Addr<StatusActor>>) -> HttpResponse {
-    match status.send(GetSnapshot).await {
+    match status.send(GetSnapshot).timeout(ANSWER_TIMEOUT).await {
         Ok(s) => {
             let body =
                 json!({"ready": s.ready, "policy": s.policy, "synced": s.synced, "total": s.total});
@@ -248,9 +290,9 @@ async fn status_doc(
     actions: web::Data<Addr<ActionActor>>,
 ) -> HttpResponse {
     let (Ok(s), Ok(v), Ok(a)) = (
-        status.send(GetSnapshot).await,
-        vault.send(GetVaultHealth).await,
-        actions.send(GetActions).await,
+        status.send(GetSnapshot).timeout(ANSWER_TIMEOUT).await,
+        vault.send(GetVaultHealth).timeout(ANSWER_TIMEOUT).await,
+        actions.send(GetActions).timeout(ANSWER_TIMEOUT).await,
     ) else {
         return HttpResponse::ServiceUnavailable().json(json!({"error": "status unavailable"}));
     };

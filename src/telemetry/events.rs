@@ -67,7 +67,7 @@ impl AttemptFinished<'_> {
         if let Ok(written) = self.outcome {
             let busy = written
                 .iter()
-                .filter(|w| **w == Written::InPlaceAfterBusy)
+                .filter(|w| matches!(w, Written::InPlaceAfterBusy | Written::RenamedNotOurs))
                 .count();
             if busy > 0 {
                 series.count_inplace_fallbacks(busy as u64);

@@ -208,7 +208,7 @@ const FAMILIES: [(&str, &str, MetricType); 10] = [
     ),
     (
         "secret_inplace_fallbacks_total",
-        "Files rewritten in place because renaming over them failed with EBUSY (a mount point).",
+        "Files written the other way than asked: rewritten in place because renaming over them failed with EBUSY (a mount point), or renamed over because a writeMode: inPlace file was another user's.",
         MetricType::COUNTER,
     ),
 ];

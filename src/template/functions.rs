@@ -47,13 +47,7 @@ pub(crate) fn register(tera: &mut Tera) {
             .map_err(|_| fail("toJson", "cannot encode"))
     });
     tera.register_filter("fromYaml", |v: &Value, _: &Args| {
-        serde_yaml::from_str::<Value>(text(v, "fromYaml")?).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-                .unwrap_or_default();
-            fail("fromYaml", format!("not YAML{at}"))
-        })
+        crate::template::bounded::from_yaml(text(v, "fromYaml")?).map_err(|e| fail("fromYaml", e))
     });
     tera.register_filter("toYaml", |v: &Value, _: &Args| {
         serde_yaml::to_string(v)
@@ -274,6 +268,9 @@ enum Part {
 /// certificate (PEM, leaf first) of a PKCS#12 archive.
 fn pkcs12(v: &Value, password: &str, part: Part, filter: &str) -> tera::Result<Value> {
     let der = zeroize::Zeroizing::new(bytes(v, filter)?);
+    // Before any key derivation: a crafted archive asking for 2^31
+    // iterations held a core for 15 minutes per attempt.
+    crate::template::bounded::check_pkcs12_iterations(&der).map_err(|e| fail(filter, e))?;
     let store = p12_keystore::KeyStore::from_pkcs12(&der, password).map_err(|_| {
         fail(
             filter,

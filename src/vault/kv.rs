@@ -58,12 +58,18 @@ pub fn parse_read(kv: KvVersion, body: &[u8], max_fields: usize) -> Result<Secre
 /// number more than `max_fields` (plus room for the envelope). Errors
 /// describe the shape, never the content.
 pub(crate) fn parse_bounded(body: &[u8], max_fields: usize) -> Result<Value, String> {
-    let budget = std::cell::Cell::new(max_fields.saturating_add(ENVELOPE_NODES));
+    let mut budget = crate::secret::ValueBudget {
+        nodes: max_fields.saturating_add(ENVELOPE_NODES),
+        // The body is bounded by VAULT_MAX_RESPONSE_BYTES, the nesting by
+        // serde_json's own recursion limit.
+        bytes: usize::MAX,
+        depth: usize::MAX,
+    };
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = serde::de::DeserializeSeed::deserialize(Bounded(&budget), &mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let parsed =
+        crate::secret::bounded_value(&mut de, &mut budget).and_then(|v| de.end().map(|()| v));
     parsed.map_err(|e| {
-        if budget.get() == 0 {
+        if budget.nodes == 0 {
             format!(
                 "the secret has more than {max_fields} fields and nested values (VAULT_MAX_SECRET_FIELDS; raise it if that is expected)"
             )
@@ -72,85 +78,6 @@ pub(crate) fn parse_bounded(body: &[u8], max_fields: usize) -> Result<Value, Str
             format!("body is not JSON ({} bytes): {}", body.len(), e)
         }
     })
-}
-
-/// A JSON value parsed against a budget of nodes (every scalar, array and
-/// object takes one; a field is its value).
-struct Bounded<'a>(&'a std::cell::Cell<usize>);
-
-impl Bounded<'_> {
-    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
-        match self.0.get().checked_sub(1) {
-            Some(left) => {
-                self.0.set(left);
-                Ok(())
-            }
-            None => Err(E::custom("too many fields")),
-        }
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::from(n))
-    }
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::from(n))
-    }
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
-        self.take()?;
-        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::String(s.to_owned()))
-    }
-    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::String(s))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
-        self.take()?;
-        Ok(Value::Null)
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
-        self.visit_unit()
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        self.take()?;
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Bounded(self.0))? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.take()?;
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Bounded(self.0))?;
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
 }
 
 fn take_data(kv: KvVersion, v: &mut Value) -> Result<SecretData, String> {

@@ -55,23 +55,37 @@ const REFETCH_SPREAD: f64 = 0.10;
 /// rounds to whole seconds).
 const GRANT_TOLERANCE: Duration = Duration::from_secs(1);
 
+/// A lease (or renewal) granting less than this is treated as not
+/// renewable: new credentials are fetched instead of renewing in a loop.
+pub(crate) const LEASE_FLOOR: Duration = Duration::from_secs(2);
+
+/// The shortest delay before a leased secret's next request, whatever
+/// Vault granted: at most one request per second per secret (a hostile or
+/// broken Vault granting 0 s leases made 546 renewals per second).
+pub(crate) const MIN_STEP: Duration = Duration::from_secs(1);
+
 /// The next step after a fetch that returned `lease`; `unit` in `[0, 1)`
 /// spreads re-fetches.
 pub(crate) fn after_fetch(lease: &Lease, unit: f64) -> (Duration, Step) {
-    if lease.renewable {
+    let (d, step) = if lease.renewable && lease.duration >= LEASE_FLOOR {
         (lease.duration.mul_f64(RENEW_AT), Step::Renew)
     } else {
         (refetch_in(lease.duration, unit), Step::Fetch)
-    }
+    };
+    (d.max(MIN_STEP), step)
 }
 
 /// The next step after a renewal that asked for `asked` and got `granted`.
 pub(crate) fn after_renewal(asked: Duration, granted: &Lease, unit: f64) -> (Duration, Step) {
-    if granted.renewable && granted.duration.saturating_add(GRANT_TOLERANCE) >= asked {
+    let (d, step) = if granted.renewable
+        && granted.duration >= LEASE_FLOOR
+        && granted.duration.saturating_add(GRANT_TOLERANCE) >= asked
+    {
         (granted.duration.mul_f64(RENEW_AT), Step::Renew)
     } else {
         (refetch_in(granted.duration, unit), Step::Fetch)
-    }
+    };
+    (d.max(MIN_STEP), step)
 }
 
 /// When to fetch new credentials, `remaining` before the lease ends.
@@ -174,6 +188,21 @@ mod tests {
         assert!(d <= Duration::from_secs(90) && d > Duration::from_secs(89));
         // Never after the lease ends, whatever the spread.
         assert!(refetch_in(Duration::from_secs(10), 7.0) < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn zero_or_tiny_grants_never_loop() {
+        // A renewal granting 0 s (or 1 s) of 1 s asked: new credentials,
+        // and not sooner than a second from now.
+        for granted in [0, 1] {
+            let (d, step) = after_renewal(Duration::from_secs(1), &lease(granted, true), 0.0);
+            assert_eq!(step, Step::Fetch, "{granted}");
+            assert!(d >= MIN_STEP, "{granted}: {d:?}");
+        }
+        // A fetch with a 1 s renewable lease is not renewed every 0.67 s.
+        let (d, step) = after_fetch(&lease(1, true), 0.0);
+        assert_eq!(step, Step::Fetch);
+        assert_eq!(d, MIN_STEP);
     }
 
     #[test]

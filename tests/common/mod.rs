@@ -712,3 +712,38 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
         ))
     }
 }
+
+/// A PKI mount of the test's own: a root CA and a role `web` issuing EC
+/// certificates under `example.internal` and `web`, IP SANs allowed
+/// (NotBefore backdated 1 s only).
+#[allow(dead_code)]
+pub fn pki_mount(bao: &Bao) -> String {
+    let mount = unique("pki");
+    bao.ensure_mount(
+        &mount,
+        r#"{"type":"pki","config":{"max_lease_ttl":"87600h"}}"#,
+    );
+    bao.api(
+        "POST",
+        &format!("/v1/{mount}/root/generate/internal"),
+        Some(r#"{"common_name":"test-root","ttl":"8760h"}"#),
+    );
+    bao.api(
+        "POST",
+        &format!("/v1/{mount}/roles/web"),
+        Some(
+            &serde_json::json!({
+                "allowed_domains": ["example.internal", "web"],
+                "allow_subdomains": true,
+                "allow_bare_domains": true,
+                "allow_ip_sans": true,
+                "key_type": "ec",
+                "key_bits": 256,
+                "max_ttl": "24h",
+                "not_before_duration": "1s",
+            })
+            .to_string(),
+        ),
+    );
+    mount
+}

@@ -1,0 +1,214 @@
+//! Reading a small file another user may be able to write (a pid file the
+//! app writes, a certificate kept from an earlier run) without being
+//! blocked, redirected or flooded by it.
+//!
+//! The directory is reached with [`open_dir`](super::atomic::open_dir) (no
+//! untrusted symlink followed), the file is opened relative to it with
+//! `O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY` (a symlink is refused, a FIFO
+//! or device opens without blocking), checked with `fstat` on the opened fd
+//! (a regular file, and, when asked, owned by a given uid with a given
+//! mode), and read at most `max` bytes. Callers run it off the actor thread
+//! (`crate::blocking`).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::fs::{self as rfs, Mode, OFlags};
+
+use super::atomic::{base_of, io_err, open_dir, parent_of};
+
+/// What the file must be besides regular.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Expect {
+    /// Owned by this uid.
+    pub(crate) uid: Option<u32>,
+    /// Exactly this mode (permission bits).
+    pub(crate) mode: Option<u32>,
+}
+
+/// Why a file was not read. `Missing` is its own case (a pid file not
+/// written yet is not an error).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error("{} does not exist", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error("{} is not a regular file ({kind}); it is not read", path.display())]
+    NotRegular {
+        path: std::path::PathBuf,
+        kind: &'static str,
+    },
+    #[error("{} is owned by uid {found}, not {want}; it is not trusted", path.display())]
+    Owner {
+        path: std::path::PathBuf,
+        found: u32,
+        want: u32,
+    },
+    #[error("{} has mode {found:o}, not {want:o}; it is not trusted", path.display())]
+    Mode {
+        path: std::path::PathBuf,
+        found: u32,
+        want: u32,
+    },
+    #[error("{} is larger than {max} bytes", path.display())]
+    TooLarge { path: std::path::PathBuf, max: u64 },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Reads at most `max` bytes of the regular file `path` (see the module
+/// doc); a longer file is [`ReadError::TooLarge`].
+pub(crate) fn read_untrusted(path: &Path, max: u64, expect: Expect) -> Result<Vec<u8>, ReadError> {
+    let io = |source: io::Error| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match open_dir(&parent_of(path), None) {
+        Ok(d) => d,
+        Err(e) if e.source.kind() == io::ErrorKind::NotFound => {
+            return Err(ReadError::Missing(path.to_path_buf()))
+        }
+        Err(e) => return Err(io(io::Error::other(e.to_string()))),
+    };
+    let fd = match rfs::openat(
+        &dir,
+        base_of(path),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Err(ReadError::Missing(path.to_path_buf())),
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(ReadError::NotRegular {
+                path: path.to_path_buf(),
+                kind: "a symlink",
+            })
+        }
+        Err(e) => return Err(io(io_err(e))),
+    };
+    let f = File::from(fd);
+    let meta = f.metadata().map_err(io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(ReadError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    if let Some(want) = expect.uid {
+        if meta.uid() != want {
+            return Err(ReadError::Owner {
+                path: path.to_path_buf(),
+                found: meta.uid(),
+                want,
+            });
+        }
+    }
+    if let Some(want) = expect.mode {
+        let found = meta.mode() & 0o7777;
+        if found != want {
+            return Err(ReadError::Mode {
+                path: path.to_path_buf(),
+                found,
+                want,
+            });
+        }
+    }
+    let mut buf = Vec::new();
+    f.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > max {
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifos_symlinks_and_big_files_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("app.pid");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        // Would block for ever with a plain open (no writer).
+        assert!(matches!(
+            read_untrusted(&fifo, 64, Expect::default()),
+            Err(ReadError::NotRegular { kind: "a FIFO", .. })
+        ));
+        let real = d.path().join("real");
+        std::fs::write(&real, "123\n").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(
+            read_untrusted(&link, 64, Expect::default()),
+            Err(ReadError::NotRegular {
+                kind: "a symlink",
+                ..
+            })
+        ));
+        assert_eq!(
+            read_untrusted(&real, 64, Expect::default()).unwrap(),
+            b"123\n"
+        );
+        assert!(matches!(
+            read_untrusted(&real, 2, Expect::default()),
+            Err(ReadError::TooLarge { max: 2, .. })
+        ));
+        assert!(matches!(
+            read_untrusted(&d.path().join("none"), 2, Expect::default()),
+            Err(ReadError::Missing(_))
+        ));
+        let me = rustix::process::geteuid().as_raw();
+        std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        let ok = Expect {
+            uid: Some(me),
+            mode: Some(0o640),
+        };
+        assert!(read_untrusted(&real, 64, ok).is_ok());
+        let other_uid = Expect {
+            uid: Some(me.wrapping_add(1)),
+            mode: None,
+        };
+        assert!(matches!(
+            read_untrusted(&real, 64, other_uid),
+            Err(ReadError::Owner { .. })
+        ));
+        let other_mode = Expect {
+            uid: None,
+            mode: Some(0o600),
+        };
+        assert!(matches!(
+            read_untrusted(&real, 64, other_mode),
+            Err(ReadError::Mode { .. })
+        ));
+    }
+}
