@@ -101,6 +101,17 @@ impl SecretTemplate {
                     key: key.clone(),
                     message: error_chain(&e),
                 });
+                continue;
+            }
+            let structure = tera
+                .get_template(key)
+                .map_err(|e| error_chain(&e))
+                .and_then(|t| bounded::check_structure(&t.ast));
+            if let Err(message) = structure {
+                errors.push(CompileError {
+                    key: key.clone(),
+                    message,
+                });
             }
         }
         if errors.is_empty() {
@@ -879,6 +890,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("range"), "{e}");
+    }
+
+    #[test]
+    fn unbounded_constructs_are_refused_when_compiled() {
+        let refused = |src: &str| {
+            SecretTemplate::compile(vec![("k".into(), src.into())])
+                .err()
+                .map(|e| e[0].message.clone())
+                .unwrap_or_default()
+        };
+        // A recursive macro overflowed the stack and aborted the process.
+        let e = refused("{% macro m(n) %}{{ self::m(n=n) }}{% endmacro m %}{{ self::m(n=1) }}");
+        assert!(e.contains("macros are not supported"), "{e}");
+        let e = refused("{% include \"k\" %}");
+        assert!(e.contains("include"), "{e}");
+        // String doubling.
+        let e = refused(
+            "{% set s = \"x\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}",
+        );
+        assert!(e.contains("reads the variable it sets"), "{e}");
+        let e = refused(
+            "{% for a in range(end=9) %}{% for b in range(end=9) %}{% if a %}{% for c in range(end=9) %}x{% endfor %}{% endif %}{% endfor %}{% endfor %}",
+        );
+        assert!(e.contains("nested 3 deep"), "{e}");
+        // What people write still compiles.
+        for ok in [
+            "{% set user = username | upper %}{{ user }}",
+            "{% for k, v in secret %}{% for c in v %}{{ k }}={{ c }}{% endfor %}{% endfor %}",
+            "{% if a %}{{ a }}{% else %}none{% endif %}",
+        ] {
+            assert!(
+                SecretTemplate::compile(vec![("k".into(), ok.into())]).is_ok(),
+                "{ok}"
+            );
+        }
     }
 
     #[test]

@@ -472,3 +472,22 @@ fn schema_and_check_agree_on_the_fixtures() {
         }
     }
 }
+
+/// `convert` reads regular files only: a FIFO (nobody writing) or
+/// `/dev/zero` is refused at once, not read for ever.
+#[test]
+fn convert_refuses_fifos_and_devices_without_blocking() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("in.yaml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    for input in [fifo.as_path(), std::path::Path::new("/dev/zero")] {
+        let t = std::time::Instant::now();
+        let out = bin().arg("convert").arg(input).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+}

@@ -764,4 +764,34 @@ fn template_files_and_encodings() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown field \"file\""), "{e}");
+    // The sidecar's own environment, the system's files, a FIFO: refused
+    // (the FIFO without blocking), also behind a symlink.
+    std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("env.tmpl")).unwrap();
+    for t in [
+        "/proc/self/environ",
+        "env.tmpl",
+        "/dev/zero",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+    ] {
+        let e = load_at(&yaml(&format!("{{templateFile: {t}}}"), "base64"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("under /proc, /sys or /dev") || e.contains("cannot read"),
+            "{t}: {e}"
+        );
+    }
+    let fifo = dir.path().join("fifo.tmpl");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let e = load_at(&yaml("{templateFile: fifo.tmpl}", "base64"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
 }

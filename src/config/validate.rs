@@ -389,24 +389,67 @@ fn template_file(cx: &mut Ctx, kloc: &str, m: serde_yaml::Mapping) -> Option<Str
         return None;
     };
     let path = cx.dir.join(path.trim());
-    match std::fs::read_to_string(&path) {
+    match read_template_file(&path) {
         Ok(text) => {
             if !cx.template_files.contains(&path) {
                 cx.template_files.push(path);
             }
             Some(text)
         }
-        Err(e) => {
-            cx.error(
-                floc,
-                format!(
-                    "cannot read {}: {e} (a relative path is under the config file's directory)",
-                    path.display()
-                ),
-            );
+        Err(why) => {
+            cx.error(floc, why);
             None
         }
     }
+}
+
+/// Largest `templateFile` read.
+const TEMPLATE_FILE_MAX: u64 = 1024 * 1024;
+
+/// Reads a `templateFile`: a regular file, not under `/proc`, `/sys` or
+/// `/dev` once every symlink is resolved (`/proc/self/environ` would put
+/// the sidecar's credentials into a file the app reads), opened without
+/// blocking (a FIFO is refused, not waited on), at most 1 MiB.
+fn read_template_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| {
+        format!(
+            "cannot read {}: {e} (a relative path is under the config file's directory)",
+            path.display()
+        )
+    };
+    let real = std::fs::canonicalize(path).map_err(cannot)?;
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|p| real.starts_with(p))
+    {
+        return Err(format!(
+            "{} is {}, under /proc, /sys or /dev: a template file must be a file of the config's, not of the system",
+            path.display(),
+            real.display()
+        ));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&real)
+        .map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.len() > TEMPLATE_FILE_MAX {
+        return Err(format!(
+            "{} is larger than {TEMPLATE_FILE_MAX} bytes",
+            path.display()
+        ));
+    }
+    let mut text = String::new();
+    f.take(TEMPLATE_FILE_MAX)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    Ok(text)
 }
 
 /// A field the config may give under our name or the Go tool's: one of

@@ -174,6 +174,12 @@ fn template(draft: &mut Draft, loc: &str, st: &Map<String, Value>, refresh: Opti
         Some((d, f)) => (if d.is_empty() { "/" } else { d }, f),
         None => (".", dest.as_str()),
     };
+    if draft.opts.output_dir.is_some() && !super::stays_inside(file_name, false) {
+        draft
+            .problems
+            .push(super::escapes(&loc, "destination", &dest));
+        return;
+    }
     let mode = match string(st, "perms") {
         Some(p) => mode_string(&p).or_else(|| {
             draft
@@ -252,8 +258,8 @@ fn auth(draft: &mut Draft, name: &str, auto: &Map<String, Value>) {
         }
         "approle" => {
             fields.push(("authMethod", "approle".into()));
-            fields.push(("roleId", "${VAULT_ROLE_ID}".into()));
-            fields.push(("secretId", "${VAULT_SECRET_ID}".into()));
+            fields.push(("roleId", super::env_ref("VAULT_ROLE_ID")));
+            fields.push(("secretId", super::env_ref("VAULT_SECRET_ID")));
             draft.notes.push(format!(
                 "{name}: the agent read the AppRole ids from files ({}, {}); set VAULT_ROLE_ID and VAULT_SECRET_ID to their contents",
                 cfg("role_id_file_path").unwrap_or_default(),
@@ -266,7 +272,7 @@ fn auth(draft: &mut Draft, name: &str, auto: &Map<String, Value>) {
         }
         "token_file" => {
             fields.push(("authMethod", "token".into()));
-            fields.push(("token", "${VAULT_TOKEN}".into()));
+            fields.push(("token", super::env_ref("VAULT_TOKEN")));
             draft.notes.push(format!(
                 "{name}: the agent read its token from {}; set VAULT_TOKEN to it",
                 cfg("token_file_path").unwrap_or_default()

@@ -53,7 +53,7 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
     st.kv_version = str_at(vault, &["version"]).map(str::to_string);
     st.namespace = str_at(vault, &["namespace"]).map(str::to_string);
     if vault.get("caBundle").is_some() || vault.get("caProvider").is_some() {
-        st.ca_cert = Some("${VAULT_CACERT}".into());
+        st.ca_cert = Some(super::env_ref("VAULT_CACERT"));
         draft.notes.push(format!(
             "SecretStore {name}: its CA (caBundle/caProvider) is not carried over: write it to a PEM file and set VAULT_CACERT to its path"
         ));
@@ -70,9 +70,9 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
         fields.push(("authMethod", "approle".into()));
         fields.push((
             "roleId",
-            get(&["appRole", "roleId"]).unwrap_or_else(|| "${VAULT_ROLE_ID}".into()),
+            get(&["appRole", "roleId"]).unwrap_or_else(|| super::env_ref("VAULT_ROLE_ID")),
         ));
-        fields.push(("secretId", "${VAULT_SECRET_ID}".into()));
+        fields.push(("secretId", super::env_ref("VAULT_SECRET_ID")));
         fields.extend(mount(get(&["appRole", "path"])).map(|m| ("authMountPath", m)));
         draft.notes.push(format!(
             "SecretStore {name}: the AppRole secret id was in a Kubernetes Secret; set VAULT_SECRET_ID"
@@ -90,7 +90,7 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
         ));
     } else if auth.and_then(|a| a.get("tokenSecretRef")).is_some() {
         fields.push(("authMethod", "token".into()));
-        fields.push(("token", "${VAULT_TOKEN}".into()));
+        fields.push(("token", super::env_ref("VAULT_TOKEN")));
         draft.notes.push(format!(
             "SecretStore {name}: the token was in a Kubernetes Secret; set VAULT_TOKEN"
         ));
@@ -244,6 +244,12 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
     if entries.is_empty() || merge {
         // Each data item is a file holding one field (or the JSON of all).
         for it in &items {
+            if !super::stays_inside(&it.secret_key, false) {
+                draft
+                    .problems
+                    .push(super::escapes(&loc, "secretKey", &it.secret_key));
+                continue;
+            }
             let file = File {
                 path: join(&dir, &it.secret_key),
                 key: it.property.clone().unwrap_or_else(|| it.secret_key.clone()),
@@ -317,6 +323,12 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
         }
     }
     for (key, text) in entries {
+        if !super::stays_inside(&key, false) {
+            draft
+                .problems
+                .push(super::escapes(&loc, "target.template.data key", &key));
+            continue;
+        }
         let t = translate(&text, &Dialect::Eso { renames: &renames });
         if !t.problems.is_empty() {
             for p in t.problems {

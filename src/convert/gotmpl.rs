@@ -52,6 +52,22 @@ enum Piece<'a> {
     },
 }
 
+/// Literal text of a Go template as Tera text that renders as itself: the
+/// input is data, so a `{%` or `{#` in it (Tera's tags and comments, which
+/// Go leaves alone) is wrapped in `{% raw %}`; text that holds
+/// `{% endraw %}` itself cannot be, and is reported.
+fn literal(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
+    if !(text.contains("{%") || text.contains("{#")) {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    if text.contains("endraw") {
+        return Err("the template's text holds `endraw`, which cannot be kept as plain text in a Tera template; rewrite it by hand".into());
+    }
+    Ok(std::borrow::Cow::Owned(format!(
+        "{{% raw %}}{text}{{% endraw %}}"
+    )))
+}
+
 /// Splits a template into text and actions; an unclosed `{{` is reported.
 fn pieces(src: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut out = Vec::new();
@@ -207,7 +223,10 @@ pub(super) fn translate(src: &str, dialect: &Dialect) -> Translated {
             Piece::Text(text) => {
                 let text = if trim_next { text.trim_start() } else { text };
                 trim_next = false;
-                t.text.push_str(text);
+                match literal(text) {
+                    Ok(lit) => t.text.push_str(&lit),
+                    Err(e) => t.problems.push(e),
+                }
             }
             Piece::Action {
                 body,

@@ -174,6 +174,14 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value) -> bool {
             },
             None => Some("0644".into()),
         };
+        if !super::stays_inside(file_name, true) {
+            draft.problems.push(super::escapes(
+                &aloc,
+                &format!("agent-inject-file-{name}"),
+                file_name,
+            ));
+            continue;
+        }
         let file = File {
             path: draft.file_path(dir, file_name),
             key: file_name

@@ -433,7 +433,9 @@ impl Draft {
             }
             root.insert("actions".into(), Value::Mapping(actions));
         }
-        let body = serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default();
+        let mut root = Value::Mapping(root);
+        escape_dollars(&mut root);
+        let body = serde_yaml::to_string(&root).unwrap_or_default();
         let source = input_name.replace(['\n', '\r'], " ");
         format!(
             "# yaml-language-server: $schema=secrets-sync.schema.json\n# Converted by `secrets-sync convert` from {source}.\n# Check it with `secrets-sync check --config FILE`.\n{body}"
@@ -447,7 +449,7 @@ impl Draft {
             "address".into(),
             s.address
                 .clone()
-                .unwrap_or_else(|| "${VAULT_ADDR}".into())
+                .unwrap_or_else(|| env_ref("VAULT_ADDR"))
                 .into(),
         );
         if let Some(ns) = &s.namespace {
@@ -455,7 +457,7 @@ impl Draft {
         }
         if !s.auth.iter().any(|(k, _)| *k == "authMethod") {
             m.insert("authMethod".into(), "token".into());
-            m.insert("token".into(), "${VAULT_TOKEN}".into());
+            m.insert("token".into(), env_ref("VAULT_TOKEN").into());
         }
         for (k, v) in &s.auth {
             m.insert((*k).into(), v.as_str().into());
@@ -599,6 +601,81 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
         );
     }
     Value::Mapping(m)
+}
+
+/// Is `name` a file name (or, with `subdirs`, a relative path) that stays
+/// inside the directory it is joined to? No `..` or `.` component, not
+/// absolute, not empty; with `subdirs` false, no `/` at all.
+pub(super) fn stays_inside(name: &str, subdirs: bool) -> bool {
+    if name.is_empty() || name.starts_with('/') || (!subdirs && name.contains('/')) {
+        return false;
+    }
+    name.split('/')
+        .all(|c| !c.is_empty() && c != ".." && c != ".")
+}
+
+/// The reason given when a name would leave `--output-dir`.
+pub(super) fn escapes(loc: &str, what: &str, name: &str) -> String {
+    format!(
+        "{loc}: {what} {name:?} is not a plain file name (no `..`, no `/`): it would be written outside the output directory; skipped"
+    )
+}
+
+/// A reference to an environment variable in the config written: a
+/// placeholder no input can contain (a random tag per process), turned into
+/// `${NAME}` by [`escape_dollars`] after every other `$` was doubled.
+pub(super) fn env_ref(name: &str) -> String {
+    format!("\u{1}{}:{name}\u{1}", env_tag())
+}
+
+fn env_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let mut b = [0u8; 8];
+        let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    })
+}
+
+/// Every string the config expands `${VAR}` in gets its `$` doubled (`$$`
+/// is a literal `$`), so text from the input (a name, a path, a server
+/// address holding `${VAULT_TOKEN}`) stays text; then the placeholders of
+/// [`env_ref`] become the `${NAME}` references convert means. Template
+/// bodies (`template.data`) are not expanded by the config and are left.
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let tag = format!("\u{1}{}:", env_tag());
+            let mut out = s.replace('$', "$$");
+            while let Some(start) = out.find(&tag) {
+                let rest = &out[start + tag.len()..];
+                let Some(end) = rest.find('\u{1}') else {
+                    break;
+                };
+                let name = rest[..end].to_string();
+                out.replace_range(start..start + tag.len() + end + 1, &format!("${{{name}}}"));
+            }
+            *s = out;
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(escape_dollars),
+        Value::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                if k.as_str() == Some("template") {
+                    // Only its `data` bodies are left as they are.
+                    if let Value::Mapping(t) = val {
+                        for (tk, tv) in t.iter_mut() {
+                            if tk.as_str() != Some("data") {
+                                escape_dollars(tv);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                escape_dollars(val);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `dir/name`.

@@ -20,17 +20,21 @@ struct Args {
 /// The config loads like any other (`check`'s validation), with the
 /// variables a run would have.
 fn loads(c: &Conversion) -> crate::config::Config {
-    use clap::Parser;
-    let env = |k: &str| match k {
+    loads_with(c, &|k: &str| match k {
         "VAULT_ADDR" => Some("http://127.0.0.1:8200".to_string()),
         "VAULT_TOKEN" | "VAULT_ROLE_ID" | "VAULT_SECRET_ID" => Some("x".to_string()),
         _ => None,
-    };
+    })
+}
+
+/// [`loads`] with these variables.
+fn loads_with(c: &Conversion, env: &dyn Fn(&str) -> Option<String>) -> crate::config::Config {
+    use clap::Parser;
     crate::config::load_str(
         &c.config,
         std::path::Path::new("converted.yaml"),
         &Args::parse_from(["t"]).args,
-        &env,
+        env,
         crate::config::Credentials::Required,
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", c.config))
@@ -364,5 +368,84 @@ fn garbage_is_refused_with_both_reasons() {
             .any(|p| p.contains("a ConfigMap is neither")),
         "{:?}",
         c.problems
+    );
+}
+
+/// Issue 25, case 10: the input is data. Literal text renders as itself
+/// (not as Tera code), `${VAR}` from the input is not expanded from the
+/// sidecar's environment, and keys that would leave the output directory
+/// are refused.
+#[test]
+fn the_input_is_data_not_code_nor_environment_references() {
+    let c = run(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {name: s}
+spec:
+  provider:
+    vault: {server: "https://${VAULT_TOKEN}.example", path: "kv-${VAULT_TOKEN}", version: v2,
+            auth: {tokenSecretRef: {name: t, key: token}}}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: e}
+spec:
+  target:
+    template:
+      data:
+        loop: '{% for i in range(end=1000000000000) %}x{% endfor %}{{ .pw }}'
+        jinja: '{# not a comment here #}{{ .pw }}'
+        "../../etc/cron.d/x": '{{ .pw }}'
+  data:
+  - {secretKey: pw, remoteRef: {key: "${VAULT_TOKEN}/db", property: password}}
+  - {secretKey: "..", remoteRef: {key: "${VAULT_TOKEN}/db", property: f}}
+"#,
+        &Options {
+            output_dir: Some("/out".into()),
+            ..Options::default()
+        },
+    );
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.contains("\"../../etc/cron.d/x\"")
+                && p.contains("outside the output directory")),
+        "{:?}",
+        c.problems
+    );
+    assert!(!c.config.contains("cron.d"), "{}", c.config);
+    // The placeholder convert writes itself is a reference; the input's is text.
+    let y = yaml(&c);
+    assert_eq!(y["secretStore"]["token"], "${VAULT_TOKEN}");
+    assert_eq!(
+        y["secretStore"]["address"],
+        "https://$${VAULT_TOKEN}.example"
+    );
+    // Loaded with a canary token: it appears nowhere but the token.
+    let canary = "s.CANARYTOKEN0123456789";
+    let cfg = loads_with(&c, &|k: &str| {
+        (k == "VAULT_TOKEN").then(|| canary.to_string())
+    });
+    assert_eq!(cfg.store.address, "https://${VAULT_TOKEN}.example");
+    let dump = format!("{:?}", cfg.secrets);
+    assert!(!dump.contains("CANARY"), "{dump}");
+    // Literal text renders as itself: no loop runs, no comment is dropped.
+    let s = cfg.secrets.iter().find(|s| s.template.is_some()).unwrap();
+    let t = s.template.as_ref().unwrap();
+    let data = crate::secret::SecretData::new(
+        serde_json::json!({"password": "pw"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        None,
+    );
+    assert_eq!(
+        t.render("loop", &data).unwrap(),
+        "{% for i in range(end=1000000000000) %}x{% endfor %}pw"
+    );
+    assert_eq!(
+        t.render("jinja", &data).unwrap(),
+        "{# not a comment here #}pw"
     );
 }

@@ -25,10 +25,14 @@ use super::atomic::{
     Written, DIR_FLAGS,
 };
 
-/// The symlink that names the current set.
+/// The symlink that names the current set. The new link is made under a
+/// random temp name (created exclusively) and renamed over it: a fixed
+/// name (`..data_tmp`) let the app block every later publish with one
+/// `mkdir`.
 pub(crate) const DATA_LINK: &str = "..data";
-/// The new `..data` link before it is renamed into place.
-const DATA_TMP: &str = "..data_tmp";
+
+/// Tries at making the new link under a fresh random name.
+const LINK_TRIES: usize = 8;
 
 /// Is `name` one of our set directories (`..` followed by a digit)?
 fn is_set_dir_name(name: &[u8]) -> bool {
@@ -89,6 +93,48 @@ fn replace_link(dir: &OwnedFd, target: &[u8], base: &OsStr, path: &Path) -> Resu
     rfs::renameat(dir, tmp.as_os_str(), dir, base).map_err(|e| {
         let _ = rfs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
         err(path, "rename symlink")(io_err(e))
+    })
+}
+
+/// Points `..data` at the set directory `name`: a symlink made under a
+/// random name, renamed over `..data`. A directory at `..data` (never ours:
+/// ours is a symlink) is moved aside under a random name first, with a
+/// warning, never followed.
+fn swap_data_link(dir: &OwnedFd, name: &OsStr, set_path: &Path) -> Result<(), FsError> {
+    let mut tmp = None;
+    for _ in 0..LINK_TRIES {
+        let t = super::atomic::temp_name(OsStr::new(DATA_LINK))
+            .map_err(err(set_path, "create ..data link"))?;
+        match rfs::symlinkat(name, dir, t.as_os_str()) {
+            Ok(()) => {
+                tmp = Some(t);
+                break;
+            }
+            Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(err(set_path, "create ..data link")(io_err(e))),
+        }
+    }
+    let tmp = tmp.ok_or_else(|| {
+        err(set_path, "create ..data link")(io::Error::other("every random name tried was taken"))
+    })?;
+    let in_the_way = rfs::statat(dir, DATA_LINK, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory);
+    if in_the_way {
+        let aside = super::atomic::temp_name(OsStr::new("..data-in-the-way"))
+            .map_err(err(set_path, "move aside"))?;
+        tracing::warn!(
+            path = %set_path.display(),
+            moved_to = %aside.to_string_lossy(),
+            "a directory that secrets-sync did not make is at ..data; moved aside"
+        );
+        if let Err(e) = rfs::renameat(dir, DATA_LINK, dir, aside.as_os_str()) {
+            let _ = rfs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+            return Err(err(set_path, "move aside")(io_err(e)));
+        }
+    }
+    rfs::renameat(dir, tmp.as_os_str(), dir, DATA_LINK).map_err(|e| {
+        let _ = rfs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+        err(set_path, "swap ..data")(io_err(e))
     })
 }
 
@@ -175,13 +221,9 @@ pub(crate) fn write_set(files: &[FileWrite]) -> Result<Vec<Written>, FsError> {
     }
 
     // The swap: one rename of `..data`.
-    let _ = rfs::unlinkat(&dir, DATA_TMP, AtFlags::empty());
-    let swap = rfs::symlinkat(name.as_os_str(), &dir, DATA_TMP)
-        .and_then(|()| rfs::renameat(&dir, DATA_TMP, &dir, DATA_LINK));
-    if let Err(e) = swap {
-        let _ = rfs::unlinkat(&dir, DATA_TMP, AtFlags::empty());
+    if let Err(e) = swap_data_link(&dir, &name, &set_path) {
         remove_set_dir(&dir, &name);
-        return Err(err(&set_path, "swap ..data")(io_err(e)));
+        return Err(e);
     }
     for w in files {
         let base = base_of(&w.target.path);
@@ -303,5 +345,42 @@ mod tests {
         assert!(e.to_string().contains("directory"), "{e}");
         assert_eq!(std::fs::read_to_string(&crt).unwrap(), "cert-1");
         assert_eq!(set_dirs(d.path()), before);
+    }
+
+    #[test]
+    fn planted_names_at_data_neither_block_nor_redirect_a_publish() {
+        let d = tempfile::tempdir().unwrap();
+        let crt = d.path().join("tls.crt");
+        write_set(&[fw(crt.clone(), "cert-1")]).unwrap();
+        // The old fixed temp name, taken by a directory: nothing depends on it.
+        std::fs::create_dir(d.path().join("..data_tmp")).unwrap();
+        write_set(&[fw(crt.clone(), "cert-2")]).unwrap();
+        assert_eq!(std::fs::read_to_string(&crt).unwrap(), "cert-2");
+        // A directory put at ..data itself (with a decoy file): moved aside,
+        // never written into nor served.
+        let data = d.path().join(DATA_LINK);
+        std::fs::remove_file(&data).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("tls.crt"), "decoy").unwrap();
+        write_set(&[fw(crt.clone(), "cert-3")]).unwrap();
+        assert_eq!(std::fs::read_to_string(&crt).unwrap(), "cert-3");
+        assert!(std::fs::symlink_metadata(&data)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let aside: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .contains("..data-in-the-way")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(aside[0].path().join("tls.crt")).unwrap(),
+            "decoy"
+        );
     }
 }

@@ -62,6 +62,74 @@ pub(crate) fn from_yaml(text: &str) -> Result<Value, String> {
     })
 }
 
+/// Deepest nesting of `for` loops in a template: each loop runs at most
+/// 10 000 times (`range`) or over a value of a bounded answer, so two
+/// levels are at most 10^8 iterations; more is refused at `check`.
+pub(crate) const MAX_LOOP_DEPTH: usize = 2;
+
+/// What a template may not contain, checked once when it is compiled: the
+/// constructs whose cost a config author (or a translated Go template)
+/// could make unbounded. Macros (`self::` recursion overflowed the stack
+/// and aborted the process), `include`/`extends`/`import` (a template
+/// including itself), a `set` whose value reads the variable it sets (the
+/// string doubles every loop iteration), and `for` loops nested deeper
+/// than [`MAX_LOOP_DEPTH`].
+pub(crate) fn check_structure(ast: &[tera::ast::Node]) -> Result<(), String> {
+    walk_nodes(ast, 0)
+}
+
+fn walk_nodes(nodes: &[tera::ast::Node], loops: usize) -> Result<(), String> {
+    use tera::ast::Node;
+    for n in nodes {
+        match n {
+            Node::MacroDefinition(..) | Node::ImportMacro(..) => {
+                return Err("macros are not supported (a recursive macro can exhaust the stack); use a loop or a filter".into())
+            }
+            Node::Include(..) | Node::Extends(..) => {
+                return Err("include and extends are not supported: each template is one string".into())
+            }
+            Node::Set(_, set) => {
+                // The expression's debug form names every variable it reads
+                // as Ident("name") (Tera's AST has no visitor).
+                let debug = format!("{:?}", set.value);
+                let own = format!("Ident({:?})", set.key);
+                let own_path = format!("Ident(\"{}.", set.key);
+                let own_index = format!("Ident(\"{}[", set.key);
+                if debug.contains(&own) || debug.contains(&own_path) || debug.contains(&own_index) {
+                    return Err(format!(
+                        "{{% set {} = ... %}} reads the variable it sets, which can grow it without bound; use another name",
+                        set.key
+                    ));
+                }
+            }
+            Node::Forloop(_, f, _) => {
+                let depth = loops + 1;
+                if depth > MAX_LOOP_DEPTH {
+                    return Err(format!(
+                        "for loops are nested {depth} deep; at most {MAX_LOOP_DEPTH} levels are allowed"
+                    ));
+                }
+                walk_nodes(&f.body, depth)?;
+                if let Some(empty) = &f.empty_body {
+                    walk_nodes(empty, loops)?;
+                }
+            }
+            Node::If(i, _) => {
+                for (_, _, body) in &i.conditions {
+                    walk_nodes(body, loops)?;
+                }
+                if let Some((_, body)) = &i.otherwise {
+                    walk_nodes(body, loops)?;
+                }
+            }
+            Node::FilterSection(_, f, _) => walk_nodes(&f.body, loops)?,
+            Node::Block(_, b, _) => walk_nodes(&b.body, loops)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// One DER element: tag byte, content, and the bytes after it.
 fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = b.split_first()?;
