@@ -170,6 +170,9 @@ pub(crate) enum NotKept {
     OtherNames,
     DueForRenewal,
     KeyMismatch,
+    /// It does not chain to the mount's issuing CA (or, without the CA,
+    /// its files are not this process's own).
+    Untrusted(String),
 }
 
 impl std::fmt::Display for NotKept {
@@ -179,6 +182,7 @@ impl std::fmt::Display for NotKept {
             NotKept::OtherNames => f.write_str("it is for other names"),
             NotKept::DueForRenewal => f.write_str("it is within renewBefore of NotAfter"),
             NotKept::KeyMismatch => f.write_str("the key file does not hold its key"),
+            NotKept::Untrusted(why) => write!(f, "it is not trusted: {why}"),
         }
     }
 }
@@ -200,16 +204,31 @@ fn read_pem(t: &WriteTarget) -> Result<Vec<u8>, NotKept> {
 }
 
 /// Can the certificate and key already at `cert` / `key` be kept (our
-/// files, same names, valid past `renewBefore` at `now`, key matching)?
+/// files, same names, valid past `renewBefore` at `now`, key matching,
+/// issued by `ca`)? `ca` is the mount's issuing CA (PEM) as Vault gave it;
+/// `None` when Vault could not be asked (an outage at start): then only
+/// files owned by this process's uid are kept (no other user could have
+/// written them), never files owned by the configured `owner`.
 /// Reads files: call it off the actor thread.
 pub(crate) fn keep_existing(
     spec: &PkiSpec,
     cert: &WriteTarget,
     key: &WriteTarget,
     now: SystemTime,
+    ca: Option<&[u8]>,
 ) -> Result<CertInfo, NotKept> {
     let (cert_path, key_path) = (cert, key);
-    let cert = parse_certificate(&read_pem(cert_path)?).map_err(NotKept::Unreadable)?;
+    let me = rustix::process::geteuid().as_raw();
+    if ca.is_none() && cert.owner.is_some_and(|o| o != me) {
+        return Err(NotKept::Untrusted(
+            "Vault's issuing CA could not be read to check it, and the files belong to the configured owner".into(),
+        ));
+    }
+    let pem = read_pem(cert_path)?;
+    if let Some(ca) = ca {
+        chains_to(&pem, ca, now).map_err(NotKept::Untrusted)?;
+    }
+    let cert = parse_certificate(&pem).map_err(NotKept::Unreadable)?;
     if !cert.has_names_of(spec) {
         return Err(NotKept::OtherNames);
     }
@@ -222,6 +241,38 @@ pub(crate) fn keep_existing(
         return Err(NotKept::KeyMismatch);
     }
     Ok(cert)
+}
+
+/// Does the first certificate of `cert_pem` (with the rest of its PEM as
+/// intermediates) chain to the CA of `ca_pem` at `now`? rustls' own
+/// verifier (webpki) checks signatures, validity and constraints.
+pub(crate) fn chains_to(cert_pem: &[u8], ca_pem: &[u8], now: SystemTime) -> Result<(), String> {
+    let mut chain = CertificateDer::pem_slice_iter(cert_pem);
+    let leaf = chain
+        .next()
+        .ok_or("no PEM certificate found")?
+        .map_err(|e| format!("invalid PEM: {e}"))?;
+    let intermediates: Vec<CertificateDer> = chain.filter_map(Result::ok).collect();
+    let ca = CertificateDer::pem_slice_iter(ca_pem)
+        .next()
+        .ok_or("Vault's CA answer holds no certificate")?
+        .map_err(|e| format!("Vault's CA is not PEM: {e}"))?;
+    let anchor = webpki::anchor_from_trusted_cert(&ca)
+        .map_err(|e| format!("Vault's CA cannot be used as a trust anchor: {e}"))?;
+    let ee = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|e| format!("not a usable certificate: {e}"))?;
+    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &intermediates,
+        rustls::pki_types::UnixTime::since_unix_epoch(secs),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("it does not chain to the mount's issuing CA ({e})"))
 }
 
 #[cfg(test)]
@@ -263,6 +314,31 @@ mod tests {
         let mut other = spec();
         other.alt_names.push("api".into());
         assert!(!c.has_names_of(&other));
+    }
+
+    #[test]
+    fn a_certificate_is_trusted_only_when_it_chains_to_the_ca() {
+        let fx = |n: &str| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/pki")
+                    .join(n),
+            )
+            .unwrap()
+        };
+        let (leaf, int, root) = (fx("leaf.pem"), fx("int.pem"), fx("root.pem"));
+        let at = |c: &[u8]| {
+            UNIX_EPOCH + Duration::from_secs(parse_certificate(c).unwrap().not_before + 60)
+        };
+        let now = at(&leaf);
+        let chain = [leaf.clone(), int.clone()].concat();
+        assert_eq!(chains_to(&chain, &root, now), Ok(()));
+        // The issuing CA itself as the anchor (a mount that is an intermediate).
+        assert_eq!(chains_to(&leaf, &int, now), Ok(()));
+        // Without the intermediate it cannot reach the root; another CA, no.
+        assert!(chains_to(&leaf, &root, now).is_err());
+        assert!(chains_to(CERT.as_bytes(), &root, now).is_err());
+        assert!(chains_to(b"junk", &root, now).is_err());
     }
 
     #[test]
@@ -321,39 +397,51 @@ mod tests {
         let (crt, key, other) = (target(&crt), target(&key), target(&other));
         let c = parse_certificate(CERT.as_bytes()).unwrap();
         let early = UNIX_EPOCH + Duration::from_secs(c.not_before + 10);
-        assert!(keep_existing(&spec(), &crt, &key, early).is_ok());
+        assert!(keep_existing(&spec(), &crt, &key, early, None).is_ok());
         let due = UNIX_EPOCH + Duration::from_secs(c.renew_at(None) + 1);
         assert_eq!(
-            keep_existing(&spec(), &crt, &key, due).unwrap_err(),
+            keep_existing(&spec(), &crt, &key, due, None).unwrap_err(),
             NotKept::DueForRenewal
         );
         assert_eq!(
-            keep_existing(&spec(), &crt, &other, early).unwrap_err(),
+            keep_existing(&spec(), &crt, &other, early, None).unwrap_err(),
             NotKept::KeyMismatch
         );
         let mut s = spec();
         s.common_name = "api.example.internal".into();
         assert_eq!(
-            keep_existing(&s, &crt, &key, early).unwrap_err(),
+            keep_existing(&s, &crt, &key, early, None).unwrap_err(),
             NotKept::OtherNames
         );
         assert!(matches!(
-            keep_existing(&spec(), &target(&dir.path().join("none")), &key, early),
+            keep_existing(
+                &spec(),
+                &target(&dir.path().join("none")),
+                &key,
+                early,
+                None
+            ),
             Err(NotKept::Unreadable(_))
         ));
         // Not as we wrote it (another mode): not ours, not kept.
         let mut loose = crt.clone();
         loose.mode = 0o644;
         assert!(matches!(
-            keep_existing(&spec(), &loose, &key, early),
+            keep_existing(&spec(), &loose, &key, early, None),
             Err(NotKept::Unreadable(why)) if why.contains("mode")
         ));
         // Another owner than the one configured: not kept.
         let mut owned = crt.clone();
         owned.owner = Some(rustix::process::geteuid().as_raw().wrapping_add(1));
         assert!(matches!(
-            keep_existing(&spec(), &owned, &key, early),
-            Err(NotKept::Unreadable(why)) if why.contains("owned by")
+            keep_existing(&spec(), &owned, &key, early, None),
+            Err(NotKept::Untrusted(_))
+        ));
+        // With Vault's CA: a self-signed certificate (planted) is not kept.
+        let ca = include_str!("../tests/fixtures/pki/root.pem");
+        assert!(matches!(
+            keep_existing(&spec(), &crt, &key, early, Some(ca.as_bytes())),
+            Err(NotKept::Untrusted(why)) if why.contains("does not chain")
         ));
     }
 }

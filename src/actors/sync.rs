@@ -12,7 +12,7 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::status::{Report, StatusActor};
-use super::vault::{ReadSecret, RenewLease, RevokeLease, VaultActor};
+use super::vault::{ReadIssuingCa, ReadSecret, RenewLease, RevokeLease, VaultActor};
 use super::writer::{WriteFiles, WriterActor};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
 use crate::blocking::{OffloadError, RENDER_DEADLINE};
@@ -313,11 +313,27 @@ impl SyncActor {
         };
         let spec = pki.spec.clone();
         self.phase = Phase::Attempting { again: false };
-        let check = crate::blocking::run(
-            "reading the certificate on disk",
-            crate::blocking::READ_DEADLINE,
-            move || crate::pki::keep_existing(&spec, &cert, &key, SystemTime::now()),
-        );
+        let vault = self.peers.vault.clone();
+        let job = Arc::clone(&self.job);
+        let check = async move {
+            // The mount's issuing CA, which the certificate must chain to.
+            let ca = match vault.send(ReadIssuingCa(Arc::clone(&job))).await {
+                Ok(Ok(pem)) => Some(pem),
+                Ok(Err(e)) => {
+                    tracing::info!(secret = %job.name, error = %e, error_kind = e.kind(), "cannot read the PKI mount's issuing CA; only a certificate in files of this uid can be kept");
+                    None
+                }
+                Err(_) => None,
+            };
+            crate::blocking::run(
+                "reading the certificate on disk",
+                crate::blocking::READ_DEADLINE,
+                move || {
+                    crate::pki::keep_existing(&spec, &cert, &key, SystemTime::now(), ca.as_deref())
+                },
+            )
+            .await
+        };
         ctx.spawn(
             check
                 .into_actor(self)

@@ -153,6 +153,20 @@ impl Handler<ReadSecret> for VaultActor {
     }
 }
 
+/// The issuing CA (PEM) of a `pki:` job's mount.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<u8>, VaultError>")]
+pub(crate) struct ReadIssuingCa(pub(crate) Arc<Job>);
+
+impl Handler<ReadIssuingCa> for VaultActor {
+    type Result = ResponseFuture<Result<Vec<u8>, VaultError>>;
+
+    fn handle(&mut self, msg: ReadIssuingCa, _: &mut Self::Context) -> Self::Result {
+        let session = self.session(msg.0.credentials.as_ref());
+        Box::pin(async move { session.issuing_ca(&msg.0).await })
+    }
+}
+
 /// Switch to a new `secretStore` (after a config reload). The store was
 /// planned (TLS material read and checked) before this is sent, so the
 /// switch itself cannot fail; the supervisor awaits it before it applies

@@ -15,7 +15,7 @@
 //! | `vault_lease_renewals_total` | counter | result (success, short, failure) |
 //! | `secret_inplace_fallbacks_total` | counter | secret_name |
 //! | `vault_circuit_breaker_state` | gauge | none |
-//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, lease_renew, lease_revoke) |
+//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, ca, lease_renew, lease_revoke) |
 //! | `vault_request_errors_total` | counter | operation, kind |
 //! | `vault_token_ttl_seconds` | gauge | none |
 //! | `config_reloads_total` | counter | result (success, failure) |

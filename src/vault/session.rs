@@ -299,6 +299,29 @@ impl VaultSession {
         res
     }
 
+    /// The issuing CA of a `pki:` job's mount (`GET <mount>/cert/ca`), as
+    /// PEM: what a certificate kept from an earlier run must chain to.
+    pub(crate) async fn issuing_ca(self: Rc<Self>, job: &Job) -> Result<Vec<u8>, VaultError> {
+        let invalid = |detail: String| VaultError::InvalidResponse {
+            op: "ca",
+            path: job.display_path.to_string(),
+            detail,
+        };
+        let mount = pki_mount_of(&job.api_path)
+            .ok_or_else(|| invalid("the path has no /issue/ or /sign/ after its mount".into()))?;
+        let path = format!("{mount}/cert/ca");
+        let answer = self
+            .with_token(&job.namespace, "ca", Method::GET, &path, None)
+            .await?;
+        let v = super::kv::parse_bounded(&answer.body, 16).map_err(invalid)?;
+        v.get("data")
+            .and_then(|d| d.get("certificate"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(|c| c.as_bytes().to_vec())
+            .ok_or_else(|| invalid("the answer has no data.certificate".into()))
+    }
+
     /// Renews a lease for `increment` (`sys/leases/renew`).
     pub(crate) async fn renew_lease(
         self: Rc<Self>,
@@ -684,4 +707,14 @@ impl VaultSession {
             }
         }
     }
+}
+
+/// `/v1/<mount>` of a PKI issue (or sign) API path.
+fn pki_mount_of(api_path: &str) -> Option<&str> {
+    ["/issue/", "/sign/"]
+        .iter()
+        .filter_map(|m| api_path.rfind(m))
+        .max()
+        .map(|i| &api_path[..i])
+        .filter(|m| m.len() > "/v1/".len())
 }
