@@ -390,3 +390,78 @@ fn a_post_with_parameters_and_no_lease_is_read_again_every_refresh_interval() {
     );
     assert!(s.status()["secrets"]["random"]["lease_expires"].is_null());
 }
+
+/// Issue 25, case 6: a forced refresh keeps valid credentials (it says so);
+/// `reissue=true` makes new ones, and the lease they replace is revoked
+/// once the secret's action ran: the old database user is gone.
+#[test]
+fn a_forced_reissue_revokes_the_superseded_lease_after_the_actions_ran() {
+    let bao = require_bao!();
+    let Some(pg) = Postgres::start() else { return };
+    let role = "reissue";
+    let mount = database_mount(bao, &pg, role, "1h", "2h");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let env_file = out.join("db.env");
+    let told = tmp.path().join("told");
+    let mut secret = db_secret("db", &mount, role, &out, false);
+    secret["onChange"] = json!(["tell-app"]);
+    let cfg = ConfigBuilder::new()
+        .store("token", ROOT_TOKEN)
+        .secret_json(secret)
+        .action(
+            "tell-app",
+            json!({"exec": ["/bin/sh", "-c", format!("echo x >> {}", told.display())], "wait": "10ms"}),
+        )
+        .build();
+    let s = Sync::start(tmp.path(), &cfg, &bao.addr, &[("REFRESH_API", "true")]);
+    let runs = || read(&told).map_or(0, |t| t.lines().count());
+    s.wait_until(Duration::from_secs(15), "first credentials", || {
+        creds(&env_file).is_some() && runs() == 1
+    });
+    let (user1, _) = creds(&env_file).unwrap();
+    let post = |path: &str| {
+        let (code, body) = common::http(
+            &format!("127.0.0.1:{}", s.metrics_port),
+            "POST",
+            path,
+            None,
+            None,
+        )
+        .unwrap();
+        (
+            code,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let (code, body) = post("/refresh");
+    assert_eq!(code, 202, "{body}");
+    assert!(
+        body["skipped"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("lease of")),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        creds(&env_file).unwrap().0,
+        user1,
+        "new credentials without reissue"
+    );
+    let (code, body) = post("/refresh/db?reissue=true");
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["queued"], json!(["db"]), "{body}");
+    s.wait_until(Duration::from_secs(15), "new credentials, app told", || {
+        creds(&env_file).is_some_and(|(u, _)| u != user1) && runs() == 2
+    });
+    let (user2, _) = creds(&env_file).unwrap();
+    s.wait_until(Duration::from_secs(15), "the old user revoked", || {
+        !pg.roles_like(&prefix(role)).contains(&user1)
+    });
+    assert_eq!(pg.roles_like(&prefix(role)), vec![user2]);
+    assert!(
+        s.logs().contains("superseded lease revoked"),
+        "{}",
+        s.logs()
+    );
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use serde::Serialize;
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::action::debounce::Batch;
@@ -40,6 +41,11 @@ struct ActionState {
     running: bool,
     runs: u64,
     last: Option<LastRun>,
+    /// Told when the pending batch has run (or was given up): callers that
+    /// wait for "the app was told" (a superseded lease's revocation).
+    pending_waiters: Vec<oneshot::Sender<()>>,
+    /// The same, for the batch running now.
+    running_waiters: Vec<oneshot::Sender<()>>,
 }
 
 struct LastRun {
@@ -99,6 +105,7 @@ impl ActionActor {
             return;
         };
         st.running = true;
+        st.running_waiters = std::mem::take(&mut st.pending_waiters);
         let spec = Arc::clone(&st.spec);
         let trigger = Trigger {
             secrets: batch.secrets.iter().cloned().collect(),
@@ -173,6 +180,13 @@ impl ActionActor {
                 retried.merge(newer);
             }
             st.pending = Some(retried);
+            // Still to run: the waiters wait for the retry.
+            let waiting = std::mem::take(&mut st.running_waiters);
+            st.pending_waiters.extend(waiting);
+        } else {
+            for w in st.running_waiters.drain(..) {
+                let _ = w.send(());
+            }
         }
         self.schedule(&name, ctx);
     }
@@ -206,6 +220,8 @@ impl Handler<SetActions> for ActionActor {
                     running: false,
                     runs: 0,
                     last: None,
+                    pending_waiters: Vec::new(),
+                    running_waiters: Vec::new(),
                 },
             };
             next.insert(name, state);
@@ -237,6 +253,9 @@ pub(crate) struct FilesChanged {
     /// The secret (its name and `onChange`).
     pub(crate) job: Arc<Job>,
     pub(crate) files: Vec<PathBuf>,
+    /// Told once every one of the secret's actions ran for these files
+    /// (or gave up, or was removed by a reload).
+    pub(crate) done: Option<oneshot::Sender<()>>,
 }
 
 impl Handler<FilesChanged> for ActionActor {
@@ -244,16 +263,31 @@ impl Handler<FilesChanged> for ActionActor {
 
     fn handle(&mut self, msg: FilesChanged, ctx: &mut Self::Context) {
         let now = Instant::now();
+        let mut each_done = Vec::new();
         for name in msg.job.on_change.iter() {
             let Some(st) = self.actions.get_mut(&**name) else {
                 // The plan that named it is being replaced.
                 continue;
             };
+            if msg.done.is_some() {
+                let (tx, rx) = oneshot::channel();
+                st.pending_waiters.push(tx);
+                each_done.push(rx);
+            }
             st.pending
                 .get_or_insert_with(|| Batch::new(now))
                 .add(&msg.job.name, &msg.files, now);
             tracing::debug!(action = %name, secret = %msg.job.name, "action triggered");
             self.schedule(name, ctx);
+        }
+        if let Some(done) = msg.done {
+            // A dropped sender (the action removed) counts as done too.
+            actix_rt::spawn(async move {
+                for rx in each_done {
+                    let _ = rx.await;
+                }
+                let _ = done.send(());
+            });
         }
     }
 }

@@ -178,6 +178,9 @@ struct AttemptEnd {
     /// After a success: the issued certificate's NotAfter (`None`: none).
     /// After a failure: `None`, and the old one stays.
     cert_not_after: Option<Option<u64>>,
+    /// New credentials whose files changed: answers once the secret's
+    /// `onChange` actions ran (`None`: no action to wait for).
+    actions_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// Between two attempts, or in one.
@@ -437,9 +440,15 @@ impl SyncActor {
             next,
             lease,
             cert_not_after,
+            actions_done,
         } = end;
         if let Some(lease) = lease {
-            self.lease = lease;
+            let old = std::mem::replace(&mut self.lease, lease);
+            if let (Some(old), Some(new)) = (old, &self.lease) {
+                if old.lease.id != new.lease.id {
+                    self.revoke_superseded(old, actions_done);
+                }
+            }
         }
         if let Some(n) = cert_not_after {
             self.cert_not_after = n;
@@ -523,7 +532,9 @@ async fn one_attempt(
         .emit(peers, series, generation);
     }
     // After the files are in place: tell the actions (never for an
-    // unchanged refresh).
+    // unchanged refresh). New credentials wait for them before the lease
+    // they replace is revoked.
+    let mut actions_done = None;
     if let (Ok(written), false) = (&outcome, job.on_change.is_empty()) {
         let files: Vec<_> = job
             .files
@@ -533,9 +544,13 @@ async fn one_attempt(
             .map(|(f, _)| f.target.path.clone())
             .collect();
         if !files.is_empty() {
+            let done = fetched.lease.is_some().then(tokio::sync::oneshot::channel);
+            let (tx, rx) = done.map_or((None, None), |(t, r)| (Some(t), Some(r)));
+            actions_done = rx;
             peers.actions.do_send(super::action::FilesChanged {
                 job: Arc::clone(job),
                 files,
+                done: tx,
             });
         }
     }
@@ -543,6 +558,7 @@ async fn one_attempt(
         AttemptEnd {
             next_in: Ok(next_in),
             next,
+            actions_done,
             cert_not_after: Some(fetched.cert.as_ref().map(|c| c.not_after)),
             lease: Some(fetched.lease.map(|lease| HeldLease {
                 asked: lease.duration,
@@ -555,6 +571,7 @@ async fn one_attempt(
             next,
             lease: None,
             cert_not_after: None,
+            actions_done: None,
         }
     }
 }
@@ -712,6 +729,46 @@ async fn attempt(
         .map_err(|_| SyncError::Mailbox("the writer"))
         .and_then(|r| r.map_err(SyncError::from));
     (Some(version), written, breaker, fetched)
+}
+
+/// How long a superseded lease stays when the secret has no `onChange`
+/// action (an app reading its files on its own schedule gets this long);
+/// with actions it is revoked once they ran, at the latest after
+/// [`SUPERSEDED_WAIT_MAX`].
+pub(crate) const SUPERSEDED_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const SUPERSEDED_WAIT_MAX: Duration = Duration::from_secs(600);
+
+impl SyncActor {
+    /// Revokes the lease of credentials that new ones replaced (a forced
+    /// re-issue, or a re-fetch before the lease ended), once the app was
+    /// told: the secret's actions ran, or after [`SUPERSEDED_GRACE`]
+    /// without actions. Leases are not left to pile up in Vault.
+    fn revoke_superseded(
+        &self,
+        old: HeldLease,
+        actions_done: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) {
+        let vault = self.peers.vault.clone();
+        let (job, peers) = (Arc::clone(&self.job), Arc::clone(&self.peers));
+        actix_rt::spawn(async move {
+            match actions_done {
+                Some(rx) => {
+                    let _ = actix_rt::time::timeout(SUPERSEDED_WAIT_MAX, rx).await;
+                }
+                None => actix_rt::time::sleep(SUPERSEDED_GRACE).await,
+            }
+            match vault.send(RevokeLease(old.lease)).await {
+                Ok(Ok(())) => {
+                    peers.audit.lease_revoked(&job.name, &job.display_path);
+                    tracing::info!(secret = %job.name, path = %job.display_path, "superseded lease revoked");
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(secret = %job.name, error = %e, error_kind = e.kind(), "cannot revoke the superseded lease; it ends at its TTL")
+                }
+                Err(_) => {}
+            }
+        });
+    }
 }
 
 impl Actor for SyncActor {
