@@ -318,13 +318,23 @@ fn describe(e: &tera::Error, source: &str) -> String {
         Some((line, col)) => format!(" (line {line}, column {col})"),
         None => String::new(),
     };
+    // A reason one of our filters gave (our words, no value).
+    let own = chain.iter().find_map(|k| match k {
+        tera::ErrorKind::Msg(m) => m
+            .strip_prefix(functions::OWN_MESSAGE)
+            .map(|m| m.split_once(": ").map_or(m, |(_, why)| why)),
+        _ => None,
+    });
     for kind in &chain {
         match kind {
             tera::ErrorKind::CallFilter(name) if source.contains(name.as_str()) => {
-                return format!(
-                    "filter error: the filter {name:?}{} cannot use the value it was given (wrong type or format)",
-                    at(name)
-                );
+                return match own {
+                    Some(why) => format!("filter error: the filter {name:?}{}: {why}", at(name)),
+                    None => format!(
+                        "filter error: the filter {name:?}{} cannot use the value it was given (wrong type or format)",
+                        at(name)
+                    ),
+                };
             }
             tera::ErrorKind::CallFunction(name) if source.contains(name.as_str()) => {
                 return format!("function error: {name}(){} failed", at(name));

@@ -491,3 +491,22 @@ fn convert_refuses_fifos_and_devices_without_blocking() {
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
     }
 }
+
+/// A `templateFile` under /proc (the sidecar's own environment, with its
+/// credentials) is refused by `check`, naming the field.
+#[test]
+fn check_refuses_template_files_of_the_system() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "secretStore: {address: http://127.0.0.1:8200, token: t}\nsecrets:\n  - name: a\n    path: p\n    template: {data: {env: {templateFile: /proc/self/environ}}}\n    files: [{path: /tmp/x/env, key: env}]\n",
+    )
+    .unwrap();
+    let (code, out, err) = check(&cfg);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("templateFile") && err.contains("under /proc"),
+        "{err}"
+    );
+}

@@ -484,3 +484,406 @@ fn as_pid_1_it_reaps_orphans_of_its_actions() {
     assert_eq!(st.code(), Some(0), "{}", s.logs());
     assert!(s.logs().contains("shutdown complete"), "{}", s.logs());
 }
+
+/// Peak resident memory of a process (VmHWM), KiB.
+fn peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Cases 4 and 5: a YAML alias bomb read through `fromYaml` and a PKCS#12
+/// asking for 2 000 000 key-derivation iterations, both as secret values
+/// in a real OpenBao. Each fails its own secret at once with an error that
+/// names the function; another secret keeps syncing; memory stays small;
+/// no value is printed (a canary in each).
+#[test]
+fn values_that_drive_work_are_bounded() {
+    let bao = require_bao!();
+    let (pb, pp, pg) = (unique("w-bomb"), unique("w-p12"), unique("w-good"));
+    let canary = "CANARY-7f3e9a";
+    let bomb = format!(
+        "s: &s \"{canary}{}\"\nl: [{}]\n",
+        "lol".repeat(1333),
+        vec!["*s"; 3000].join(",")
+    );
+    use base64::Engine as _;
+    let p12 = base64::engine::general_purpose::STANDARD.encode(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pki/leaf-2m-iter.p12"
+        ))
+        .unwrap(),
+    );
+    bao.kv_put(&pb, json!({"y": bomb}));
+    bao.kv_put(&pp, json!({"p12": p12, "pass": canary}));
+    bao.kv_put(&pg, json!({"v": "ok"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "bomb", "path": pb, "refreshInterval": "1s",
+            "template": {"data": {"out": "{{ .y | fromYaml | toJson }}"}},
+            "files": [{"path": d.join("out/bomb"), "key": "out"}]}))
+        .secret_json(json!({"name": "p12", "path": pp, "refreshInterval": "1s",
+            "template": {"data": {"key": "{{ .p12 | b64dec | pkcs12keyPass .pass }}"}},
+            "files": [{"path": d.join("out/key"), "key": "key"}]}))
+        .secret("good", &pg, "1s", &d.join("out/good"))
+        .build();
+    let s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("LOG_LEVEL", "trace")],
+    );
+    s.wait_until(Duration::from_secs(15), "the good secret", || {
+        file_has(&d.join("out/good"), "ok")
+    });
+    s.wait_until(Duration::from_secs(15), "both refused", || {
+        let st = s.status();
+        let err = |n: &str| {
+            st["secrets"][n]["last_error"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        err("bomb").contains("fromYaml") && err("p12").contains("pkcs12keyPass")
+    });
+    let st = s.status();
+    let bomb_err = st["secrets"]["bomb"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(bomb_err.contains("more than 8388608 bytes"), "{bomb_err}");
+    let p12_err = st["secrets"]["p12"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        p12_err.contains("2000000 key-derivation iterations"),
+        "{p12_err}"
+    );
+    assert!(!d.join("out/bomb").exists() && !d.join("out/key").exists());
+    // Several failed attempts later, the good one still rotates.
+    bao.kv_put(&pg, json!({"v": "ok2"}));
+    s.wait_until(Duration::from_secs(15), "rotation beside them", || {
+        file_has(&d.join("out/good"), "ok2")
+    });
+    let peak = peak_kib(s.child.id());
+    assert!(peak < MEMORY_LIMIT_KIB, "peak {peak} KiB");
+    let logs = s.logs();
+    assert!(!logs.contains(canary), "a value reached the log");
+    assert!(!st.to_string().contains(canary), "a value reached /status");
+}
+
+/// The shipped manifests' memory limit.
+const MEMORY_LIMIT_KIB: u64 = 64 * 1024;
+
+/// Case 7: a hostile Vault whose lease renewals grant 0 s. The sidecar
+/// fetches new credentials instead, and never makes more than a request
+/// or two a second for the secret (546 renewals a second before).
+#[test]
+fn zero_second_renewals_do_not_loop() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let (reads, renewals) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (r2, n2) = (Arc::clone(&reads), Arc::clone(&renewals));
+    let port = common::serve_http_with_line(move |line, _| {
+        let json = "application/json";
+        if line.contains("/v1/auth/token/lookup-self") {
+            return (
+                "200 OK",
+                json,
+                br#"{"data":{"ttl":0,"renewable":false}}"#.to_vec(),
+            );
+        }
+        if line.contains("/v1/sys/leases/renew") {
+            n2.fetch_add(1, Ordering::Relaxed);
+            return (
+                "200 OK",
+                json,
+                br#"{"lease_id":"dyn/creds/app/L","lease_duration":0,"renewable":true}"#.to_vec(),
+            );
+        }
+        if line.contains("/v1/dyn/creds/app") {
+            r2.fetch_add(1, Ordering::Relaxed);
+            return (
+                "200 OK",
+                json,
+                br#"{"lease_id":"dyn/creds/app/L","lease_duration":3,"renewable":true,"data":{"user":"u"}}"#
+                    .to_vec(),
+            );
+        }
+        ("404 Not Found", json, br#"{"errors":[]}"#.to_vec())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "dyn", "dynamic": {"path": "dyn/creds/app"},
+            "files": [{"path": d.join("out/user"), "key": "user"}]}))
+        .build();
+    let s = Sync::start(
+        d,
+        &config,
+        &format!("http://127.0.0.1:{port}"),
+        &[("VAULT_TOKEN", "hostile")],
+    );
+    s.wait_until(Duration::from_secs(15), "first read", || {
+        file_has(&d.join("out/user"), "u")
+    });
+    let (r0, n0) = (
+        reads.load(Ordering::Relaxed),
+        renewals.load(Ordering::Relaxed),
+    );
+    let lines0 = s.logs().lines().count();
+    std::thread::sleep(Duration::from_secs(8));
+    let (r, n) = (
+        reads.load(Ordering::Relaxed) - r0,
+        renewals.load(Ordering::Relaxed) - n0,
+    );
+    let lines = s.logs().lines().count() - lines0;
+    assert!(n >= 1, "the renewal path was not exercised ({r} reads)");
+    assert!(r + n <= 16, "{r} reads and {n} renewals in 8 s");
+    assert!(lines < 200, "{lines} log lines in 8 s");
+}
+
+/// Root runs the sidecar as nobody (65534) from a copy of the binary
+/// nobody can reach (the checkout may sit in a directory only root may
+/// enter); elsewhere it cannot, and under CI that is a failure.
+fn as_nobody(d: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "this test needs root (to run the sidecar as another uid)"
+        );
+        eprintln!("SKIPPED: this test needs root");
+        return None;
+    }
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let program = d.join("secrets-sync");
+    std::fs::copy(env!("CARGO_BIN_EXE_secrets-sync"), &program).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(program)
+}
+
+/// `run` of the copy `program` (see [`as_nobody`]) as nobody.
+fn start_as_nobody(program: &Path, d: &Path, config: &str, bao: &Bao) -> Sync {
+    use std::os::unix::process::CommandExt;
+    Sync::start_with(
+        program,
+        d,
+        config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN)],
+        |c| {
+            c.uid(65534).gid(65534);
+        },
+    )
+}
+
+/// Case 11: the process is not dumpable. Run as nobody, its
+/// `/proc/<pid>/environ` (which holds VAULT_TOKEN) belongs to root, not to
+/// nobody, and another process running as nobody cannot read it.
+#[test]
+fn the_process_is_not_dumpable() {
+    let bao = require_bao!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(program) = as_nobody(d) else { return };
+    let p = unique("w-dump");
+    bao.kv_put(&p, json!({"v": "1"}));
+    let config = ConfigBuilder::new()
+        .secret("s", &p, "1s", &d.join("out/v"))
+        .build();
+    let s = start_as_nobody(&program, d, &config, bao);
+    s.wait_until(Duration::from_secs(15), "synced", || {
+        file_has(&d.join("out/v"), "1")
+    });
+    let pid = s.child.id();
+    use std::os::unix::fs::MetadataExt;
+    let environ = format!("/proc/{pid}/environ");
+    assert_eq!(std::fs::metadata(&environ).unwrap().uid(), 0, "dumpable");
+    // A neighbour of the same uid.
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; open(sys.argv[1],'rb').read(); print('READ')",
+        ])
+        .arg(&environ)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+}
+
+/// Case 13: `writeMode: inPlace` on a file the app owns (another uid, mode
+/// 0644: the sidecar can neither open it for writing nor chmod it) falls
+/// back to a rename, with the warning and the metric, instead of failing
+/// for ever.
+#[test]
+fn in_place_on_another_users_file_falls_back_to_a_rename() {
+    let bao = require_bao!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(program) = as_nobody(d) else { return };
+    let p = unique("w-inplace");
+    bao.kv_put(&p, json!({"v": "from-vault"}));
+    let shared = d.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let target = shared.join("app.conf");
+    std::fs::write(&target, "the app's").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&target, Some(1000), Some(1000)).unwrap();
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "conf", "path": p, "refreshInterval": "1s",
+            "files": [{"path": target, "key": "v", "mode": "0644", "writeMode": "inPlace"}]}))
+        .build();
+    let s = start_as_nobody(&program, d, &config, bao);
+    s.wait_until(Duration::from_secs(15), "written by rename", || {
+        file_has(&target, "from-vault")
+    });
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&target).unwrap().uid(), 65534);
+    assert!(
+        s.logs().contains("the file is another user's"),
+        "{}",
+        s.logs()
+    );
+    s.wait_until(Duration::from_secs(5), "counted", || {
+        s.metric(r#"secret_inplace_fallbacks_total{secret_name="conf"}"#)
+            .unwrap_or(0.0)
+            >= 1.0
+    });
+    // Our own file from now on: later rotations are in place again.
+    let ino = std::fs::metadata(&target).unwrap().ino();
+    bao.kv_put(&p, json!({"v": "rotated"}));
+    s.wait_until(Duration::from_secs(15), "rotated", || {
+        file_has(&target, "rotated")
+    });
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().ino(),
+        ino,
+        "not in place"
+    );
+}
+
+/// Case 12: a signal by process name reaches the app even when a decoy of
+/// another uid has the same name: the decoy is skipped (not permitted),
+/// the run is counted `partial`, and nothing aborts.
+#[test]
+fn a_decoy_of_another_uid_does_not_stop_the_signal() {
+    let bao = require_bao!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(program) = as_nobody(d) else { return };
+    let name = format!("ssync-app{}", std::process::id() % 100_000);
+    let bin = d.join(&name);
+    std::fs::copy("/bin/sleep", &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawn = |uid: u32| {
+        std::process::Command::new(&bin)
+            .arg("60")
+            .uid(uid)
+            .gid(uid)
+            .spawn()
+            .unwrap()
+    };
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut app = Killed(spawn(65534));
+    let mut decoy = Killed(spawn(1000));
+    let p = unique("w-decoy");
+    bao.kv_put(&p, json!({"v": "1"}));
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "s", "path": p, "refreshInterval": "1s",
+            "files": [{"path": d.join("out/v"), "key": "v"}], "onChange": ["stop-app"]}))
+        .action(
+            "stop-app",
+            json!({"signal": "SIGTERM", "process": name, "wait": "10ms"}),
+        )
+        .build();
+    let s = start_as_nobody(&program, d, &config, bao);
+    s.wait_until(Duration::from_secs(15), "a partial run", || {
+        s.metric(r#"secret_action_runs_total{action="stop-app",result="partial"}"#)
+            .unwrap_or(0.0)
+            >= 1.0
+    });
+    s.wait_until(Duration::from_secs(5), "the app got it", || {
+        matches!(app.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        matches!(decoy.0.try_wait(), Ok(None)),
+        "the decoy was signalled"
+    );
+    let reason = s.status()["actions"]["stop-app"]["last_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("not permitted"), "{reason}");
+}
+
+/// Case 8: the app plants a directory at the set's old fixed temp name and
+/// then at `..data` itself; every rotation still lands, `..data` stays our
+/// symlink, and the planted directory is moved aside, never written into.
+#[test]
+fn planted_directories_do_not_stop_an_atomic_set() {
+    let bao = require_bao!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(program) = as_nobody(d) else { return };
+    let shared = d.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let p = unique("w-set");
+    bao.kv_put(&p, json!({"a": "1", "b": "1"}));
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "set", "path": p, "refreshInterval": "1s", "atomicSet": true,
+            "files": [{"path": shared.join("a"), "key": "a"}, {"path": shared.join("b"), "key": "b"}]}))
+        .build();
+    let s = start_as_nobody(&program, d, &config, bao);
+    let both = |v: &str| file_has(&shared.join("a"), v) && file_has(&shared.join("b"), v);
+    s.wait_until(Duration::from_secs(15), "first set", || both("1"));
+    // The app (uid 1000) takes the old fixed name.
+    let plant = |path: &Path| {
+        std::fs::create_dir(path).unwrap();
+        std::fs::write(path.join("a"), "decoy").unwrap();
+        std::os::unix::fs::chown(path, Some(1000), Some(1000)).unwrap();
+    };
+    plant(&shared.join("..data_tmp"));
+    bao.kv_put(&p, json!({"a": "2", "b": "2"}));
+    s.wait_until(Duration::from_secs(15), "set despite ..data_tmp", || {
+        both("2")
+    });
+    // Then ..data itself.
+    std::fs::remove_file(shared.join("..data")).unwrap();
+    plant(&shared.join("..data"));
+    bao.kv_put(&p, json!({"a": "3", "b": "3"}));
+    s.wait_until(Duration::from_secs(15), "set despite ..data", || both("3"));
+    assert!(std::fs::symlink_metadata(shared.join("..data"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(s.logs().contains("moved aside"), "{}", s.logs());
+}

@@ -116,8 +116,13 @@ pub(crate) fn register(tera: &mut Tera) {
     });
 }
 
+/// Marks a filter error as ours: made of our own words (and counts), never
+/// of a value, so the render error may repeat it (Tera's own messages are
+/// never repeated: they may quote a value).
+pub(crate) const OWN_MESSAGE: &str = "\u{1}secrets-sync:";
+
 fn fail(filter: &str, what: impl std::fmt::Display) -> tera::Error {
-    tera::Error::msg(format!("{filter}: {what}"))
+    tera::Error::msg(format!("{OWN_MESSAGE}{filter}: {what}"))
 }
 
 fn arg<'a>(a: &'a Args, name: &str, filter: &str) -> tera::Result<&'a str> {

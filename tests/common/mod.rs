@@ -346,6 +346,18 @@ pub fn serve_http<F>(handler: F) -> u16
 where
     F: Fn(&[u8]) -> (&'static str, &'static str, Vec<u8>) + Send + std::marker::Sync + 'static,
 {
+    serve_http_with_line(move |_, body| handler(body))
+}
+
+/// [`serve_http`] whose handler also gets the request line
+/// (`"PUT /v1/sys/leases/renew HTTP/1.1"`): a hostile Vault, say.
+pub fn serve_http_with_line<F>(handler: F) -> u16
+where
+    F: Fn(&str, &[u8]) -> (&'static str, &'static str, Vec<u8>)
+        + Send
+        + std::marker::Sync
+        + 'static,
+{
     use std::io::BufRead;
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("local addr").port();
@@ -381,7 +393,7 @@ where
                     if reader.read_exact(&mut body).is_err() {
                         return;
                     }
-                    let (status, content_type, answer) = handler(&body);
+                    let (status, content_type, answer) = handler(line.trim_end(), &body);
                     let head = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
                         answer.len()
