@@ -93,6 +93,7 @@ fn a_fifo_at_the_pid_file_stops_nothing() {
         .to_string();
     assert!(reason.contains("FIFO"), "{status}");
     let (st, took) = exit_within(&mut s, Duration::from_secs(10));
+    eprintln!("MEASURED FIFO pidFile: SIGTERM exit after {took:?}");
     assert_eq!(st.code(), Some(0), "{}", s.logs());
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
@@ -134,6 +135,7 @@ fn a_fifo_at_a_certificate_path_does_not_hang_start() {
     std::fs::create_dir_all(&out).unwrap();
     mkfifo(&out.join("tls.crt"));
     let (code, took, logs) = once(d, &pki_config(&mount, &out), bao);
+    eprintln!("MEASURED FIFO certificate: run --once ended in {took:?}");
     assert_eq!(code, 0, "{logs}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(!is_fifo(&out.join("tls.crt")));
@@ -226,6 +228,7 @@ fn a_wedged_actor_thread_fails_liveness_and_recovers() {
         s.get("/health").is_ok_and(|(c, _)| c == 503)
     });
     let turned = t.elapsed();
+    eprintln!("MEASURED wedge: /health 503 after {turned:?} (LIVENESS_TIMEOUT 2s)");
     assert!(turned < Duration::from_secs(5), "{turned:?}");
     // /ready answers (503) instead of hanging on the stuck actor.
     let t = Instant::now();
@@ -265,6 +268,10 @@ fn a_wedged_actor_thread_fails_liveness_and_recovers() {
         s.get("/health").is_ok_and(|(c, _)| c == 503)
     });
     let (st, took) = exit_within(&mut s, Duration::from_secs(10));
+    eprintln!(
+        "MEASURED wedged SIGTERM: exit {:?} after {took:?} (SHUTDOWN_TIMEOUT 3s)",
+        st.code()
+    );
     assert_eq!(st.code(), Some(3), "{}", s.logs());
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(took >= Duration::from_secs(2), "{took:?}");
@@ -574,6 +581,7 @@ fn values_that_drive_work_are_bounded() {
         file_has(&d.join("out/good"), "ok2")
     });
     let peak = peak_kib(s.child.id());
+    eprintln!("MEASURED values: peak RSS {peak} KiB with a 16 KB alias bomb and a 2M-iteration PKCS#12 retried");
     assert!(peak < MEMORY_LIMIT_KIB, "peak {peak} KiB");
     let logs = s.logs();
     assert!(!logs.contains(canary), "a value reached the log");
@@ -646,6 +654,7 @@ fn zero_second_renewals_do_not_loop() {
         renewals.load(Ordering::Relaxed) - n0,
     );
     let lines = s.logs().lines().count() - lines0;
+    eprintln!("MEASURED hostile renewals: {r} reads + {n} renewals, {lines} log lines in 8 s");
     assert!(n >= 1, "the renewal path was not exercised ({r} reads)");
     assert!(r + n <= 16, "{r} reads and {n} renewals in 8 s");
     assert!(lines < 200, "{lines} log lines in 8 s");

@@ -9,6 +9,15 @@
 //! The [`supervisor::Supervisor`] starts and stops SyncActors when
 //! a config is applied (`ApplyConfig`) and runs the shutdown (`Shutdown`).
 //! No actor reaches into another's state.
+//!
+//! **Every actor runs on one thread, which never blocks and never computes
+//! on untrusted input.** What may block or is driven by a value runs on the
+//! bounded blocking pool under a deadline (`crate::blocking`): renders of a
+//! secret's files, pid files and `/proc` scans of signal actions, a kept
+//! certificate's files, the JWT file at a login, a reloaded config; file
+//! writes run there too (the WriterActor). A heartbeat (`status::Alive`,
+//! `crate::liveness`) proves the thread runs; signals and the shutdown
+//! deadline live on a thread of their own (`crate::signals`).
 
 pub mod action;
 pub mod config_watcher;

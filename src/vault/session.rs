@@ -33,9 +33,26 @@ use crate::plan::{Job, JobSource, StorePlan};
 use crate::secret::{SecretData, SecretString};
 use crate::telemetry::metrics::Metrics;
 
-/// Reads a JWT from a file; the error names the file, never its content.
+/// Largest JWT file read.
+const TOKEN_FILE_MAX: u64 = 64 * 1024;
+
+/// Reads a JWT from a file (without blocking on a FIFO, at most 64 KiB);
+/// the error names the file, never its content. Runs off the actor thread.
 fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
-    match std::fs::read_to_string(path) {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .and_then(|f| {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            let mut t = String::new();
+            f.take(TOKEN_FILE_MAX).read_to_string(&mut t).map(|_| t)
+        });
+    match read {
         Ok(t) if !t.trim().is_empty() => Ok(SecretString::new(t.trim())),
         Ok(_) => Err(format!("token file {} is empty", path.display())),
         Err(e) => Err(format!(
@@ -522,7 +539,16 @@ impl VaultSession {
                 token_path,
             } => {
                 // Re-read at every login: kubelet rotates projected tokens.
-                let jwt = read_token_file(token_path).map_err(auth_err)?;
+                let p = token_path.clone();
+                let jwt = crate::blocking::run(
+                    "reading the token file",
+                    crate::blocking::READ_DEADLINE,
+                    move || read_token_file(&p),
+                )
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(auth_err)?;
                 (mount, jwt_login_body(role, &jwt))
             }
             // The proof is the connection's client certificate.
