@@ -11,13 +11,13 @@ use actix_web::dev::ServerHandle;
 use crate::actors::action::ActionActor;
 use crate::actors::config_watcher::ConfigWatcher;
 use crate::actors::status::{Alive, StatusActor};
-use crate::actors::supervisor::{ApplyPlan, Refresh, Shutdown, Supervisor};
+use crate::actors::supervisor::{ApplyPlan, Refresh, Reload, ReloadError, Shutdown, Supervisor};
 use crate::actors::sync::{Peers, SYNC_SLOTS};
 use crate::actors::vault::VaultActor;
 use crate::actors::writer::WriterActor;
 use crate::blocking::RELOAD_DEADLINE;
 use crate::config::settings::RunArgs;
-use crate::config::{ConfigErrors, Credentials};
+use crate::config::Credentials;
 use crate::liveness::{Liveness, BEAT_EVERY};
 use crate::notify::Notifier;
 use crate::plan::{self, Plan};
@@ -171,7 +171,6 @@ fn start(
             args.config.clone(),
             supervisor.clone(),
             rt.watch_debounce,
-            Arc::clone(&metrics),
             template_files,
         )
         .start();
@@ -181,7 +180,6 @@ fn start(
         supervisor,
         servers,
         args.clone(),
-        metrics,
         notifier,
     ));
     Ok(())
@@ -222,7 +220,6 @@ async fn handle_signals(
     supervisor: Addr<Supervisor>,
     servers: Vec<ServerHandle>,
     args: RunArgs,
-    metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
 ) {
     let name = loop {
@@ -238,14 +235,16 @@ async fn handle_signals(
                 let config = args.config.clone();
                 // Reading the config, its template and TLS files: off the
                 // actor thread, under a deadline.
-                match crate::blocking::run("reading the config", RELOAD_DEADLINE, move || {
+                let planned = crate::blocking::run("reading the config", RELOAD_DEADLINE, move || {
                     plan::load(&config, Credentials::Required)
                 })
-                .await
-                {
-                    Ok(planned) => apply_reload(&supervisor, planned, &metrics).await,
-                    Err(e) => reload_failed(&metrics, &e.to_string(), Vec::new()),
-                }
+                .await;
+                let planned = match planned {
+                    Ok(p) => p.map_err(ReloadError::Invalid),
+                    Err(e) => Err(ReloadError::Read(e)),
+                };
+                // Awaited: READY=1 follows once the reload was applied.
+                let _ = supervisor.send(Reload(planned)).await;
             }
             Sig::Usr1 => match supervisor
                 .send(Refresh {
@@ -340,52 +339,4 @@ fn start_servers(
         );
     }
     Ok(handles)
-}
-
-/// A reload that was refused: counted and logged with every reason.
-pub(crate) fn reload_failed(metrics: &Metrics, reason: &str, errors: Vec<String>) {
-    metrics.config_reloads.with_label_values(&["failure"]).inc();
-    tracing::error!(
-        reason,
-        errors = ?errors,
-        "config reload rejected; the running config stays"
-    );
-}
-
-/// What every reload (SIGHUP or file watcher) does with a freshly planned
-/// config: apply it whole, or refuse it whole. Counted once, by outcome, in
-/// `config_reloads_total`: `success` only when the supervisor applied it
-/// (store switched and secrets started/stopped); a plan that failed (parse,
-/// validation, TLS material) or could not be applied is `failure`, logged
-/// with every reason, and the running config stays.
-pub(crate) async fn apply_reload(
-    supervisor: &Addr<Supervisor>,
-    planned: Result<Plan, ConfigErrors>,
-    metrics: &Metrics,
-) {
-    let failure = |reason: &str, errors: Vec<String>| reload_failed(metrics, reason, errors);
-    let plan = match planned {
-        Ok(p) => p,
-        Err(e) => {
-            let errors = e.errors.iter().map(ToString::to_string).collect();
-            return failure(&format!("{} is invalid", e.file.display()), errors);
-        }
-    };
-    for w in &plan.warnings {
-        tracing::warn!(warning = %w, "config warning");
-    }
-    match supervisor.send(ApplyPlan(plan)).await {
-        Ok(Ok(d)) => {
-            metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(
-                added = d.added.len(),
-                removed = d.removed.len(),
-                changed = d.changed.len(),
-                unchanged = d.unchanged.len(),
-                "config reloaded"
-            );
-        }
-        Ok(Err(e)) => failure(&e.to_string(), Vec::new()),
-        Err(_) => failure("the supervisor is not running", Vec::new()),
-    }
 }

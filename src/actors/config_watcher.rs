@@ -17,12 +17,11 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::sync::Arc;
 
 use super::supervisor::Supervisor;
-use crate::app::{apply_reload, reload_failed};
+use super::supervisor::{Reload, ReloadError};
 use crate::blocking::RELOAD_DEADLINE;
 use crate::config::settings::ConfigArgs;
 use crate::config::Credentials;
 use crate::plan;
-use crate::telemetry::metrics::Metrics;
 
 pub(crate) struct ConfigWatcher {
     args: ConfigArgs,
@@ -39,7 +38,6 @@ pub(crate) struct ConfigWatcher {
     watched: Vec<PathBuf>,
     watcher: Option<RecommendedWatcher>,
     names: Names,
-    metrics: Arc<Metrics>,
 }
 
 /// Shared with the notify callback: the file names an event must name to
@@ -67,7 +65,6 @@ impl ConfigWatcher {
         args: ConfigArgs,
         supervisor: Addr<Supervisor>,
         debounce: Duration,
-        metrics: Arc<Metrics>,
         template_files: Vec<PathBuf>,
     ) -> Self {
         let last_applied = std::fs::read(&args.config_file)
@@ -83,7 +80,6 @@ impl ConfigWatcher {
             watched: Vec::new(),
             watcher: None,
             names: Names::default(),
-            metrics,
         }
     }
 
@@ -140,10 +136,9 @@ impl ConfigWatcher {
         let job = move || read_and_plan(&args, &templates, last.as_deref());
         let work = crate::blocking::run("reading the config", RELOAD_DEADLINE, job);
         ctx.spawn(work.into_actor(self).map(|res, act, _| {
-            let metrics = Arc::clone(&act.metrics);
             let Some((planned, print)) = (match res {
                 Ok(r) => r,
-                Err(e) => return reload_failed(&metrics, &e.to_string(), Vec::new()),
+                Err(e) => return act.supervisor.do_send(Reload(Err(ReloadError::Read(e)))),
             }) else {
                 return;
             };
@@ -155,9 +150,9 @@ impl ConfigWatcher {
             }
             act.last_applied = Some(print);
             tracing::info!(file = %act.args.config_file.display(), "config or template changed; reloading");
-            let supervisor = act.supervisor.clone();
-            // Applied in the background; the supervisor applies plans one at a time.
-            actix_rt::spawn(async move { apply_reload(&supervisor, planned, &metrics).await });
+            // The supervisor applies plans one at a time.
+            act.supervisor
+                .do_send(Reload(planned.map_err(ReloadError::Invalid)));
         }));
     }
 }

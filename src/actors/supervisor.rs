@@ -312,6 +312,80 @@ impl Handler<ApplyPlan> for Supervisor {
     }
 }
 
+/// A reloaded config (SIGHUP or the config watcher), as planned (or why it
+/// could not be): applied whole or refused whole. Counted once, by
+/// outcome, in `config_reloads_total`: `success` only when it was applied
+/// (store switched and secrets started/stopped); a plan that failed
+/// (parse, validation, TLS material, reading it took too long) or could not
+/// be applied is `failure`, logged with every reason, and the running
+/// config stays.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Reload(pub(crate) Result<Plan, ReloadError>);
+
+/// Why a reloaded config could not be planned.
+#[derive(Debug)]
+pub(crate) enum ReloadError {
+    Invalid(crate::config::ConfigErrors),
+    /// Reading it did not finish in time (off the actor thread).
+    Read(crate::blocking::OffloadError),
+}
+
+impl Handler<Reload> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Reload, ctx: &mut Self::Context) -> Self::Result {
+        let metrics = Arc::clone(&self.peers.metrics);
+        let plan = match msg.0 {
+            Ok(p) => p,
+            Err(ReloadError::Invalid(e)) => {
+                let errors = e.errors.iter().map(ToString::to_string).collect();
+                reload_failed(
+                    &metrics,
+                    &format!("{} is invalid", e.file.display()),
+                    errors,
+                );
+                return Box::pin(async {});
+            }
+            Err(ReloadError::Read(e)) => {
+                reload_failed(&metrics, &e.to_string(), Vec::new());
+                return Box::pin(async {});
+            }
+        };
+        for w in &plan.warnings {
+            tracing::warn!(warning = %w, "config warning");
+        }
+        // Applied as the next message, after those already queued.
+        let applied = ctx.address().send(ApplyPlan(plan));
+        Box::pin(async move {
+            match applied.await {
+                Ok(Ok(d)) => {
+                    metrics.config_reloads.with_label_values(&["success"]).inc();
+                    tracing::info!(
+                        added = d.added.len(),
+                        removed = d.removed.len(),
+                        changed = d.changed.len(),
+                        unchanged = d.unchanged.len(),
+                        "config reloaded"
+                    );
+                }
+                Ok(Err(e)) => reload_failed(&metrics, &e.to_string(), Vec::new()),
+                Err(_) => reload_failed(&metrics, "the supervisor is not running", Vec::new()),
+            }
+        })
+    }
+}
+
+/// A reload that was refused: counted and logged with every reason.
+fn reload_failed(metrics: &crate::telemetry::metrics::Metrics, reason: &str, errors: Vec<String>) {
+    metrics.config_reloads.with_label_values(&["failure"]).inc();
+    tracing::error!(
+        reason,
+        errors = ?errors,
+        "config reload rejected; the running config stays"
+    );
+}
+
 impl Handler<SyncFinished> for Supervisor {
     type Result = ();
 
