@@ -12,7 +12,8 @@
 //! | [`vault`] | HTTP client, auth, KV v1/v2, leased answers, error classification |
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
-//! | [`backoff`] | retry delays |
+//! | `attempt` | one sync attempt's failure: why, where, and the delay before the next |
+//! | [`backoff`] | retry delays, the forced-refresh budget |
 //! | `blocking` | the bounded blocking pool: file I/O and renders off the actor thread, under deadlines |
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
@@ -26,6 +27,7 @@
 pub(crate) mod action;
 pub mod actors;
 pub mod app;
+pub(crate) mod attempt;
 pub mod backoff;
 pub(crate) mod blocking;
 pub mod cli;

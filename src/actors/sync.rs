@@ -14,89 +14,22 @@ use tracing::Instrument;
 use super::status::{Report, StatusActor};
 use super::vault::{ReadIssuingCa, ReadSecret, RenewLease, RevokeLease, VaultActor};
 use super::writer::{WriteFiles, WriterActor};
+use crate::attempt::{retry_delay, SyncError};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
 use crate::blocking::{OffloadError, RENDER_DEADLINE};
 use crate::config::duration::GoDuration;
-use crate::fs::{FsError, Written};
+use crate::fs::Written;
 use crate::pki::CertInfo;
 use crate::plan::{Job, JobSource};
 use crate::telemetry::audit::Audit;
 use crate::telemetry::events::{AttemptFinished, CertificateKept, Issued, LeaseRenewed};
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::series::{SecretSeries, SyncStage};
+use crate::telemetry::series::SecretSeries;
 use crate::template::{render_files, RenderError};
 use crate::vault::breaker::State;
-use crate::vault::lease::{after_fetch, Lease, Step};
+use crate::vault::lease::{after_fetch, after_renewal, Lease, Step};
 use crate::vault::VaultError;
 use std::sync::atomic::AtomicBool;
-
-/// Why one sync attempt failed. No variant carries a secret value.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SyncError {
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-    #[error(transparent)]
-    Write(#[from] FsError),
-    #[error(transparent)]
-    Offload(#[from] OffloadError),
-    #[error("internal: {0} is not running")]
-    Mailbox(&'static str),
-}
-
-impl SyncError {
-    /// Where the attempt failed, for `secret_sync_errors_total`.
-    pub(crate) fn stage(&self) -> SyncStage {
-        match self {
-            SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
-            SyncError::Render(_) | SyncError::Offload(_) => SyncStage::Render,
-            SyncError::Write(_) => SyncStage::Write,
-        }
-    }
-
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            SyncError::Vault(e) => e.kind(),
-            SyncError::Render(_) => "render",
-            SyncError::Offload(OffloadError::TimedOut { .. }) => "render_timeout",
-            SyncError::Offload(_) => "render",
-            SyncError::Write(_) => "write",
-            SyncError::Mailbox(_) => "internal",
-        }
-    }
-
-    /// When the circuit breaker refused the read: how long until it lets a
-    /// probe through again.
-    fn breaker_retry_in(&self) -> Option<Duration> {
-        match self {
-            SyncError::Vault(VaultError::CircuitOpen { retry_in, .. }) => Some(*retry_in),
-            SyncError::Vault(VaultError::Login { source, .. }) => match **source {
-                VaultError::CircuitOpen { retry_in, .. } => Some(retry_in),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
-
-/// The delay before the next attempt after a failure: the secret's own
-/// exponential backoff, but no later than just after the circuit breaker
-/// lets probes through again when it was the breaker that refused (so a
-/// secret is not left waiting its long backoff once Vault is back; the
-/// breaker still limits what reaches Vault). `unit` in `[0, 1)` spreads the
-/// retries of many secrets over up to a second.
-pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -> Duration {
-    let delay = backoff.next_delay(unit);
-    match error.breaker_retry_in() {
-        Some(retry_in) => {
-            let spread = Duration::from_millis(100)
-                .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
-            delay.min(retry_in.saturating_add(spread))
-        }
-        None => delay,
-    }
-}
 
 /// Sent to the supervisor after the single attempt of `run --once`.
 #[derive(Message)]
@@ -222,6 +155,15 @@ impl SyncActor {
         }
     }
 
+    /// Tells the status board about this secret.
+    fn report(&self, report: crate::status::SyncReport) {
+        self.peers.status.do_send(Report {
+            name: self.job.name.clone(),
+            generation: self.generation,
+            report,
+        });
+    }
+
     /// Plans the next step in `delay`.
     fn sleep(&mut self, delay: Duration, ctx: &mut Context<Self>) {
         if let Phase::Stopping = self.phase {
@@ -258,17 +200,26 @@ impl SyncActor {
                     op: "lease_renew",
                     detail: "the Vault actor is not running".into(),
                 }));
-                let renewed = LeaseRenewed {
+                // What comes next is decided here; the event only reports.
+                let next = res
+                    .as_ref()
+                    .ok()
+                    .map(|granted| after_renewal(asked, granted, fastrand::f64()));
+                let report = LeaseRenewed {
                     job: &act.job,
                     asked,
                     result: &res,
+                    next,
                 }
-                .emit(&act.peers, &act.series, act.generation);
+                .emit(&act.peers.metrics, &act.peers.audit, &act.series);
+                if let Some(report) = report {
+                    act.report(report);
+                }
                 if let Phase::Attempting { again: true } = act.phase {
                     act.start_attempt(ctx);
                     return;
                 }
-                match (res, renewed) {
+                match (res, next) {
                     (Ok(granted), Some((delay, step))) => {
                         if let Some(held) = &mut act.lease {
                             held.lease = granted;
@@ -373,12 +324,15 @@ impl SyncActor {
         };
         let delay = cert.renew_in(renew_before, SystemTime::now(), fastrand::f64());
         self.cert_not_after = Some(cert.not_after);
-        CertificateKept {
+        let reports = CertificateKept {
             job: &self.job,
             cert: &cert,
             next_in: delay,
         }
-        .emit(&self.peers, &self.series, self.generation);
+        .emit(&self.series);
+        for r in reports {
+            self.report(r);
+        }
         if let Some(done) = &self.once {
             done.do_send(SyncFinished {
                 name: self.job.name.clone(),
@@ -523,13 +477,20 @@ async fn one_attempt(
         report,
     });
     if outcome.is_ok() {
-        Issued {
+        let expiry = Issued {
             job,
             lease: fetched.lease.as_ref(),
             cert: fetched.cert.as_ref(),
             next_in,
         }
-        .emit(peers, series, generation);
+        .emit(&peers.audit, series);
+        if let Some(report) = expiry {
+            peers.status.do_send(Report {
+                name: job.name.clone(),
+                generation,
+                report,
+            });
+        }
     }
     // After the files are in place: tell the actions (never for an
     // unchanged refresh). New credentials wait for them before the lease
@@ -911,58 +872,5 @@ impl Handler<SyncNow> for SyncActor {
             Phase::Stopping => {}
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy() -> BackoffPolicy {
-        BackoffPolicy {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(300),
-            multiplier: 2.0,
-        }
-    }
-
-    fn refused(retry_in: Duration) -> SyncError {
-        SyncError::Vault(VaultError::CircuitOpen {
-            op: "read",
-            state: "open",
-            retry_in,
-        })
-    }
-
-    #[test]
-    fn a_breaker_refusal_retries_just_after_the_breaker_reopens() {
-        let mut b = Backoff::new(policy());
-        for _ in 0..8 {
-            b.next_delay(0.5);
-        }
-        // The own backoff is at minutes by now; the breaker opens in 2 s.
-        let d = retry_delay(&mut b, &refused(Duration::from_secs(2)), 0.5);
-        assert!(d >= Duration::from_secs(2), "{d:?}");
-        assert!(d <= Duration::from_secs(3), "{d:?}");
-        // Half-open with its probes taken: retry within about a second.
-        let d = retry_delay(&mut b, &refused(Duration::ZERO), 0.0);
-        assert_eq!(d, Duration::from_millis(100));
-    }
-
-    #[test]
-    fn other_failures_keep_the_backoff() {
-        let mut b = Backoff::new(policy());
-        let e = SyncError::Vault(VaultError::Network {
-            op: "read",
-            detail: "refused".into(),
-        });
-        let delays: Vec<u64> = (0..4)
-            .map(|_| retry_delay(&mut b, &e, 0.5).as_secs())
-            .collect();
-        assert_eq!(delays, [1, 2, 4, 8]);
-        // A refusal further out than the backoff does not lengthen it.
-        let mut b = Backoff::new(policy());
-        let d = retry_delay(&mut b, &refused(Duration::from_secs(30)), 0.5);
-        assert_eq!(d, Duration::from_secs(1));
     }
 }

@@ -1,21 +1,23 @@
 //! Events that feed several outputs from one place (the pattern of vector's
 //! `internal_events`): one struct per event, one `emit()` that writes the
 //! log line, the metrics, the audit lines and the span fields, so that the
-//! outputs cannot disagree.
+//! outputs cannot disagree. An event writes to sinks (log, metrics, audit,
+//! span) and returns what the actor must report; it never sends a message
+//! nor decides what happens next.
 
 use std::time::{Duration, SystemTime};
 
-use crate::actors::status::Report;
-use crate::actors::sync::{Peers, SyncError};
+use crate::attempt::SyncError;
 use crate::config::duration::GoDuration;
 use crate::fs::Written;
 use crate::pki::CertInfo;
 use crate::plan::{Job, JobSource};
 use crate::status::SyncReport;
 use crate::telemetry::audit::Audit;
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::series::{Attempt, SecretSeries};
 use crate::vault::breaker::State;
-use crate::vault::lease::{after_renewal, Lease, Step};
+use crate::vault::lease::{Lease, Step};
 use crate::vault::VaultError;
 
 /// One sync attempt of one secret, finished.
@@ -217,9 +219,10 @@ pub(crate) struct Issued<'a> {
 }
 
 impl Issued<'_> {
-    /// The expiry gauges, the `certificate_issued` audit line, the log line
-    /// and the expiry on `/status`. Never the lease id or the key.
-    pub(crate) fn emit(&self, peers: &Peers, series: &SecretSeries, generation: u64) {
+    /// The expiry gauges, the `certificate_issued` audit line and the log
+    /// line; returns the expiry for `/status` (`None` for a KV secret).
+    /// Never the lease id or the key.
+    pub(crate) fn emit(&self, audit: &Audit, series: &SecretSeries) -> Option<SyncReport> {
         let job = self.job;
         let lease = self.lease.map(|l| unix_in(l.duration));
         series.set_lease_expiry(lease);
@@ -237,9 +240,7 @@ impl Issued<'_> {
         if let Some(c) = self.cert {
             series.set_certificate_expiry(certificate);
             let not_after = crate::status::at_unix(c.not_after);
-            peers
-                .audit
-                .certificate_issued(&job.name, &job.display_path, &c.serial, not_after);
+            audit.certificate_issued(&job.name, &job.display_path, &c.serial, not_after);
             tracing::info!(
                 secret = %job.name,
                 path = %job.display_path,
@@ -250,17 +251,11 @@ impl Issued<'_> {
             );
         }
         // Also for an answer without a lease: a lease shown before is gone.
-        if !matches!(job.source, JobSource::Kv(_)) {
-            peers.status.do_send(Report {
-                name: job.name.clone(),
-                generation,
-                report: SyncReport::Expiry {
-                    lease,
-                    certificate,
-                    next_attempt: self.next_in,
-                },
-            });
-        }
+        (!matches!(job.source, JobSource::Kv(_))).then_some(SyncReport::Expiry {
+            lease,
+            certificate,
+            next_attempt: self.next_in,
+        })
     }
 }
 
@@ -270,27 +265,26 @@ pub(crate) struct LeaseRenewed<'a> {
     /// The duration the renewal asked for.
     pub(crate) asked: Duration,
     pub(crate) result: &'a Result<Lease, VaultError>,
+    /// What the actor decided comes next after a granted renewal.
+    pub(crate) next: Option<(Duration, Step)>,
 }
 
 impl LeaseRenewed<'_> {
     /// `vault_lease_renewals_total`, the expiry gauge, the `lease_renewed`
-    /// audit line, the log line and `/status`. Returns the next step after
-    /// a renewal (`None` after a failure: fetch new credentials now).
+    /// audit line and the log line; returns the expiry for `/status`
+    /// (`None` after a failure).
     pub(crate) fn emit(
         &self,
-        peers: &Peers,
+        metrics: &Metrics,
+        audit: &Audit,
         series: &SecretSeries,
-        generation: u64,
-    ) -> Option<(Duration, Step)> {
+    ) -> Option<SyncReport> {
         let job = self.job;
-        let granted = match self.result {
-            Ok(g) => g,
-            Err(e) => {
-                peers
-                    .metrics
-                    .lease_renewals
-                    .with_label_values(&["failure"])
-                    .inc();
+        let (granted, (next_in, step)) = match (self.result, self.next) {
+            (Ok(g), Some(next)) => (g, next),
+            (Ok(_), None) => return None,
+            (Err(e), _) => {
+                metrics.lease_renewals.with_label_values(&["failure"]).inc();
                 tracing::warn!(
                     secret = %job.name,
                     path = %job.display_path,
@@ -301,20 +295,15 @@ impl LeaseRenewed<'_> {
                 return None;
             }
         };
-        let (next_in, step) = after_renewal(self.asked, granted, fastrand::f64());
         let result = if step == Step::Renew {
             "success"
         } else {
             "short"
         };
-        peers
-            .metrics
-            .lease_renewals
-            .with_label_values(&[result])
-            .inc();
+        metrics.lease_renewals.with_label_values(&[result]).inc();
         let expires = unix_in(granted.duration);
         series.set_lease_expiry(Some(expires));
-        peers.audit.lease_renewed(
+        audit.lease_renewed(
             &job.name,
             &job.display_path,
             crate::status::at_unix(expires),
@@ -328,16 +317,11 @@ impl LeaseRenewed<'_> {
             next_in = %GoDuration(next_in),
             "lease renewed"
         );
-        peers.status.do_send(Report {
-            name: job.name.clone(),
-            generation,
-            report: SyncReport::Expiry {
-                lease: Some(expires),
-                certificate: None,
-                next_attempt: next_in,
-            },
-        });
-        Some((next_in, step))
+        Some(SyncReport::Expiry {
+            lease: Some(expires),
+            certificate: None,
+            next_attempt: next_in,
+        })
     }
 }
 
@@ -349,9 +333,9 @@ pub(crate) struct CertificateKept<'a> {
 }
 
 impl CertificateKept<'_> {
-    /// Marks the secret synced on `/status` (no Vault request was made),
-    /// sets the expiry gauge and logs the serial kept.
-    pub(crate) fn emit(&self, peers: &Peers, series: &SecretSeries, generation: u64) {
+    /// Sets the expiry gauge and logs the serial kept; returns what marks
+    /// the secret synced on `/status` (no Vault request was made).
+    pub(crate) fn emit(&self, series: &SecretSeries) -> [SyncReport; 2] {
         let job = self.job;
         series.set_certificate_expiry(Some(self.cert.not_after));
         let not_after = crate::status::at_unix(self.cert.not_after);
@@ -362,7 +346,7 @@ impl CertificateKept<'_> {
             renew_in = %GoDuration(self.next_in),
             "certificate on disk is still valid: kept, renewal scheduled"
         );
-        for report in [
+        [
             SyncReport::Success {
                 version: None,
                 next_attempt: self.next_in,
@@ -372,12 +356,6 @@ impl CertificateKept<'_> {
                 certificate: Some(self.cert.not_after),
                 next_attempt: self.next_in,
             },
-        ] {
-            peers.status.do_send(Report {
-                name: job.name.clone(),
-                generation,
-                report,
-            });
-        }
+        ]
     }
 }

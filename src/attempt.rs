@@ -1,0 +1,136 @@
+//! One sync attempt's failure, as plain data: why it failed
+//! ([`SyncError`], never carrying a value), at which stage, of which kind,
+//! and how long to wait before the next attempt ([`retry_delay`]). The
+//! SyncActor (`crate::actors::sync`) makes attempts; the events in
+//! `crate::telemetry::events` report them; both take this type from here.
+
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::blocking::OffloadError;
+use crate::fs::FsError;
+use crate::telemetry::series::SyncStage;
+use crate::template::RenderError;
+use crate::vault::VaultError;
+
+/// Why one sync attempt failed. No variant carries a secret value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SyncError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Write(#[from] FsError),
+    #[error(transparent)]
+    Offload(#[from] OffloadError),
+    #[error("internal: {0} is not running")]
+    Mailbox(&'static str),
+}
+
+impl SyncError {
+    /// Where the attempt failed, for `secret_sync_errors_total`.
+    pub(crate) fn stage(&self) -> SyncStage {
+        match self {
+            SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
+            SyncError::Render(_) | SyncError::Offload(_) => SyncStage::Render,
+            SyncError::Write(_) => SyncStage::Write,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Vault(e) => e.kind(),
+            SyncError::Render(_) => "render",
+            SyncError::Offload(OffloadError::TimedOut { .. }) => "render_timeout",
+            SyncError::Offload(_) => "render",
+            SyncError::Write(_) => "write",
+            SyncError::Mailbox(_) => "internal",
+        }
+    }
+
+    /// When the circuit breaker refused the read: how long until it lets a
+    /// probe through again.
+    fn breaker_retry_in(&self) -> Option<Duration> {
+        match self {
+            SyncError::Vault(VaultError::CircuitOpen { retry_in, .. }) => Some(*retry_in),
+            SyncError::Vault(VaultError::Login { source, .. }) => match **source {
+                VaultError::CircuitOpen { retry_in, .. } => Some(retry_in),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// The delay before the next attempt after a failure: the secret's own
+/// exponential backoff, but no later than just after the circuit breaker
+/// lets probes through again when it was the breaker that refused (so a
+/// secret is not left waiting its long backoff once Vault is back; the
+/// breaker still limits what reaches Vault). `unit` in `[0, 1)` spreads the
+/// retries of many secrets over up to a second.
+pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -> Duration {
+    let delay = backoff.next_delay(unit);
+    match error.breaker_retry_in() {
+        Some(retry_in) => {
+            let spread = Duration::from_millis(100)
+                .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
+            delay.min(retry_in.saturating_add(spread))
+        }
+        None => delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::BackoffPolicy;
+
+    fn policy() -> BackoffPolicy {
+        BackoffPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            multiplier: 2.0,
+        }
+    }
+
+    fn refused(retry_in: Duration) -> SyncError {
+        SyncError::Vault(VaultError::CircuitOpen {
+            op: "read",
+            state: "open",
+            retry_in,
+        })
+    }
+
+    #[test]
+    fn a_breaker_refusal_retries_just_after_the_breaker_reopens() {
+        let mut b = Backoff::new(policy());
+        for _ in 0..8 {
+            b.next_delay(0.5);
+        }
+        // The own backoff is at minutes by now; the breaker opens in 2 s.
+        let d = retry_delay(&mut b, &refused(Duration::from_secs(2)), 0.5);
+        assert!(d >= Duration::from_secs(2), "{d:?}");
+        assert!(d <= Duration::from_secs(3), "{d:?}");
+        // Half-open with its probes taken: retry within about a second.
+        let d = retry_delay(&mut b, &refused(Duration::ZERO), 0.0);
+        assert_eq!(d, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn other_failures_keep_the_backoff() {
+        let mut b = Backoff::new(policy());
+        let e = SyncError::Vault(VaultError::Network {
+            op: "read",
+            detail: "refused".into(),
+        });
+        let delays: Vec<u64> = (0..4)
+            .map(|_| retry_delay(&mut b, &e, 0.5).as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8]);
+        // A refusal further out than the backoff does not lengthen it.
+        let mut b = Backoff::new(policy());
+        let d = retry_delay(&mut b, &refused(Duration::from_secs(30)), 0.5);
+        assert_eq!(d, Duration::from_secs(1));
+    }
+}
