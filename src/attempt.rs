@@ -9,9 +9,33 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::blocking::OffloadError;
 use crate::fs::FsError;
-use crate::telemetry::series::SyncStage;
 use crate::template::RenderError;
 use crate::vault::VaultError;
+
+/// Where a failed sync attempt stopped, the `stage` label of
+/// `secret_sync_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncStage {
+    Fetch,
+    Render,
+    Write,
+}
+
+impl SyncStage {
+    pub(crate) const ALL: [SyncStage; 3] = [SyncStage::Fetch, SyncStage::Render, SyncStage::Write];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SyncStage::Fetch => "fetch",
+            SyncStage::Render => "render",
+            SyncStage::Write => "write",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// Why one sync attempt failed. No variant carries a secret value.
 #[derive(Debug, thiserror::Error)]

@@ -65,6 +65,17 @@ pub(crate) struct StorePlan {
     pub(crate) namespace: Option<HeaderValue>,
 }
 
+impl StorePlan {
+    /// What the Vault client needs to reach this store.
+    pub(crate) fn endpoint(&self) -> crate::vault::client::Endpoint<'_> {
+        crate::vault::client::Endpoint {
+            address: &self.config.address,
+            tls: &self.tls,
+            namespace: self.namespace.as_ref(),
+        }
+    }
+}
+
 impl PartialEq for StorePlan {
     fn eq(&self, other: &Self) -> bool {
         self.config == other.config && self.tls == other.tls
@@ -152,6 +163,26 @@ pub(crate) struct JobFile {
     /// The content is base64: the file gets the decoded bytes.
     pub(crate) base64: bool,
     pub(crate) target: WriteTarget,
+}
+
+impl Job {
+    /// Renders the secret's files from `data` (see
+    /// [`crate::template::render_files`]), in the job's file order. Renders
+    /// over secret values: call it off the actor thread.
+    pub(crate) fn render(
+        &self,
+        data: &crate::secret::SecretData,
+    ) -> Result<Vec<crate::fs::FileWrite>, crate::template::RenderError> {
+        crate::template::render_files(
+            self.template.as_deref(),
+            self.files.iter().map(|f| crate::template::RenderFile {
+                source: &f.source,
+                base64: f.base64,
+                target: &f.target,
+            }),
+            data,
+        )
+    }
 }
 
 /// Reads the file named by `args` and plans it (environment from the process).

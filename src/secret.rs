@@ -57,48 +57,18 @@ impl fmt::Debug for SecretString {
     }
 }
 
-/// The fields of one secret as read from Vault, plus its KV v2 version
-/// and, for a leased (dynamic) secret, its lease.
+/// The fields of one secret as a source gave them, plus its version (KV
+/// v2's metadata version). A lease, where the source attached one, travels
+/// beside it (the source's own type), not in it.
 #[derive(Clone, Default)]
 pub struct SecretData {
     fields: Map<String, Value>,
     version: Option<u64>,
-    lease: Option<crate::vault::lease::Lease>,
 }
 
 impl SecretData {
     pub fn new(fields: Map<String, Value>, version: Option<u64>) -> Self {
-        Self {
-            fields,
-            version,
-            lease: None,
-        }
-    }
-
-    /// With the lease the answer came with.
-    pub(crate) fn with_lease(mut self, lease: Option<crate::vault::lease::Lease>) -> Self {
-        self.lease = lease;
-        self
-    }
-
-    /// Marks its lease as issued in `ns` with the credential set `set`
-    /// (renewals and the revocation go the same way).
-    pub(crate) fn issued_by(
-        mut self,
-        ns: &crate::vault::client::Namespace,
-        set: Option<&std::sync::Arc<str>>,
-    ) -> Self {
-        if let Some(l) = &mut self.lease {
-            l.namespace = ns.clone();
-            l.credentials = set.cloned();
-        }
-        self
-    }
-
-    /// The lease, taken out (the fields are dropped before the lease is
-    /// renewed).
-    pub(crate) fn take_lease(&mut self) -> Option<crate::vault::lease::Lease> {
-        self.lease.take()
+        Self { fields, version }
     }
 
     /// KV v2 metadata version; `None` for KV v1.
@@ -137,7 +107,6 @@ impl fmt::Debug for SecretData {
         f.debug_struct("SecretData")
             .field("fields", &self.fields.keys().collect::<Vec<_>>())
             .field("version", &self.version)
-            .field("leased", &self.lease.is_some())
             .finish()
     }
 }

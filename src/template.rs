@@ -131,7 +131,7 @@ impl SecretTemplate {
     }
 
     /// Renders the entry `key` against `data` (the tests' shortcut; the
-    /// sync path renders through [`render_files`]).
+    /// sync path renders through `plan::Job::render`).
     #[cfg(test)]
     pub(crate) fn render(&self, key: &str, data: &SecretData) -> Result<String, RenderError> {
         let ctx = context(data);
@@ -156,16 +156,27 @@ impl SecretTemplate {
     }
 }
 
-/// Renders every file of `job` from `data`: from its template key, or
-/// without a template from the secret field it names. Any failure fails the
-/// whole secret, so no file of it is written. The result is the writer's
-/// own input type, in the job's file order.
-pub(crate) fn render_files(
-    job: &crate::plan::Job,
+/// One file to render: the template key (with a template) or the secret
+/// field (without) its content comes from, whether that content is base64
+/// to decode, and where it goes. The renderer's own input type: the plan
+/// builds it (`plan::Job::render`).
+pub(crate) struct RenderFile<'a> {
+    pub(crate) source: &'a str,
+    pub(crate) base64: bool,
+    pub(crate) target: &'a crate::fs::WriteTarget,
+}
+
+/// Renders every file from `data`: from its template key, or without a
+/// template from the secret field it names. Any failure fails the whole
+/// secret, so no file of it is written. The result is the writer's own
+/// input type, in the given order.
+pub(crate) fn render_files<'a>(
+    template: Option<&SecretTemplate>,
+    files: impl ExactSizeIterator<Item = RenderFile<'a>>,
     data: &SecretData,
 ) -> Result<Vec<crate::fs::FileWrite>, RenderError> {
-    let mut rendered: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
-    let mut out = Vec::with_capacity(job.files.len());
+    let mut rendered: Vec<(&'a str, Zeroizing<Vec<u8>>)> = Vec::new();
+    let mut out = Vec::with_capacity(files.len());
     // One context per secret (it copies every value), cleared when done.
     struct Wiped(Context);
     impl Drop for Wiped {
@@ -173,15 +184,15 @@ pub(crate) fn render_files(
             crate::secret::zeroize_value(&mut std::mem::take(&mut self.0).into_json());
         }
     }
-    let template = job.template.as_ref().map(|t| (t, Wiped(context(data))));
-    for f in &job.files {
+    let template = template.map(|t| (t, Wiped(context(data))));
+    for f in files {
         let content = match rendered.iter().find(|(k, _)| *k == f.source) {
             Some((_, c)) => c.clone(),
             None => {
                 let c = Zeroizing::new(match &template {
-                    Some((t, ctx)) => t.render_with(&f.source, &ctx.0)?.into_bytes(),
-                    None => data.field_bytes(&f.source).ok_or_else(|| RenderError {
-                        key: f.source.clone(),
+                    Some((t, ctx)) => t.render_with(f.source, &ctx.0)?.into_bytes(),
+                    None => data.field_bytes(f.source).ok_or_else(|| RenderError {
+                        key: f.source.to_string(),
                         message: format!(
                             "the secret has no field {:?} (fields: {}); set the file's `key:` or add a template",
                             f.source,
@@ -189,13 +200,13 @@ pub(crate) fn render_files(
                         ),
                     })?,
                 });
-                rendered.push((f.source.as_str(), c.clone()));
+                rendered.push((f.source, c.clone()));
                 c
             }
         };
         let content = if f.base64 {
             functions::decode_base64(&content).ok_or_else(|| RenderError {
-                key: f.source.clone(),
+                key: f.source.to_string(),
                 message: format!(
                     "{} has `encoding: base64` but its content is not base64; store the bytes base64-encoded or drop `encoding`",
                     f.target.path.display()

@@ -25,7 +25,7 @@ use crate::telemetry::audit::Audit;
 use crate::telemetry::events::{AttemptFinished, CertificateKept, Issued, LeaseRenewed};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::series::SecretSeries;
-use crate::template::{render_files, RenderError};
+use crate::template::RenderError;
 use crate::vault::breaker::State;
 use crate::vault::lease::{after_fetch, after_renewal, Lease, Step};
 use crate::vault::VaultError;
@@ -619,15 +619,12 @@ async fn attempt(
         }
     };
     let breaker = Some(reply.breaker);
-    let mut data = match reply.result {
+    let (data, lease) = match reply.result {
         Ok(d) => d,
         Err(e) => return (None, Err(e.into()), breaker, Fetched::default()),
     };
     let version = data.version();
-    let mut fetched = Fetched {
-        lease: data.take_lease(),
-        cert: None,
-    };
+    let mut fetched = Fetched { lease, cert: None };
     // Parsing the certificate and rendering the files work on what Vault
     // sent: off the actor thread, under a deadline; one at a time per
     // secret (a render past its deadline keeps the secret from starting
@@ -653,7 +650,7 @@ async fn attempt(
             return (None, Err(RenderOutcome::Cert(detail)));
         }
         let files = tracing::debug_span!("render", secret = %job2.name, files = job2.files.len())
-            .in_scope(|| render_files(&job2, &data));
+            .in_scope(|| job2.render(&data));
         // The values are in `files` now; the secret is dropped here.
         (
             cert.and_then(Result::ok),

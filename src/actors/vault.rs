@@ -15,7 +15,6 @@ use tracing::Instrument;
 use std::sync::Arc;
 
 use crate::plan::{Job, StorePlan};
-use crate::secret::SecretData;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::lease::Lease;
@@ -128,7 +127,8 @@ pub(crate) struct ReadSecret {
 
 /// The answer to [`ReadSecret`], with the breaker state after the read.
 pub(crate) struct ReadReply {
-    pub(crate) result: Result<SecretData, VaultError>,
+    /// The secret and, for a leased answer, its lease.
+    pub(crate) result: Result<crate::vault::lease::Leased, VaultError>,
     pub(crate) breaker: State,
 }
 

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::context::Ctx;
 use super::duration::GoDuration;
 use super::raw::{RawAction, RawHttpAction};
-use super::validate::Ctx;
 use super::{ActionKind, ActionSpec, SignalTarget};
 
 /// Quiet period of an action that does not set `wait`.

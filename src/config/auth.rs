@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::validate::{Credentials, Ctx};
+use super::context::{Credentials, Ctx};
 use super::AuthConfig;
 use crate::secret::SecretString;
 

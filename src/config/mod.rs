@@ -8,6 +8,7 @@
 
 mod actions;
 mod auth;
+mod context;
 pub mod duration;
 pub mod interpolate;
 pub mod raw;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use crate::secret::SecretString;
 use crate::template::SecretTemplate;
 
-pub use validate::Credentials;
+pub use context::Credentials;
 
 /// Refresh interval of a secret that does not set one.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);

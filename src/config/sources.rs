@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::context::Ctx;
 use super::raw::{RawDynamic, RawPki};
 use super::settings::duration_in;
-use super::validate::Ctx;
 use super::{FileSpec, PkiSpec, SecretSource};
 
 /// Shortest certificate TTL or `renewBefore` accepted.
@@ -105,7 +105,7 @@ pub(super) fn validate_source(cx: &mut Ctx, loc: &str, mut raw: RawSource) -> Op
         };
         let kv_version = cx
             .interp(&format!("{loc}.kvVersion"), raw.kv_version)
-            .and_then(|v| match super::validate::kv_version(&v) {
+            .and_then(|v| match super::context::kv_version(&v) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     cx.error(format!("{loc}.kvVersion"), e);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use super::context::{kv_version, Credentials, Ctx};
 use super::duration::{parse_duration, GoDuration};
 use super::interpolate::interpolate;
 use super::raw::{RawConfig, RawFile, RawSecret, RawStore};
@@ -18,54 +19,6 @@ use crate::template::SecretTemplate;
 
 /// Longest refresh interval accepted.
 pub const MAX_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
-
-/// Whether a missing address or credentials are errors (`run`) or warnings
-/// (`check`, which validates a file that gets them from the environment at
-/// run time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credentials {
-    Required,
-    Optional,
-}
-
-pub(super) struct Ctx<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
-    /// The config file's directory: relative `templateFile`s are under it.
-    dir: &'a Path,
-    /// Every `templateFile` read, for the config watcher.
-    template_files: Vec<PathBuf>,
-    pub(super) errors: Vec<ConfigError>,
-    pub(super) warnings: Vec<String>,
-    missing_vars: Vec<String>,
-}
-
-impl Ctx<'_> {
-    pub(super) fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            location: location.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Interpolates `${VAR}` in one string field.
-    pub(super) fn interp(&mut self, location: &str, value: Option<String>) -> Option<String> {
-        let value = value?;
-        match interpolate(&value, self.env) {
-            Ok(r) => {
-                for m in r.missing {
-                    if !self.missing_vars.contains(&m) {
-                        self.missing_vars.push(m);
-                    }
-                }
-                Some(r.value)
-            }
-            Err(e) => {
-                self.error(location, e.to_string());
-                None
-            }
-        }
-    }
-}
 
 pub(super) fn validate(
     raw: RawConfig,
@@ -467,17 +420,6 @@ fn either<T>(cx: &mut Ctx, ours: (&str, Option<T>), theirs: (&str, Option<T>)) -
             Some(a)
         }
         (a, b) => a.or(b),
-    }
-}
-
-/// `v1`/`1` or `v2`/`2`.
-pub(super) fn kv_version(v: &str) -> Result<KvVersion, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "v2" | "2" => Ok(KvVersion::V2),
-        "v1" | "1" => Ok(KvVersion::V1),
-        other => Err(format!(
-            "unknown KV version {other:?}: use \"v1\" or \"v2\""
-        )),
     }
 }
 

@@ -21,30 +21,7 @@ use std::time::Duration;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
-/// Where a failed sync attempt stopped, the `stage` label of
-/// `secret_sync_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SyncStage {
-    Fetch,
-    Render,
-    Write,
-}
-
-impl SyncStage {
-    const ALL: [SyncStage; 3] = [SyncStage::Fetch, SyncStage::Render, SyncStage::Write];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            SyncStage::Fetch => "fetch",
-            SyncStage::Render => "render",
-            SyncStage::Write => "write",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+pub(crate) use crate::attempt::SyncStage;
 
 /// How one sync attempt ended, as the metrics count it.
 #[derive(Debug, Clone, Copy)]

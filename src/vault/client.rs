@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::error::{truncate, vault_error_detail, VaultError};
-use crate::plan::StorePlan;
+use super::tls::StoreTls;
 use crate::secret::SecretString;
 
 /// Time allowed for one request, connection included.
@@ -93,10 +93,21 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
+/// Where and how to reach Vault: the client's own input type (the plan
+/// builds it from a store, `plan::StorePlan::endpoint`).
+pub(crate) struct Endpoint<'a> {
+    /// `https://vault.example.com:8200`, without a trailing `/`.
+    pub(crate) address: &'a str,
+    /// TLS material, already read and parsed.
+    pub(crate) tls: &'a StoreTls,
+    /// `X-Vault-Namespace` of every request that names no other.
+    pub(crate) namespace: Option<&'a HeaderValue>,
+}
+
 impl VaultClient {
-    /// Builds the client from a planned store (TLS material already read).
-    /// Must be called inside the async runtime.
-    pub(crate) fn new(store: &StorePlan, max_body: usize) -> Self {
+    /// Builds the client for `store` (TLS material already read). Must be
+    /// called inside the async runtime.
+    pub(crate) fn new(store: Endpoint<'_>, max_body: usize) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -118,8 +129,8 @@ impl VaultClient {
             .build(https);
         Self {
             http,
-            base: store.config.address.clone(),
-            namespace: store.namespace.clone(),
+            base: store.address.to_string(),
+            namespace: store.namespace.cloned(),
             max_body,
         }
     }

@@ -27,6 +27,20 @@ pub(crate) struct Lease {
     pub(crate) credentials: Option<std::sync::Arc<str>>,
 }
 
+impl Lease {
+    /// Marks it as issued in `ns` with the credential set `set` (renewals
+    /// and the revocation go the same way).
+    pub(crate) fn issued_by(
+        mut self,
+        ns: &super::client::Namespace,
+        set: Option<&std::sync::Arc<str>>,
+    ) -> Self {
+        self.namespace = ns.clone();
+        self.credentials = set.cloned();
+        self
+    }
+}
+
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
@@ -110,14 +124,17 @@ fn lease_of(v: &Value) -> Option<Lease> {
     })
 }
 
+/// A secret as read, and the lease it came with (leased answers only).
+pub(crate) type Leased = (SecretData, Option<Lease>);
+
 /// Decodes the answer of any API path (dynamic and PKI secrets): the fields
 /// are its `data` object, plus its lease if it has one. Errors describe the
 /// shape, never the content.
-pub(crate) fn parse_leased(body: &[u8], max_fields: usize) -> Result<SecretData, String> {
+pub(crate) fn parse_leased(body: &[u8], max_fields: usize) -> Result<Leased, String> {
     let mut v = super::kv::parse_bounded(body, max_fields)?;
     let lease = lease_of(&v);
     let res = match v.get_mut("data").map(Value::take) {
-        Some(Value::Object(map)) => Ok(SecretData::new(map, None).with_lease(lease)),
+        Some(Value::Object(map)) => Ok((SecretData::new(map, None), lease)),
         Some(Value::Null) | None => Err(
             "the answer has no \"data\" (is the path one that returns a secret? KV secrets go under `path:`)".to_string(),
         ),
@@ -210,9 +227,9 @@ mod tests {
         let body =
             br#"{"lease_id":"database/creds/app/CANARY","lease_duration":10,"renewable":true,
             "data":{"username":"v-app-x","password":"CANARY-pw"}}"#;
-        let mut d = parse_leased(body, 100).unwrap();
+        let (d, l) = parse_leased(body, 100).unwrap();
         assert_eq!(d.field_bytes("username").unwrap(), b"v-app-x");
-        let l = d.take_lease().unwrap();
+        let l = l.unwrap();
         assert_eq!((l.duration, l.renewable), (Duration::from_secs(10), true));
         assert_eq!(l.id.expose(), "database/creds/app/CANARY");
         let printed = format!("{l:?} {d:?}");
@@ -222,7 +239,7 @@ mod tests {
             br#"{"lease_id":"","lease_duration":0,"data":{"a":"b"}}"#,
             10,
         );
-        assert!(d.unwrap().take_lease().is_none());
+        assert!(d.unwrap().1.is_none());
         let e = parse_leased(br#"{"data":"CANARY"}"#, 10).unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
         assert!(parse_leased(br#"{"errors":[]}"#, 10).is_err());

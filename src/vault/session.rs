@@ -25,12 +25,12 @@ use super::breaker::{Breaker, BreakerSettings, Refusal, State};
 use super::client::{Answer, Namespace, VaultClient};
 use super::error::VaultError;
 use super::kv::parse_read;
-use super::lease::{parse_leased, parse_renewal, Lease};
+use super::lease::{parse_leased, parse_renewal, Lease, Leased};
 use super::ResponseLimits;
 use crate::config::duration::GoDuration;
 use crate::config::{AuthConfig, StoreConfig};
 use crate::plan::{Job, JobSource, StorePlan};
-use crate::secret::{SecretData, SecretString};
+use crate::secret::SecretString;
 use crate::telemetry::metrics::Metrics;
 
 /// Largest JWT file read.
@@ -149,7 +149,7 @@ impl VaultSession {
         limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
     ) -> Rc<Self> {
-        let client = VaultClient::new(&store, limits.max_bytes);
+        let client = VaultClient::new(store.endpoint(), limits.max_bytes);
         let token = match &auth {
             AuthConfig::Token { token } => Some(TokenState {
                 token: token.clone(),
@@ -287,7 +287,7 @@ impl VaultSession {
     /// Reads one job's secret (at the API path the plan resolved, with
     /// its method and body), logging in first if needed, and once more if
     /// an AppRole token turns out to be invalid.
-    pub(crate) async fn read(self: Rc<Self>, job: &Job) -> Result<SecretData, VaultError> {
+    pub(crate) async fn read(self: Rc<Self>, job: &Job) -> Result<Leased, VaultError> {
         tracing::trace!(path = %job.display_path, "vault read started");
         let (op, method, body) = match &job.source {
             JobSource::Kv(_) => ("read", Method::GET, None),
@@ -299,10 +299,15 @@ impl VaultSession {
             .await
         {
             Ok(answer) => match &job.source {
-                JobSource::Kv(kv) => parse_read(*kv, &answer.body, self.limits.max_fields),
+                JobSource::Kv(kv) => {
+                    parse_read(*kv, &answer.body, self.limits.max_fields).map(|d| (d, None))
+                }
                 JobSource::Dynamic { .. } | JobSource::Pki(_) => {
-                    parse_leased(&answer.body, self.limits.max_fields)
-                        .map(|d| d.issued_by(&job.namespace, job.credentials.as_ref()))
+                    parse_leased(&answer.body, self.limits.max_fields).map(|(d, lease)| {
+                        let lease =
+                            lease.map(|l| l.issued_by(&job.namespace, job.credentials.as_ref()));
+                        (d, lease)
+                    })
                 }
             }
             .map_err(|detail| VaultError::InvalidResponse {
