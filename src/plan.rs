@@ -240,7 +240,15 @@ fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
         )?),
         None => None,
     };
-    let tls = store_tls(&config).map_err(|e| ConfigError {
+    let tls = store_tls(crate::vault::tls::TlsSettings {
+        address: &config.address,
+        ca_cert: config.ca_cert.as_deref(),
+        ca_path: config.ca_path.as_deref(),
+        client_cert: config.client_cert.as_ref(),
+        tls_server_name: config.tls_server_name.as_deref(),
+        skip_verify: config.skip_verify,
+    })
+    .map_err(|e| ConfigError {
         location: e.location().into(),
         message: e.to_string(),
     })?;

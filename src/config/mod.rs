@@ -23,10 +23,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::secret::SecretString;
 use crate::template::SecretTemplate;
 
 pub use context::Credentials;
+// What a Vault store is made of belongs to `vault`; the config names it.
+pub use crate::vault::store::{AuthConfig, ClientCert, KvVersion};
 
 /// Refresh interval of a secret that does not set one.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
@@ -122,73 +123,8 @@ pub struct StoreConfig {
     pub credentials: Vec<(String, AuthConfig)>,
 }
 
-/// The files of a TLS client certificate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientCert {
-    /// PEM certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum AuthConfig {
-    Token {
-        token: SecretString,
-    },
-    AppRole {
-        mount: String,
-        role_id: String,
-        secret_id: SecretString,
-    },
-    /// Kubernetes auth: the pod's service-account token, re-read at every
-    /// login because kubelet rotates it.
-    Kubernetes {
-        mount: String,
-        role: String,
-        token_path: PathBuf,
-    },
-    /// JWT auth with a token file (re-read at every login).
-    Jwt {
-        mount: String,
-        role: String,
-        token_path: PathBuf,
-    },
-    /// TLS certificate auth: the login proves the client certificate of the
-    /// connection (`tlsClientCert`/`tlsClientKey`); `role` picks one of the
-    /// method's certificate roles (empty: Vault tries them all).
-    Cert {
-        mount: String,
-        role: String,
-    },
-}
-
 /// Where Kubernetes puts the pod's service-account token.
 pub const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
-impl AuthConfig {
-    /// The method's name as written in the config (for logs).
-    pub fn method(&self) -> &'static str {
-        match self {
-            AuthConfig::Token { .. } => "token",
-            AuthConfig::AppRole { .. } => "approle",
-            AuthConfig::Kubernetes { .. } => "kubernetes",
-            AuthConfig::Jwt { .. } => "jwt",
-            AuthConfig::Cert { .. } => "cert",
-        }
-    }
-
-    /// Can the sidecar get a new token by itself (every method but `token`)?
-    pub fn can_login(&self) -> bool {
-        !matches!(self, AuthConfig::Token { .. })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KvVersion {
-    V1,
-    V2,
-}
 
 /// One secret: where it lives, how often to read it, what files it becomes.
 #[derive(Debug, PartialEq)]

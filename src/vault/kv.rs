@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::config::KvVersion;
+use super::store::KvVersion;
 use crate::secret::SecretData;
 
 /// The API path (after the address) that reads `path` from the mount.

@@ -8,6 +8,8 @@
 //! * [`kv`]: KV v1/v2 paths and response decoding.
 //! * [`lease`]: leased answers (dynamic secrets) and when to renew them.
 //! * [`session`]: the token a process holds, shared logins, re-login.
+//! * [`store`]: what a store is made of (auth method, KV version, client
+//!   certificate), as `vault` takes it.
 
 pub mod auth;
 pub mod breaker;
@@ -16,6 +18,7 @@ pub mod error;
 pub mod kv;
 pub(crate) mod lease;
 pub mod session;
+pub mod store;
 pub(crate) mod tls;
 
 pub(crate) use error::VaultError;

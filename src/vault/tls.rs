@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
-use crate::config::StoreConfig;
+use super::store::ClientCert;
 
 /// The store's TLS settings could not be used; each names the file and the
 /// setting to fix.
@@ -78,8 +78,21 @@ impl PartialEq for StoreTls {
     }
 }
 
+/// A store's TLS settings: the input type of [`store_tls`] (the plan
+/// builds it from the config's store).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TlsSettings<'a> {
+    /// The store's address (its scheme decides whether roots are needed).
+    pub(crate) address: &'a str,
+    pub(crate) ca_cert: Option<&'a Path>,
+    pub(crate) ca_path: Option<&'a Path>,
+    pub(crate) client_cert: Option<&'a ClientCert>,
+    pub(crate) tls_server_name: Option<&'a str>,
+    pub(crate) skip_verify: bool,
+}
+
 /// Reads the store's TLS files and builds its client configuration.
-pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
+pub(crate) fn store_tls(store: TlsSettings<'_>) -> Result<StoreTls, TlsError> {
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut read = |what, path: &Path, setting| {
         let bytes = std::fs::read(path)
@@ -94,17 +107,17 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
         digest.update(&bytes);
         Ok::<_, TlsError>(bytes)
     };
-    let ca_file = match &store.ca_cert {
+    let ca_file = match store.ca_cert {
         Some(p) => Some((p, read("the CA file", p, "secretStore.caCert")?)),
         None => None,
     };
     let mut ca_dir = Vec::new();
-    if let Some(dir) = &store.ca_path {
+    if let Some(dir) = store.ca_path {
         for path in ca_dir_files(dir)? {
             ca_dir.push((read("the CA file", &path, "secretStore.tlsCAPath")?, path));
         }
     }
-    let client = match &store.client_cert {
+    let client = match store.client_cert {
         Some(c) => Some((
             c,
             read(
@@ -129,13 +142,13 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
         let mut roots = RootCertStore::empty();
         // The system bundle takes milliseconds to parse; plain http never
         // uses it (the client follows no redirects).
-        if is_https(&store.address) {
+        if is_https(store.address) {
             add_system_roots(&mut roots);
         }
         if let Some((path, pem)) = &ca_file {
             add_ca_pem(&mut roots, path, pem)?;
         }
-        if let Some(dir) = &store.ca_path {
+        if let Some(dir) = store.ca_path {
             let mut found = 0usize;
             for (pem, path) in &ca_dir {
                 found = found.saturating_add(add_ca_dir_file(&mut roots, path, pem)?);
@@ -158,11 +171,14 @@ pub(crate) fn store_tls(store: &StoreConfig) -> Result<StoreTls, TlsError> {
         }
         None => builder.with_no_client_auth(),
     };
-    let server_name = match &store.tls_server_name {
-        Some(name) => Some(
-            ServerName::try_from(name.clone())
-                .map_err(|_| TlsError::ServerName { name: name.clone() })?,
-        ),
+    let server_name = match store.tls_server_name {
+        Some(name) => {
+            Some(
+                ServerName::try_from(name.to_string()).map_err(|_| TlsError::ServerName {
+                    name: name.to_string(),
+                })?,
+            )
+        }
         None => None,
     };
     let mut fingerprint = [0u8; 32];
@@ -273,11 +289,7 @@ fn add_ca_dir_file(roots: &mut RootCertStore, path: &Path, pem: &[u8]) -> Result
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(
-    files: &crate::config::ClientCert,
-    cert: &[u8],
-    key: &[u8],
-) -> Result<Identity, TlsError> {
+fn client_identity(files: &ClientCert, cert: &[u8], key: &[u8]) -> Result<Identity, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::ClientCert {
@@ -374,22 +386,29 @@ mod tests {
         assert!(!is_https(""));
     }
 
-    fn store() -> StoreConfig {
-        StoreConfig {
-            address: "https://vault:8200".into(),
-            auth: crate::config::AuthConfig::Token {
-                token: crate::secret::SecretString::new("t"),
-            },
-            kv_version: crate::config::KvVersion::V2,
-            mount_path: "secret".into(),
-            namespace: None,
-            ca_cert: None,
-            ca_path: None,
-            client_cert: None,
-            tls_server_name: None,
-            skip_verify: false,
-            credentials: Vec::new(),
+    /// The settings of an https store with nothing set, to change per test.
+    #[derive(Default)]
+    struct Owned {
+        ca_path: Option<PathBuf>,
+        client_cert: Option<ClientCert>,
+        tls_server_name: Option<String>,
+    }
+
+    impl Owned {
+        fn settings(&self) -> TlsSettings<'_> {
+            TlsSettings {
+                address: "https://vault:8200",
+                ca_cert: None,
+                ca_path: self.ca_path.as_deref(),
+                client_cert: self.client_cert.as_ref(),
+                tls_server_name: self.tls_server_name.as_deref(),
+                skip_verify: false,
+            }
         }
+    }
+
+    fn store() -> Owned {
+        Owned::default()
     }
 
     #[test]
@@ -398,7 +417,7 @@ mod tests {
         std::fs::write(dir.path().join("README"), "certificates go here").unwrap();
         let mut s = store();
         s.ca_path = Some(dir.path().to_path_buf());
-        let e = store_tls(&s).err().unwrap();
+        let e = store_tls(s.settings()).err().unwrap();
         assert_eq!(e.location(), "secretStore.tlsCAPath");
         assert!(e.to_string().contains("VAULT_CAPATH"), "{e}");
     }
@@ -409,11 +428,11 @@ mod tests {
         let cert = dir.path().join("c.pem");
         std::fs::write(&cert, "x").unwrap();
         let mut s = store();
-        s.client_cert = Some(crate::config::ClientCert {
+        s.client_cert = Some(ClientCert {
             cert,
             key: dir.path().join("missing.key"),
         });
-        let e = store_tls(&s).err().unwrap();
+        let e = store_tls(s.settings()).err().unwrap();
         assert_eq!(e.location(), "secretStore.tlsClientKey");
         assert!(e.to_string().contains("missing.key"), "{e}");
     }
@@ -431,8 +450,8 @@ mod tests {
         .unwrap();
         std::fs::write(&key, "CANARY-KEY-MATERIAL").unwrap();
         let mut s = store();
-        s.client_cert = Some(crate::config::ClientCert { cert, key });
-        let e = store_tls(&s).err().unwrap();
+        s.client_cert = Some(ClientCert { cert, key });
+        let e = store_tls(s.settings()).err().unwrap();
         assert_eq!(e.location(), "secretStore.tlsClientKey");
         assert!(!format!("{e} {e:?}").contains("CANARY"), "{e}");
     }
@@ -441,7 +460,7 @@ mod tests {
     fn a_bad_server_name_is_refused() {
         let mut s = store();
         s.tls_server_name = Some("not a name".into());
-        let e = store_tls(&s).err().unwrap();
+        let e = store_tls(s.settings()).err().unwrap();
         assert_eq!(e.location(), "VAULT_TLS_SERVER_NAME");
     }
 }
