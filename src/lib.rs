@@ -6,6 +6,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `action` | change actions: running one (signal, exec, http), coalescing triggers |
+//! | [`duration`] | Go-style durations (`30s`, `1h30m`): parsing and printing |
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
@@ -33,6 +34,7 @@ pub(crate) mod blocking;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod duration;
 pub mod fs;
 pub mod http;
 pub mod init;

@@ -165,7 +165,32 @@ pub(crate) struct JobFile {
     pub(crate) target: WriteTarget,
 }
 
+/// The method of every KV read and CA read.
+static GET: http::Method = http::Method::GET;
+/// The method of a certificate issue.
+static POST: http::Method = http::Method::POST;
+
 impl Job {
+    /// The read the Vault session makes for this secret (its own input
+    /// type, borrowed from the job).
+    pub(crate) fn request(&self) -> crate::vault::Request<'_> {
+        use crate::vault::Decode;
+        let (method, body, decode) = match &self.source {
+            JobSource::Kv(kv) => (&GET, None, Decode::Kv(*kv)),
+            JobSource::Dynamic { method, body } => (method, body.as_ref(), Decode::Leased),
+            JobSource::Pki(p) => (&POST, Some(&p.body), Decode::Issued),
+        };
+        crate::vault::Request {
+            method,
+            api_path: &self.api_path,
+            body,
+            namespace: &self.namespace,
+            decode,
+            display_path: &self.display_path,
+            credentials: self.credentials.as_ref(),
+        }
+    }
+
     /// Renders the secret's files from `data` (see
     /// [`crate::template::render_files`]), in the job's file order. Renders
     /// over secret values: call it off the actor thread.

@@ -226,7 +226,14 @@ mod tests {
         std::fs::copy("/bin/sleep", &bin).unwrap();
         let mut child = std::process::Command::new(&bin).arg("30").spawn().unwrap();
         let pid = i32::try_from(child.id()).unwrap();
-        let found = find_processes(Path::new("/proc"), &name);
+        // Found once the child has exec'ed (before, it is a copy of this
+        // test binary under its name).
+        let t = std::time::Instant::now();
+        let mut found = find_processes(Path::new("/proc"), &name);
+        while found.is_empty() && t.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = find_processes(Path::new("/proc"), &name);
+        }
         assert_eq!(found, [pid]);
         // Another process with the name of its parent is not signalled.
         assert!(find_processes(Path::new("/proc"), "no-such-process-xyz").is_empty());

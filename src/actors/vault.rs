@@ -27,6 +27,8 @@ pub(crate) struct VaultActor {
     /// One session per named credential set (`secretStore.credentials`),
     /// each logging in and renewing on its own; all share the breaker.
     sets: SetSessions,
+    /// The store the sessions were built for (what `start_session` logs).
+    store: Arc<StorePlan>,
     metrics: Arc<Metrics>,
 }
 
@@ -36,7 +38,7 @@ type SetSessions = Vec<(Arc<str>, Rc<VaultSession>)>;
 /// The sessions of a store: the default one and one per named set, sharing
 /// one breaker and request bound (per Vault address).
 fn sessions(
-    store: Arc<StorePlan>,
+    store: &StorePlan,
     breaker: BreakerSettings,
     limits: ResponseLimits,
     metrics: &Arc<Metrics>,
@@ -50,7 +52,7 @@ fn sessions(
             (
                 Arc::from(name.as_str()),
                 VaultSession::new(
-                    Arc::clone(&store),
+                    store.endpoint(),
                     auth.clone(),
                     Rc::clone(&shared),
                     limits,
@@ -60,7 +62,7 @@ fn sessions(
         })
         .collect();
     let auth = store.config.auth.clone();
-    let default = VaultSession::new(store, auth, shared, limits, Arc::clone(metrics));
+    let default = VaultSession::new(store.endpoint(), auth, shared, limits, Arc::clone(metrics));
     (default, sets)
 }
 
@@ -73,10 +75,11 @@ impl VaultActor {
         limits: ResponseLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let (session, sets) = sessions(store, breaker, limits, &metrics);
+        let (session, sets) = sessions(&store, breaker, limits, &metrics);
         Self {
             session,
             sets,
+            store,
             metrics,
         }
     }
@@ -90,7 +93,7 @@ impl VaultActor {
     }
 
     fn start_session(&self) {
-        let s = self.session.store();
+        let s = &self.store.config;
         tracing::info!(
             address = %s.address,
             auth_method = s.auth.method(),
@@ -142,7 +145,7 @@ impl Handler<ReadSecret> for VaultActor {
         Box::pin(
             async move {
                 let job = msg.job;
-                let result = Rc::clone(&session).read(&job).await;
+                let result = Rc::clone(&session).read(job.request()).await;
                 ReadReply {
                     result,
                     breaker: session.breaker_state(),
@@ -163,7 +166,7 @@ impl Handler<ReadIssuingCa> for VaultActor {
 
     fn handle(&mut self, msg: ReadIssuingCa, _: &mut Self::Context) -> Self::Result {
         let session = self.session(msg.0.credentials.as_ref());
-        Box::pin(async move { session.issuing_ca(&msg.0).await })
+        Box::pin(async move { session.issuing_ca(msg.0.request()).await })
     }
 }
 
@@ -181,7 +184,8 @@ impl Handler<Reconfigure> for VaultActor {
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
         let breaker = self.session.breaker_settings();
         let limits = self.session.limits();
-        (self.session, self.sets) = sessions(msg.0, breaker, limits, &self.metrics);
+        (self.session, self.sets) = sessions(&msg.0, breaker, limits, &self.metrics);
+        self.store = msg.0;
         tracing::info!("secretStore changed; Vault connection replaced");
         self.start_session();
     }

@@ -9,7 +9,8 @@
 mod actions;
 mod auth;
 mod context;
-pub mod duration;
+/// Go-style durations (`30s`, `1h30m`): parsed here, printed everywhere.
+pub use crate::duration;
 pub mod interpolate;
 pub mod raw;
 pub mod settings;

@@ -44,3 +44,40 @@ impl Default for ResponseLimits {
     }
 }
 pub(crate) use session::VaultSession;
+
+/// How an answer is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decode {
+    /// A KV read of this version.
+    Kv(store::KvVersion),
+    /// Any API path: its `data`, and its lease if it has one.
+    Leased,
+    /// A certificate issued (`pki/issue/ROLE`): decoded like a leased answer.
+    Issued,
+}
+
+/// One read of a secret: the session's own input type, which the plan
+/// builds for each secret (`plan::Job::request`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) method: &'a http::Method,
+    /// `/v1/...`, encoded.
+    pub(crate) api_path: &'a str,
+    pub(crate) body: Option<&'a serde_json::Value>,
+    pub(crate) namespace: &'a client::Namespace,
+    pub(crate) decode: Decode,
+    /// The path as the config names it, for errors and logs.
+    pub(crate) display_path: &'a str,
+    /// The credential set it is read with (`None`: the default).
+    pub(crate) credentials: Option<&'a std::sync::Arc<str>>,
+}
+
+impl Request<'_> {
+    /// The operation, for errors and metrics: `read` or `issue`.
+    pub(crate) fn op(&self) -> &'static str {
+        match self.decode {
+            Decode::Issued => "issue",
+            Decode::Kv(_) | Decode::Leased => "read",
+        }
+    }
+}

@@ -22,15 +22,14 @@ use super::auth::{
     TokenInfo,
 };
 use super::breaker::{Breaker, BreakerSettings, Refusal, State};
-use super::client::{Answer, Namespace, VaultClient};
+use super::client::{Answer, Endpoint, Namespace, VaultClient};
 use super::error::VaultError;
 use super::kv::parse_read;
 use super::lease::{parse_leased, parse_renewal, Lease, Leased};
 use super::store::AuthConfig;
 use super::ResponseLimits;
-use crate::config::duration::GoDuration;
-use crate::config::StoreConfig;
-use crate::plan::{Job, JobSource, StorePlan};
+use super::{Decode, Request};
+use crate::duration::GoDuration;
 use crate::secret::SecretString;
 use crate::telemetry::metrics::Metrics;
 
@@ -126,7 +125,6 @@ impl SessionShared {
 
 pub(crate) struct VaultSession {
     client: VaultClient,
-    store: std::sync::Arc<StorePlan>,
     /// The credentials of this session (the store's default set or a
     /// named one).
     auth: AuthConfig,
@@ -144,13 +142,13 @@ pub(crate) struct VaultSession {
 
 impl VaultSession {
     pub(crate) fn new(
-        store: std::sync::Arc<StorePlan>,
+        store: Endpoint<'_>,
         auth: AuthConfig,
         shared: Rc<SessionShared>,
         limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
     ) -> Rc<Self> {
-        let client = VaultClient::new(store.endpoint(), limits.max_bytes);
+        let client = VaultClient::new(store, limits.max_bytes);
         let token = match &auth {
             AuthConfig::Token { token } => Some(TokenState {
                 token: token.clone(),
@@ -162,7 +160,6 @@ impl VaultSession {
         };
         Rc::new(Self {
             client,
-            store,
             auth,
             shared,
             token: RefCell::new(token),
@@ -172,10 +169,6 @@ impl VaultSession {
             metrics,
             limits,
         })
-    }
-
-    pub(crate) fn store(&self) -> &StoreConfig {
-        &self.store.config
     }
 
     pub(crate) fn limits(&self) -> ResponseLimits {
@@ -285,56 +278,60 @@ impl VaultSession {
         }
     }
 
-    /// Reads one job's secret (at the API path the plan resolved, with
-    /// its method and body), logging in first if needed, and once more if
-    /// an AppRole token turns out to be invalid.
-    pub(crate) async fn read(self: Rc<Self>, job: &Job) -> Result<Leased, VaultError> {
-        tracing::trace!(path = %job.display_path, "vault read started");
-        let (op, method, body) = match &job.source {
-            JobSource::Kv(_) => ("read", Method::GET, None),
-            JobSource::Dynamic { method, body } => ("read", method.clone(), body.as_ref()),
-            JobSource::Pki(p) => ("issue", Method::POST, Some(&p.body)),
-        };
+    /// Reads one secret (at the API path the plan resolved, with its
+    /// method and body), logging in first if needed, and once more if an
+    /// AppRole token turns out to be invalid.
+    pub(crate) async fn read(self: Rc<Self>, req: Request<'_>) -> Result<Leased, VaultError> {
+        tracing::trace!(path = %req.display_path, "vault read started");
+        let op = req.op();
         let res = match self
-            .with_token(&job.namespace, op, method, &job.api_path, body)
+            .with_token(
+                req.namespace,
+                op,
+                req.method.clone(),
+                req.api_path,
+                req.body,
+            )
             .await
         {
-            Ok(answer) => match &job.source {
-                JobSource::Kv(kv) => {
-                    parse_read(*kv, &answer.body, self.limits.max_fields).map(|d| (d, None))
+            Ok(answer) => match req.decode {
+                Decode::Kv(kv) => {
+                    parse_read(kv, &answer.body, self.limits.max_fields).map(|d| (d, None))
                 }
-                JobSource::Dynamic { .. } | JobSource::Pki(_) => {
+                Decode::Leased | Decode::Issued => {
                     parse_leased(&answer.body, self.limits.max_fields).map(|(d, lease)| {
-                        let lease =
-                            lease.map(|l| l.issued_by(&job.namespace, job.credentials.as_ref()));
+                        let lease = lease.map(|l| l.issued_by(req.namespace, req.credentials));
                         (d, lease)
                     })
                 }
             }
             .map_err(|detail| VaultError::InvalidResponse {
                 op,
-                path: job.display_path.to_string(),
+                path: req.display_path.to_string(),
                 detail,
             }),
             Err(e) => Err(e),
         };
-        tracing::trace!(path = %job.display_path, ok = res.is_ok(), "vault read finished");
+        tracing::trace!(path = %req.display_path, ok = res.is_ok(), "vault read finished");
         res
     }
 
-    /// The issuing CA of a `pki:` job's mount (`GET <mount>/cert/ca`), as
-    /// PEM: what a certificate kept from an earlier run must chain to.
-    pub(crate) async fn issuing_ca(self: Rc<Self>, job: &Job) -> Result<Vec<u8>, VaultError> {
+    /// The issuing CA of a `pki:` secret's mount (`GET <mount>/cert/ca`),
+    /// as PEM: what a certificate kept from an earlier run must chain to.
+    pub(crate) async fn issuing_ca(
+        self: Rc<Self>,
+        req: Request<'_>,
+    ) -> Result<Vec<u8>, VaultError> {
         let invalid = |detail: String| VaultError::InvalidResponse {
             op: "ca",
-            path: job.display_path.to_string(),
+            path: req.display_path.to_string(),
             detail,
         };
-        let mount = pki_mount_of(&job.api_path)
+        let mount = pki_mount_of(req.api_path)
             .ok_or_else(|| invalid("the path has no /issue/ or /sign/ after its mount".into()))?;
         let path = format!("{mount}/cert/ca");
         let answer = self
-            .with_token(&job.namespace, "ca", Method::GET, &path, None)
+            .with_token(req.namespace, "ca", Method::GET, &path, None)
             .await?;
         let v = super::kv::parse_bounded(&answer.body, 16).map_err(invalid)?;
         v.get("data")
