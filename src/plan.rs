@@ -39,6 +39,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The `templateFile`s read: the config watcher watches them too.
     pub(crate) template_files: Vec<PathBuf>,
+    /// The AWS stores (`secretStores`), by name.
+    pub(crate) aws_stores: Vec<crate::aws::AwsStore>,
 }
 
 impl Plan {
@@ -124,6 +126,11 @@ pub(crate) enum JobSource {
     },
     /// A certificate issued by a PKI role (POST); boxed, it is rare.
     Pki(Box<PkiJob>),
+    /// A secret or parameter of the AWS store `store`.
+    Aws {
+        store: String,
+        read: crate::aws::AwsRead,
+    },
 }
 
 /// A PKI job: the request body (computed once) and what the certificate
@@ -173,14 +180,16 @@ static POST: http::Method = http::Method::POST;
 impl Job {
     /// The read the Vault session makes for this secret (its own input
     /// type, borrowed from the job).
-    pub(crate) fn request(&self) -> crate::vault::Request<'_> {
+    /// `None` for a secret of another source.
+    pub(crate) fn request(&self) -> Option<crate::vault::Request<'_>> {
         use crate::vault::Decode;
         let (method, body, decode) = match &self.source {
             JobSource::Kv(kv) => (&GET, None, Decode::Kv(*kv)),
             JobSource::Dynamic { method, body } => (method, body.as_ref(), Decode::Leased),
             JobSource::Pki(p) => (&POST, Some(&p.body), Decode::Issued),
+            JobSource::Aws { .. } => return None,
         };
-        crate::vault::Request {
+        Some(crate::vault::Request {
             method,
             api_path: &self.api_path,
             body,
@@ -188,7 +197,7 @@ impl Job {
             decode,
             display_path: &self.display_path,
             credentials: self.credentials.as_ref(),
-        }
+        })
     }
 
     /// Renders the secret's files from `data` (see
@@ -253,6 +262,7 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
         actions: config.actions.into_iter().map(Arc::new).collect(),
         warnings,
         template_files: config.template_files,
+        aws_stores: config.aws_stores,
     })
 }
 
@@ -350,6 +360,11 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
             format!("/v1/{}", encode_path(&pki.path)),
             pki.path.clone(),
             JobSource::Pki(Box::new(PkiJob::new(pki))),
+        ),
+        SecretSource::Aws { store, read } => (
+            String::new(),
+            read.display(),
+            JobSource::Aws { store, read },
         ),
     };
     Ok(Job {

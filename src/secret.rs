@@ -88,9 +88,20 @@ impl SecretData {
 
     /// The bytes a file receives when it is written straight from a field:
     /// strings as they are, anything else as compact JSON.
+    /// Bytes (`{"$binary": BASE64}`, as a binary secret or a decoded
+    /// keystore travels) are written as they are.
     pub fn field_bytes(&self, name: &str) -> Option<Vec<u8>> {
         self.fields.get(name).map(|v| match v {
             Value::String(s) => s.as_bytes().to_vec(),
+            Value::Object(m) if m.len() == 1 => match m.get("$binary").and_then(Value::as_str) {
+                Some(b) => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .unwrap_or_else(|_| v.to_string().into_bytes())
+                }
+                None => v.to_string().into_bytes(),
+            },
             other => other.to_string().into_bytes(),
         })
     }

@@ -8,6 +8,8 @@
 //! [`action::ActionActor`] (`FilesChanged`), which runs the change actions.
 //! The [`supervisor::Supervisor`] starts and stops SyncActors when
 //! a config is applied (`ApplyConfig`) and runs the shutdown (`Shutdown`).
+//! A SyncActor of an AWS secret asks the [`aws::AwsActor`] (`ReadAws`)
+//! instead of the VaultActor; everything after the read is the same.
 //! No actor reaches into another's state.
 //!
 //! **Every actor runs on one thread, which never blocks and never computes
@@ -20,6 +22,7 @@
 //! deadline live on a thread of their own (`crate::signals`).
 
 pub mod action;
+pub mod aws;
 pub mod config_watcher;
 pub mod status;
 pub mod supervisor;

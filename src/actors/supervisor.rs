@@ -199,6 +199,11 @@ impl Supervisor {
         self.peers
             .actions
             .do_send(super::action::SetActions(actions));
+        // Before any secret reads: the AWS stores of this plan (a reload may
+        // add, change or remove them; unchanged ones keep their clients).
+        self.peers
+            .aws
+            .do_send(super::aws::SetAwsStores(plan.aws_stores.clone()));
         let d = diff(&self.jobs, &plan.jobs);
         let old: HashMap<&str, &Job> = self.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();
         let new: HashMap<&str, &Job> = plan.jobs.iter().map(|j| (j.name.as_str(), &**j)).collect();

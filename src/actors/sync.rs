@@ -53,6 +53,8 @@ pub(crate) struct Peers {
     /// secrets start in config order.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) vault: Addr<VaultActor>,
+    /// Reads the secrets of AWS stores.
+    pub(crate) aws: Addr<super::aws::AwsActor>,
     pub(crate) writer: Addr<WriterActor>,
     pub(crate) status: Addr<StatusActor>,
     pub(crate) actions: Addr<super::action::ActionActor>,
@@ -600,6 +602,23 @@ async fn attempt(
     Option<State>,
     Fetched,
 ) {
+    // The source: AWS stores through the AwsActor, the rest Vault.
+    if let JobSource::Aws { .. } = job.source {
+        let read = peers.aws.send(super::aws::ReadAws(Arc::clone(job))).await;
+        let data = match read {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => return (None, Err(SyncError::Aws(e)), None, Fetched::default()),
+            Err(_) => {
+                return (
+                    None,
+                    Err(SyncError::Mailbox("the AWS actor")),
+                    None,
+                    Fetched::default(),
+                )
+            }
+        };
+        return render_and_write(job, peers, render_busy, data, None, None).await;
+    }
     let reply = match peers
         .vault
         .send(ReadSecret {
@@ -623,6 +642,24 @@ async fn attempt(
         Ok(d) => d,
         Err(e) => return (None, Err(e.into()), breaker, Fetched::default()),
     };
+    render_and_write(job, peers, render_busy, data, lease, breaker).await
+}
+
+/// After a read: render (off the actor thread) and write, whatever the
+/// source. Returns what [`attempt`] returns.
+async fn render_and_write(
+    job: &Arc<Job>,
+    peers: &Peers,
+    render_busy: &Arc<AtomicBool>,
+    data: crate::secret::SecretData,
+    lease: Option<Lease>,
+    breaker: Option<State>,
+) -> (
+    Option<Option<u64>>,
+    Result<Vec<Written>, SyncError>,
+    Option<State>,
+    Fetched,
+) {
     let version = data.version();
     let mut fetched = Fetched { lease, cert: None };
     // Parsing the certificate and rendering the files work on what Vault

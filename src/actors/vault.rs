@@ -145,7 +145,10 @@ impl Handler<ReadSecret> for VaultActor {
         Box::pin(
             async move {
                 let job = msg.job;
-                let result = Rc::clone(&session).read(job.request()).await;
+                let result = match job.request() {
+                    Some(req) => Rc::clone(&session).read(req).await,
+                    None => Err(not_vault(&job)),
+                };
                 ReadReply {
                     result,
                     breaker: session.breaker_state(),
@@ -166,7 +169,21 @@ impl Handler<ReadIssuingCa> for VaultActor {
 
     fn handle(&mut self, msg: ReadIssuingCa, _: &mut Self::Context) -> Self::Result {
         let session = self.session(msg.0.credentials.as_ref());
-        Box::pin(async move { session.issuing_ca(msg.0.request()).await })
+        Box::pin(async move {
+            match msg.0.request() {
+                Some(req) => session.issuing_ca(req).await,
+                None => Err(not_vault(&msg.0)),
+            }
+        })
+    }
+}
+
+/// A secret of another source sent here (a bug, never a user's doing).
+fn not_vault(job: &Job) -> VaultError {
+    VaultError::InvalidResponse {
+        op: "read",
+        path: job.display_path.to_string(),
+        detail: "internal: not a Vault secret".into(),
     }
 }
 

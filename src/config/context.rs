@@ -30,6 +30,8 @@ pub(super) struct Ctx<'a> {
     pub(super) warnings: Vec<String>,
     /// Variables referenced but not set.
     pub(super) missing_vars: Vec<String>,
+    /// Names of the AWS stores of `secretStores` (for `store:`).
+    pub(super) aws_stores: Vec<String>,
 }
 
 impl Ctx<'_> {

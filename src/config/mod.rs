@@ -39,6 +39,8 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 #[derive(Debug, PartialEq)]
 pub struct Config {
     pub store: StoreConfig,
+    /// The AWS stores of `secretStores`, by name (sorted).
+    pub aws_stores: Vec<crate::aws::AwsStore>,
     pub secrets: Vec<SecretSpec>,
     /// Change actions by name (sorted).
     pub actions: Vec<ActionSpec>,
@@ -171,6 +173,11 @@ pub enum SecretSource {
     },
     /// A certificate issued by a PKI role.
     Pki(PkiSpec),
+    /// A secret or parameter of the AWS store `store`.
+    Aws {
+        store: String,
+        read: crate::aws::AwsRead,
+    },
 }
 
 /// `pki:` of a secret, validated.

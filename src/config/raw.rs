@@ -19,6 +19,10 @@ pub struct RawConfig {
     /// Where Vault/OpenBao is and how to log in.
     #[serde(default)]
     pub secret_store: RawStore,
+    /// Named stores besides `secretStore` (AWS Secrets Manager and SSM
+    /// Parameter Store); a secret picks one with `store:`.
+    #[serde(default)]
+    pub secret_stores: std::collections::BTreeMap<String, RawNamedStore>,
     /// The secrets to keep in sync as files.
     #[serde(default)]
     pub secrets: Vec<RawSecret>,
@@ -158,6 +162,30 @@ pub struct RawSecret {
     pub namespace: Option<String>,
     /// The named credential set (of `secretStore.credentials`) to read with.
     pub credentials: Option<String>,
+    /// The named store (of `secretStores`) to read from (default:
+    /// `secretStore`). With an AWS store, `path` is the Secrets Manager
+    /// secret id (name or ARN).
+    pub store: Option<String>,
+    /// AWS store: an SSM parameter (its value is the field `value`), or a
+    /// path ending in `/` (every parameter below it, a field per name).
+    pub parameter: Option<String>,
+    /// AWS store, with `path`: a staging label (`AWSCURRENT`) or a
+    /// version id.
+    pub version: Option<String>,
+}
+
+/// A named store (`secretStores.NAME`).
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawNamedStore {
+    /// The kind of store: aws (Secrets Manager and SSM Parameter Store).
+    pub provider: Option<String>,
+    /// AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION).
+    pub region: Option<String>,
+    /// Base URL of the AWS services, for emulators and VPC endpoints
+    /// (default: AWS_ENDPOINT_URL, then AWS_ENDPOINT; else AWS's own).
+    pub endpoint: Option<String>,
 }
 
 /// `dynamic:` of a secret: one request to any API path.

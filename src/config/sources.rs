@@ -350,3 +350,230 @@ pub(super) fn validate_atomic_set(
     }
     true
 }
+
+/// `secretStores`: each an AWS store (`provider: aws`) with its region and
+/// endpoint, the environment's when not given. Their names are remembered
+/// in the context for the secrets' `store:`.
+pub(super) fn validate_named_stores(
+    cx: &mut Ctx,
+    raw: std::collections::BTreeMap<String, super::raw::RawNamedStore>,
+) -> Vec<crate::aws::AwsStore> {
+    let env_first = |cx: &Ctx, names: &[&str]| {
+        names.iter().find_map(|n| {
+            (cx.env)(n)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+    };
+    let mut out = Vec::new();
+    for (name, s) in raw {
+        let loc = format!("secretStores.{name}");
+        if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == '/') {
+            cx.error(&loc, "a store name must be a plain, non-empty word");
+            continue;
+        }
+        let provider = cx
+            .interp(&format!("{loc}.provider"), s.provider)
+            .map(|p| p.trim().to_ascii_lowercase());
+        match provider.as_deref() {
+            Some("aws") => {}
+            Some("vault") => {
+                cx.error(
+                    format!("{loc}.provider"),
+                    "a second Vault store is not supported yet: use secretStore (and its credentials sets)",
+                );
+                continue;
+            }
+            Some(other) => {
+                cx.error(
+                    format!("{loc}.provider"),
+                    format!("{other:?} is not a provider: use aws"),
+                );
+                continue;
+            }
+            None => {
+                cx.error(
+                    format!("{loc}.provider"),
+                    "missing: give the store's provider (aws)",
+                );
+                continue;
+            }
+        }
+        let region = cx
+            .interp(&format!("{loc}.region"), s.region)
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .or_else(|| env_first(cx, &["AWS_REGION", "AWS_DEFAULT_REGION"]));
+        let Some(region) = region else {
+            cx.error(
+                format!("{loc}.region"),
+                "missing: give the AWS region here or in AWS_REGION (or AWS_DEFAULT_REGION)",
+            );
+            continue;
+        };
+        if !region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            cx.error(
+                format!("{loc}.region"),
+                format!("{region:?} is not an AWS region (e.g. eu-west-1)"),
+            );
+            continue;
+        }
+        let endpoint = cx
+            .interp(&format!("{loc}.endpoint"), s.endpoint)
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .or_else(|| env_first(cx, &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]));
+        if let Some(e) = &endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                cx.error(
+                    format!("{loc}.endpoint"),
+                    format!("{e:?} must start with http:// or https://"),
+                );
+                continue;
+            }
+        }
+        cx.aws_stores.push(name.clone());
+        out.push(crate::aws::AwsStore {
+            name,
+            region,
+            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+        });
+    }
+    out
+}
+
+/// The fields of a secret that only an AWS store takes, and the Vault-only
+/// ones (`namespace`, `credentials`) it refuses.
+pub(super) struct AwsFields {
+    pub(super) parameter: Option<String>,
+    pub(super) version: Option<String>,
+    pub(super) vault_only: [(&'static str, bool); 2],
+}
+
+/// A secret of the store `store` (of `secretStores`): exactly one of
+/// `path` (a Secrets Manager secret id) or `parameter` (SSM; a trailing `/`
+/// reads the path); nothing that only Vault understands.
+pub(super) fn validate_aws_source(
+    cx: &mut Ctx,
+    loc: &str,
+    store: &str,
+    mut raw: RawSource,
+    aws: AwsFields,
+) -> Option<SecretSource> {
+    if !cx.aws_stores.iter().any(|s| s == store) {
+        let known = if cx.aws_stores.is_empty() {
+            "there is no secretStores".to_string()
+        } else {
+            format!("secretStores has: {}", cx.aws_stores.join(", "))
+        };
+        cx.error(
+            format!("{loc}.store"),
+            format!(
+                "{store:?} is not a store ({known}; without `store:` a secret reads secretStore)"
+            ),
+        );
+        return None;
+    }
+    let mut refused: Vec<&str> = Vec::new();
+    if raw.dynamic.is_some() {
+        refused.push("dynamic");
+    }
+    if raw.pki.is_some() {
+        refused.push("pki");
+    }
+    if raw.mount_path.is_some() {
+        refused.push("mountPath");
+    }
+    if raw.kv_version.is_some() {
+        refused.push("kvVersion");
+    }
+    for (f, given) in aws.vault_only {
+        if given {
+            refused.push(f);
+        }
+    }
+    for f in &refused {
+        cx.error(
+            format!("{loc}.{f}"),
+            format!("applies to Vault secrets only; {store:?} is an AWS store"),
+        );
+    }
+    if raw.key.is_some() && raw.path.is_some() {
+        cx.error(
+            format!("{loc}.key"),
+            "`key` is the Go tool's name for `path`: give one of them",
+        );
+        return None;
+    }
+    if raw.path.is_none() {
+        raw.path = raw.key.take();
+    }
+    let path = cx.interp(&format!("{loc}.path"), raw.path);
+    let parameter = cx.interp(&format!("{loc}.parameter"), aws.parameter);
+    let version = cx
+        .interp(&format!("{loc}.version"), aws.version)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let read = match (path, parameter) {
+        (Some(id), None) => {
+            let id = id.trim().to_string();
+            if id.is_empty() {
+                cx.error(
+                    format!("{loc}.path"),
+                    "is empty: give the Secrets Manager secret's name or ARN",
+                );
+                return None;
+            }
+            crate::aws::AwsRead::Secret { id, version }
+        }
+        (None, Some(p)) => {
+            let p = p.trim().to_string();
+            if version.is_some() {
+                cx.error(
+                    format!("{loc}.version"),
+                    "applies to `path` (Secrets Manager) only",
+                );
+            }
+            if !p.starts_with('/') && p.contains('/') {
+                cx.error(
+                    format!("{loc}.parameter"),
+                    format!("{p:?}: a parameter path starts with /"),
+                );
+                return None;
+            }
+            if p.is_empty() {
+                cx.error(
+                    format!("{loc}.parameter"),
+                    "is empty: name the SSM parameter",
+                );
+                return None;
+            }
+            if p.ends_with('/') {
+                crate::aws::AwsRead::Path { path: p }
+            } else {
+                crate::aws::AwsRead::Parameter { name: p }
+            }
+        }
+        (Some(_), Some(_)) => {
+            cx.error(
+                loc,
+                "give one of `path` (Secrets Manager) or `parameter` (SSM)",
+            );
+            return None;
+        }
+        (None, None) => {
+            cx.error(
+                loc,
+                "missing: give `path` (the Secrets Manager secret) or `parameter` (SSM)",
+            );
+            return None;
+        }
+    };
+    refused.is_empty().then(|| SecretSource::Aws {
+        store: store.to_string(),
+        read,
+    })
+}

@@ -35,9 +35,11 @@ pub(super) fn validate(
         errors: Vec::new(),
         warnings: Vec::new(),
         missing_vars: Vec::new(),
+        aws_stores: Vec::new(),
     };
     let sets: Vec<String> = raw.secret_store.credentials.keys().cloned().collect();
     let store = validate_store(&mut cx, raw.secret_store, args, creds);
+    let aws_stores = super::sources::validate_named_stores(&mut cx, raw.secret_stores);
 
     if raw.secrets.is_empty() {
         cx.error(
@@ -108,6 +110,7 @@ pub(super) fn validate(
         (Some(store), true) => Ok(Loaded {
             config: Config {
                 store,
+                aws_stores,
                 secrets,
                 actions,
                 template_files: cx.template_files,
@@ -456,18 +459,48 @@ fn validate_secret(
         );
     }
 
-    let source = super::sources::validate_source(
-        cx,
-        &loc,
-        super::sources::RawSource {
-            path: raw.path,
-            key: raw.key,
-            mount_path: raw.mount_path,
-            kv_version: raw.kv_version,
-            dynamic: raw.dynamic,
-            pki: raw.pki,
-        },
-    );
+    let raw_source = super::sources::RawSource {
+        path: raw.path,
+        key: raw.key,
+        mount_path: raw.mount_path,
+        kv_version: raw.kv_version,
+        dynamic: raw.dynamic,
+        pki: raw.pki,
+    };
+    let source = match cx.interp(&format!("{loc}.store"), raw.store) {
+        Some(store) => super::sources::validate_aws_source(
+            cx,
+            &loc,
+            store.trim(),
+            raw_source,
+            super::sources::AwsFields {
+                parameter: raw.parameter,
+                version: raw.version,
+                vault_only: [
+                    ("namespace", raw.namespace.is_some()),
+                    ("credentials", raw.credentials.is_some()),
+                ],
+            },
+        ),
+        None => {
+            for (field, given) in [
+                ("parameter", raw.parameter.is_some()),
+                ("version", raw.version.is_some()),
+            ] {
+                if given {
+                    cx.error(
+                        format!("{loc}.{field}"),
+                        "applies to a secret of an AWS store: set `store:` to one of secretStores",
+                    );
+                }
+            }
+            super::sources::validate_source(cx, &loc, raw_source)
+        }
+    };
+    let (raw_namespace, raw_credentials) = match &source {
+        Some(SecretSource::Aws { .. }) => (None, None),
+        _ => (raw.namespace, raw.credentials),
+    };
     if raw.refresh_interval.is_some() && matches!(source, Some(SecretSource::Pki(_))) {
         cx.warnings.push(format!(
             "{loc}.refreshInterval does not apply to a pki secret: it is renewed from its certificate's NotAfter (see pki.renewBefore)"
@@ -476,7 +509,7 @@ fn validate_secret(
     let revoke_on_shutdown =
         super::sources::validate_revoke(cx, &loc, raw.revoke_on_shutdown, source.as_ref());
     let credentials = cx
-        .interp(&format!("{loc}.credentials"), raw.credentials)
+        .interp(&format!("{loc}.credentials"), raw_credentials)
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
     if let Some(c) = &credentials {
@@ -496,7 +529,7 @@ fn validate_secret(
     }
     // `""` (the Go tool's way) is the root namespace.
     let namespace = cx
-        .interp(&format!("{loc}.namespace"), raw.namespace)
+        .interp(&format!("{loc}.namespace"), raw_namespace)
         .map(|n| n.trim().trim_matches('/').to_string());
 
     let refresh_interval = match cx.interp(&format!("{loc}.refreshInterval"), raw.refresh_interval)

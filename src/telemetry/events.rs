@@ -251,11 +251,13 @@ impl Issued<'_> {
             );
         }
         // Also for an answer without a lease: a lease shown before is gone.
-        (!matches!(job.source, JobSource::Kv(_))).then_some(SyncReport::Expiry {
-            lease,
-            certificate,
-            next_attempt: self.next_in,
-        })
+        matches!(job.source, JobSource::Dynamic { .. } | JobSource::Pki(_)).then_some(
+            SyncReport::Expiry {
+                lease,
+                certificate,
+                next_attempt: self.next_in,
+            },
+        )
     }
 }
 

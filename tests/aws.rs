@@ -1,0 +1,259 @@
+//! AWS as a second source (issue 26), against moto_server with SigV4
+//! checking on (`INITIAL_NO_AUTH_ACTION_COUNT`: the first requests create
+//! an IAM user and its key unsigned, every later one must be signed with a
+//! real key) and the real OpenBao beside it: one config reads both.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{file_has, free_port, unique, ConfigBuilder, Sync, ROOT_TOKEN};
+use serde_json::json;
+
+/// A moto_server of this test's own, killed when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto_server on a free port; `unsigned`: how many requests it takes
+/// without a signature (then every request must be signed).
+fn moto(unsigned: u32) -> Option<Moto> {
+    let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = free_port();
+    let child = match Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let msg =
+                format!("moto_server cannot start ({e}); scripts/install-moto.sh installs it");
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+    };
+    let m = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    common::wait_for(Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .expect("moto_server listens");
+    Some(m)
+}
+
+/// Runs boto3 against `url`; `script` sees `url`, `key`, `secret`.
+fn boto(url: &str, key: &str, secret: &str, script: &str) -> String {
+    let prelude = "import sys, json, boto3\nurl, key, secret = sys.argv[1:4]\nc = lambda s: boto3.client(s, endpoint_url=url, region_name='us-east-1', aws_access_key_id=key, aws_secret_access_key=secret)\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .args([url, key, secret])
+        .output()
+        .expect("python3 with boto3 (scripts/install-moto.sh installs it)");
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An IAM user with every permission and its key, made with the unsigned
+/// requests moto allows (three).
+fn iam_key(url: &str) -> (String, String) {
+    let out = boto(
+        url,
+        "unsigned",
+        "unsigned",
+        "iam = c('iam')\niam.create_user(UserName='sidecar')\niam.put_user_policy(UserName='sidecar', PolicyName='all', PolicyDocument=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Action':'*','Resource':'*'}]}))\nk = iam.create_access_key(UserName='sidecar')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let mut it = out.split_whitespace();
+    (
+        it.next().unwrap().to_string(),
+        it.next().unwrap().to_string(),
+    )
+}
+
+fn aws_config(d: &Path, url: &str, vault_path: &str, id: &str) -> String {
+    ConfigBuilder::new()
+        .secret("from-vault", vault_path, "1s", &d.join("out/vault"))
+        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
+            "refreshInterval": "1s",
+            "files": [{"path": d.join("out/db-password"), "key": "password"}]}))
+        .secret_json(json!({"name": "blob", "store": "aws", "path": format!("{id}/blob"),
+            "files": [{"path": d.join("out/blob"), "key": "value"}]}))
+        .secret_json(json!({"name": "flag", "store": "aws", "parameter": format!("/{id}/single"),
+            "files": [{"path": d.join("out/flag"), "key": "value"}]}))
+        .secret_json(json!({"name": "app", "store": "aws", "parameter": format!("/{id}/app/"),
+            "template": {"data": {"app.env": "A={{ secret[\"a\"] }}\nB={{ secret[\"nested/b\"] }}\n"}},
+            "files": [{"path": d.join("out/app.env"), "key": "app.env"}]}))
+        .build()
+        .replacen(
+            "\"secrets\"",
+            &format!(
+                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{url}\"}}}},\"secrets\""
+            ),
+            1,
+        )
+}
+
+#[test]
+fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
+    let bao = require_bao!();
+    let Some(m) = moto(3) else { return };
+    let (key, secret) = iam_key(&m.url);
+    let id = unique("app");
+    let canary = "CANARY-aws-7c1d";
+    boto(
+        &m.url,
+        &key,
+        &secret,
+        &format!(
+            "sm = c('secretsmanager')\nsm.create_secret(Name='{id}/db', SecretString=json.dumps({{'username':'u','password':'{canary}-1'}}))\nsm.create_secret(Name='{id}/blob', SecretBinary=bytes([0,1,2,255,254]))\nssm = c('ssm')\nssm.put_parameter(Name='/{id}/single', Value='on', Type='String')\nssm.put_parameter(Name='/{id}/app/a', Value='1', Type='String')\nssm.put_parameter(Name='/{id}/app/nested/b', Value='two', Type='SecureString')"
+        ),
+    );
+    let vp = unique("aws-vault");
+    bao.kv_put(&vp, json!({"v": "from-openbao"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = Sync::start(
+        d,
+        &aws_config(d, &m.url, &vp, &id),
+        &bao.addr,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("AWS_ACCESS_KEY_ID", &key),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+            ("LOG_LEVEL", "trace"),
+        ],
+    );
+    s.wait_until(Duration::from_secs(20), "every file", || {
+        file_has(&d.join("out/vault"), "from-openbao")
+            && file_has(&d.join("out/db-password"), &format!("{canary}-1"))
+            && file_has(&d.join("out/flag"), "on")
+            && file_has(&d.join("out/app.env"), "A=1\nB=two\n")
+            && std::fs::read(d.join("out/blob")).is_ok_and(|b| b == [0, 1, 2, 255, 254])
+    });
+    // A new value reaches the file at the next refresh.
+    boto(
+        &m.url,
+        &key,
+        &secret,
+        &format!("c('secretsmanager').put_secret_value(SecretId='{id}/db', SecretString=json.dumps({{'username':'u','password':'{canary}-2'}}))"),
+    );
+    s.wait_until(Duration::from_secs(15), "rotation from AWS", || {
+        file_has(&d.join("out/db-password"), &format!("{canary}-2"))
+    });
+    let status = s.status();
+    assert_eq!(
+        status["secrets"]["db"]["path"],
+        format!("secretsmanager:{id}/db"),
+        "{status}"
+    );
+    let logs = s.logs();
+    for leak in [canary, secret.as_str()] {
+        assert!(!logs.contains(leak), "{leak} in the log");
+        assert!(!status.to_string().contains(leak));
+        assert!(!s.get("/metrics").unwrap().1.contains(leak));
+    }
+}
+
+#[test]
+fn a_wrong_aws_key_fails_its_secrets_only() {
+    let bao = require_bao!();
+    let Some(m) = moto(3) else { return };
+    let (key, secret) = iam_key(&m.url);
+    let id = unique("bad");
+    boto(
+        &m.url,
+        &key,
+        &secret,
+        &format!("c('secretsmanager').create_secret(Name='{id}/db', SecretString='{{\"password\":\"p\"}}')"),
+    );
+    let vp = unique("aws-vault2");
+    bao.kv_put(&vp, json!({"v": "still"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let wrong = "wrongwrongwrongwrongwrongwrongwrongwrong";
+    let config = ConfigBuilder::new()
+        .secret("from-vault", &vp, "1s", &d.join("out/vault"))
+        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
+            "files": [{"path": d.join("out/db"), "key": "password"}]}))
+        .build()
+        .replacen(
+            "\"secrets\"",
+            &format!(
+                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{}\"}}}},\"secrets\"",
+                m.url
+            ),
+            1,
+        );
+    let s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("AWS_ACCESS_KEY_ID", &key),
+            ("AWS_SECRET_ACCESS_KEY", wrong),
+        ],
+    );
+    s.wait_until(
+        Duration::from_secs(15),
+        "the AWS secret fails with auth",
+        || {
+            let st = s.status();
+            st["secrets"]["db"]["last_error_kind"] == "auth"
+                || st["secrets"]["db"]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("refused the credentials"))
+        },
+    );
+    assert!(file_has(&d.join("out/vault"), "still"));
+    assert!(!d.join("out/db").exists());
+    assert_eq!(s.get("/ready").unwrap().0, 200);
+    assert!(!s.logs().contains(wrong));
+}
+
+/// `check` validates stores and AWS secrets, naming secret and field.
+#[test]
+fn check_validates_stores_and_aws_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "secretStore: {address: http://127.0.0.1:8200, token: t}\nsecretStores:\n  aws: {provider: aws, region: eu-west-1}\n  other: {provider: gcp}\nsecrets:\n  - {name: a, store: aws, path: p, pki: {path: pki/issue/x, commonName: x}, files: [{path: /tmp/x/a, key: v}]}\n  - {name: b, store: nope, path: p, files: [{path: /tmp/x/b, key: v}]}\n  - {name: c, parameter: /x, files: [{path: /tmp/x/c, key: value}]}\n  - {name: d, store: aws, path: p, parameter: /x, files: [{path: /tmp/x/d, key: value}]}\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    cmd.env_clear().args(["check", "--config"]).arg(&cfg);
+    let (code, out, err) = common::run_to_end(cmd);
+    assert_eq!(code, 2, "{out}{err}");
+    for want in [
+        "secretStores.other.provider: \"gcp\" is not a provider",
+        "secrets[0] \"a\".pki: applies to Vault secrets only",
+        "secrets[1] \"b\".store: \"nope\" is not a store (secretStores has: aws",
+        "secrets[2] \"c\".parameter: applies to a secret of an AWS store",
+        "secrets[3] \"d\": give one of `path` (Secrets Manager) or `parameter` (SSM)",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+}
