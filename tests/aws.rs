@@ -26,17 +26,17 @@ impl Drop for Moto {
 }
 
 /// moto_server on a free port; `unsigned`: how many requests it takes
-/// without a signature (then every request must be signed).
-fn moto(unsigned: u32) -> Option<Moto> {
+/// without a signature (then every request must be signed); `None`: no
+/// signature checks at all.
+fn moto(unsigned: Option<u32>) -> Option<Moto> {
     let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
     let port = free_port();
-    let child = match Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
+    let mut cmd = Command::new(&bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(n) = unsigned {
+        cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+    }
+    let child = match cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
         Ok(c) => c,
         Err(e) => {
             let msg =
@@ -118,7 +118,7 @@ fn aws_config(d: &Path, url: &str, vault_path: &str, id: &str) -> String {
 #[test]
 fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
     let bao = require_bao!();
-    let Some(m) = moto(3) else { return };
+    let Some(m) = moto(Some(3)) else { return };
     let (key, secret) = iam_key(&m.url);
     let id = unique("app");
     let canary = "CANARY-aws-7c1d";
@@ -179,7 +179,7 @@ fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
 #[test]
 fn a_wrong_aws_key_fails_its_secrets_only() {
     let bao = require_bao!();
-    let Some(m) = moto(3) else { return };
+    let Some(m) = moto(Some(3)) else { return };
     let (key, secret) = iam_key(&m.url);
     let id = unique("bad");
     boto(
@@ -256,4 +256,178 @@ fn check_validates_stores_and_aws_fields() {
     ] {
         assert!(err.contains(want), "{want}\n{err}");
     }
+}
+
+/// IRSA: no static keys; a web identity token file and a role. STS (a moto
+/// without signature checks: its checker cannot take the unsigned
+/// `AssumeRoleWithWebIdentity` real STS takes) gives temporary
+/// credentials, which sign the reads.
+#[test]
+fn irsa_web_identity_reads_without_static_keys() {
+    let Some(m) = moto(None) else { return };
+    let id = unique("irsa");
+    boto(
+        &m.url,
+        "setup",
+        "setup",
+        &format!("c('secretsmanager').create_secret(Name='{id}/db', SecretString='{{\"password\":\"from-irsa\"}}')"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = d.join("token");
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXBwOmFwcCJ9.c2ln",
+    )
+    .unwrap();
+    let config = ConfigBuilder::new()
+        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
+            "files": [{"path": d.join("out/db"), "key": "password"}]}))
+        .build()
+        .replacen(
+            "\"secrets\"",
+            &format!(
+                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{}\"}}}},\"secrets\"",
+                m.url
+            ),
+            1,
+        );
+    let role = "arn:aws:iam::123456789012:role/secrets-sync-irsa";
+    let token_s = token.display().to_string();
+    let s = Sync::start(
+        d,
+        &config,
+        "http://127.0.0.1:1",
+        &[
+            ("VAULT_TOKEN", "unused"),
+            ("AWS_ROLE_ARN", role),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_s.as_str()),
+            ("AWS_ENDPOINT_URL_STS", m.url.as_str()),
+        ],
+    );
+    s.wait_until(Duration::from_secs(20), "read with IRSA", || {
+        file_has(&d.join("out/db"), "from-irsa")
+    });
+    // moto saw the role assumed through STS.
+    let (_, state) = common::http(
+        m.url.trim_start_matches("http://"),
+        "GET",
+        "/moto-api/data.json",
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(
+        state.contains("secrets-sync-irsa"),
+        "no AssumeRoleWithWebIdentity seen"
+    );
+    assert!(!s.logs().contains("c2ln"), "the token reached the log");
+}
+
+/// A store config for `url` with one secret `{id}/db` read into `out/db`.
+fn one_secret(d: &Path, url: &str, id: &str) -> String {
+    ConfigBuilder::new()
+        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
+            "files": [{"path": d.join("out/db"), "key": "password"}]}))
+        .build()
+        .replacen(
+            "\"secrets\"",
+            &format!(
+                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{url}\"}}}},\"secrets\""
+            ),
+            1,
+        )
+}
+
+/// EKS Pod Identity / ECS (a container credentials endpoint with its
+/// authorization token in a file) and IMDSv2 (token, role, credentials),
+/// each played by a small local server; the reads go to moto.
+#[test]
+fn container_credentials_and_instance_metadata() {
+    use std::sync::{Arc, Mutex};
+    let Some(m) = moto(None) else { return };
+    let id = unique("chain");
+    boto(
+        &m.url,
+        "setup",
+        "setup",
+        &format!("c('secretsmanager').create_secret(Name='{id}/db', SecretString='{{\"password\":\"from-chain\"}}')"),
+    );
+    let creds = br#"{"AccessKeyId":"ASIACHAIN","SecretAccessKey":"CANARY-chain-secret","Token":"CANARY-chain-token","Expiration":"2099-01-01T00:00:00Z"}"#;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    let port = common::serve_http_with_line(move |line, _| {
+        log.lock().unwrap().push(line.to_string());
+        if line.starts_with("PUT /latest/api/token") {
+            ("200 OK", "text/plain", b"imds-session".to_vec())
+        } else if line.starts_with("GET /latest/meta-data/iam/security-credentials/ ") {
+            ("200 OK", "text/plain", b"node-role\n".to_vec())
+        } else if line.contains("/security-credentials/node-role") || line.starts_with("GET /creds")
+        {
+            ("200 OK", "application/json", creds.to_vec())
+        } else {
+            ("404 Not Found", "text/plain", Vec::new())
+        }
+    });
+    let local = format!("http://127.0.0.1:{port}");
+    // Container credentials, the token from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("pod-identity-token"), "pod-identity").unwrap();
+    let token_file = d.join("pod-identity-token").display().to_string();
+    let uri = format!("{local}/creds");
+    let s = Sync::start(
+        d,
+        &one_secret(d, &m.url, &id),
+        "http://127.0.0.1:1",
+        &[
+            ("VAULT_TOKEN", "unused"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.as_str(),
+            ),
+        ],
+    );
+    s.wait_until(
+        Duration::from_secs(20),
+        "read with container credentials",
+        || file_has(&d.join("out/db"), "from-chain"),
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("GET /creds")));
+    assert!(
+        !s.logs().contains("CANARY-chain"),
+        "credentials reached the log"
+    );
+    drop(s);
+    // IMDSv2.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = Sync::start(
+        d,
+        &one_secret(d, &m.url, &id),
+        "http://127.0.0.1:1",
+        &[
+            ("VAULT_TOKEN", "unused"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", local.as_str()),
+        ],
+    );
+    s.wait_until(
+        Duration::from_secs(20),
+        "read with instance metadata",
+        || file_has(&d.join("out/db"), "from-chain"),
+    );
+    let lines = seen.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.starts_with("PUT /latest/api/token")),
+        "{lines:?}"
+    );
+    assert!(
+        !s.logs().contains("CANARY-chain"),
+        "credentials reached the log"
+    );
 }

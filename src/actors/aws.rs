@@ -50,6 +50,7 @@ impl AwsActor {
                     Provider::Static(_) => "environment keys",
                     Provider::WebIdentity { .. } => "web identity",
                     Provider::Container { .. } => "container credentials",
+                    Provider::Imds { .. } => "instance metadata",
                     Provider::Missing(_) => "none found",
                 },
                 "AWS stores ready"

@@ -209,6 +209,7 @@ impl AwsClient {
                 }
                 parse_sts(&String::from_utf8_lossy(&body))?
             }
+            Provider::Imds { endpoint } => self.imds(endpoint).await?,
             Provider::Container {
                 uri,
                 token,
@@ -250,6 +251,58 @@ impl AwsClient {
         };
         *self.cached.borrow_mut() = Some(c.clone());
         Ok(c)
+    }
+
+    /// Instance metadata, IMDSv2: a session token (PUT), the role's name,
+    /// its credentials. Each step has 2 s: off EC2 nothing answers there.
+    async fn imds(&self, base: &str) -> Result<Creds, AwsError> {
+        const STEP: Duration = Duration::from_secs(2);
+        let step = |req: Request<Full<Bytes>>| async move {
+            match tokio::time::timeout(STEP, self.send(req, base)).await {
+                Ok(Ok((status, body))) if status.is_success() => Ok(body),
+                Ok(Ok((status, _))) => Err(AwsError::Credentials {
+                    detail: format!("instance metadata answered {status}"),
+                }),
+                Ok(Err(e)) => Err(AwsError::Credentials {
+                    detail: format!("no instance metadata: {e}"),
+                }),
+                Err(_) => Err(AwsError::Credentials {
+                    detail: format!("no instance metadata at {base} within 2s (not on EC2? set AWS credentials, or AWS_EC2_METADATA_DISABLED=true)"),
+                }),
+            }
+        };
+        let build = |r: http::request::Builder| {
+            r.body(Full::new(Bytes::new()))
+                .map_err(|e| invalid(&e.to_string()))
+        };
+        let token = step(build(
+            Request::put(format!("{base}/latest/api/token"))
+                .header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
+        )?)
+        .await?;
+        let token = String::from_utf8_lossy(&token).trim().to_string();
+        let roles = step(build(
+            Request::get(format!("{base}/latest/meta-data/iam/security-credentials/"))
+                .header("x-aws-ec2-metadata-token", token.as_str()),
+        )?)
+        .await?;
+        let roles = String::from_utf8_lossy(&roles);
+        let role = roles
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.contains('/'))
+            .ok_or_else(|| AwsError::Credentials {
+                detail: "the instance has no IAM role".into(),
+            })?
+            .to_string();
+        let body = step(build(
+            Request::get(format!(
+                "{base}/latest/meta-data/iam/security-credentials/{role}"
+            ))
+            .header("x-aws-ec2-metadata-token", token.as_str()),
+        )?)
+        .await?;
+        parse_container(&body)
     }
 
     /// One signed JSON request (`X-Amz-Target: target`) to `service`.

@@ -7,7 +7,9 @@
 //! at every refresh; `AWS_ENDPOINT_URL_STS`, `AWS_ROLE_SESSION_NAME`);
 //! container credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI` with
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or `..._TOKEN`: EKS Pod
-//! Identity, ECS). Instance metadata (IMDSv2) is not supported yet.
+//! Identity, ECS); instance metadata, IMDSv2 (`AWS_EC2_METADATA_SERVICE_ENDPOINT`,
+//! default `http://169.254.169.254`; `AWS_EC2_METADATA_DISABLED=true` turns
+//! it off).
 //! Temporary credentials are refreshed five minutes before they expire
 //! (`client`).
 
@@ -66,6 +68,10 @@ pub(crate) enum Provider {
         token: Option<SecretString>,
         token_file: Option<PathBuf>,
     },
+    /// Instance metadata (IMDSv2) at this base URL.
+    Imds {
+        endpoint: String,
+    },
     /// No source was found; why, for the error.
     Missing(String),
 }
@@ -101,9 +107,17 @@ pub(crate) fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Provider {
             token_file: set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
         };
     }
-    Provider::Missing(
-        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity, ECS); instance metadata is not supported yet".into(),
-    )
+    if set("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Provider::Missing(
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity, ECS); instance metadata is off (AWS_EC2_METADATA_DISABLED)".into(),
+        );
+    }
+    Provider::Imds {
+        endpoint: set("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .unwrap_or_else(|| "http://169.254.169.254".into())
+            .trim_end_matches('/')
+            .to_string(),
+    }
 }
 
 /// The text of `<tag>...</tag>` in an STS XML answer.
@@ -214,7 +228,11 @@ mod tests {
             "http://169.254.170.23/v1/credentials",
         )]));
         assert!(matches!(p, Provider::Container { .. }));
-        assert!(matches!(from_env(&env(&[])), Provider::Missing(_)));
+        assert!(matches!(from_env(&env(&[])), Provider::Imds { .. }));
+        assert!(matches!(
+            from_env(&env(&[("AWS_EC2_METADATA_DISABLED", "true")])),
+            Provider::Missing(_)
+        ));
     }
 
     #[test]
