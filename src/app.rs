@@ -128,7 +128,7 @@ fn start(
     let audit = Arc::new(audit);
     let actions =
         ActionActor::new(settings.backoff, Arc::clone(&metrics), Arc::clone(&audit)).start();
-    let aws = crate::actors::aws::AwsActor::new(plan.aws_stores.clone()).start();
+    let aws = crate::actors::aws::AwsActor::new(plan.aws_stores.clone(), settings.breaker).start();
     let peers = Arc::new(Peers {
         aws,
         slots: Arc::new(tokio::sync::Semaphore::new(SYNC_SLOTS)),

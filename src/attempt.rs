@@ -80,7 +80,8 @@ impl SyncError {
     /// probe through again.
     fn breaker_retry_in(&self) -> Option<Duration> {
         match self {
-            SyncError::Vault(VaultError::CircuitOpen { retry_in, .. }) => Some(*retry_in),
+            SyncError::Vault(VaultError::CircuitOpen { retry_in, .. })
+            | SyncError::Aws(crate::aws::AwsError::CircuitOpen { retry_in, .. }) => Some(*retry_in),
             SyncError::Vault(VaultError::Login { source, .. }) => match **source {
                 VaultError::CircuitOpen { retry_in, .. } => Some(retry_in),
                 _ => None,

@@ -15,6 +15,7 @@
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
 //! | `attempt` | one sync attempt's failure: why, where, and the delay before the next |
+//! | [`breaker`] | the circuit breaker (gobreaker semantics), one per source endpoint |
 //! | [`backoff`] | retry delays, the forced-refresh budget |
 //! | `blocking` | the bounded blocking pool: file I/O and renders off the actor thread, under deadlines |
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
@@ -33,6 +34,7 @@ pub(crate) mod attempt;
 pub mod aws;
 pub mod backoff;
 pub(crate) mod blocking;
+pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod convert;

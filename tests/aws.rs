@@ -431,3 +431,47 @@ fn container_credentials_and_instance_metadata() {
         "credentials reached the log"
     );
 }
+
+/// An unreachable AWS endpoint opens that store's circuit breaker (its own,
+/// not Vault's): its secret then fails without a request, and a Vault
+/// secret beside it keeps syncing.
+#[test]
+fn an_unreachable_aws_endpoint_opens_its_own_breaker() {
+    let bao = require_bao!();
+    let vp = unique("aws-breaker");
+    bao.kv_put(&vp, json!({"v": "fine"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let config = one_secret(d, &dead, "gone").replacen(
+        "\"secrets\":[",
+        &format!(
+            "\"secrets\":[{{\"name\":\"from-vault\",\"path\":\"{vp}\",\"refreshInterval\":\"1s\",\"files\":[{{\"path\":\"{}\",\"key\":\"v\"}}]}},",
+            d.join("out/vault").display()
+        ),
+        1,
+    );
+    let s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("AWS_ACCESS_KEY_ID", "AKIADEAD"),
+            ("AWS_SECRET_ACCESS_KEY", "dead"),
+            ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "2"),
+        ],
+    );
+    s.wait_until(
+        Duration::from_secs(20),
+        "the AWS store's breaker opens",
+        || {
+            s.status()["secrets"]["db"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("circuit breaker of this AWS store is open"))
+        },
+    );
+    assert!(file_has(&d.join("out/vault"), "fine"));
+    assert_eq!(s.status()["vault"]["circuit_breaker"], "closed");
+    assert!(s.logs().contains("AWS calls of this store paused"));
+}

@@ -12,6 +12,7 @@ use actix::prelude::*;
 use crate::aws::client::AwsClient;
 use crate::aws::credentials::{self, Provider};
 use crate::aws::{AwsError, AwsStore};
+use crate::breaker::{BreakerSettings, State};
 use crate::plan::{Job, JobSource};
 use crate::secret::SecretData;
 
@@ -21,14 +22,17 @@ pub(crate) struct AwsActor {
     /// client could not be built answers its error.
     clients: HashMap<String, Result<Rc<AwsClient>, AwsError>>,
     provider: Provider,
+    /// Each store's breaker takes these (CIRCUIT_BREAKER_*).
+    breaker: BreakerSettings,
 }
 
 impl AwsActor {
-    pub(crate) fn new(stores: Vec<AwsStore>) -> Self {
+    pub(crate) fn new(stores: Vec<AwsStore>, breaker: BreakerSettings) -> Self {
         Self {
             stores,
             clients: HashMap::new(),
             provider: credentials::from_env(&|k| std::env::var(k).ok()),
+            breaker,
         }
     }
 
@@ -39,7 +43,7 @@ impl AwsActor {
             .map(|s| {
                 (
                     s.name.clone(),
-                    AwsClient::new(s.clone(), self.provider.clone()).map(Rc::new),
+                    AwsClient::new(s.clone(), self.provider.clone(), self.breaker).map(Rc::new),
                 )
             })
             .collect();
@@ -68,40 +72,38 @@ impl Actor for AwsActor {
     }
 }
 
-/// Read one AWS secret.
+/// Read one AWS secret; the answer comes with the store's breaker state
+/// after the read (`None`: the store has no client).
 #[derive(Message)]
-#[rtype(result = "Result<SecretData, AwsError>")]
+#[rtype(result = "(Result<SecretData, AwsError>, Option<State>)")]
 pub(crate) struct ReadAws(pub(crate) Arc<Job>);
 
 impl Handler<ReadAws> for AwsActor {
-    type Result = ResponseFuture<Result<SecretData, AwsError>>;
+    type Result = ResponseFuture<(Result<SecretData, AwsError>, Option<State>)>;
 
     fn handle(&mut self, msg: ReadAws, _: &mut Self::Context) -> Self::Result {
+        let internal = |detail: String| (Err(AwsError::Invalid { detail }), None);
         let JobSource::Aws { store, .. } = &msg.0.source else {
-            return Box::pin(async {
-                Err(AwsError::Invalid {
-                    detail: "internal: not an AWS secret".into(),
-                })
-            });
+            let r = internal("internal: not an AWS secret".into());
+            return Box::pin(async move { r });
         };
         let client = match self.clients.get(store) {
             Some(Ok(c)) => Rc::clone(c),
             Some(Err(e)) => {
                 let e = e.clone();
-                return Box::pin(async move { Err(e) });
+                return Box::pin(async move { (Err(e), None) });
             }
             None => {
-                let detail = format!("internal: no store {store:?}");
-                return Box::pin(async move { Err(AwsError::Invalid { detail }) });
+                let r = internal(format!("internal: no store {store:?}"));
+                return Box::pin(async move { r });
             }
         };
         Box::pin(async move {
             let JobSource::Aws { read, .. } = &msg.0.source else {
-                return Err(AwsError::Invalid {
-                    detail: "internal: not an AWS secret".into(),
-                });
+                return internal("internal: not an AWS secret".into());
             };
-            client.read(read).await
+            let res = client.read(read).await;
+            (res, Some(client.breaker_state()))
         })
     }
 }

@@ -605,9 +605,11 @@ async fn attempt(
     // The source: AWS stores through the AwsActor, the rest Vault.
     if let JobSource::Aws { .. } = job.source {
         let read = peers.aws.send(super::aws::ReadAws(Arc::clone(job))).await;
-        let data = match read {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => return (None, Err(SyncError::Aws(e)), None, Fetched::default()),
+        let (data, breaker) = match read {
+            Ok((Ok(d), breaker)) => (d, breaker),
+            Ok((Err(e), breaker)) => {
+                return (None, Err(SyncError::Aws(e)), breaker, Fetched::default())
+            }
             Err(_) => {
                 return (
                     None,
@@ -617,7 +619,7 @@ async fn attempt(
                 )
             }
         };
-        return render_and_write(job, peers, render_busy, data, None, None).await;
+        return render_and_write(job, peers, render_busy, data, None, breaker).await;
     }
     let reply = match peers
         .vault

@@ -3,7 +3,7 @@
 //! the answers of Secrets Manager and SSM decoded into a secret's fields.
 
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{header, Request};
@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::credentials::{parse_container, parse_sts, Creds, Provider};
 use super::{AwsError, AwsRead, AwsStore};
+use crate::breaker::{Breaker, BreakerSettings, Refusal, State};
 use crate::secret::SecretData;
 
 /// Longest wait for one answer.
@@ -33,11 +34,17 @@ pub(crate) struct AwsClient {
     store: AwsStore,
     provider: Provider,
     cached: RefCell<Option<Creds>>,
+    /// This store's endpoint's breaker (CIRCUIT_BREAKER_*, as Vault's).
+    breaker: RefCell<Breaker>,
 }
 
 impl AwsClient {
     /// Must be called inside the async runtime.
-    pub(crate) fn new(store: AwsStore, provider: Provider) -> Result<Self, AwsError> {
+    pub(crate) fn new(
+        store: AwsStore,
+        provider: Provider,
+        breaker: BreakerSettings,
+    ) -> Result<Self, AwsError> {
         let tls = crate::vault::tls::system_tls().map_err(|e| AwsError::Network {
             endpoint: store.region.clone(),
             detail: format!("TLS setup: {e}"),
@@ -58,6 +65,7 @@ impl AwsClient {
             store,
             provider,
             cached: RefCell::new(None),
+            breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
         })
     }
 
@@ -68,8 +76,38 @@ impl AwsClient {
         }
     }
 
-    /// Reads one secret.
+    /// The breaker's state now.
+    pub(crate) fn breaker_state(&self) -> State {
+        self.breaker.borrow_mut().state(Instant::now())
+    }
+
+    /// Reads one secret, through the store's circuit breaker.
     pub(crate) async fn read(&self, read: &AwsRead) -> Result<SecretData, AwsError> {
+        let permit = {
+            let mut b = self.breaker.borrow_mut();
+            let res = b.allow(Instant::now());
+            log_transitions(&self.store.name, &mut b);
+            res
+        };
+        let permit = permit.map_err(|r| match r {
+            Refusal::Open { retry_in } => AwsError::CircuitOpen {
+                state: "open",
+                retry_in,
+            },
+            Refusal::TooManyRequests => AwsError::CircuitOpen {
+                state: "half-open",
+                retry_in: Duration::ZERO,
+            },
+        })?;
+        let res = self.read_unguarded(read).await;
+        let ok = !matches!(&res, Err(e) if e.is_store_failure());
+        let mut b = self.breaker.borrow_mut();
+        b.record(permit, ok, Instant::now());
+        log_transitions(&self.store.name, &mut b);
+        res
+    }
+
+    async fn read_unguarded(&self, read: &AwsRead) -> Result<SecretData, AwsError> {
         match read {
             AwsRead::Secret { id, version } => {
                 let mut body = json!({ "SecretId": id });
@@ -367,6 +405,16 @@ impl AwsClient {
                 "no answer within {}s",
                 REQUEST_TIMEOUT.as_secs()
             ))),
+        }
+    }
+}
+
+fn log_transitions(store: &str, b: &mut Breaker) {
+    for t in b.take_transitions() {
+        if t.to == State::Open {
+            tracing::warn!(store, from = %t.from, to = %t.to, "circuit breaker opened: AWS calls of this store paused");
+        } else {
+            tracing::info!(store, from = %t.from, to = %t.to, "circuit breaker state changed");
         }
     }
 }

@@ -71,6 +71,11 @@ pub(crate) enum AwsError {
     Credentials { detail: String },
     #[error("AWS answered something unexpected ({detail})")]
     Invalid { detail: String },
+    #[error("the circuit breaker of this AWS store is {state}: no request sent (retry in {}s)", retry_in.as_secs())]
+    CircuitOpen {
+        state: &'static str,
+        retry_in: std::time::Duration,
+    },
 }
 
 impl AwsError {
@@ -82,6 +87,13 @@ impl AwsError {
             AwsError::Throttled { .. } => "throttled",
             AwsError::Network { .. } => "network",
             AwsError::Invalid { .. } => "invalid_response",
+            AwsError::CircuitOpen { .. } => "circuit_open",
         }
+    }
+
+    /// A failure of the store itself (no answer, throttling): it counts
+    /// toward the breaker; a refused key or a missing secret does not.
+    pub(crate) fn is_store_failure(&self) -> bool {
+        matches!(self, AwsError::Network { .. } | AwsError::Throttled { .. })
     }
 }

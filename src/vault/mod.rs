@@ -12,7 +12,8 @@
 //!   certificate), as `vault` takes it.
 
 pub mod auth;
-pub mod breaker;
+/// The circuit breaker (shared with the other sources: `crate::breaker`).
+pub use crate::breaker;
 pub mod client;
 pub mod error;
 pub mod kv;
