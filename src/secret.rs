@@ -57,23 +57,53 @@ impl fmt::Debug for SecretString {
     }
 }
 
-/// The fields of one secret as a source gave them, plus its version (KV
-/// v2's metadata version). A lease, where the source attached one, travels
-/// beside it (the source's own type), not in it.
+/// A secret's version as its source names it: KV v2's metadata version
+/// and SSM's parameter version are numbers, a Secrets Manager version is an
+/// id. Shown as it is in `/status`, logs and audit lines.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Version {
+    Number(u64),
+    Id(String),
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Version::Number(n) => write!(f, "{n}"),
+            Version::Id(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The fields of one secret as a source gave them, plus its version. A
+/// lease, where the source attached one, travels beside it (the source's
+/// own type), not in it.
 #[derive(Clone, Default)]
 pub struct SecretData {
     fields: Map<String, Value>,
-    version: Option<u64>,
+    version: Option<Version>,
 }
 
 impl SecretData {
     pub fn new(fields: Map<String, Value>, version: Option<u64>) -> Self {
-        Self { fields, version }
+        Self {
+            fields,
+            version: version.map(Version::Number),
+        }
     }
 
-    /// KV v2 metadata version; `None` for KV v1.
-    pub fn version(&self) -> Option<u64> {
-        self.version
+    /// With a version named by an id (Secrets Manager's `VersionId`).
+    pub(crate) fn with_version_id(mut self, id: Option<String>) -> Self {
+        if let Some(id) = id {
+            self.version = Some(Version::Id(id));
+        }
+        self
+    }
+
+    /// The version, if the source gave one (not for KV v1).
+    pub fn version(&self) -> Option<Version> {
+        self.version.clone()
     }
 
     /// Field names, safe to log.

@@ -45,7 +45,7 @@ pub(crate) struct SecretStatus {
     /// `permission_denied`, `circuit_open`, `render`, `write`, ...).
     pub(crate) last_error_kind: Option<&'static str>,
     pub(crate) consecutive_failures: u32,
-    pub(crate) version: Option<u64>,
+    pub(crate) version: Option<crate::secret::Version>,
     /// Unix seconds of the next planned attempt.
     pub(crate) next_attempt: Option<u64>,
     /// Has synced at least once since it was (re)started.
@@ -85,7 +85,7 @@ impl SecretStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SyncReport {
     Success {
-        version: Option<u64>,
+        version: Option<crate::secret::Version>,
         next_attempt: Duration,
     },
     Failure {
@@ -278,7 +278,7 @@ mod tests {
 
     fn ok() -> SyncReport {
         SyncReport::Success {
-            version: Some(2),
+            version: Some(crate::secret::Version::Number(2)),
             next_attempt: Duration::from_secs(60),
         }
     }
@@ -391,7 +391,7 @@ mod tests {
         b.apply("a", 1, fail(), now);
         b.apply("a", 1, ok(), now);
         let s = &b.secrets()["a"];
-        assert_eq!(s.version, Some(2));
+        assert_eq!(s.version, Some(crate::secret::Version::Number(2)));
         assert_eq!(s.last_success, Some(1000));
         assert_eq!(s.next_attempt, Some(1060));
         assert_eq!(s.consecutive_failures, 0);

@@ -597,7 +597,7 @@ async fn attempt(
     peers: &Peers,
     render_busy: &Arc<AtomicBool>,
 ) -> (
-    Option<Option<u64>>,
+    Option<Option<crate::secret::Version>>,
     Result<Vec<Written>, SyncError>,
     Option<State>,
     Fetched,
@@ -657,7 +657,7 @@ async fn render_and_write(
     lease: Option<Lease>,
     breaker: Option<State>,
 ) -> (
-    Option<Option<u64>>,
+    Option<Option<crate::secret::Version>>,
     Result<Vec<Written>, SyncError>,
     Option<State>,
     Fetched,

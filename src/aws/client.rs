@@ -538,7 +538,11 @@ fn secret_value(v: Value) -> Result<SecretData, AwsError> {
             "the answer has neither SecretString nor SecretBinary",
         ));
     }
-    Ok(SecretData::new(fields, None))
+    let version = v
+        .get("VersionId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(SecretData::new(fields, None).with_version_id(version))
 }
 
 /// JSON parsed within a budget (10 000 nodes), as Vault answers are.
@@ -606,8 +610,9 @@ mod tests {
     fn answers_become_fields_and_errors_keep_their_kind() {
         let d = secret_value(json!({"SecretString": "{\"password\":\"p\",\"n\":1}"})).unwrap();
         assert_eq!(d.field_bytes("password").unwrap(), b"p");
-        let d = secret_value(json!({"SecretString": "plain"})).unwrap();
+        let d = secret_value(json!({"SecretString": "plain", "VersionId": "v-1"})).unwrap();
         assert_eq!(d.field_bytes("value").unwrap(), b"plain");
+        assert_eq!(d.version().map(|v| v.to_string()).as_deref(), Some("v-1"));
         let d = secret_value(json!({"SecretBinary": "AAEC/w=="})).unwrap();
         assert_eq!(d.field_bytes("value").unwrap(), [0u8, 1, 2, 255]);
         let nf = classify(

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use serde_json::{json, Map, Value};
 
 use crate::fs::WriteTarget;
+use crate::secret::Version;
 
 /// Where audit lines go.
 pub(crate) struct Audit {
@@ -50,7 +51,7 @@ impl Audit {
         })
     }
 
-    pub(crate) fn secret_read(&self, secret: &str, path: &str, version: Option<u64>) {
+    pub(crate) fn secret_read(&self, secret: &str, path: &str, version: Option<&Version>) {
         self.emit(|| {
             json!({
                 "event": "secret_read",
@@ -61,7 +62,7 @@ impl Audit {
         });
     }
 
-    pub(crate) fn file_written(&self, secret: &str, file: &WriteTarget, version: Option<u64>) {
+    pub(crate) fn file_written(&self, secret: &str, file: &WriteTarget, version: Option<&Version>) {
         self.emit(|| {
             json!({
                 "event": "file_written",
@@ -207,7 +208,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("audit.log");
         let a = Audit::new(true, Some(&p)).unwrap();
-        a.secret_read("db", "secret/data/db", Some(3));
+        a.secret_read(
+            "db",
+            "secret/data/db",
+            Some(&crate::secret::Version::Number(3)),
+        );
         a.file_written(
             "db",
             &WriteTarget {
@@ -217,7 +222,7 @@ mod tests {
                 group: None,
                 in_place: false,
             },
-            Some(3),
+            Some(&crate::secret::Version::Number(3)),
         );
         let text = std::fs::read_to_string(&p).unwrap();
         let lines: Vec<Value> = text

@@ -24,9 +24,9 @@ use crate::vault::VaultError;
 pub(crate) struct AttemptFinished<'a> {
     pub(crate) job: &'a Job,
     pub(crate) took: Duration,
-    /// `Some(version)` once the secret was read from Vault (the version is
+    /// `Some(version)` once the secret was read from its source (the version is
     /// `None` for KV v1), whatever happened after.
-    pub(crate) read: Option<Option<u64>>,
+    pub(crate) read: Option<Option<crate::secret::Version>>,
     /// Per file, in the job's order; or why the attempt failed.
     pub(crate) outcome: &'a Result<Vec<Written>, SyncError>,
     /// The breaker state the read saw (`None`: the Vault actor did not answer).
@@ -47,9 +47,9 @@ impl AttemptFinished<'_> {
         span: &tracing::Span,
     ) -> SyncReport {
         let job = self.job;
-        let version = self.read.flatten();
+        let version = self.read.clone().flatten();
         if self.read.is_some() {
-            audit.secret_read(&job.name, &job.display_path, version);
+            audit.secret_read(&job.name, &job.display_path, version.as_ref());
         }
         // The targets this attempt replaced, in the job's order (one pass
         // serves the audit lines, the counter and the log line).
@@ -64,7 +64,7 @@ impl AttemptFinished<'_> {
             Err(_) => Vec::new(),
         };
         for target in &changed {
-            audit.file_written(&job.name, target, version);
+            audit.file_written(&job.name, target, version.as_ref());
         }
         if let Ok(written) = self.outcome {
             let busy = written
@@ -89,11 +89,11 @@ impl AttemptFinished<'_> {
         match self.outcome {
             Ok(_) => {
                 if changed.is_empty() {
-                    tracing::debug!(secret = %job.name, version, "secret unchanged");
+                    tracing::debug!(secret = %job.name, version = version.as_ref().map(tracing::field::display), "secret unchanged");
                 } else {
                     tracing::info!(
                         secret = %job.name,
-                        version,
+                        version = version.as_ref().map(tracing::field::display),
                         files_changed = changed.len(),
                         files = ?changed.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>(),
                         "secret synced"

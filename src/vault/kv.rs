@@ -124,12 +124,15 @@ mod tests {
     fn decodes_v2_and_v1() {
         let v2 = br#"{"data":{"data":{"u":"x","n":1},"metadata":{"version":7}}}"#;
         let d = parse_read(KvVersion::V2, v2, 100).unwrap();
-        assert_eq!(d.version(), Some(7));
+        assert_eq!(d.version(), Some(crate::secret::Version::Number(7)));
         assert_eq!(d.field_bytes("u").unwrap(), b"x");
         let v1 = br#"{"data":{"u":"x"},"lease_duration":2764800}"#;
         let d = parse_read(KvVersion::V1, v1, 100).unwrap();
         assert_eq!(
-            (d.version(), d.field_bytes("u").unwrap()),
+            (
+                d.version().map(|v| v.to_string()),
+                d.field_bytes("u").unwrap()
+            ),
             (None, b"x".to_vec())
         );
     }
