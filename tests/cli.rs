@@ -408,6 +408,7 @@ fn every_example_config_names_the_schema() {
         "k8s/configmap.yaml",
         "k8s/deployment-native-sidecar-signal.yaml",
         "k8s/deployment-native-sidecar-http.yaml",
+        "k8s/deployment-aws-irsa.yaml",
     ] {
         let text = std::fs::read_to_string(root.join(f)).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
@@ -418,7 +419,7 @@ fn every_example_config_names_the_schema() {
             }
         }
     }
-    assert_eq!(configmaps, 3);
+    assert_eq!(configmaps, 4);
 }
 
 /// `secrets-sync schema` prints the committed schema, a draft-7 JSON Schema
@@ -509,4 +510,23 @@ fn check_refuses_template_files_of_the_system() {
         err.contains("templateFile") && err.contains("under /proc"),
         "{err}"
     );
+}
+
+/// The AWS example's config (Vault and AWS stores in one file) passes
+/// `check` as shipped.
+#[test]
+fn the_aws_example_config_passes_check() {
+    use serde::Deserialize;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("k8s/deployment-aws-irsa.yaml")).unwrap();
+    let cm = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap");
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("config.yaml");
+    std::fs::write(&p, cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let (code, out, err) = check(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 secrets"), "{out}");
 }
