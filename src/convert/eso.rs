@@ -37,13 +37,13 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
         return;
     }
     let name = str_at(d, &["metadata", "name"]).unwrap_or("?").to_string();
-    let Some(vault) = d
-        .get("spec")
-        .and_then(|s| s.get("provider"))
-        .and_then(|p| p.get("vault"))
-    else {
+    let provider = d.get("spec").and_then(|s| s.get("provider"));
+    if let Some(aws) = provider.and_then(|p| p.get("aws")) {
+        return read_aws_store(draft, &name, aws);
+    }
+    let Some(vault) = provider.and_then(|p| p.get("vault")) else {
         draft.problems.push(format!(
-            "SecretStore {name}: its provider is not vault; secrets-sync reads Vault/OpenBao only"
+            "SecretStore {name}: its provider is neither vault nor aws; secrets-sync reads Vault/OpenBao and AWS"
         ));
         return;
     };
@@ -106,9 +106,49 @@ pub(super) fn read_store(draft: &mut Draft, d: &Value) {
     st.auth = fields;
 }
 
+/// The AWS provider of a SecretStore: Secrets Manager or Parameter Store in
+/// a region; its credentials become notes (secrets-sync takes AWS's own
+/// chain from the environment).
+fn read_aws_store(draft: &mut Draft, name: &str, aws: &Value) {
+    let ssm = match str_at(aws, &["service"]) {
+        Some("SecretsManager") | None => false,
+        Some("ParameterStore") => true,
+        Some(other) => {
+            draft.problems.push(format!(
+                "SecretStore {name}: the AWS service {other:?} has no counterpart (SecretsManager, ParameterStore)"
+            ));
+            return;
+        }
+    };
+    if aws.get("role").is_some() {
+        draft.problems.push(format!(
+            "SecretStore {name}: assuming a further role (role) has no counterpart; the pod's own credentials are used"
+        ));
+    }
+    let auth = aws.get("auth");
+    if auth.and_then(|a| a.get("jwt")).is_some() {
+        draft.notes.push(format!(
+            "SecretStore {name}: IRSA: give the pod's ServiceAccount the eks.amazonaws.com/role-arn annotation (EKS then sets AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+        ));
+    } else if auth.and_then(|a| a.get("secretRef")).is_some() {
+        draft.notes.push(format!(
+            "SecretStore {name}: the access keys were in a Kubernetes Secret; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ));
+    }
+    draft.aws_stores.insert(
+        name.to_string(),
+        super::AwsStoreDraft {
+            region: str_at(aws, &["region"]).map(str::to_string),
+            ssm,
+        },
+    );
+}
+
 /// A `data[]` item: the Secret key, the Vault path and field.
 struct Item {
     secret_key: String,
+    /// AWS Secrets Manager: `remoteRef.version`.
+    version: Option<String>,
     path: String,
     property: Option<String>,
     base64: bool,
@@ -124,6 +164,9 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
         draft.problems.push(format!("{loc}: has no spec"));
         return;
     };
+    // The SecretStore it reads, when that store is an AWS one: (name, SSM?).
+    let aws_store: Option<(String, bool)> = str_at(spec, &["secretStoreRef", "name"])
+        .and_then(|n| draft.aws_stores.get(n).map(|a| (n.to_string(), a.ssm)));
     let target = str_at(spec, &["target", "name"])
         .unwrap_or(&name)
         .to_string();
@@ -173,6 +216,9 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
             continue;
         };
         for unsupported in ["version", "conversionStrategy", "metadataPolicy"] {
+            if unsupported == "version" && aws_store.is_some() {
+                continue;
+            }
             if let Some(v) = it.get("remoteRef").and_then(|r| r.get(unsupported)) {
                 let harmless = matches!(
                     (unsupported, v.as_str()),
@@ -196,9 +242,22 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
                 false
             }
         };
+        if aws_store.as_ref().is_some_and(|(_, ssm)| *ssm)
+            && str_at(it, &["remoteRef", "property"]).is_some()
+        {
+            draft.problems.push(format!(
+                "{iloc}: a property of an SSM parameter has no counterpart (secrets-sync gives the parameter's value as the field value); left out"
+            ));
+            continue;
+        }
         items.push(Item {
             secret_key: key.to_string(),
-            path: path.trim_matches('/').to_string(),
+            version: str_at(it, &["remoteRef", "version"]).map(str::to_string),
+            path: if aws_store.as_ref().is_some_and(|(_, ssm)| *ssm) {
+                path.to_string()
+            } else {
+                path.trim_matches('/').to_string()
+            },
             property: str_at(it, &["remoteRef", "property"]).map(str::to_string),
             base64,
         });
@@ -236,10 +295,18 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
         .flatten()
         .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
         .collect();
-    let source = |draft: &Draft, path: &str| Source::Kv {
-        mount: draft.mount(),
-        path: path.to_string(),
-        v2: draft.kv2(),
+    let source = |draft: &Draft, path: &str| match &aws_store {
+        Some((store, ssm)) => Source::Aws {
+            store: store.clone(),
+            ssm: *ssm,
+            key: path.to_string(),
+            version: None,
+        },
+        None => Source::Kv {
+            mount: draft.mount(),
+            path: path.to_string(),
+            v2: draft.kv2(),
+        },
     };
     if entries.is_empty() || merge {
         // Each data item is a file holding one field (or the JSON of all).
@@ -250,15 +317,27 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
                     .push(super::escapes(&loc, "secretKey", &it.secret_key));
                 continue;
             }
+            let ssm = aws_store.as_ref().is_some_and(|(_, ssm)| *ssm);
             let file = File {
                 path: join(&dir, &it.secret_key),
-                key: it.property.clone().unwrap_or_else(|| it.secret_key.clone()),
+                key: match (&it.property, ssm, aws_store.is_some()) {
+                    (Some(p), false, _) => p.clone(),
+                    (_, true, _) | (None, false, true) => "value".into(),
+                    (None, false, false) => it.secret_key.clone(),
+                },
                 mode: None,
                 base64: it.base64,
             };
-            let entry = match &it.property {
-                Some(_) => Entry::Field,
-                None => {
+            let entry = match (&it.property, ssm) {
+                (Some(_), _) | (None, true) => Entry::Field,
+                (None, false) if aws_store.is_some() => {
+                    draft.notes.push(format!(
+                        "{loc}: {} takes the Secrets Manager secret's field \"value\" (a plain SecretString); a JSON secret needs a property per key",
+                        it.secret_key
+                    ));
+                    Entry::Field
+                }
+                (None, false) => {
                     draft.notes.push(format!(
                         "{loc}: {} holds the whole secret as JSON (keys sorted; ESO's Go encoder also escapes <, > and & as \\u003c...)",
                         it.secret_key
@@ -266,7 +345,11 @@ pub(super) fn read(draft: &mut Draft, loc: &str, d: &Value, several: bool) {
                     Entry::Template("{{ secret | json_encode() }}".into())
                 }
             };
-            draft.add(&name, source(draft, &it.path), entry, file, refresh.clone());
+            let mut src = source(draft, &it.path);
+            if let Source::Aws { version, .. } = &mut src {
+                version.clone_from(&it.version);
+            }
+            draft.add(&name, src, entry, file, refresh.clone());
         }
         if entries.is_empty() && !extracts.is_empty() {
             draft.problems.push(format!(

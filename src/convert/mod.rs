@@ -156,6 +156,22 @@ enum Source {
         ip_sans: Vec<String>,
         ttl: Option<String>,
     },
+    /// A secret of an AWS store (`secretStores`): Secrets Manager (`path`)
+    /// or SSM (`parameter`).
+    Aws {
+        store: String,
+        ssm: bool,
+        key: String,
+        version: Option<String>,
+    },
+}
+
+/// An AWS provider of a SecretStore.
+#[derive(Debug, Clone)]
+pub(super) struct AwsStoreDraft {
+    pub(super) region: Option<String>,
+    /// ParameterStore (else SecretsManager).
+    pub(super) ssm: bool,
 }
 
 /// One file of a secret.
@@ -198,6 +214,8 @@ pub(crate) struct Draft {
     /// The directory of the input being read.
     base_dir: std::path::PathBuf,
     store: Store,
+    /// AWS providers of SecretStores, by the SecretStore's name.
+    aws_stores: std::collections::BTreeMap<String, AwsStoreDraft>,
     secrets: Vec<Secret>,
     /// (name, argv) of `exec` actions.
     actions: Vec<(String, Vec<String>)>,
@@ -211,6 +229,7 @@ impl Draft {
             opts: opts.clone(),
             base_dir: std::path::PathBuf::new(),
             store: Store::default(),
+            aws_stores: std::collections::BTreeMap::new(),
             secrets: Vec::new(),
             actions: Vec::new(),
             problems: Vec::new(),
@@ -420,6 +439,26 @@ impl Draft {
             .iter()
             .map(|s| secret_yaml(s, &mount, kv2))
             .collect();
+        let used: std::collections::BTreeSet<&str> = self
+            .secrets
+            .iter()
+            .filter_map(|s| match &s.source {
+                Source::Aws { store, .. } => Some(store.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !used.is_empty() {
+            let mut stores = Mapping::new();
+            for name in used {
+                let mut st = Mapping::new();
+                st.insert("provider".into(), "aws".into());
+                if let Some(r) = self.aws_stores.get(name).and_then(|a| a.region.as_deref()) {
+                    st.insert("region".into(), r.into());
+                }
+                stores.insert(name.into(), Value::Mapping(st));
+            }
+            root.insert("secretStores".into(), Value::Mapping(stores));
+        }
         root.insert("secrets".into(), Value::Sequence(secrets));
         if !self.actions.is_empty() {
             let mut actions = Mapping::new();
@@ -527,6 +566,21 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
             }
             if *v2 != store_kv2 {
                 m.insert("kvVersion".into(), if *v2 { "v2" } else { "v1" }.into());
+            }
+        }
+        Source::Aws {
+            store,
+            ssm,
+            key,
+            version,
+        } => {
+            m.insert("store".into(), store.as_str().into());
+            m.insert(
+                if *ssm { "parameter" } else { "path" }.into(),
+                key.as_str().into(),
+            );
+            if let Some(v) = version {
+                m.insert("version".into(), v.as_str().into());
             }
         }
         Source::Dynamic { path, params } => {

@@ -449,3 +449,64 @@ spec:
         "{# not a comment here #}pw"
     );
 }
+
+/// ExternalSecrets whose SecretStore is AWS Secrets Manager or Parameter
+/// Store become secrets of AWS stores; the config passes check.
+#[test]
+fn eso_aws_stores_become_secret_stores() {
+    let c = run(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {name: aws-sm}
+spec:
+  provider:
+    aws: {service: SecretsManager, region: eu-west-1, auth: {jwt: {serviceAccountRef: {name: app}}}}
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {name: aws-ssm}
+spec:
+  provider:
+    aws: {service: ParameterStore, region: eu-west-1}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: db}
+spec:
+  secretStoreRef: {name: aws-sm, kind: SecretStore}
+  data:
+  - {secretKey: password, remoteRef: {key: prod/db, property: password, version: AWSPREVIOUS}}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: flags}
+spec:
+  secretStoreRef: {name: aws-ssm, kind: SecretStore}
+  data:
+  - {secretKey: checkout, remoteRef: {key: /prod/flags/checkout}}
+"#,
+        &Options::default(),
+    );
+    assert!(c.problems.is_empty(), "{:?}\n{}", c.problems, c.config);
+    let y = yaml(&c);
+    assert_eq!(y["secretStores"]["aws-sm"]["provider"], "aws");
+    assert_eq!(y["secretStores"]["aws-sm"]["region"], "eu-west-1");
+    let secrets = y["secrets"].as_sequence().unwrap();
+    let db = secrets.iter().find(|s| s["path"] == "prod/db").unwrap();
+    assert_eq!(db["store"], "aws-sm");
+    assert_eq!(db["version"], "AWSPREVIOUS");
+    assert_eq!(db["files"][0]["key"], "password");
+    let flags = secrets
+        .iter()
+        .find(|s| s["parameter"] == "/prod/flags/checkout")
+        .unwrap();
+    assert_eq!(flags["store"], "aws-ssm");
+    assert_eq!(flags["files"][0]["key"], "value");
+    assert!(c
+        .notes
+        .iter()
+        .any(|n| n.contains("eks.amazonaws.com/role-arn")));
+    let cfg = loads(&c);
+    assert_eq!(cfg.aws_stores.len(), 2);
+}
