@@ -29,6 +29,7 @@
 
 pub(crate) mod bounded;
 mod functions;
+pub(crate) mod golex;
 
 use tera::{Context, Tera};
 use zeroize::Zeroizing;
@@ -448,7 +449,14 @@ pub fn translate_go(source: &str) -> String {
         };
         out.push_str(&rest[..open + 2]);
         let inner_start = open + 2;
-        match rest[inner_start..].find(closer) {
+        // A Go action ends at the first `}}` outside a string (the shared
+        // lexer's rule); a Tera tag at its `%}`.
+        let end = if closer == "}}" {
+            golex::find_close(&rest[inner_start..])
+        } else {
+            rest[inner_start..].find(closer)
+        };
+        match end {
             Some(len) => {
                 let action = translate_action(&rest[inner_start..inner_start + len]);
                 if closer == "}}" {
@@ -911,6 +919,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("range"), "{e}");
+    }
+
+    #[test]
+    fn a_closing_brace_pair_inside_a_string_does_not_end_the_action() {
+        assert_eq!(
+            render_one(
+                r#"{{ .a | replace(from="}}", to="!") }}"#,
+                json!({"a": "x}}y"})
+            )
+            .unwrap(),
+            "x!y"
+        );
     }
 
     #[test]
