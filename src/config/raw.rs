@@ -2,16 +2,18 @@
 //! validation. Unknown fields are rejected so that a typo such as
 //! `refreshIntervall` is an error instead of a silently ignored line.
 //!
-//! These types are also the source of the config's JSON Schema
+//! They also serialise (`convert` writes the configs it makes through
+//! them, so the file's fields have one source). These types are also the
+//! source of the config's JSON Schema
 //! (`schema/secrets-sync.schema.json`, made by the test in
 //! [`super::schema`]): a field's doc comment is its description in an
 //! editor, so it is written for the user of the file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A secrets-sync configuration file. Any string may hold `${VAR}`,
 /// `${VAR:-default}` (from the environment) and `$$` (a literal `$`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, schemars(title = "secrets-sync configuration"))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -33,7 +35,7 @@ pub struct RawConfig {
 }
 
 /// The Vault/OpenBao server, its TLS and the default credentials.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawStore {
@@ -95,7 +97,7 @@ pub struct RawStore {
 /// A named credential set: its own auth method and credentials.
 // The auth fields of `RawStore` again: serde's `flatten` does not combine
 // with `deny_unknown_fields`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCredentialSet {
@@ -119,7 +121,7 @@ pub struct RawCredentialSet {
 
 /// One secret: where it is read (`path`/`key`, `dynamic` or `pki`) and the
 /// files it becomes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, schemars(extend("required" = ["name", "files"])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -175,7 +177,7 @@ pub struct RawSecret {
 }
 
 /// A named store (`secretStores.NAME`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawNamedStore {
@@ -189,7 +191,7 @@ pub struct RawNamedStore {
 }
 
 /// `dynamic:` of a secret: one request to any API path.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawDynamic {
@@ -207,7 +209,7 @@ pub struct RawDynamic {
 }
 
 /// `pki:` of a secret: a certificate issued by a PKI role.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPki {
@@ -234,7 +236,7 @@ pub struct RawPki {
 }
 
 /// One change action: exactly one of `signal`, `exec`, `http`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawAction {
@@ -265,7 +267,7 @@ pub struct RawAction {
 }
 
 /// `http:` of an action: one request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpAction {
@@ -280,7 +282,7 @@ pub struct RawHttpAction {
 }
 
 /// Templates of a secret.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawTemplate {
@@ -293,7 +295,7 @@ pub struct RawTemplate {
 }
 
 /// One file a secret is written to.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {

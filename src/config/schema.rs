@@ -155,12 +155,20 @@ fn generate() -> String {
     text
 }
 
-/// `"default": null`, which `#[serde(default)]` on an optional field adds,
-/// says nothing and would make an editor offer `null`.
+/// `"default"`s that `#[serde(default)]` adds: `null` on an optional
+/// field says nothing and would make an editor offer `null`; an empty list
+/// or mapping, or a whole struct of unset fields (the types also serialise,
+/// for `convert`), say as little.
 fn drop_null_defaults(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            if o.get("default").is_some_and(Value::is_null) {
+            let empty = |d: &Value| match d {
+                Value::Null => true,
+                Value::Array(a) => a.is_empty(),
+                Value::Object(_) => true,
+                _ => false,
+            };
+            if o.get("default").is_some_and(empty) {
                 o.remove("default");
             }
             o.values_mut().for_each(drop_null_defaults);

@@ -430,15 +430,9 @@ impl Draft {
 
     /// The config as YAML, headed by the schema line and where it came from.
     fn to_yaml(&self, input_name: &str) -> String {
-        let mut root = Mapping::new();
-        root.insert("secretStore".into(), Value::Mapping(self.store_yaml()));
+        use crate::config::raw::{RawAction, RawConfig, RawNamedStore};
         let mount = self.mount();
         let kv2 = self.kv2();
-        let secrets: Vec<Value> = self
-            .secrets
-            .iter()
-            .map(|s| secret_yaml(s, &mount, kv2))
-            .collect();
         let used: std::collections::BTreeSet<&str> = self
             .secrets
             .iter()
@@ -447,32 +441,39 @@ impl Draft {
                 _ => None,
             })
             .collect();
-        if !used.is_empty() {
-            let mut stores = Mapping::new();
-            for name in used {
-                let mut st = Mapping::new();
-                st.insert("provider".into(), "aws".into());
-                if let Some(r) = self.aws_stores.get(name).and_then(|a| a.region.as_deref()) {
-                    st.insert("region".into(), r.into());
-                }
-                stores.insert(name.into(), Value::Mapping(st));
-            }
-            root.insert("secretStores".into(), Value::Mapping(stores));
-        }
-        root.insert("secrets".into(), Value::Sequence(secrets));
-        if !self.actions.is_empty() {
-            let mut actions = Mapping::new();
-            for (name, argv) in &self.actions {
-                let mut a = Mapping::new();
-                a.insert(
-                    "exec".into(),
-                    Value::Sequence(argv.iter().map(|s| s.as_str().into()).collect()),
-                );
-                actions.insert(name.as_str().into(), Value::Mapping(a));
-            }
-            root.insert("actions".into(), Value::Mapping(actions));
-        }
-        let mut root = Value::Mapping(root);
+        let config = RawConfig {
+            secret_store: self.raw_store(),
+            secret_stores: used
+                .into_iter()
+                .map(|name| {
+                    let store = RawNamedStore {
+                        provider: Some("aws".into()),
+                        region: self.aws_stores.get(name).and_then(|a| a.region.clone()),
+                        endpoint: None,
+                    };
+                    (name.to_string(), store)
+                })
+                .collect(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| raw_secret(s, &mount, kv2))
+                .collect(),
+            actions: self
+                .actions
+                .iter()
+                .map(|(name, argv)| {
+                    let action = RawAction {
+                        exec: Some(argv.clone()),
+                        ..RawAction::default()
+                    };
+                    (name.clone(), action)
+                })
+                .collect(),
+        };
+        // The config's own types, serialised; what is unset is left out.
+        let mut root = serde_yaml::to_value(&config).unwrap_or(Value::Null);
+        prune(&mut root);
         escape_dollars(&mut root);
         let body = serde_yaml::to_string(&root).unwrap_or_default();
         let source = input_name.replace(['\n', '\r'], " ");
@@ -481,38 +482,37 @@ impl Draft {
         )
     }
 
-    fn store_yaml(&self) -> Mapping {
+    /// `secretStore` as the config's type.
+    fn raw_store(&self) -> crate::config::raw::RawStore {
+        use crate::config::raw::RawStore;
         let s = &self.store;
-        let mut m = Mapping::new();
-        m.insert(
-            "address".into(),
-            s.address
-                .clone()
-                .unwrap_or_else(|| env_ref("VAULT_ADDR"))
-                .into(),
-        );
-        if let Some(ns) = &s.namespace {
-            m.insert("namespace".into(), ns.as_str().into());
-        }
+        let mut r = RawStore {
+            address: Some(s.address.clone().unwrap_or_else(|| env_ref("VAULT_ADDR"))),
+            namespace: s.namespace.clone(),
+            ca_cert: s.ca_cert.clone(),
+            skip_verify: s.skip_verify,
+            mount_path: Some(self.mount()),
+            kv_version: Some(if self.kv2() { "v2" } else { "v1" }.into()),
+            ..RawStore::default()
+        };
         if !s.auth.iter().any(|(k, _)| *k == "authMethod") {
-            m.insert("authMethod".into(), "token".into());
-            m.insert("token".into(), env_ref("VAULT_TOKEN").into());
+            r.auth_method = Some("token".into());
+            r.token = Some(env_ref("VAULT_TOKEN"));
         }
         for (k, v) in &s.auth {
-            m.insert((*k).into(), v.as_str().into());
+            let field = match *k {
+                "authMethod" => &mut r.auth_method,
+                "token" => &mut r.token,
+                "roleId" => &mut r.role_id,
+                "secretId" => &mut r.secret_id,
+                "authMountPath" => &mut r.auth_mount_path,
+                "role" => &mut r.role,
+                "tokenPath" => &mut r.token_path,
+                _ => continue,
+            };
+            *field = Some(v.clone());
         }
-        if let Some(ca) = &s.ca_cert {
-            m.insert("caCert".into(), ca.as_str().into());
-        }
-        if let Some(skip) = s.skip_verify {
-            m.insert("skipVerify".into(), skip.into());
-        }
-        m.insert("mountPath".into(), self.mount().into());
-        m.insert(
-            "kvVersion".into(),
-            if self.kv2() { "v2" } else { "v1" }.into(),
-        );
-        m
+        r
     }
 }
 
@@ -554,18 +554,21 @@ fn fields_as_templates(s: &Secret) -> (Vec<(String, String)>, Vec<File>) {
     (templates, files)
 }
 
-fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
+fn raw_secret(s: &Secret, store_mount: &str, store_kv2: bool) -> crate::config::raw::RawSecret {
+    use crate::config::raw::{RawDynamic, RawFile, RawPki, RawSecret, RawTemplate};
     let (templates, files) = fields_as_templates(s);
-    let mut m = Mapping::new();
-    m.insert("name".into(), s.name.as_str().into());
+    let mut r = RawSecret {
+        name: Some(s.name.clone()),
+        ..RawSecret::default()
+    };
     match &s.source {
         Source::Kv { mount, path, v2 } => {
-            m.insert("path".into(), path.as_str().into());
+            r.path = Some(path.clone());
             if mount != store_mount {
-                m.insert("mountPath".into(), mount.as_str().into());
+                r.mount_path = Some(mount.clone());
             }
             if *v2 != store_kv2 {
-                m.insert("kvVersion".into(), if *v2 { "v2" } else { "v1" }.into());
+                r.kv_version = Some(if *v2 { "v2" } else { "v1" }.into());
             }
         }
         Source::Aws {
@@ -574,27 +577,28 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
             key,
             version,
         } => {
-            m.insert("store".into(), store.as_str().into());
-            m.insert(
-                if *ssm { "parameter" } else { "path" }.into(),
-                key.as_str().into(),
-            );
-            if let Some(v) = version {
-                m.insert("version".into(), v.as_str().into());
+            r.store = Some(store.clone());
+            if *ssm {
+                r.parameter = Some(key.clone());
+            } else {
+                r.path = Some(key.clone());
             }
+            r.version = version.clone();
         }
         Source::Dynamic { path, params } => {
-            let mut d = Mapping::new();
-            d.insert("path".into(), path.as_str().into());
+            let mut d = RawDynamic {
+                path: Some(path.clone()),
+                ..RawDynamic::default()
+            };
             if !params.is_empty() {
-                d.insert("method".into(), "POST".into());
+                d.method = Some("POST".into());
                 let mut p = Mapping::new();
                 for (k, v) in params {
                     p.insert(k.as_str().into(), v.as_str().into());
                 }
-                d.insert("parameters".into(), Value::Mapping(p));
+                d.parameters = Some(Value::Mapping(p));
             }
-            m.insert("dynamic".into(), Value::Mapping(d));
+            r.dynamic = Some(d);
         }
         Source::Pki {
             path,
@@ -603,26 +607,19 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
             ip_sans,
             ttl,
         } => {
-            let mut p = Mapping::new();
-            p.insert("path".into(), path.as_str().into());
-            p.insert("commonName".into(), common_name.as_str().into());
-            let list =
-                |v: &Vec<String>| Value::Sequence(v.iter().map(|s| s.as_str().into()).collect());
-            if !alt_names.is_empty() {
-                p.insert("altNames".into(), list(alt_names));
-            }
-            if !ip_sans.is_empty() {
-                p.insert("ipSans".into(), list(ip_sans));
-            }
-            if let Some(t) = ttl {
-                p.insert("ttl".into(), t.as_str().into());
-            }
-            m.insert("pki".into(), Value::Mapping(p));
+            r.pki = Some(RawPki {
+                path: Some(path.clone()),
+                common_name: Some(common_name.clone()),
+                alt_names: alt_names.clone(),
+                ip_sans: ip_sans.clone(),
+                ttl: ttl.clone(),
+                renew_before: None,
+            });
         }
     }
-    if let Some(r) = &s.refresh {
+    if let Some(refresh) = &s.refresh {
         if !matches!(s.source, Source::Pki { .. }) {
-            m.insert("refreshInterval".into(), r.as_str().into());
+            r.refresh_interval = Some(refresh.clone());
         }
     }
     if !templates.is_empty() {
@@ -630,31 +627,49 @@ fn secret_yaml(s: &Secret, store_mount: &str, store_kv2: bool) -> Value {
         for (k, t) in &templates {
             data.insert(k.as_str().into(), t.as_str().into());
         }
-        let mut tm = Mapping::new();
-        tm.insert("data".into(), Value::Mapping(data));
-        m.insert("template".into(), Value::Mapping(tm));
+        r.template = Some(RawTemplate { data });
     }
-    let files: Vec<Value> = files
+    r.files = files
         .iter()
-        .map(|f| {
-            let mut fm = Mapping::new();
-            fm.insert("path".into(), f.path.as_str().into());
-            fm.insert("key".into(), f.key.as_str().into());
-            fm.insert("mode".into(), f.mode.as_deref().unwrap_or("0600").into());
-            if f.base64 {
-                fm.insert("encoding".into(), "base64".into());
-            }
-            Value::Mapping(fm)
+        .map(|f| RawFile {
+            path: Some(f.path.clone()),
+            key: Some(f.key.clone()),
+            mode: Some(f.mode.as_deref().unwrap_or("0600").into()),
+            encoding: f.base64.then(|| "base64".into()),
+            ..RawFile::default()
         })
         .collect();
-    m.insert("files".into(), Value::Sequence(files));
-    if !s.on_change.is_empty() {
-        m.insert(
-            "onChange".into(),
-            Value::Sequence(s.on_change.iter().map(|a| a.as_str().into()).collect()),
-        );
+    r.on_change = s.on_change.clone();
+    r
+}
+
+/// Leaves out what is unset: `null`s, and empty lists and mappings (which
+/// the config reads as absent), except a template's entries.
+fn prune(v: &mut Value) {
+    match v {
+        Value::Mapping(m) => {
+            let keys: Vec<Value> = m.keys().cloned().collect();
+            for k in keys {
+                let drop = match m.get_mut(&k) {
+                    Some(child) => {
+                        prune(child);
+                        match child {
+                            Value::Null => true,
+                            Value::Sequence(s) => s.is_empty(),
+                            Value::Mapping(c) => c.is_empty(),
+                            _ => false,
+                        }
+                    }
+                    None => false,
+                };
+                if drop {
+                    m.remove(&k);
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(prune),
+        _ => {}
     }
-    Value::Mapping(m)
 }
 
 /// Is `name` a file name (or, with `subdirs`, a relative path) that stays
