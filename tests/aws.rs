@@ -134,6 +134,9 @@ fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
     bao.kv_put(&vp, json!({"v": "from-openbao"}));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let audit = d.join("audit.log");
+    let audit_s = audit.display().to_string();
+    let (otlp, spans) = common::otlp_sink();
     let s = Sync::start(
         d,
         &aws_config(d, &m.url, &vp, &id),
@@ -143,6 +146,10 @@ fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
             ("AWS_ACCESS_KEY_ID", &key),
             ("AWS_SECRET_ACCESS_KEY", &secret),
             ("LOG_LEVEL", "trace"),
+            ("AUDIT_LOG_FILE", audit_s.as_str()),
+            ("ENABLE_TRACING", "true"),
+            ("OTEL_EXPORTER_ENDPOINT", otlp.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
     s.wait_until(Duration::from_secs(20), "every file", || {
@@ -168,11 +175,22 @@ fn one_config_reads_openbao_and_aws_secrets_manager_and_ssm() {
         format!("secretsmanager:{id}/db"),
         "{status}"
     );
+    // Audit lines name the AWS secret's path and version; spans export.
+    let audit_text = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(
+        audit_text.contains(&format!("secretsmanager:{id}/db")),
+        "{audit_text}"
+    );
+    s.wait_until(Duration::from_secs(10), "spans exported", || {
+        common::exported(&spans, "sync")
+    });
     let logs = s.logs();
     for leak in [canary, secret.as_str()] {
         assert!(!logs.contains(leak), "{leak} in the log");
         assert!(!status.to_string().contains(leak));
         assert!(!s.get("/metrics").unwrap().1.contains(leak));
+        assert!(!audit_text.contains(leak), "{leak} in the audit log");
+        assert!(!common::exported(&spans, leak), "{leak} in a span");
     }
 }
 
@@ -474,4 +492,58 @@ fn an_unreachable_aws_endpoint_opens_its_own_breaker() {
     assert!(file_has(&d.join("out/vault"), "fine"));
     assert_eq!(s.status()["vault"]["circuit_breaker"], "closed");
     assert!(s.logs().contains("AWS calls of this store paused"));
+}
+
+/// A reload adds an AWS store and a secret of it (all or nothing, like
+/// secrets), and the new secret syncs without a restart.
+#[test]
+fn a_reload_adds_an_aws_store() {
+    let bao = require_bao!();
+    let Some(m) = moto(None) else { return };
+    let id = unique("reload");
+    boto(
+        &m.url,
+        "k",
+        "s",
+        &format!("c('secretsmanager').create_secret(Name='{id}/db', SecretString='{{\"password\":\"added\"}}')"),
+    );
+    let vp = unique("aws-reload");
+    bao.kv_put(&vp, json!({"v": "v"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = ConfigBuilder::new()
+        .secret("from-vault", &vp, "1s", &d.join("out/vault"))
+        .build();
+    let s = Sync::start(
+        d,
+        &first,
+        &bao.addr,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ],
+    );
+    s.wait_until(Duration::from_secs(15), "first sync", || {
+        file_has(&d.join("out/vault"), "v")
+    });
+    let second = one_secret(d, &m.url, &id).replacen(
+        "\"secrets\":[",
+        &format!(
+            "\"secrets\":[{{\"name\":\"from-vault\",\"path\":\"{vp}\",\"refreshInterval\":\"1s\",\"files\":[{{\"path\":\"{}\",\"key\":\"v\"}}]}},",
+            d.join("out/vault").display()
+        ),
+        1,
+    );
+    s.write_config(d, &second);
+    s.signal(libc::SIGHUP);
+    s.wait_until(
+        Duration::from_secs(15),
+        "the AWS secret after the reload",
+        || file_has(&d.join("out/db"), "added"),
+    );
+    assert_eq!(
+        s.metric(r#"config_reloads_total{result="success"}"#),
+        Some(1.0)
+    );
 }

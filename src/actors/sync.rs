@@ -602,49 +602,54 @@ async fn attempt(
     Option<State>,
     Fetched,
 ) {
-    // The source: AWS stores through the AwsActor, the rest Vault.
-    if let JobSource::Aws { .. } = job.source {
-        let read = peers.aws.send(super::aws::ReadAws(Arc::clone(job))).await;
-        let (data, breaker) = match read {
-            Ok((Ok(d), breaker)) => (d, breaker),
-            Ok((Err(e), breaker)) => {
-                return (None, Err(SyncError::Aws(e)), breaker, Fetched::default())
-            }
-            Err(_) => {
-                return (
-                    None,
-                    Err(SyncError::Mailbox("the AWS actor")),
-                    None,
-                    Fetched::default(),
-                )
-            }
-        };
-        return render_and_write(job, peers, render_busy, data, None, breaker).await;
+    let read = read_source(job, peers).await;
+    let breaker = read.breaker;
+    match read.result {
+        Ok((data, lease)) => render_and_write(job, peers, render_busy, data, lease, breaker).await,
+        Err(e) => (None, Err(e), breaker, Fetched::default()),
     }
-    let reply = match peers
-        .vault
-        .send(ReadSecret {
-            job: Arc::clone(job),
-            span: tracing::Span::current(),
-        })
-        .await
-    {
-        Ok(r) => r,
-        Err(_) => {
-            return (
-                None,
-                Err(SyncError::Mailbox("the Vault actor")),
-                None,
-                Fetched::default(),
-            )
+}
+
+/// What a source answered: the secret and its lease (leased Vault answers
+/// only), or why not; and the state of the breaker in front of it.
+struct SourceRead {
+    result: Result<(crate::secret::SecretData, Option<Lease>), SyncError>,
+    /// `None`: the source's actor did not answer.
+    breaker: Option<State>,
+}
+
+/// The source interface: asks the secret's source for its data. Vault and
+/// OpenBao through the VaultActor, AWS stores through the AwsActor; a new
+/// source is one more arm here and an actor of its own.
+async fn read_source(job: &Arc<Job>, peers: &Peers) -> SourceRead {
+    match job.source {
+        JobSource::Aws { .. } => match peers.aws.send(super::aws::ReadAws(Arc::clone(job))).await {
+            Ok((result, breaker)) => SourceRead {
+                result: result.map(|d| (d, None)).map_err(SyncError::Aws),
+                breaker,
+            },
+            Err(_) => SourceRead {
+                result: Err(SyncError::Mailbox("the AWS actor")),
+                breaker: None,
+            },
+        },
+        JobSource::Kv(_) | JobSource::Dynamic { .. } | JobSource::Pki(_) => {
+            let msg = ReadSecret {
+                job: Arc::clone(job),
+                span: tracing::Span::current(),
+            };
+            match peers.vault.send(msg).await {
+                Ok(r) => SourceRead {
+                    result: r.result.map_err(SyncError::from),
+                    breaker: Some(r.breaker),
+                },
+                Err(_) => SourceRead {
+                    result: Err(SyncError::Mailbox("the Vault actor")),
+                    breaker: None,
+                },
+            }
         }
-    };
-    let breaker = Some(reply.breaker);
-    let (data, lease) = match reply.result {
-        Ok(d) => d,
-        Err(e) => return (None, Err(e.into()), breaker, Fetched::default()),
-    };
-    render_and_write(job, peers, render_busy, data, lease, breaker).await
+    }
 }
 
 /// After a read: render (off the actor thread) and write, whatever the
