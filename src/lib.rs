@@ -9,9 +9,11 @@
 //! | [`duration`] | Go-style durations (`30s`, `1h30m`): parsing and printing |
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
-//! | [`template`] | Tera templates and the Go `{{ .field }}` compatibility |
+//! | [`template`] | Tera templates, the Go-template lexer and `{{ .field }}` compatibility, ESO's functions, bounds on value-driven work |
+//! | [`convert`] | `secrets-sync convert`: ExternalSecrets, injector annotations, Agent HCL -> a config |
+//! | [`secret`] | types that hold secret material (zeroized, never printed) and the bounded value parser |
 //! | [`aws`] | AWS as a source: Secrets Manager and SSM Parameter Store, SigV4, the credential chain |
-//! | [`vault`] | HTTP client, auth, KV v1/v2, leased answers, error classification |
+//! | [`vault`] | Vault/OpenBao as a source: HTTP client, auth, KV v1/v2, leased answers, error classification; takes its own input types |
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
 //! | [`fs`] | atomic durable writes and their scheduling |
 //! | `attempt` | one sync attempt's failure: why, where, and the delay before the next |
@@ -21,10 +23,12 @@
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
 //! | [`status`] | per-secret state and readiness |
-//! | [`http`] | `/health`, `/ready`, `/status` |
+//! | [`http`] | `/health`, `/ready`, `/status`, `/metrics`, `/refresh` |
 //! | [`liveness`] | the heartbeat that proves the actor thread runs (`/health`, `isready`) |
-//! | [`telemetry`] | logging |
+//! | [`telemetry`] | logs, metrics, audit lines, traces: events that emit, never send |
+//! | `notify` | the systemd notify protocol |
 //! | [`cli`] | the command line (clap), also the source of the man page and completions |
+//! | [`actors`] | the actors and the messages between them |
 //! | [`app`] | wiring it all together for `run` |
 
 pub(crate) mod action;
