@@ -96,9 +96,9 @@ fn convert(args: &ConvertArgs) -> ExitCode {
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
         let read = if p.as_os_str() == "-" {
-            bounded_text(std::io::stdin(), "standard input")
+            secrets_sync::convert::read_bounded(std::io::stdin(), "standard input")
         } else {
-            read_convert_input(p)
+            secrets_sync::convert::read_input_file(p)
         };
         match read {
             Ok(text) => inputs.push(Input {
@@ -178,40 +178,6 @@ fn init(args: &InitArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Largest input `convert` reads (a manifest of thousands of resources is
-/// far smaller).
-const CONVERT_INPUT_MAX: u64 = 8 * 1024 * 1024;
-
-/// An input file of `convert`: a regular file (a FIFO or a device such as
-/// `/dev/zero` is refused, not read: opened without blocking, checked on
-/// the fd), at most [`CONVERT_INPUT_MAX`] bytes.
-fn read_convert_input(p: &std::path::Path) -> std::io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(p)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other(
-            "not a regular file (give a file, or - for standard input)",
-        ));
-    }
-    bounded_text(f, "the file")
-}
-
-/// Reads at most [`CONVERT_INPUT_MAX`] bytes of UTF-8; more is an error.
-fn bounded_text(r: impl std::io::Read, what: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut s = String::new();
-    r.take(CONVERT_INPUT_MAX + 1).read_to_string(&mut s)?;
-    if s.len() as u64 > CONVERT_INPUT_MAX {
-        return Err(std::io::Error::other(format!(
-            "{what} is larger than {CONVERT_INPUT_MAX} bytes"
-        )));
-    }
-    Ok(s)
 }
 
 fn isready(path: &PathBuf, window: std::time::Duration) -> ExitCode {

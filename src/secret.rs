@@ -22,6 +22,30 @@ pub(crate) fn zeroize_value(v: &mut Value) {
     }
 }
 
+/// Largest token file read (a JWT, a container credentials token).
+const TOKEN_FILE_MAX: u64 = 64 * 1024;
+
+/// Reads a token from a file (a service-account JWT, an IRSA web identity
+/// token, a container credentials token): a regular file (symlinks
+/// followed, never blocking on a FIFO), at most 64 KiB, trimmed, not
+/// empty. The error names the file, never its content. Blocking I/O: call
+/// it off the actor thread.
+pub(crate) fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
+    use std::io::Read;
+    let read = crate::fs::read::open_regular(path).and_then(|f| {
+        let mut t = String::new();
+        f.take(TOKEN_FILE_MAX).read_to_string(&mut t).map(|_| t)
+    });
+    match read {
+        Ok(t) if !t.trim().is_empty() => Ok(SecretString::new(t.trim())),
+        Ok(_) => Err(format!("token file {} is empty", path.display())),
+        Err(e) => Err(format!(
+            "cannot read token file {}: {e} (is the service-account token mounted?)",
+            path.display()
+        )),
+    }
+}
+
 /// A credential such as a Vault token or AppRole secret ID.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(String);

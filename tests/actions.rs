@@ -71,17 +71,6 @@ fn runs(s: &Sync, action: &str, result: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn post(s: &Sync, path: &str) -> (u16, String) {
-    common::http(
-        &format!("127.0.0.1:{}", s.metrics_port),
-        "POST",
-        path,
-        None,
-        None,
-    )
-    .expect("POST")
-}
-
 #[test]
 fn one_rotation_of_two_secrets_signals_once_and_unchanged_refreshes_never() {
     let bao = require_bao!();
@@ -129,7 +118,7 @@ fn one_rotation_of_two_secrets_signals_once_and_unchanged_refreshes_never() {
     let logs = s.logs();
     assert!(logs.contains("action_run"), "no audit line:\n{logs}");
     // Off by default: no refresh endpoint.
-    assert_eq!(post(&s, "/refresh").0, 404);
+    assert_eq!(s.post("/refresh").0, 404);
 }
 
 #[test]
@@ -340,7 +329,7 @@ fn sigusr1_and_post_refresh_fetch_within_a_second_and_are_rate_limited() {
     std::thread::sleep(Duration::from_millis(1100));
     bao.kv_put(&path, json!({"v": "r3"}));
     let t = Instant::now();
-    let (code, body) = post(&s, "/refresh/r");
+    let (code, body) = s.post("/refresh/r");
     assert_eq!(code, 202, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["queued"],
@@ -351,18 +340,18 @@ fn sigusr1_and_post_refresh_fetch_within_a_second_and_are_rate_limited() {
     });
     let took_post = t.elapsed();
     // Again at once: rate-limited.
-    let (code, body) = post(&s, "/refresh/r");
+    let (code, body) = s.post("/refresh/r");
     assert_eq!(code, 429, "{body}");
     // All: only the other one is queued.
-    let (code, body) = post(&s, "/refresh");
+    let (code, body) = s.post("/refresh");
     assert_eq!(code, 202, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["queued"],
         json!(["other"])
     );
-    let (code, _) = post(&s, "/refresh");
+    let (code, _) = s.post("/refresh");
     assert_eq!(code, 429);
-    assert_eq!(post(&s, "/refresh/nope").0, 404);
+    assert_eq!(s.post("/refresh/nope").0, 404);
     let (code, _) = common::http(
         &format!("127.0.0.1:{}", s.metrics_port),
         "GET",

@@ -92,8 +92,22 @@ fn iam_key(url: &str) -> (String, String) {
     )
 }
 
+/// A config builder with the store `aws` (us-east-1) at `url`.
+fn with_store(url: &str) -> ConfigBuilder {
+    ConfigBuilder::new().named_store(
+        "aws",
+        json!({"provider": "aws", "region": "us-east-1", "endpoint": url}),
+    )
+}
+
+/// The secret `db`: `{id}/db`'s field password into `out/db`.
+fn db_secret(d: &Path, id: &str) -> serde_json::Value {
+    json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
+        "files": [{"path": d.join("out/db"), "key": "password"}]})
+}
+
 fn aws_config(d: &Path, url: &str, vault_path: &str, id: &str) -> String {
-    ConfigBuilder::new()
+    with_store(url)
         .secret("from-vault", vault_path, "1s", &d.join("out/vault"))
         .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
             "refreshInterval": "1s",
@@ -106,13 +120,6 @@ fn aws_config(d: &Path, url: &str, vault_path: &str, id: &str) -> String {
             "template": {"data": {"app.env": "A={{ secret[\"a\"] }}\nB={{ secret[\"nested/b\"] }}\n"}},
             "files": [{"path": d.join("out/app.env"), "key": "app.env"}]}))
         .build()
-        .replacen(
-            "\"secrets\"",
-            &format!(
-                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{url}\"}}}},\"secrets\""
-            ),
-            1,
-        )
 }
 
 #[test]
@@ -211,19 +218,10 @@ fn a_wrong_aws_key_fails_its_secrets_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let wrong = "wrongwrongwrongwrongwrongwrongwrongwrong";
-    let config = ConfigBuilder::new()
+    let config = with_store(&m.url)
         .secret("from-vault", &vp, "1s", &d.join("out/vault"))
-        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
-            "files": [{"path": d.join("out/db"), "key": "password"}]}))
-        .build()
-        .replacen(
-            "\"secrets\"",
-            &format!(
-                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{}\"}}}},\"secrets\"",
-                m.url
-            ),
-            1,
-        );
+        .secret_json(db_secret(d, &id))
+        .build();
     let s = Sync::start(
         d,
         &config,
@@ -298,18 +296,7 @@ fn irsa_web_identity_reads_without_static_keys() {
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXBwOmFwcCJ9.c2ln",
     )
     .unwrap();
-    let config = ConfigBuilder::new()
-        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
-            "files": [{"path": d.join("out/db"), "key": "password"}]}))
-        .build()
-        .replacen(
-            "\"secrets\"",
-            &format!(
-                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{}\"}}}},\"secrets\"",
-                m.url
-            ),
-            1,
-        );
+    let config = with_store(&m.url).secret_json(db_secret(d, &id)).build();
     let role = "arn:aws:iam::123456789012:role/secrets-sync-irsa";
     let token_s = token.display().to_string();
     let s = Sync::start(
@@ -344,17 +331,7 @@ fn irsa_web_identity_reads_without_static_keys() {
 
 /// A store config for `url` with one secret `{id}/db` read into `out/db`.
 fn one_secret(d: &Path, url: &str, id: &str) -> String {
-    ConfigBuilder::new()
-        .secret_json(json!({"name": "db", "store": "aws", "path": format!("{id}/db"),
-            "files": [{"path": d.join("out/db"), "key": "password"}]}))
-        .build()
-        .replacen(
-            "\"secrets\"",
-            &format!(
-                "\"secretStores\":{{\"aws\":{{\"provider\":\"aws\",\"region\":\"us-east-1\",\"endpoint\":\"{url}\"}}}},\"secrets\""
-            ),
-            1,
-        )
+    with_store(url).secret_json(db_secret(d, id)).build()
 }
 
 /// EKS Pod Identity / ECS (a container credentials endpoint with its
@@ -461,14 +438,10 @@ fn an_unreachable_aws_endpoint_opens_its_own_breaker() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let config = one_secret(d, &dead, "gone").replacen(
-        "\"secrets\":[",
-        &format!(
-            "\"secrets\":[{{\"name\":\"from-vault\",\"path\":\"{vp}\",\"refreshInterval\":\"1s\",\"files\":[{{\"path\":\"{}\",\"key\":\"v\"}}]}},",
-            d.join("out/vault").display()
-        ),
-        1,
-    );
+    let config = with_store(&dead)
+        .secret("from-vault", &vp, "1s", &d.join("out/vault"))
+        .secret_json(db_secret(d, "gone"))
+        .build();
     let s = Sync::start(
         d,
         &config,
@@ -527,14 +500,10 @@ fn a_reload_adds_an_aws_store() {
     s.wait_until(Duration::from_secs(15), "first sync", || {
         file_has(&d.join("out/vault"), "v")
     });
-    let second = one_secret(d, &m.url, &id).replacen(
-        "\"secrets\":[",
-        &format!(
-            "\"secrets\":[{{\"name\":\"from-vault\",\"path\":\"{vp}\",\"refreshInterval\":\"1s\",\"files\":[{{\"path\":\"{}\",\"key\":\"v\"}}]}},",
-            d.join("out/vault").display()
-        ),
-        1,
-    );
+    let second = with_store(&m.url)
+        .secret("from-vault", &vp, "1s", &d.join("out/vault"))
+        .secret_json(db_secret(d, &id))
+        .build();
     s.write_config(d, &second);
     s.signal(libc::SIGHUP);
     s.wait_until(

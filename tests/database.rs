@@ -421,14 +421,7 @@ fn a_forced_reissue_revokes_the_superseded_lease_after_the_actions_ran() {
     });
     let (user1, _) = creds(&env_file).unwrap();
     let post = |path: &str| {
-        let (code, body) = common::http(
-            &format!("127.0.0.1:{}", s.metrics_port),
-            "POST",
-            path,
-            None,
-            None,
-        )
-        .unwrap();
+        let (code, body) = s.post(path);
         (
             code,
             serde_json::from_str::<serde_json::Value>(&body).unwrap(),

@@ -284,14 +284,7 @@ fn a_wedged_actor_thread_fails_liveness_and_recovers() {
 }
 
 fn post(s: &Sync, path: &str) -> (u16, serde_json::Value) {
-    let (code, body) = common::http(
-        &format!("127.0.0.1:{}", s.metrics_port),
-        "POST",
-        path,
-        None,
-        None,
-    )
-    .expect("POST");
+    let (code, body) = s.post(path);
     (code, serde_json::from_str(&body).unwrap_or_default())
 }
 

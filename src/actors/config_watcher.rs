@@ -45,14 +45,20 @@ pub(crate) struct ConfigWatcher {
 type Names = Arc<std::sync::RwLock<Vec<std::ffi::OsString>>>;
 
 /// The config file's bytes followed by each template file's (length-
-/// prefixed, so no two different sets give the same bytes).
+/// prefixed, so no two different sets give the same bytes). A template
+/// file that is not a regular file counts as empty (it is not read: a
+/// FIFO swapped in must not block; the plan reports it).
 fn fingerprint(config: &[u8], templates: &[PathBuf]) -> Vec<u8> {
+    let read = |p: &PathBuf| {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        crate::fs::read::open_regular(p)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map(|_| buf)
+            .unwrap_or_default()
+    };
     let mut out = Vec::with_capacity(config.len());
-    for part in std::iter::once(config.to_vec()).chain(
-        templates
-            .iter()
-            .map(|p| std::fs::read(p).unwrap_or_default()),
-    ) {
+    for part in std::iter::once(config.to_vec()).chain(templates.iter().map(read)) {
         out.extend_from_slice(&(part.len() as u64).to_le_bytes());
         out.extend_from_slice(&part);
     }

@@ -215,18 +215,8 @@ impl AwsClient {
                 session_name,
                 sts_endpoint,
             } => {
-                let path = token_file.clone();
                 // Re-read at every refresh: kubelet rotates the token.
-                let token = crate::blocking::run(
-                    "reading the web identity token",
-                    crate::blocking::READ_DEADLINE,
-                    move || read_small(&path),
-                )
-                .await
-                .map_err(|e| AwsError::Credentials {
-                    detail: e.to_string(),
-                })?
-                .map_err(|detail| AwsError::Credentials { detail })?;
+                let token = read_token("reading the web identity token", token_file).await?;
                 let base = sts_endpoint.clone().unwrap_or_else(|| self.endpoint("sts"));
                 let form = form_urlencoded(&[
                     ("Action", "AssumeRoleWithWebIdentity"),
@@ -255,19 +245,7 @@ impl AwsClient {
             } => {
                 let token = match (token, token_file) {
                     (_, Some(f)) => {
-                        let path = f.clone();
-                        Some(
-                            crate::blocking::run(
-                                "reading the container credentials token",
-                                crate::blocking::READ_DEADLINE,
-                                move || read_small(&path),
-                            )
-                            .await
-                            .map_err(|e| AwsError::Credentials {
-                                detail: e.to_string(),
-                            })?
-                            .map_err(|detail| AwsError::Credentials { detail })?,
-                        )
+                        Some(read_token("reading the container credentials token", f).await?)
                     }
                     (t, None) => t.clone(),
                 };
@@ -579,27 +557,20 @@ fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// A small file (a token), without blocking on a FIFO, at most 64 KiB.
-fn read_small(path: &std::path::Path) -> Result<crate::secret::SecretString, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mut t = String::new();
-    f.take(64 * 1024)
-        .read_to_string(&mut t)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let t = t.trim();
-    if t.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok(crate::secret::SecretString::new(t))
+/// A token file, read off the actor thread (`what` names the job).
+async fn read_token(
+    what: &'static str,
+    path: &std::path::Path,
+) -> Result<crate::secret::SecretString, AwsError> {
+    let path = path.to_path_buf();
+    crate::blocking::run(what, crate::blocking::READ_DEADLINE, move || {
+        crate::secret::read_token_file(&path)
+    })
+    .await
+    .map_err(|e| AwsError::Credentials {
+        detail: e.to_string(),
+    })?
+    .map_err(|detail| AwsError::Credentials { detail })
 }
 
 #[cfg(test)]

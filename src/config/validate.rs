@@ -368,7 +368,6 @@ const TEMPLATE_FILE_MAX: u64 = 1024 * 1024;
 /// blocking (a FIFO is refused, not waited on), at most 1 MiB.
 fn read_template_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let cannot = |e: std::io::Error| {
         format!(
             "cannot read {}: {e} (a relative path is under the config file's directory)",
@@ -386,15 +385,14 @@ fn read_template_file(path: &Path) -> Result<String, String> {
             real.display()
         ));
     }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&real)
-        .map_err(cannot)?;
+    let f = match crate::fs::read::open_regular(&real) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(format!("{} is not a regular file", path.display()))
+        }
+        Err(e) => return Err(cannot(e)),
+    };
     let meta = f.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
     if meta.len() > TEMPLATE_FILE_MAX {
         return Err(format!(
             "{} is larger than {TEMPLATE_FILE_MAX} bytes",

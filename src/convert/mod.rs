@@ -52,6 +52,38 @@ pub struct Conversion {
     pub notes: Vec<String>,
 }
 
+/// Largest input `convert` reads (a manifest of thousands of resources is
+/// far smaller).
+const INPUT_MAX: u64 = 8 * 1024 * 1024;
+
+/// An input file: a regular file (a FIFO or a device such as `/dev/zero`
+/// is refused, not read: opened without blocking, checked on the fd), at
+/// most 8 MiB of UTF-8.
+pub fn read_input_file(p: &std::path::Path) -> std::io::Result<String> {
+    let f = crate::fs::read::open_regular(p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            std::io::Error::other("not a regular file (give a file, or - for standard input)")
+        } else {
+            e
+        }
+    })?;
+    read_bounded(f, "the file")
+}
+
+/// Reads at most 8 MiB of UTF-8 from `r` (`what` names it); more is an
+/// error.
+pub fn read_bounded(r: impl std::io::Read, what: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    r.take(INPUT_MAX + 1).read_to_string(&mut s)?;
+    if s.len() as u64 > INPUT_MAX {
+        return Err(std::io::Error::other(format!(
+            "{what} is larger than {INPUT_MAX} bytes"
+        )));
+    }
+    Ok(s)
+}
+
 /// Converts `inputs` (YAML or HCL each) into one config.
 pub fn convert(inputs: &[Input], opts: &Options) -> Conversion {
     let mut draft = Draft::new(opts);

@@ -9,6 +9,12 @@
 //! (a regular file, and, when asked, owned by a given uid with a given
 //! mode), and read at most `max` bytes. Callers run it off the actor thread
 //! (`crate::blocking`).
+//!
+//! [`open_regular`] is the lighter form for files of the config's or the
+//! platform's (a template file, a projected token, an input of `convert`):
+//! symlinks are followed (Kubernetes mounts those files as symlinks), but
+//! the open never blocks on a FIFO and anything but a regular file is
+//! refused.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -142,9 +148,49 @@ pub(crate) fn read_untrusted(path: &Path, max: u64, expect: Expect) -> Result<Ve
     Ok(buf)
 }
 
+/// Opens `path` for reading (symlinks followed) without blocking and
+/// returns it only when it is a regular file; anything else (a FIFO, a
+/// device, a directory) is an `InvalidInput` error saying so.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_regular_follows_symlinks_and_refuses_fifos_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        std::fs::write(&real, "x").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(open_regular(&link).is_ok());
+        let fifo = d.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = open_regular(&fifo).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(open_regular(Path::new("/dev/zero")).is_err());
+    }
 
     #[test]
     fn fifos_symlinks_and_big_files_are_refused_without_blocking() {

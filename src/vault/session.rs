@@ -33,35 +33,6 @@ use crate::duration::GoDuration;
 use crate::secret::SecretString;
 use crate::telemetry::metrics::Metrics;
 
-/// Largest JWT file read.
-const TOKEN_FILE_MAX: u64 = 64 * 1024;
-
-/// Reads a JWT from a file (without blocking on a FIFO, at most 64 KiB);
-/// the error names the file, never its content. Runs off the actor thread.
-fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let read = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .and_then(|f| {
-            if !f.metadata()?.is_file() {
-                return Err(std::io::Error::other("not a regular file"));
-            }
-            let mut t = String::new();
-            f.take(TOKEN_FILE_MAX).read_to_string(&mut t).map(|_| t)
-        });
-    match read {
-        Ok(t) if !t.trim().is_empty() => Ok(SecretString::new(t.trim())),
-        Ok(_) => Err(format!("token file {} is empty", path.display())),
-        Err(e) => Err(format!(
-            "cannot read token file {}: {e} (is the service-account token mounted?)",
-            path.display()
-        )),
-    }
-}
-
 /// Delay before retrying a failed renewal, lookup or login in the background.
 pub(crate) const LIFECYCLE_RETRY: Duration = Duration::from_secs(5);
 /// Vault requests in flight at once (the rest queue). Matches the client's
@@ -546,7 +517,7 @@ impl VaultSession {
                 let jwt = crate::blocking::run(
                     "reading the token file",
                     crate::blocking::READ_DEADLINE,
-                    move || read_token_file(&p),
+                    move || crate::secret::read_token_file(&p),
                 )
                 .await
                 .map_err(|e| e.to_string())

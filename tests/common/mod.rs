@@ -611,6 +611,7 @@ pub fn read(path: &Path) -> Option<String> {
 #[derive(Default, Clone)]
 pub struct ConfigBuilder {
     store: serde_json::Map<String, serde_json::Value>,
+    stores: serde_json::Map<String, serde_json::Value>,
     secrets: Vec<serde_json::Value>,
     actions: serde_json::Map<String, serde_json::Value>,
 }
@@ -623,6 +624,13 @@ impl ConfigBuilder {
     /// Sets `secretStore.<key>`.
     pub fn store(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.store.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Sets `secretStores.<name>` (a named store, e.g. AWS).
+    #[allow(dead_code)]
+    pub fn named_store(mut self, name: &str, store: serde_json::Value) -> Self {
+        self.stores.insert(name.to_string(), store);
         self
     }
 
@@ -654,6 +662,9 @@ impl ConfigBuilder {
         if !self.actions.is_empty() {
             doc["actions"] = serde_json::Value::Object(self.actions.clone());
         }
+        if !self.stores.is_empty() {
+            doc["secretStores"] = serde_json::Value::Object(self.stores.clone());
+        }
         doc.to_string()
     }
 }
@@ -676,6 +687,19 @@ impl Sync {
                 .and_then(|rest| rest.strip_prefix(' '))
                 .and_then(|v| v.trim().parse().ok())
         })
+    }
+
+    /// POST `path` to the inspection listener (METRICS_PORT): (status, body).
+    #[allow(dead_code)]
+    pub fn post(&self, path: &str) -> (u16, String) {
+        http(
+            &format!("127.0.0.1:{}", self.metrics_port),
+            "POST",
+            path,
+            None,
+            None,
+        )
+        .expect("POST")
     }
 
     /// Rewrites the config file (in place, as an operator's editor may).
