@@ -95,7 +95,7 @@ fn start(
         }
     })?;
     let vault = VaultActor::new(
-        Arc::clone(&plan.store),
+        &plan.stores,
         settings.breaker,
         settings.limits,
         Arc::clone(&metrics),

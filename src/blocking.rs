@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::config::duration::GoDuration;
+use crate::duration::GoDuration;
 
 /// Jobs running on the pool at once, process-wide.
 pub(crate) const SLOTS: usize = 8;

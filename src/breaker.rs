@@ -173,10 +173,6 @@ impl Breaker {
         b
     }
 
-    pub(crate) fn settings(&self) -> BreakerSettings {
-        self.settings
-    }
-
     /// The state at `now` (moves open -> half-open and clears expired counts).
     pub(crate) fn state(&mut self, now: Instant) -> State {
         self.advance(now);

@@ -8,7 +8,7 @@
 //! | `action` | change actions: running one (signal, exec, http), coalescing triggers |
 //! | [`duration`] | Go-style durations (`30s`, `1h30m`): parsing and printing |
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
-//! | [`plan`] | config + TLS material -> one resolved job per secret; the diff of two plans |
+//! | [`plan`] | config + TLS material -> the Vault stores and one resolved job per secret; the diff of two plans |
 //! | [`template`] | Tera templates, the Go-template lexer and `{{ .field }}` compatibility, ESO's functions, bounds on value-driven work |
 //! | [`convert`] | `secrets-sync convert`: ExternalSecrets, injector annotations, Agent HCL -> a config |
 //! | [`secret`] | types that hold secret material (zeroized, never printed) and the bounded value parser |

@@ -27,10 +27,12 @@ use crate::template::SecretTemplate;
 use crate::vault::client::Namespace;
 use crate::vault::kv::{display_path, encode_path, read_path};
 use crate::vault::tls::{store_tls, StoreTls};
+use crate::vault::SessionKey;
 
 /// A config, resolved: what the supervisor applies.
 pub struct Plan {
-    pub(crate) store: Arc<StorePlan>,
+    /// `secretStore` and the named Vault stores.
+    pub(crate) stores: Arc<VaultStores>,
     /// In config order.
     pub(crate) jobs: Vec<Arc<Job>>,
     /// Change actions, by name (sorted).
@@ -54,6 +56,47 @@ impl Plan {
 
     pub fn file_count(&self) -> usize {
         self.jobs.iter().map(|j| j.files.len()).sum()
+    }
+}
+
+/// Every Vault store of a plan: the VaultActor holds one set of sessions
+/// (and one breaker) per store.
+#[derive(PartialEq)]
+pub(crate) struct VaultStores {
+    /// `secretStore`: secrets without `store:`.
+    pub(crate) default: Arc<StorePlan>,
+    /// `secretStores` with `provider: vault`, by name (sorted).
+    pub(crate) named: Vec<(Arc<str>, Arc<StorePlan>)>,
+}
+
+impl VaultStores {
+    /// The stores whose plan differs in `new` (or that `new` adds or
+    /// drops), by name (`None`: `secretStore`).
+    pub(crate) fn changed(&self, new: &VaultStores) -> Vec<Option<Arc<str>>> {
+        let mut out = Vec::new();
+        if self.default != new.default {
+            out.push(None);
+        }
+        for (name, plan) in &new.named {
+            if self.get(Some(name)) != Some(plan) {
+                out.push(Some(Arc::clone(name)));
+            }
+        }
+        for (name, _) in &self.named {
+            if new.get(Some(name)).is_none() {
+                out.push(Some(Arc::clone(name)));
+            }
+        }
+        out
+    }
+
+    /// The store a job's session key names (`None`: a store this plan does
+    /// not have).
+    pub(crate) fn get(&self, name: Option<&Arc<str>>) -> Option<&Arc<StorePlan>> {
+        match name {
+            None => Some(&self.default),
+            Some(n) => self.named.iter().find(|(k, _)| k == n).map(|(_, s)| s),
+        }
     }
 }
 
@@ -102,8 +145,9 @@ pub(crate) struct Job {
     pub(crate) atomic_set: bool,
     /// Where its requests go (`X-Vault-Namespace`).
     pub(crate) namespace: Namespace,
-    /// The named credential set it reads with (`None`: the default set).
-    pub(crate) credentials: Option<Arc<str>>,
+    /// The Vault store and credential set it reads with (`None`s: the
+    /// default store, its default set).
+    pub(crate) session: SessionKey,
     /// Boxed: a compiled template is a whole Tera engine (~300 bytes
     /// inline), which most secrets (no template) should not carry.
     pub(crate) template: Option<Box<SecretTemplate>>,
@@ -196,7 +240,7 @@ impl Job {
             namespace: &self.namespace,
             decode,
             display_path: &self.display_path,
-            credentials: self.credentials.as_ref(),
+            session: &self.session,
         })
     }
 
@@ -238,26 +282,38 @@ pub(crate) fn load_str(
 
 fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, ConfigErrors> {
     let config::Loaded { config, warnings } = loaded;
-    let store = plan_store(config.store).map_err(|e| ConfigErrors {
+    let fail = |errors| ConfigErrors {
         file: file.to_path_buf(),
-        errors: vec![e],
-    })?;
-    let mut jobs = Vec::with_capacity(config.secrets.len());
+        errors,
+    };
     let mut errors = Vec::new();
+    let default = plan_store(config.store, None).map_err(|e| fail(vec![e]))?;
+    let mut named = Vec::with_capacity(config.vault_stores.len());
+    for (name, store) in config.vault_stores {
+        match plan_store(store, Some(&name)) {
+            Ok(s) => named.push((Arc::from(name), Arc::new(s))),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(fail(errors));
+    }
+    let stores = VaultStores {
+        default: Arc::new(default),
+        named,
+    };
+    let mut jobs = Vec::with_capacity(config.secrets.len());
     for (i, s) in config.secrets.into_iter().enumerate() {
-        match plan_job(i, s, &store.config) {
+        match plan_job(i, s, &stores) {
             Ok(j) => jobs.push(Arc::new(j)),
             Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
-        return Err(ConfigErrors {
-            file: file.to_path_buf(),
-            errors,
-        });
+        return Err(fail(errors));
     }
     Ok(Plan {
-        store: Arc::new(store),
+        stores: Arc::new(stores),
         jobs,
         actions: config.actions.into_iter().map(Arc::new).collect(),
         warnings,
@@ -266,12 +322,23 @@ fn resolve(loaded: config::Loaded, file: &std::path::Path) -> Result<Plan, Confi
     })
 }
 
-fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
+/// Plans `secretStore` (`name` = `None`) or the named Vault store `name`:
+/// its namespace header, its TLS material read and parsed. A named store's
+/// errors point at `secretStores.NAME`, which no variable overrides.
+fn plan_store(config: StoreConfig, name: Option<&str>) -> Result<StorePlan, ConfigError> {
+    let loc = name.map_or_else(
+        || "secretStore".to_string(),
+        |n| format!("secretStores.{n}"),
+    );
     let namespace = match &config.namespace {
         Some(ns) => Some(namespace_header(
             ns,
-            "secretStore.namespace",
-            "; fix secretStore.namespace or VAULT_NAMESPACE",
+            &format!("{loc}.namespace"),
+            &if name.is_some() {
+                format!("; fix {loc}.namespace")
+            } else {
+                "; fix secretStore.namespace or VAULT_NAMESPACE".to_string()
+            },
         )?),
         None => None,
     };
@@ -283,15 +350,36 @@ fn plan_store(config: StoreConfig) -> Result<StorePlan, ConfigError> {
         tls_server_name: config.tls_server_name.as_deref(),
         skip_verify: config.skip_verify,
     })
-    .map_err(|e| ConfigError {
-        location: e.location().into(),
-        message: e.to_string(),
+    .map_err(|e| match name {
+        None => ConfigError {
+            location: e.location().into(),
+            message: e.to_string(),
+        },
+        Some(_) => ConfigError {
+            location: e.location().replacen("secretStore", &loc, 1),
+            message: for_named_store(&e.to_string(), &loc),
+        },
     })?;
     Ok(StorePlan {
         config,
         tls,
         namespace,
     })
+}
+
+/// A TLS error's text written for `secretStore` (`set secretStore.caCert
+/// or VAULT_CACERT`), rewritten for the named store at `loc`: its own
+/// fields, no variable (none overrides a named store).
+fn for_named_store(msg: &str, loc: &str) -> String {
+    let mut out = msg.replace("secretStore.", &format!("{loc}."));
+    while let Some(i) = out.find(" or VAULT_") {
+        let rest = &out[i + " or ".len()..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .unwrap_or(rest.len());
+        out.replace_range(i..i + " or ".len() + len, "");
+    }
+    out
 }
 
 /// The namespace of secret `index`: the store's, the root (`""`), or a
@@ -316,7 +404,7 @@ fn namespace_header(ns: &str, location: &str, hint: &str) -> Result<HeaderValue,
     })
 }
 
-fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, ConfigError> {
+fn plan_job(index: usize, spec: SecretSpec, stores: &VaultStores) -> Result<Job, ConfigError> {
     let SecretSpec {
         name,
         source,
@@ -325,11 +413,25 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
         atomic_set,
         namespace,
         credentials,
+        store,
         template,
         files,
         on_change,
     } = spec;
     let namespace = plan_namespace(index, &name, namespace)?;
+    let session = SessionKey {
+        store: store.map(Arc::from),
+        credentials: credentials.map(Arc::from),
+    };
+    // Validation checked that a named store exists, and every store was
+    // planned before any job.
+    let Some(store) = stores.get(session.store.as_ref()) else {
+        return Err(ConfigError {
+            location: format!("secrets[{index}] {name:?}.store"),
+            message: "internal: the store was not planned".into(),
+        });
+    };
+    let store = &store.config;
     let (api_path, display, source) = match source {
         SecretSource::Kv {
             path,
@@ -370,7 +472,7 @@ fn plan_job(index: usize, spec: SecretSpec, store: &StoreConfig) -> Result<Job, 
     Ok(Job {
         api_path,
         namespace,
-        credentials: credentials.map(Arc::from),
+        session,
         display_path: display.into(),
         name,
         source,
@@ -556,5 +658,78 @@ secrets:
             .err()
             .expect("a namespace with control characters must fail the plan");
         assert!(e.to_string().contains("secrets[0] \"d\".namespace"), "{e}");
+    }
+
+    const TWO_STORES: &str = "secretStore: {address: \"http://a\", token: t}
+secretStores:
+  b: {provider: vault, address: \"http://b\", token: u, mountPath: kv, kvVersion: v1, credentials: {ops: {token: o}}}
+secrets:
+  - {name: one, path: app, files: [{path: /s/one, key: v}]}
+  - {name: two, store: b, path: app, credentials: ops, files: [{path: /s/two, key: v}]}
+";
+
+    #[test]
+    fn a_secret_of_a_named_vault_store_takes_its_mount_and_session() {
+        let p = plan(TWO_STORES).unwrap();
+        assert_eq!(p.jobs[0].api_path, "/v1/secret/data/app");
+        assert_eq!(p.jobs[0].session, SessionKey::default());
+        // Store b's own mount and KV version, its credential set.
+        assert_eq!(p.jobs[1].api_path, "/v1/kv/app");
+        assert_eq!(&*p.jobs[1].display_path, "kv/app");
+        assert_eq!(p.jobs[1].session.store.as_deref(), Some("b"));
+        assert_eq!(p.jobs[1].session.credentials.as_deref(), Some("ops"));
+        let b = p.stores.get(p.jobs[1].session.store.as_ref()).unwrap();
+        assert_eq!(b.config.address, "http://b");
+        // The request carries the key, so a lease it gets routes back.
+        let req = p.jobs[1].request().unwrap();
+        assert_eq!(req.session, &p.jobs[1].session);
+    }
+
+    #[test]
+    fn changed_names_only_the_stores_a_reload_touched() {
+        let old = plan(TWO_STORES).unwrap();
+        let same = plan(TWO_STORES).unwrap();
+        assert!(old.stores.changed(&same.stores).is_empty());
+        let b_moved = plan(&TWO_STORES.replace("http://b", "http://b2")).unwrap();
+        assert_eq!(old.stores.changed(&b_moved.stores), [Some(Arc::from("b"))]);
+        let a_moved = plan(&TWO_STORES.replace("http://a", "http://a2")).unwrap();
+        assert_eq!(old.stores.changed(&a_moved.stores), [None]);
+        // Store b dropped (with its secret), store c added.
+        let other = plan(
+            &TWO_STORES
+                .replace("  b: {", "  c: {")
+                .replace("store: b", "store: c"),
+        )
+        .unwrap();
+        let mut changed = old.stores.changed(&other.stores);
+        changed.sort();
+        assert_eq!(changed, [Some(Arc::from("b")), Some(Arc::from("c"))]);
+    }
+
+    #[test]
+    fn a_named_store_tls_error_names_its_own_field_and_no_variable() {
+        let e = plan(&TWO_STORES.replace(
+            "mountPath: kv,",
+            "caCert: /nonexistent/ca.pem, mountPath: kv,",
+        ))
+        .err()
+        .expect("a missing CA file of store b must fail the plan");
+        let text = e.to_string();
+        assert!(text.contains("secretStores.b.caCert"), "{text}");
+        assert!(text.contains("/nonexistent/ca.pem"), "{text}");
+        assert!(!text.contains("VAULT_CACERT"), "{text}");
+        assert!(!text.contains("secretStore.caCert"), "{text}");
+    }
+
+    #[test]
+    fn for_named_store_drops_every_variable_hint() {
+        assert_eq!(
+            for_named_store(
+                "x (set secretStore.caCert or VAULT_CACERT to a file)",
+                "secretStores.b"
+            ),
+            "x (set secretStores.b.caCert to a file)"
+        );
+        assert_eq!(for_named_store("no hint", "secretStores.b"), "no hint");
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use crate::config::duration::GoDuration;
+use crate::duration::GoDuration;
 
 /// Exit status when a shutdown did not finish within `SHUTDOWN_TIMEOUT`
 /// (0: clean, 1: a `--once` run that did not sync everything, 2: invalid

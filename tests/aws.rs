@@ -252,16 +252,9 @@ fn a_wrong_aws_key_fails_its_secrets_only() {
 /// `check` validates stores and AWS secrets, naming secret and field.
 #[test]
 fn check_validates_stores_and_aws_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.yaml");
-    std::fs::write(
-        &cfg,
+    let (code, out, err) = common::check_config(
         "secretStore: {address: http://127.0.0.1:8200, token: t}\nsecretStores:\n  aws: {provider: aws, region: eu-west-1}\n  other: {provider: gcp}\nsecrets:\n  - {name: a, store: aws, path: p, pki: {path: pki/issue/x, commonName: x}, files: [{path: /tmp/x/a, key: v}]}\n  - {name: b, store: nope, path: p, files: [{path: /tmp/x/b, key: v}]}\n  - {name: c, parameter: /x, files: [{path: /tmp/x/c, key: value}]}\n  - {name: d, store: aws, path: p, parameter: /x, files: [{path: /tmp/x/d, key: value}]}\n",
-    )
-    .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
-    cmd.env_clear().args(["check", "--config"]).arg(&cfg);
-    let (code, out, err) = common::run_to_end(cmd);
+    );
     assert_eq!(code, 2, "{out}{err}");
     for want in [
         "secretStores.other.provider: \"gcp\" is not a provider",

@@ -65,7 +65,7 @@ impl Outcome {
             }
             Outcome::TimedOut => Some(format!(
                 "did not finish within its timeout of {}",
-                crate::config::duration::GoDuration(timeout)
+                crate::duration::GoDuration(timeout)
             )),
         }
     }

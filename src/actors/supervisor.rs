@@ -27,7 +27,7 @@ use super::sync::{Peers, StopSync, SyncActor, SyncFinished, SyncNow};
 use super::vault::Reconfigure;
 use super::writer::{Drain, SweepTemps};
 use crate::backoff::{BackoffPolicy, TokenBucket};
-use crate::plan::{diff, directories, Diff, Job, Plan, StorePlan};
+use crate::plan::{diff, directories, Diff, Job, Plan, VaultStores};
 use crate::telemetry::series::SecretSeries;
 
 /// SyncActors started per turn of the event loop. When every actor was
@@ -52,8 +52,9 @@ enum Slot {
 pub(crate) struct Supervisor {
     peers: Arc<Peers>,
     backoff: BackoffPolicy,
-    /// The running plan's store and jobs (`None` before the first plan).
-    store: Option<Arc<StorePlan>>,
+    /// The running plan's Vault stores and jobs (`None` before the first
+    /// plan).
+    stores: Option<Arc<VaultStores>>,
     jobs: Vec<Arc<Job>>,
     /// Configured secrets and their actor (once started).
     running: HashMap<String, Slot>,
@@ -83,7 +84,7 @@ impl Supervisor {
         Self {
             peers,
             backoff,
-            store: None,
+            stores: None,
             jobs: Vec::new(),
             running: HashMap::new(),
             starts: VecDeque::new(),
@@ -188,7 +189,14 @@ impl Supervisor {
     }
 
     /// Applies a plan whose store is already in place.
-    fn apply(&mut self, plan: Plan, store_changed: bool, ctx: &mut Context<Self>) -> Diff {
+    /// `changed_stores`: the Vault stores the plan changed (by name,
+    /// `None`: `secretStore`), already switched.
+    fn apply(
+        &mut self,
+        plan: Plan,
+        changed_stores: &[Option<Arc<str>>],
+        ctx: &mut Context<Self>,
+    ) -> Diff {
         // Before any secret starts: its first sync may trigger them. A
         // one-shot run (an init container: no app yet) runs no actions.
         let actions = if self.once.is_some() {
@@ -241,22 +249,29 @@ impl Supervisor {
                 self.add_secret(job, same_files.contains(&job.name));
             }
         }
-        if store_changed {
-            // The rest read with the new store now, not at their next refresh.
+        if !changed_stores.is_empty() {
+            // The rest of a changed store read with it now, not at their
+            // next refresh.
             for name in &d.unchanged {
-                if let Some(Slot::Running(addr)) = self.running.get(name) {
+                let of_changed = new
+                    .get(name.as_str())
+                    .is_some_and(|j| changed_stores.contains(&j.session.store));
+                if let (true, Some(Slot::Running(addr))) = (of_changed, self.running.get(name)) {
                     addr.do_send(SyncNow::Store);
                 }
             }
         }
         self.start_batch(ctx);
-        if self.store.is_some() {
+        if self.stores.is_some() {
             tracing::info!(
                 added = ?d.added,
                 removed = ?d.removed,
                 changed = ?d.changed,
                 unchanged = d.unchanged.len(),
-                store_changed,
+                stores_changed = ?changed_stores
+                    .iter()
+                    .map(|s| s.as_deref().unwrap_or("secretStore"))
+                    .collect::<Vec<_>>(),
                 "config applied"
             );
         }
@@ -264,7 +279,7 @@ impl Supervisor {
             .metrics
             .secrets_configured
             .set(i64::try_from(plan.jobs.len()).unwrap_or(i64::MAX));
-        self.store = Some(plan.store);
+        self.stores = Some(plan.stores);
         self.jobs = plan.jobs;
         d
     }
@@ -297,10 +312,14 @@ impl Handler<ApplyPlan> for Supervisor {
             return AtomicResponse::new(Box::pin(fut::ready(Err(ApplyError::Stopping))));
         }
         // The first plan's store is the one the VaultActor was built with.
-        let store_changed = self.store.as_ref().is_some_and(|s| **s != *plan.store);
-        let switch = store_changed.then(|| {
-            tracing::info!("secretStore changed; switching the Vault connection");
-            self.peers.vault.send(Reconfigure(Arc::clone(&plan.store)))
+        let changed = self
+            .stores
+            .as_ref()
+            .map(|s| s.changed(&plan.stores))
+            .unwrap_or_default();
+        let switch = (!changed.is_empty()).then(|| {
+            tracing::info!("a Vault store changed; switching its connection");
+            self.peers.vault.send(Reconfigure(Arc::clone(&plan.stores)))
         });
         let switched = async move {
             match switch {
@@ -311,7 +330,7 @@ impl Handler<ApplyPlan> for Supervisor {
         AtomicResponse::new(Box::pin(switched.into_actor(self).map(
             move |res, act, ctx| {
                 res?;
-                Ok(act.apply(plan, store_changed, ctx))
+                Ok(act.apply(plan, &changed, ctx))
             },
         )))
     }

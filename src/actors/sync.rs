@@ -17,7 +17,7 @@ use super::writer::{WriteFiles, WriterActor};
 use crate::attempt::{retry_delay, SyncError};
 use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
 use crate::blocking::{OffloadError, RENDER_DEADLINE};
-use crate::config::duration::GoDuration;
+use crate::duration::GoDuration;
 use crate::fs::Written;
 use crate::pki::CertInfo;
 use crate::plan::{Job, JobSource};

@@ -1,10 +1,15 @@
 //! VaultActor: the only thing that talks to Vault.
 //!
-//! It owns the [`VaultSession`] (client, circuit breaker, credentials,
-//! token). Each `ReadSecret` runs as its own task on the actor's thread, so
-//! reads proceed concurrently over the session's keep-alive connection pool.
-//! The session schedules its own token lifecycle (renewal, re-login) with
-//! timers that end when the session is replaced.
+//! It owns, for each Vault store of the plan (`secretStore` and the named
+//! `secretStores` with `provider: vault`), the [`VaultSession`]s of that
+//! store (client, credentials, token; one per credential set) and the
+//! store's circuit breaker. A request is routed by its [`SessionKey`]
+//! (store, credential set), which the plan computed once per secret and a
+//! lease carries back for its renewals and revocation. Each `ReadSecret`
+//! runs as its own task on the actor's thread, so reads proceed
+//! concurrently over the sessions' keep-alive connection pools. A session
+//! schedules its own token lifecycle (renewal, re-login) with timers that
+//! end when the session is replaced.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,87 +19,81 @@ use tracing::Instrument;
 
 use std::sync::Arc;
 
-use crate::plan::{Job, StorePlan};
+use crate::plan::{Job, StorePlan, VaultStores};
 use crate::telemetry::metrics::Metrics;
 use crate::vault::breaker::{BreakerSettings, State};
 use crate::vault::lease::Lease;
 use crate::vault::session::SessionShared;
-use crate::vault::{ResponseLimits, VaultError, VaultSession};
+use crate::vault::{ResponseLimits, SessionKey, VaultError, VaultSession};
 
 pub(crate) struct VaultActor {
-    /// The session of the store's default credentials.
-    session: Rc<VaultSession>,
-    /// One session per named credential set (`secretStore.credentials`),
-    /// each logging in and renewing on its own; all share the breaker.
-    sets: SetSessions,
-    /// The store the sessions were built for (what `start_session` logs).
-    store: Arc<StorePlan>,
+    /// One entry per Vault store of the plan: `secretStore` first, then
+    /// the named ones (`secretStores` with `provider: vault`).
+    stores: Vec<StoreSessions>,
+    /// What every store's breaker takes (CIRCUIT_BREAKER_*).
+    breaker: BreakerSettings,
+    /// The bound on answers (VAULT_MAX_*), the same for every store.
+    limits: ResponseLimits,
     metrics: Arc<Metrics>,
 }
 
-/// The sessions of the named credential sets, by set name.
-type SetSessions = Vec<(Arc<str>, Rc<VaultSession>)>;
-
-/// The sessions of a store: the default one and one per named set, sharing
-/// one breaker and request bound (per Vault address).
-fn sessions(
-    store: &StorePlan,
-    breaker: BreakerSettings,
-    limits: ResponseLimits,
-    metrics: &Arc<Metrics>,
-) -> (Rc<VaultSession>, SetSessions) {
-    let shared = SessionShared::new(breaker);
-    let sets = store
-        .config
-        .credentials
-        .iter()
-        .map(|(name, auth)| {
-            (
-                Arc::from(name.as_str()),
-                VaultSession::new(
-                    store.endpoint(),
-                    auth.clone(),
-                    Rc::clone(&shared),
-                    limits,
-                    Arc::clone(metrics),
-                ),
-            )
-        })
-        .collect();
-    let auth = store.config.auth.clone();
-    let default = VaultSession::new(store.endpoint(), auth, shared, limits, Arc::clone(metrics));
-    (default, sets)
+/// The sessions of one store: the default credentials and one per named
+/// credential set, sharing one breaker and request bound (per store).
+struct StoreSessions {
+    /// `None`: `secretStore`.
+    name: Option<Arc<str>>,
+    /// The store the sessions were built for (compared on reload: an
+    /// unchanged store keeps its sessions and token).
+    plan: Arc<StorePlan>,
+    /// The session of the store's default credentials.
+    default: Rc<VaultSession>,
+    /// One session per named credential set (`credentials:`), each logging
+    /// in and renewing on its own.
+    sets: Vec<(Arc<str>, Rc<VaultSession>)>,
 }
 
-impl VaultActor {
-    /// Builds the sessions from a planned store (its TLS material already
-    /// read); must run on the thread the actor will live on.
-    pub(crate) fn new(
-        store: Arc<StorePlan>,
+impl StoreSessions {
+    /// Builds the sessions of `plan`; must run on the actor's thread.
+    fn new(
+        name: Option<Arc<str>>,
+        plan: Arc<StorePlan>,
         breaker: BreakerSettings,
         limits: ResponseLimits,
-        metrics: Arc<Metrics>,
+        metrics: &Arc<Metrics>,
     ) -> Self {
-        let (session, sets) = sessions(&store, breaker, limits, &metrics);
+        let shared = SessionShared::new(breaker);
+        let sets = plan
+            .config
+            .credentials
+            .iter()
+            .map(|(set, auth)| {
+                (
+                    Arc::from(set.as_str()),
+                    VaultSession::new(
+                        plan.endpoint(),
+                        auth.clone(),
+                        Rc::clone(&shared),
+                        limits,
+                        Arc::clone(metrics),
+                    ),
+                )
+            })
+            .collect();
+        let auth = plan.config.auth.clone();
+        let default = VaultSession::new(plan.endpoint(), auth, shared, limits, Arc::clone(metrics));
         Self {
-            session,
+            name,
+            plan,
+            default,
             sets,
-            store,
-            metrics,
         }
     }
 
-    /// The session of credential set `set` (`None`: the default). A set
-    /// name is checked to exist when the config is loaded; an unknown one
-    /// falls back to the default set.
-    fn session(&self, set: Option<&Arc<str>>) -> Rc<VaultSession> {
-        set.and_then(|name| self.sets.iter().find(|(n, _)| n == name))
-            .map_or_else(|| Rc::clone(&self.session), |(_, s)| Rc::clone(s))
-    }
-
-    fn start_session(&self) {
-        let s = &self.store.config;
+    /// Logs in (and keeps the tokens renewed) on every session.
+    fn start(&self) {
+        let s = &self.plan.config;
         tracing::info!(
+            store = self.name.as_deref().unwrap_or("secretStore"),
             address = %s.address,
             auth_method = s.auth.method(),
             credential_sets = self.sets.len(),
@@ -102,10 +101,90 @@ impl VaultActor {
             kv_version = ?s.kv_version,
             "connecting to Vault"
         );
-        actix_rt::spawn(Rc::clone(&self.session).start());
+        actix_rt::spawn(Rc::clone(&self.default).start());
         for (_, s) in &self.sets {
             actix_rt::spawn(Rc::clone(s).start());
         }
+    }
+
+    fn health(&self) -> StoreHealth {
+        StoreHealth {
+            breaker: self.default.breaker_state(),
+            token_ttl_remaining: self.default.token_ttl_remaining(),
+        }
+    }
+}
+
+impl VaultActor {
+    /// Builds the sessions of every store of a plan (TLS material already
+    /// read); must run on the thread the actor will live on.
+    pub(crate) fn new(
+        stores: &VaultStores,
+        breaker: BreakerSettings,
+        limits: ResponseLimits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mut me = Self {
+            stores: Vec::new(),
+            breaker,
+            limits,
+            metrics,
+        };
+        me.stores = me.build(stores, &mut Vec::new(), false);
+        me
+    }
+
+    /// The sessions for `plans`: those of `old` whose store is unchanged
+    /// (taken out of it), new ones for the rest, started when `start` (in
+    /// the runtime; the first ones start with the actor).
+    fn build(
+        &self,
+        plans: &VaultStores,
+        old: &mut Vec<StoreSessions>,
+        start: bool,
+    ) -> Vec<StoreSessions> {
+        let all = std::iter::once((None, &plans.default))
+            .chain(plans.named.iter().map(|(n, p)| (Some(n), p)));
+        all.map(|(name, plan)| {
+            match old
+                .iter()
+                .position(|s| s.name.as_ref() == name && *s.plan == **plan)
+            {
+                Some(i) => old.swap_remove(i),
+                None => {
+                    let s = StoreSessions::new(
+                        name.cloned(),
+                        Arc::clone(plan),
+                        self.breaker,
+                        self.limits,
+                        &self.metrics,
+                    );
+                    if start {
+                        s.start();
+                    }
+                    s
+                }
+            }
+        })
+        .collect()
+    }
+
+    /// The session a request goes through: its store's, its credential
+    /// set's (an unknown set name falls back to the store's default set; a
+    /// set is checked to exist when the config is loaded).
+    fn session(&self, key: &SessionKey) -> Result<Rc<VaultSession>, VaultError> {
+        let Some(store) = self.stores.iter().find(|s| s.name == key.store) else {
+            return Err(VaultError::InvalidResponse {
+                op: "route",
+                path: key.store.as_deref().unwrap_or("secretStore").to_string(),
+                detail: "the store is no longer configured (removed by a reload)".into(),
+            });
+        };
+        Ok(key
+            .credentials
+            .as_ref()
+            .and_then(|name| store.sets.iter().find(|(n, _)| n == name))
+            .map_or_else(|| Rc::clone(&store.default), |(_, s)| Rc::clone(s)))
     }
 }
 
@@ -115,7 +194,9 @@ impl Actor for VaultActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Thousands of SyncActors may ask at once at start-up.
         ctx.set_mailbox_capacity(1024);
-        self.start_session();
+        for s in &self.stores {
+            s.start();
+        }
     }
 }
 
@@ -139,12 +220,21 @@ impl Handler<ReadSecret> for VaultActor {
     type Result = ResponseFuture<ReadReply>;
 
     fn handle(&mut self, msg: ReadSecret, _: &mut Self::Context) -> Self::Result {
-        let session = self.session(msg.job.credentials.as_ref());
+        let session = self.session(&msg.job.session);
         let span =
             tracing::debug_span!(parent: &msg.span, "vault.read", path = %msg.job.display_path);
         Box::pin(
             async move {
                 let job = msg.job;
+                let session = match session {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return ReadReply {
+                            result: Err(e),
+                            breaker: State::Closed,
+                        }
+                    }
+                };
                 let result = match job.request() {
                     Some(req) => Rc::clone(&session).read(req).await,
                     None => Err(not_vault(&job)),
@@ -168,8 +258,9 @@ impl Handler<ReadIssuingCa> for VaultActor {
     type Result = ResponseFuture<Result<Vec<u8>, VaultError>>;
 
     fn handle(&mut self, msg: ReadIssuingCa, _: &mut Self::Context) -> Self::Result {
-        let session = self.session(msg.0.credentials.as_ref());
+        let session = self.session(&msg.0.session);
         Box::pin(async move {
+            let session = session?;
             match msg.0.request() {
                 Some(req) => session.issuing_ca(req).await,
                 None => Err(not_vault(&msg.0)),
@@ -187,24 +278,26 @@ fn not_vault(job: &Job) -> VaultError {
     }
 }
 
-/// Switch to a new `secretStore` (after a config reload). The store was
-/// planned (TLS material read and checked) before this is sent, so the
-/// switch itself cannot fail; the supervisor awaits it before it applies
-/// the rest of the plan.
+/// Switch to the Vault stores of a reloaded plan. They were planned (TLS
+/// material read and checked) before this is sent, so the switch itself
+/// cannot fail; the supervisor awaits it before it applies the rest of the
+/// plan. A store whose plan is unchanged keeps its sessions (its tokens);
+/// a changed or new one gets new sessions; a dropped one ends.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Reconfigure(pub(crate) Arc<StorePlan>);
+pub(crate) struct Reconfigure(pub(crate) Arc<VaultStores>);
 
 impl Handler<Reconfigure> for VaultActor {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
-        let breaker = self.session.breaker_settings();
-        let limits = self.session.limits();
-        (self.session, self.sets) = sessions(&msg.0, breaker, limits, &self.metrics);
-        self.store = msg.0;
-        tracing::info!("secretStore changed; Vault connection replaced");
-        self.start_session();
+        let mut old = std::mem::take(&mut self.stores);
+        self.stores = self.build(&msg.0, &mut old, true);
+        let dropped: Vec<&str> = old
+            .iter()
+            .map(|s| s.name.as_deref().unwrap_or("secretStore"))
+            .collect();
+        tracing::info!(replaced_or_removed = ?dropped, "Vault stores changed; connections replaced");
     }
 }
 
@@ -220,8 +313,8 @@ impl Handler<RenewLease> for VaultActor {
     type Result = ResponseFuture<Result<Lease, VaultError>>;
 
     fn handle(&mut self, msg: RenewLease, _: &mut Self::Context) -> Self::Result {
-        let session = self.session(msg.lease.credentials.as_ref());
-        Box::pin(async move { session.renew_lease(&msg.lease, msg.increment).await })
+        let session = self.session(&msg.lease.session);
+        Box::pin(async move { session?.renew_lease(&msg.lease, msg.increment).await })
     }
 }
 
@@ -234,16 +327,25 @@ impl Handler<RevokeLease> for VaultActor {
     type Result = ResponseFuture<Result<(), VaultError>>;
 
     fn handle(&mut self, msg: RevokeLease, _: &mut Self::Context) -> Self::Result {
-        let session = self.session(msg.0.credentials.as_ref());
-        Box::pin(async move { session.revoke_lease(&msg.0).await })
+        let session = self.session(&msg.0.session);
+        Box::pin(async move { session?.revoke_lease(&msg.0).await })
     }
 }
 
-/// Breaker state and token TTL, for `/status` and metrics.
+/// One store's breaker state and token TTL (of its default credentials).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct VaultHealth {
+pub(crate) struct StoreHealth {
     pub(crate) breaker: State,
     pub(crate) token_ttl_remaining: Option<Duration>,
+}
+
+/// Every Vault store's health, for `/status` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VaultHealth {
+    /// `secretStore`'s.
+    pub(crate) default: StoreHealth,
+    /// The named Vault stores', by name.
+    pub(crate) named: Vec<(Arc<str>, StoreHealth)>,
 }
 
 #[derive(Message)]
@@ -254,9 +356,20 @@ impl Handler<GetVaultHealth> for VaultActor {
     type Result = MessageResult<GetVaultHealth>;
 
     fn handle(&mut self, _: GetVaultHealth, _: &mut Self::Context) -> Self::Result {
+        let mut default = None;
+        let mut named = Vec::new();
+        for s in &self.stores {
+            match &s.name {
+                None => default = Some(s.health()),
+                Some(n) => named.push((Arc::clone(n), s.health())),
+            }
+        }
         MessageResult(VaultHealth {
-            breaker: self.session.breaker_state(),
-            token_ttl_remaining: self.session.token_ttl_remaining(),
+            default: default.unwrap_or(StoreHealth {
+                breaker: State::Closed,
+                token_ttl_remaining: None,
+            }),
+            named,
         })
     }
 }

@@ -32,6 +32,9 @@ pub(super) struct Ctx<'a> {
     pub(super) missing_vars: Vec<String>,
     /// Names of the AWS stores of `secretStores` (for `store:`).
     pub(super) aws_stores: Vec<String>,
+    /// Names of the Vault stores of `secretStores`, each with the names of
+    /// its credential sets (for `store:` and `credentials:`).
+    pub(super) vault_stores: Vec<(String, Vec<String>)>,
 }
 
 impl Ctx<'_> {

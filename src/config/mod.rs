@@ -39,6 +39,9 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 #[derive(Debug, PartialEq)]
 pub struct Config {
     pub store: StoreConfig,
+    /// The Vault stores of `secretStores` (`provider: vault`), by name
+    /// (sorted).
+    pub vault_stores: Vec<(String, StoreConfig)>,
     /// The AWS stores of `secretStores`, by name (sorted).
     pub aws_stores: Vec<crate::aws::AwsStore>,
     pub secrets: Vec<SecretSpec>,
@@ -145,8 +148,11 @@ pub struct SecretSpec {
     /// the root namespace.
     pub namespace: Option<String>,
     /// The named credential set to read with (`None`: the default set);
-    /// checked to exist.
+    /// checked to exist in its store.
     pub credentials: Option<String>,
+    /// The named Vault store it is read from (`None`: `secretStore`);
+    /// checked to exist. An AWS secret names its store in its source.
+    pub store: Option<String>,
     pub template: Option<SecretTemplate>,
     pub files: Vec<FileSpec>,
     /// Actions (by name, checked to exist) to run after its files changed.

@@ -22,7 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub secret_store: RawStore,
     /// Named stores besides `secretStore` (AWS Secrets Manager and SSM
-    /// Parameter Store); a secret picks one with `store:`.
+    /// Parameter Store, or another Vault/OpenBao); a secret picks one with
+    /// `store:`.
     #[serde(default)]
     pub secret_stores: std::collections::BTreeMap<String, RawNamedStore>,
     /// The secrets to keep in sync as files.
@@ -162,11 +163,13 @@ pub struct RawSecret {
     /// Namespace of this secret; `""` is the root namespace (default:
     /// `secretStore.namespace`).
     pub namespace: Option<String>,
-    /// The named credential set (of `secretStore.credentials`) to read with.
+    /// The named credential set (of `secretStore.credentials`, or of the
+    /// named Vault store's `credentials`) to read with.
     pub credentials: Option<String>,
     /// The named store (of `secretStores`) to read from (default:
     /// `secretStore`). With an AWS store, `path` is the Secrets Manager
-    /// secret id (name or ARN).
+    /// secret id (name or ARN); with a Vault store, every field means what
+    /// it means for `secretStore`, against that store.
     pub store: Option<String>,
     /// AWS store: an SSM parameter (its value is the field `value`), or a
     /// path ending in `/` (every parameter below it, a field per name).
@@ -176,18 +179,129 @@ pub struct RawSecret {
     pub version: Option<String>,
 }
 
-/// A named store (`secretStores.NAME`).
+/// A named store (`secretStores.NAME`): an AWS store (`provider: aws`,
+/// with `region` and `endpoint`) or a second Vault/OpenBao store
+/// (`provider: vault`, with the fields of `secretStore`).
+// The fields of `RawStore` again: serde's `flatten` does not combine with
+// `deny_unknown_fields`. Unlike `secretStore`, no environment variable
+// overrides them (VAULT_ADDR, VAULT_TOKEN, ... are the default store's).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawNamedStore {
-    /// The kind of store: aws (Secrets Manager and SSM Parameter Store).
+    /// The kind of store: aws (Secrets Manager and SSM Parameter Store) or
+    /// vault (Vault/OpenBao, the fields of secretStore).
     pub provider: Option<String>,
-    /// AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION).
+    /// aws: the region (default: AWS_REGION, then AWS_DEFAULT_REGION).
     pub region: Option<String>,
-    /// Base URL of the AWS services, for emulators and VPC endpoints
+    /// aws: base URL of the AWS services, for emulators and VPC endpoints
     /// (default: AWS_ENDPOINT_URL, then AWS_ENDPOINT; else AWS's own).
     pub endpoint: Option<String>,
+    /// vault: Vault/OpenBao URL, `http://` or `https://`.
+    pub address: Option<String>,
+    /// vault: how to log in: token (default), approle, kubernetes, jwt or cert.
+    #[serde(default)]
+    #[cfg_attr(test, schemars(schema_with = "super::schema::auth_method"))]
+    pub auth_method: Option<String>,
+    /// vault, token auth: the token.
+    pub token: Option<String>,
+    /// vault, approle auth: the role id.
+    pub role_id: Option<String>,
+    /// vault, approle auth: the secret id.
+    pub secret_id: Option<String>,
+    /// vault: where the auth method is mounted (default: the method's name).
+    pub auth_mount_path: Option<String>,
+    /// vault, kubernetes and jwt auth: the Vault role; cert auth: the
+    /// certificate role (optional).
+    pub role: Option<String>,
+    /// vault, kubernetes and jwt auth: the file holding the JWT.
+    pub token_path: Option<String>,
+    /// vault: KV engine version of its secrets: v1 or v2 (default v2).
+    #[serde(default)]
+    #[cfg_attr(test, schemars(schema_with = "super::schema::kv_version"))]
+    pub kv_version: Option<String>,
+    /// vault: where the KV engine is mounted (default `secret`).
+    pub mount_path: Option<String>,
+    /// vault: namespace, sent as X-Vault-Namespace.
+    pub namespace: Option<String>,
+    /// vault: PEM file with the CA of the server's certificate (default:
+    /// the system roots).
+    pub ca_cert: Option<String>,
+    /// vault: accept any server certificate. Testing only.
+    pub skip_verify: Option<bool>,
+    /// vault: the Go tool's name for `caCert`.
+    #[serde(rename = "tlsCACert")]
+    pub tls_ca_cert: Option<String>,
+    /// vault: the Go tool's name for `skipVerify`.
+    pub tls_skip_verify: Option<bool>,
+    /// vault: a directory of PEM CA certificates.
+    #[serde(rename = "tlsCAPath")]
+    pub tls_ca_path: Option<String>,
+    /// vault: client certificate (PEM, leaf first) for mutual TLS and `cert`
+    /// auth.
+    pub tls_client_cert: Option<String>,
+    /// vault: the client certificate's private key, PEM.
+    pub tls_client_key: Option<String>,
+    /// vault: named credential sets of this store; a secret of it picks one
+    /// with `credentials: NAME`.
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, RawCredentialSet>,
+}
+
+impl RawNamedStore {
+    /// Splits it into the AWS fields and the Vault ones (a `RawStore`).
+    pub(crate) fn split(self) -> (Option<String>, Option<String>, Option<String>, RawStore) {
+        let store = RawStore {
+            address: self.address,
+            auth_method: self.auth_method,
+            token: self.token,
+            role_id: self.role_id,
+            secret_id: self.secret_id,
+            auth_mount_path: self.auth_mount_path,
+            role: self.role,
+            token_path: self.token_path,
+            kv_version: self.kv_version,
+            mount_path: self.mount_path,
+            namespace: self.namespace,
+            ca_cert: self.ca_cert,
+            skip_verify: self.skip_verify,
+            tls_ca_cert: self.tls_ca_cert,
+            tls_skip_verify: self.tls_skip_verify,
+            tls_ca_path: self.tls_ca_path,
+            tls_client_cert: self.tls_client_cert,
+            tls_client_key: self.tls_client_key,
+            credentials: self.credentials,
+        };
+        (self.provider, self.region, self.endpoint, store)
+    }
+}
+
+impl RawStore {
+    /// The names of the fields given (for an AWS store, which takes none).
+    pub(crate) fn given(&self) -> Vec<&'static str> {
+        let opt = [
+            ("address", self.address.is_some()),
+            ("authMethod", self.auth_method.is_some()),
+            ("token", self.token.is_some()),
+            ("roleId", self.role_id.is_some()),
+            ("secretId", self.secret_id.is_some()),
+            ("authMountPath", self.auth_mount_path.is_some()),
+            ("role", self.role.is_some()),
+            ("tokenPath", self.token_path.is_some()),
+            ("kvVersion", self.kv_version.is_some()),
+            ("mountPath", self.mount_path.is_some()),
+            ("namespace", self.namespace.is_some()),
+            ("caCert", self.ca_cert.is_some()),
+            ("skipVerify", self.skip_verify.is_some()),
+            ("tlsCACert", self.tls_ca_cert.is_some()),
+            ("tlsSkipVerify", self.tls_skip_verify.is_some()),
+            ("tlsCAPath", self.tls_ca_path.is_some()),
+            ("tlsClientCert", self.tls_client_cert.is_some()),
+            ("tlsClientKey", self.tls_client_key.is_some()),
+            ("credentials", !self.credentials.is_empty()),
+        ];
+        opt.iter().filter(|(_, g)| *g).map(|(n, _)| *n).collect()
+    }
 }
 
 /// `dynamic:` of a secret: one request to any API path.

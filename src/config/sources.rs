@@ -352,12 +352,17 @@ pub(super) fn validate_atomic_set(
 }
 
 /// `secretStores`: each an AWS store (`provider: aws`) with its region and
-/// endpoint, the environment's when not given. Their names are remembered
-/// in the context for the secrets' `store:`.
+/// endpoint, the environment's when not given, or a Vault store
+/// (`provider: vault`), returned as written for `validate` to check like
+/// `secretStore`. The AWS stores' names are remembered in the context for
+/// the secrets' `store:`.
 pub(super) fn validate_named_stores(
     cx: &mut Ctx,
     raw: std::collections::BTreeMap<String, super::raw::RawNamedStore>,
-) -> Vec<crate::aws::AwsStore> {
+) -> (
+    Vec<crate::aws::AwsStore>,
+    Vec<(String, super::raw::RawStore)>,
+) {
     let env_first = |cx: &Ctx, names: &[&str]| {
         names.iter().find_map(|n| {
             (cx.env)(n)
@@ -366,41 +371,65 @@ pub(super) fn validate_named_stores(
         })
     };
     let mut out = Vec::new();
+    let mut vault = Vec::new();
     for (name, s) in raw {
         let loc = format!("secretStores.{name}");
         if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == '/') {
             cx.error(&loc, "a store name must be a plain, non-empty word");
             continue;
         }
+        let (provider, region, endpoint, vault_fields) = s.split();
         let provider = cx
-            .interp(&format!("{loc}.provider"), s.provider)
+            .interp(&format!("{loc}.provider"), provider)
             .map(|p| p.trim().to_ascii_lowercase());
         match provider.as_deref() {
-            Some("aws") => {}
+            Some("aws") => {
+                // Remembered valid or not: a secret of an invalid store
+                // gets the store's errors, not "not a store" on top.
+                cx.aws_stores.push(name.clone());
+                let given = vault_fields.given();
+                for f in &given {
+                    cx.error(
+                        format!("{loc}.{f}"),
+                        "applies to a Vault store (provider: vault); an AWS store takes region and endpoint",
+                    );
+                }
+                if !given.is_empty() {
+                    continue;
+                }
+            }
             Some("vault") => {
-                cx.error(
-                    format!("{loc}.provider"),
-                    "a second Vault store is not supported yet: use secretStore (and its credentials sets)",
-                );
+                for (f, given) in [
+                    ("region", region.is_some()),
+                    ("endpoint", endpoint.is_some()),
+                ] {
+                    if given {
+                        cx.error(
+                            format!("{loc}.{f}"),
+                            "applies to an AWS store (provider: aws); a Vault store takes the fields of secretStore (address, authMethod, ...)",
+                        );
+                    }
+                }
+                vault.push((name, vault_fields));
                 continue;
             }
             Some(other) => {
                 cx.error(
                     format!("{loc}.provider"),
-                    format!("{other:?} is not a provider: use aws"),
+                    format!("{other:?} is not a provider: use aws or vault"),
                 );
                 continue;
             }
             None => {
                 cx.error(
                     format!("{loc}.provider"),
-                    "missing: give the store's provider (aws)",
+                    "missing: give the store's provider (aws or vault)",
                 );
                 continue;
             }
         }
         let region = cx
-            .interp(&format!("{loc}.region"), s.region)
+            .interp(&format!("{loc}.region"), region)
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty())
             .or_else(|| env_first(cx, &["AWS_REGION", "AWS_DEFAULT_REGION"]));
@@ -422,7 +451,7 @@ pub(super) fn validate_named_stores(
             continue;
         }
         let endpoint = cx
-            .interp(&format!("{loc}.endpoint"), s.endpoint)
+            .interp(&format!("{loc}.endpoint"), endpoint)
             .map(|e| e.trim().to_string())
             .filter(|e| !e.is_empty())
             .or_else(|| env_first(cx, &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]));
@@ -435,14 +464,13 @@ pub(super) fn validate_named_stores(
                 continue;
             }
         }
-        cx.aws_stores.push(name.clone());
         out.push(crate::aws::AwsStore {
             name,
             region,
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
         });
     }
-    out
+    (out, vault)
 }
 
 /// The fields of a secret that only an AWS store takes, and the Vault-only
@@ -453,7 +481,7 @@ pub(super) struct AwsFields {
     pub(super) vault_only: [(&'static str, bool); 2],
 }
 
-/// A secret of the store `store` (of `secretStores`): exactly one of
+/// A secret of the AWS store `store` (of `secretStores`): exactly one of
 /// `path` (a Secrets Manager secret id) or `parameter` (SSM; a trailing `/`
 /// reads the path); nothing that only Vault understands.
 pub(super) fn validate_aws_source(
@@ -463,20 +491,6 @@ pub(super) fn validate_aws_source(
     mut raw: RawSource,
     aws: AwsFields,
 ) -> Option<SecretSource> {
-    if !cx.aws_stores.iter().any(|s| s == store) {
-        let known = if cx.aws_stores.is_empty() {
-            "there is no secretStores".to_string()
-        } else {
-            format!("secretStores has: {}", cx.aws_stores.join(", "))
-        };
-        cx.error(
-            format!("{loc}.store"),
-            format!(
-                "{store:?} is not a store ({known}; without `store:` a secret reads secretStore)"
-            ),
-        );
-        return None;
-    }
     let mut refused: Vec<&str> = Vec::new();
     if raw.dynamic.is_some() {
         refused.push("dynamic");

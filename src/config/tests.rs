@@ -795,3 +795,86 @@ fn template_files_and_encodings() {
         .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
+
+/// A second Vault store under `secretStores` (`provider: vault`) takes the
+/// fields of `secretStore`; the VAULT_* variables stay the default store's.
+#[test]
+fn a_named_vault_store_takes_secret_store_fields_and_no_variables() {
+    let l = load_str(
+        "secretStore: {address: http://a:8200}
+secretStores:
+  b:
+    provider: vault
+    address: https://b:8200/
+    authMethod: approle
+    roleId: r
+    secretId: s
+    mountPath: kv
+    kvVersion: v1
+    namespace: team
+    credentials:
+      ops: {token: ops-token}
+secrets:
+  - {name: one, path: app, files: [{path: /s/one, key: v}]}
+  - {name: two, store: b, path: app, credentials: ops, files: [{path: /s/two, key: v}]}
+",
+        Path::new("t.yaml"),
+        &args(&["--vault-namespace", "env-ns", "--vault-token", "tok"]),
+        &env,
+        Credentials::Required,
+    )
+    .unwrap();
+    let c = l.config;
+    // The default store takes VAULT_TOKEN and the flag's namespace ...
+    assert!(matches!(&c.store.auth, AuthConfig::Token { token } if token.expose() == "tok"));
+    assert_eq!(c.store.namespace.as_deref(), Some("env-ns"));
+    // ... the named one only its own fields.
+    assert_eq!(c.vault_stores.len(), 1);
+    let (name, b) = &c.vault_stores[0];
+    assert_eq!(name, "b");
+    assert_eq!(b.address, "https://b:8200");
+    assert_eq!(b.auth.method(), "approle");
+    assert_eq!((b.mount_path.as_str(), b.kv_version), ("kv", KvVersion::V1));
+    assert_eq!(b.namespace.as_deref(), Some("team"));
+    assert_eq!(b.credentials[0].0, "ops");
+    assert_eq!(c.secrets[0].store, None);
+    assert_eq!(c.secrets[1].store.as_deref(), Some("b"));
+    assert_eq!(c.secrets[1].credentials.as_deref(), Some("ops"));
+    assert!(c.aws_stores.is_empty());
+}
+
+#[test]
+fn named_store_errors_name_the_store_and_field() {
+    let errs = errors(
+        "secretStore: {address: http://a:8200, token: a, credentials: {main: {token: m}}}
+secretStores:
+  b: {provider: vault, token: t, region: eu-west-1}
+  c: {provider: vault, address: http://c:8200, tlsClientKey: /k.pem}
+  s3: {provider: aws, region: eu-west-1, address: http://x}
+secrets:
+  - {name: one, store: b, path: app, files: [{path: /s/one, key: v}]}
+  - {name: two, store: c, path: app, credentials: main, files: [{path: /s/two, key: v}]}
+  - {name: three, store: d, path: app, files: [{path: /s/three, key: v}]}
+",
+    );
+    let all = errors_text(&errs);
+    for want in [
+        "secretStores.b.address: no Vault address: set secretStores.b.address",
+        "secretStores.b.region: applies to an AWS store",
+        "secretStores.c.tlsClientCert: a client key needs its certificate: set secretStores.c.tlsClientCert",
+        "secretStores.s3.address: applies to a Vault store (provider: vault)",
+        "secrets[1] \"two\".credentials: \"main\" is not a credential set: there is no secretStores.c.credentials",
+        "secrets[2] \"three\".store: \"d\" is not a store (secretStores has: b, c, s3",
+    ] {
+        assert!(all.contains(want), "{want}\n{all}");
+    }
+    // No variable is offered for a named store's fields.
+    assert!(!all.contains("VAULT_CLIENT_CERT"), "{all}");
+    assert!(!all.contains("or VAULT_ADDR"), "{all}");
+    // The secret of the invalid store b gets b's errors, not "not a store".
+    assert!(!all.contains("\"b\" is not a store"), "{all}");
+}
+
+fn errors_text(errs: &[String]) -> String {
+    errs.join("\n")
+}

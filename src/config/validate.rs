@@ -36,10 +36,23 @@ pub(super) fn validate(
         warnings: Vec::new(),
         missing_vars: Vec::new(),
         aws_stores: Vec::new(),
+        vault_stores: Vec::new(),
     };
     let sets: Vec<String> = raw.secret_store.credentials.keys().cloned().collect();
-    let store = validate_store(&mut cx, raw.secret_store, args, creds);
-    let aws_stores = super::sources::validate_named_stores(&mut cx, raw.secret_stores);
+    let store = validate_store(&mut cx, "secretStore", raw.secret_store, Some(args), creds);
+    let (aws_stores, named_vault) =
+        super::sources::validate_named_stores(&mut cx, raw.secret_stores);
+    let mut vault_stores = Vec::with_capacity(named_vault.len());
+    for (name, raw_store) in named_vault {
+        // Remembered valid or not: a secret of an invalid store gets the
+        // store's errors, not "unknown store" on top.
+        let store_sets = raw_store.credentials.keys().cloned().collect();
+        cx.vault_stores.push((name.clone(), store_sets));
+        let loc = format!("secretStores.{name}");
+        if let Some(s) = validate_store(&mut cx, &loc, raw_store, None, creds) {
+            vault_stores.push((name, s));
+        }
+    }
 
     if raw.secrets.is_empty() {
         cx.error(
@@ -110,6 +123,7 @@ pub(super) fn validate(
         (Some(store), true) => Ok(Loaded {
             config: Config {
                 store,
+                vault_stores,
                 aws_stores,
                 secrets,
                 actions,
@@ -121,41 +135,66 @@ pub(super) fn validate(
     }
 }
 
+/// Validates a Vault store under `loc`: `secretStore`, whose fields the
+/// flags and VAULT_* variables in `args` override, or a named one
+/// (`secretStores.NAME`, `args` = `None`: only the file counts).
 fn validate_store(
     cx: &mut Ctx,
+    loc: &str,
     raw: RawStore,
-    args: &ConfigArgs,
+    args: Option<&ConfigArgs>,
     creds: Credentials,
 ) -> Option<StoreConfig> {
     let errors_before = cx.errors.len();
+    let f = |field: &str| format!("{loc}.{field}");
+    // Where an error may also point at the variable (the default store).
+    let or_var = |var: &str| {
+        if args.is_some() {
+            format!(" or {var}")
+        } else {
+            String::new()
+        }
+    };
     // Flag/environment values win over the file.
     let address = args
-        .vault_addr
-        .clone()
-        .or_else(|| cx.interp("secretStore.address", raw.address))
+        .and_then(|a| a.vault_addr.clone())
+        .or_else(|| cx.interp(&f("address"), raw.address))
         .unwrap_or_default();
     let address = address.trim().trim_end_matches('/').to_string();
     if address.is_empty() {
         match creds {
             Credentials::Required => cx.error(
-                "secretStore.address",
-                "no Vault address: set secretStore.address or VAULT_ADDR",
+                f("address"),
+                format!("no Vault address: set {loc}.address{}", or_var("VAULT_ADDR")),
             ),
-            Credentials::Optional => cx.warnings.push(
+            Credentials::Optional if args.is_some() => cx.warnings.push(
                 "secretStore.address is empty here; VAULT_ADDR must be set when secrets-sync runs"
                     .into(),
+            ),
+            Credentials::Optional => cx.error(
+                f("address"),
+                format!("no Vault address: set {loc}.address (the environment does not set a named store's)"),
             ),
         }
     } else if !(address.starts_with("http://") || address.starts_with("https://")) {
         cx.error(
-            "secretStore.address",
+            f("address"),
             format!("{address:?} must start with http:// or https://"),
         );
     }
 
+    let overrides = match args {
+        Some(a) => super::auth::Overrides {
+            token: a.vault_token.as_ref(),
+            role_id: a.vault_role_id.clone(),
+            secret_id: a.vault_secret_id.as_ref(),
+            env: true,
+        },
+        None => super::auth::Overrides::none(),
+    };
     let auth = super::auth::validate_auth(
         cx,
-        "secretStore",
+        loc,
         super::auth::AuthFields {
             method: raw.auth_method,
             token: raw.token,
@@ -165,18 +204,13 @@ fn validate_store(
             role: raw.role,
             token_path: raw.token_path,
         },
-        super::auth::Overrides {
-            token: args.vault_token.as_ref(),
-            role_id: args.vault_role_id.clone(),
-            secret_id: args.vault_secret_id.as_ref(),
-            env: true,
-        },
+        overrides,
         creds,
     );
 
     let mut credentials = Vec::with_capacity(raw.credentials.len());
     for (name, set) in raw.credentials {
-        let prefix = format!("secretStore.credentials.{name}");
+        let prefix = format!("{loc}.credentials.{name}");
         if name.trim().is_empty() || name.chars().any(char::is_control) {
             cx.error(&prefix, "a credential set needs a plain, non-empty name");
             continue;
@@ -197,34 +231,33 @@ fn validate_store(
         }
     }
 
-    let kv_version = match cx.interp("secretStore.kvVersion", raw.kv_version) {
+    let kv_version = match cx.interp(&f("kvVersion"), raw.kv_version) {
         None => Some(KvVersion::V2),
         Some(v) => match kv_version(&v) {
             Ok(v) => Some(v),
             Err(e) => {
-                cx.error("secretStore.kvVersion", e);
+                cx.error(f("kvVersion"), e);
                 None
             }
         },
     };
     let mount_path = cx
-        .interp("secretStore.mountPath", raw.mount_path)
+        .interp(&f("mountPath"), raw.mount_path)
         .map(|m| m.trim().trim_matches('/').to_string())
         .unwrap_or_else(|| "secret".into());
     if mount_path.is_empty() {
         cx.error(
-            "secretStore.mountPath",
+            f("mountPath"),
             "is empty: name the KV mount, e.g. \"secret\"",
         );
     }
     let namespace = args
-        .vault_namespace
-        .clone()
-        .or_else(|| cx.interp("secretStore.namespace", raw.namespace))
+        .and_then(|a| a.vault_namespace.clone())
+        .or_else(|| cx.interp(&f("namespace"), raw.namespace))
         .map(|n| n.trim().trim_matches('/').to_string())
         .filter(|n| !n.is_empty());
-    let path_field = |cx: &mut Ctx, arg: &Option<PathBuf>, loc: &str, v: Option<String>| {
-        arg.clone().or_else(|| {
+    let path_field = |cx: &mut Ctx, arg: Option<&PathBuf>, loc: &str, v: Option<String>| {
+        arg.cloned().or_else(|| {
             cx.interp(loc, v)
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
@@ -233,26 +266,31 @@ fn validate_store(
     };
     let ca_cert = either(
         cx,
-        ("secretStore.caCert", raw.ca_cert),
-        ("secretStore.tlsCACert", raw.tls_ca_cert),
+        (&f("caCert"), raw.ca_cert),
+        (&f("tlsCACert"), raw.tls_ca_cert),
     );
-    let ca_cert = path_field(cx, &args.vault_cacert, "secretStore.caCert", ca_cert);
+    let ca_cert = path_field(
+        cx,
+        args.and_then(|a| a.vault_cacert.as_ref()),
+        &f("caCert"),
+        ca_cert,
+    );
     let ca_path = path_field(
         cx,
-        &args.vault_capath,
-        "secretStore.tlsCAPath",
+        args.and_then(|a| a.vault_capath.as_ref()),
+        &f("tlsCAPath"),
         raw.tls_ca_path,
     );
     let cert = path_field(
         cx,
-        &args.vault_client_cert,
-        "secretStore.tlsClientCert",
+        args.and_then(|a| a.vault_client_cert.as_ref()),
+        &f("tlsClientCert"),
         raw.tls_client_cert,
     );
     let key = path_field(
         cx,
-        &args.vault_client_key,
-        "secretStore.tlsClientKey",
+        args.and_then(|a| a.vault_client_key.as_ref()),
+        &f("tlsClientKey"),
         raw.tls_client_key,
     );
     let client_cert = match (cert, key) {
@@ -260,38 +298,53 @@ fn validate_store(
         (None, None) => None,
         (Some(_), None) => {
             cx.error(
-                "secretStore.tlsClientKey",
-                "a client certificate needs its private key: set secretStore.tlsClientKey or VAULT_CLIENT_KEY",
+                f("tlsClientKey"),
+                format!(
+                    "a client certificate needs its private key: set {loc}.tlsClientKey{}",
+                    or_var("VAULT_CLIENT_KEY")
+                ),
             );
             None
         }
         (None, Some(_)) => {
             cx.error(
-                "secretStore.tlsClientCert",
-                "a client key needs its certificate: set secretStore.tlsClientCert or VAULT_CLIENT_CERT",
+                f("tlsClientCert"),
+                format!(
+                    "a client key needs its certificate: set {loc}.tlsClientCert{}",
+                    or_var("VAULT_CLIENT_CERT")
+                ),
             );
             None
         }
     };
     let tls_server_name = args
-        .vault_tls_server_name
-        .as_deref()
+        .and_then(|a| a.vault_tls_server_name.as_deref())
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_string);
     let skip_verify = either(
         cx,
-        ("secretStore.skipVerify", raw.skip_verify),
-        ("secretStore.tlsSkipVerify", raw.tls_skip_verify),
+        (&f("skipVerify"), raw.skip_verify),
+        (&f("tlsSkipVerify"), raw.tls_skip_verify),
     );
-    let skip_verify = args.vault_skip_verify.or(skip_verify).unwrap_or(false);
+    let skip_verify = args
+        .and_then(|a| a.vault_skip_verify)
+        .or(skip_verify)
+        .unwrap_or(false);
     let cert_auth = |a: &AuthConfig| matches!(a, AuthConfig::Cert { .. });
     if client_cert.is_none()
         && (auth.as_ref().is_some_and(cert_auth) || credentials.iter().any(|(_, a)| cert_auth(a)))
     {
         cx.error(
-            "secretStore.tlsClientCert",
-            "cert auth logs in with the TLS client certificate: set secretStore.tlsClientCert and tlsClientKey (or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)",
+            f("tlsClientCert"),
+            format!(
+                "cert auth logs in with the TLS client certificate: set {loc}.tlsClientCert and tlsClientKey{}",
+                if args.is_some() {
+                    " (or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)"
+                } else {
+                    ""
+                }
+            ),
         );
     }
 
@@ -465,21 +518,60 @@ fn validate_secret(
         dynamic: raw.dynamic,
         pki: raw.pki,
     };
-    let source = match cx.interp(&format!("{loc}.store"), raw.store) {
-        Some(store) => super::sources::validate_aws_source(
-            cx,
-            &loc,
-            store.trim(),
-            raw_source,
-            super::sources::AwsFields {
-                parameter: raw.parameter,
-                version: raw.version,
-                vault_only: [
-                    ("namespace", raw.namespace.is_some()),
-                    ("credentials", raw.credentials.is_some()),
-                ],
-            },
-        ),
+    let store = cx
+        .interp(&format!("{loc}.store"), raw.store)
+        .map(|s| s.trim().to_string());
+    // The named Vault store it reads from, and that store's credential sets.
+    let mut vault_store = None;
+    let mut store_sets = sets;
+    let aws_store = match store.as_deref() {
+        None => None,
+        Some(name) if cx.aws_stores.iter().any(|s| s == name) => Some(name),
+        Some(name) => match cx.vault_stores.iter().position(|(n, _)| n == name) {
+            Some(i) => {
+                vault_store = Some(name.to_string());
+                store_sets = &cx.vault_stores[i].1;
+                None
+            }
+            None => {
+                let mut known: Vec<&str> =
+                    cx.vault_stores.iter().map(|(n, _)| n.as_str()).collect();
+                known.extend(cx.aws_stores.iter().map(String::as_str));
+                known.sort_unstable();
+                let known = if known.is_empty() {
+                    "there is no secretStores".to_string()
+                } else {
+                    format!("secretStores has: {}", known.join(", "))
+                };
+                cx.error(
+                    format!("{loc}.store"),
+                    format!(
+                        "{name:?} is not a store ({known}; without `store:` a secret reads secretStore)"
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let store_sets: Vec<String> = store_sets.to_vec();
+    let source = match aws_store {
+        Some(store) => {
+            let store = store.to_string();
+            super::sources::validate_aws_source(
+                cx,
+                &loc,
+                &store,
+                raw_source,
+                super::sources::AwsFields {
+                    parameter: raw.parameter,
+                    version: raw.version,
+                    vault_only: [
+                        ("namespace", raw.namespace.is_some()),
+                        ("credentials", raw.credentials.is_some()),
+                    ],
+                },
+            )
+        }
         None => {
             for (field, given) in [
                 ("parameter", raw.parameter.is_some()),
@@ -488,7 +580,7 @@ fn validate_secret(
                 if given {
                     cx.error(
                         format!("{loc}.{field}"),
-                        "applies to a secret of an AWS store: set `store:` to one of secretStores",
+                        "applies to a secret of an AWS store: set `store:` to an AWS store of secretStores",
                     );
                 }
             }
@@ -511,15 +603,19 @@ fn validate_secret(
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
     if let Some(c) = &credentials {
-        if !sets.contains(c) {
+        if !store_sets.contains(c) {
+            let sets_of = match &vault_store {
+                None => "secretStore.credentials".to_string(),
+                Some(s) => format!("secretStores.{s}.credentials"),
+            };
             cx.error(
                 format!("{loc}.credentials"),
-                if sets.is_empty() {
-                    format!("{c:?} is not a credential set: there is no secretStore.credentials; define it there or remove credentials")
+                if store_sets.is_empty() {
+                    format!("{c:?} is not a credential set: there is no {sets_of}; define it there or remove credentials")
                 } else {
                     format!(
-                        "{c:?} is not a credential set (secretStore.credentials has: {})",
-                        sets.join(", ")
+                        "{c:?} is not a credential set ({sets_of} has: {})",
+                        store_sets.join(", ")
                     )
                 },
             );
@@ -671,6 +767,7 @@ fn validate_secret(
         atomic_set,
         namespace,
         credentials,
+        store: vault_store,
         template,
         files,
         on_change,

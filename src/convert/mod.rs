@@ -481,7 +481,7 @@ impl Draft {
                     let store = RawNamedStore {
                         provider: Some("aws".into()),
                         region: self.aws_stores.get(name).and_then(|a| a.region.clone()),
-                        endpoint: None,
+                        ..RawNamedStore::default()
                     };
                     (name.to_string(), store)
                 })

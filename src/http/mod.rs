@@ -196,10 +196,14 @@ async fn metrics_text(
     // Gauges that are states rather than events are read at scrape time:
     // this handler is their only writer.
     if let Ok(v) = vault.send(GetVaultHealth).timeout(ANSWER_TIMEOUT).await {
-        metrics.vault_breaker_state.set(v.breaker.as_gauge());
         metrics
-            .token_ttl
-            .set(v.token_ttl_remaining.map_or(0.0, |ttl| ttl.as_secs_f64()));
+            .vault_breaker_state
+            .set(v.default.breaker.as_gauge());
+        metrics.token_ttl.set(
+            v.default
+                .token_ttl_remaining
+                .map_or(0.0, |ttl| ttl.as_secs_f64()),
+        );
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -302,8 +306,15 @@ async fn status_doc(
         "synced": s.synced,
         "total": s.total,
         "vault": {
-            "circuit_breaker": v.breaker.to_string(),
-            "token_ttl_seconds": v.token_ttl_remaining.map(|d| d.as_secs()),
+            "circuit_breaker": v.default.breaker.to_string(),
+            "token_ttl_seconds": v.default.token_ttl_remaining.map(|d| d.as_secs()),
+            // The named Vault stores (`secretStores`, provider vault).
+            "stores": v.named.iter().map(|(name, h)| {
+                (name.to_string(), json!({
+                    "circuit_breaker": h.breaker.to_string(),
+                    "token_ttl_seconds": h.token_ttl_remaining.map(|d| d.as_secs()),
+                }))
+            }).collect::<serde_json::Map<_, _>>(),
         },
         "secrets": s.secrets,
         "actions": a,

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::attempt::SyncError;
-use crate::config::duration::GoDuration;
+use crate::duration::GoDuration;
 use crate::fs::Written;
 use crate::pki::CertInfo;
 use crate::plan::{Job, JobSource};

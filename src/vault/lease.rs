@@ -23,20 +23,21 @@ pub(crate) struct Lease {
     pub(crate) renewable: bool,
     /// The namespace the lease was issued in (renewals go there too).
     pub(crate) namespace: super::client::Namespace,
-    /// The credential set it was issued to (`None`: the default set).
-    pub(crate) credentials: Option<std::sync::Arc<str>>,
+    /// The store and credential set it was issued to (renewals and the
+    /// revocation go through the same session).
+    pub(crate) session: super::SessionKey,
 }
 
 impl Lease {
-    /// Marks it as issued in `ns` with the credential set `set` (renewals
-    /// and the revocation go the same way).
+    /// Marks it as issued in `ns` through `session` (renewals and the
+    /// revocation go the same way).
     pub(crate) fn issued_by(
         mut self,
         ns: &super::client::Namespace,
-        set: Option<&std::sync::Arc<str>>,
+        session: &super::SessionKey,
     ) -> Self {
         self.namespace = ns.clone();
-        self.credentials = set.cloned();
+        self.session = session.clone();
         self
     }
 }
@@ -120,7 +121,7 @@ fn lease_of(v: &Value) -> Option<Lease> {
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         namespace: Default::default(),
-        credentials: None,
+        session: Default::default(),
     })
 }
 
@@ -158,7 +159,7 @@ pub(crate) fn parse_renewal(body: &[u8], held: &Lease) -> Result<Lease, String> 
         duration: Duration::from_secs(secs),
         renewable: v.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         namespace: held.namespace.clone(),
-        credentials: held.credentials.clone(),
+        session: held.session.clone(),
     })
 }
 
@@ -172,7 +173,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             renewable,
             namespace: Default::default(),
-            credentials: None,
+            session: Default::default(),
         }
     }
 

@@ -69,8 +69,19 @@ pub(crate) struct Request<'a> {
     pub(crate) decode: Decode,
     /// The path as the config names it, for errors and logs.
     pub(crate) display_path: &'a str,
-    /// The credential set it is read with (`None`: the default).
-    pub(crate) credentials: Option<&'a std::sync::Arc<str>>,
+    /// The session it is read with: its store and credential set.
+    pub(crate) session: &'a SessionKey,
+}
+
+/// Which session of which store a request (and a lease it gets) goes
+/// through: opaque names the plan chose, routed by the VaultActor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct SessionKey {
+    /// The named Vault store (`secretStores.NAME`; `None`: `secretStore`).
+    pub(crate) store: Option<std::sync::Arc<str>>,
+    /// The store's credential set (`credentials: NAME`; `None`: its
+    /// default set).
+    pub(crate) credentials: Option<std::sync::Arc<str>>,
 }
 
 impl Request<'_> {

@@ -142,14 +142,6 @@ impl VaultSession {
         })
     }
 
-    pub(crate) fn limits(&self) -> ResponseLimits {
-        self.limits
-    }
-
-    pub(crate) fn breaker_settings(&self) -> BreakerSettings {
-        self.shared.breaker.borrow().settings()
-    }
-
     pub(crate) fn breaker_state(&self) -> State {
         self.shared.breaker.borrow_mut().state(Instant::now())
     }
@@ -271,7 +263,7 @@ impl VaultSession {
                 }
                 Decode::Leased | Decode::Issued => {
                     parse_leased(&answer.body, self.limits.max_fields).map(|(d, lease)| {
-                        let lease = lease.map(|l| l.issued_by(req.namespace, req.credentials));
+                        let lease = lease.map(|l| l.issued_by(req.namespace, req.session));
                         (d, lease)
                     })
                 }

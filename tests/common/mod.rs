@@ -591,6 +591,17 @@ pub fn run_to_end(mut cmd: Command) -> (i32, String, String) {
     )
 }
 
+/// `secrets-sync check` on `config` (written to a temporary file), with an
+/// empty environment: (exit code, stdout, stderr).
+pub fn check_config(config: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, config).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets-sync"));
+    cmd.env_clear().args(["check", "--config"]).arg(&cfg);
+    run_to_end(cmd)
+}
+
 /// A unique KV path prefix per test.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
