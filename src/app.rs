@@ -94,11 +94,28 @@ fn start(
             source,
         }
     })?;
+    // STATE_DIR: read once, here, before any actor runs.
+    let state = match &rt.state_dir {
+        None => None,
+        Some(dir) => match crate::state::StateDir::open(dir) {
+            Ok((s, warnings)) => {
+                for w in warnings {
+                    tracing::warn!(warning = %w, "STATE_DIR");
+                }
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "STATE_DIR");
+                None
+            }
+        },
+    };
     let vault = VaultActor::new(
         &plan.stores,
         settings.breaker,
         settings.limits,
         Arc::clone(&metrics),
+        state,
     )
     .start();
     let writer = WriterActor::default().start();

@@ -97,14 +97,29 @@ impl SyncError {
 /// secret is not left waiting its long backoff once Vault is back; the
 /// breaker still limits what reaches Vault). `unit` in `[0, 1)` spreads the
 /// retries of many secrets over up to a second.
+///
+/// When the server asked for a wait (`Retry-After` of a 429 or 503, or
+/// the store's rate-limit pause), the next attempt comes no earlier than
+/// that (plus up to a second of spread), capped by MAX_BACKOFF.
 pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -> Duration {
     let delay = backoff.next_delay(unit);
-    match error.breaker_retry_in() {
-        Some(retry_in) => {
-            let spread = Duration::from_millis(100)
-                .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
-            delay.min(retry_in.saturating_add(spread))
+    let spread = Duration::from_millis(100)
+        .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
+    if let SyncError::Vault(e) = error {
+        if let Some(wait) = e.retry_after() {
+            return delay
+                .max(wait.saturating_add(spread))
+                .min(backoff.max_delay());
         }
+        // Vault itself failed (no answer, 5xx): no later than the breaker's
+        // longest open period, so the files are fresh soon after Vault is
+        // back (the breaker decides what reaches Vault meanwhile).
+        if e.is_vault_failure() {
+            return delay.min(backoff.outage_cap().saturating_add(spread));
+        }
+    }
+    match error.breaker_retry_in() {
+        Some(retry_in) => delay.min(retry_in.saturating_add(spread)),
         None => delay,
     }
 }
@@ -119,6 +134,8 @@ mod tests {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(300),
             multiplier: 2.0,
+            refresh_jitter: 0.1,
+            outage_cap: Duration::from_secs(10),
         }
     }
 
@@ -153,12 +170,65 @@ mod tests {
             detail: "refused".into(),
         });
         let delays: Vec<u64> = (0..4)
-            .map(|_| retry_delay(&mut b, &e, 0.5).as_secs())
+            .map(|_| retry_delay(&mut b, &e, 1.0).as_secs())
             .collect();
         assert_eq!(delays, [1, 2, 4, 8]);
+        // Vault down for long: never later than the breaker's longest open
+        // period (10 s here) and a second of spread.
+        for _ in 0..6 {
+            let d = retry_delay(&mut b, &e, 1.0);
+            assert!(d <= Duration::from_secs(11), "{d:?}");
+        }
+        // A refusal by Vault (403) is not an outage: its own backoff.
+        let denied = SyncError::Vault(VaultError::PermissionDenied {
+            op: "read",
+            path: "secret/data/x".into(),
+            detail: String::new(),
+        });
+        let mut b = Backoff::new(policy());
+        let d: Vec<u64> = (0..6)
+            .map(|_| retry_delay(&mut b, &denied, 1.0).as_secs())
+            .collect();
+        assert_eq!(d, [1, 2, 4, 8, 16, 32]);
         // A refusal further out than the backoff does not lengthen it.
         let mut b = Backoff::new(policy());
-        let d = retry_delay(&mut b, &refused(Duration::from_secs(30)), 0.5);
+        let d = retry_delay(&mut b, &refused(Duration::from_secs(30)), 1.0);
         assert_eq!(d, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_retry_after_is_honoured_and_capped_by_max_backoff() {
+        let limited = |secs| {
+            SyncError::Vault(VaultError::RateLimited {
+                op: "read",
+                path: "/v1/secret/data/x".into(),
+                detail: String::new(),
+                retry_after: Some(Duration::from_secs(secs)),
+            })
+        };
+        // Not the 1 s of the first backoff: the 6 s Vault asked for.
+        let mut b = Backoff::new(policy());
+        let d = retry_delay(&mut b, &limited(6), 0.0);
+        assert!(d >= Duration::from_secs(6), "{d:?}");
+        assert!(d <= Duration::from_secs(7), "{d:?}");
+        // A 503 with Retry-After too, through a login.
+        let mut b = Backoff::new(policy());
+        let login = SyncError::Vault(VaultError::Login {
+            method: "approle",
+            source: Box::new(VaultError::Server {
+                op: "auth",
+                path: "/v1/auth/approle/login".into(),
+                status: 503,
+                detail: String::new(),
+                retry_after: Some(Duration::from_secs(9)),
+            }),
+        });
+        assert!(retry_delay(&mut b, &login, 0.5) >= Duration::from_secs(9));
+        // Never past MAX_BACKOFF (300 s here).
+        let mut b = Backoff::new(policy());
+        assert_eq!(
+            retry_delay(&mut b, &limited(3600), 0.5),
+            Duration::from_secs(300)
+        );
     }
 }

@@ -1,17 +1,34 @@
-//! Exponential backoff with jitter, as plain arithmetic.
+//! When a secret is read next, as plain arithmetic: after a failure, an
+//! exponential backoff with full jitter; after a success, the refresh
+//! interval with a splay and a jitter.
 //!
-//! The delay after the n-th consecutive failure is
-//! `min(max, initial * multiplier^(n-1))`, then spread by ±20% so that many
-//! secrets failing together do not retry in lockstep, and never above `max`.
+//! * The delay after the n-th consecutive failure is a uniformly random
+//!   point of `min(max, initial * multiplier^(n-1))` ("full jitter", at
+//!   least [`MIN_RETRY`]), so many secrets (or sidecars) failing together
+//!   do not retry in lockstep.
+//! * The first refresh after a secret's initial sync lands at a uniformly
+//!   random point of its interval (the splay): a fleet of sidecars started
+//!   together spreads its reads over one interval instead of reading in the
+//!   same second every interval. Later refreshes come at the interval ±
+//!   `REFRESH_JITTER` (default 10 %; 0 turns both off: exact intervals).
 
 use std::time::Duration;
 
-/// Backoff parameters (INITIAL_BACKOFF, MAX_BACKOFF, BACKOFF_MULTIPLIER).
+/// Retry and refresh timing (INITIAL_BACKOFF, MAX_BACKOFF,
+/// BACKOFF_MULTIPLIER, REFRESH_JITTER).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct BackoffPolicy {
     pub(crate) initial: Duration,
     pub(crate) max: Duration,
     pub(crate) multiplier: f64,
+    /// The share of a refresh interval a refresh may come early or late
+    /// (0-0.5); 0: exact intervals and no splay.
+    pub(crate) refresh_jitter: f64,
+    /// The latest retry after Vault itself failed (no answer, 5xx): the
+    /// breaker's longest open period (CIRCUIT_BREAKER_TIMEOUT). The breaker
+    /// limits what reaches Vault meanwhile; once Vault is back, every such
+    /// secret is read again within about this.
+    pub(crate) outage_cap: Duration,
 }
 
 impl Default for BackoffPolicy {
@@ -20,18 +37,27 @@ impl Default for BackoffPolicy {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(300),
             multiplier: 2.0,
+            refresh_jitter: DEFAULT_REFRESH_JITTER,
+            outage_cap: Duration::from_secs(10),
         }
     }
 }
 
-/// The share of the delay that jitter may add or remove.
-pub(crate) const JITTER: f64 = 0.2;
+/// REFRESH_JITTER's default: ±10 %.
+pub(crate) const DEFAULT_REFRESH_JITTER: f64 = 0.1;
+/// The largest REFRESH_JITTER accepted: ±50 %.
+pub(crate) const MAX_REFRESH_JITTER: f64 = 0.5;
+/// The shortest retry delay (full jitter would otherwise allow ~0) and the
+/// shortest splay.
+pub(crate) const MIN_RETRY: Duration = Duration::from_millis(100);
 
-/// Counts consecutive failures of one secret.
+/// One secret's timing state: its consecutive failures, and whether its
+/// first refresh was splayed yet.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     policy: BackoffPolicy,
     failures: u32,
+    splayed: bool,
 }
 
 impl Backoff {
@@ -39,7 +65,26 @@ impl Backoff {
         Self {
             policy,
             failures: 0,
+            splayed: false,
         }
+    }
+
+    /// The delay before the next refresh of a secret read every
+    /// `interval`, after a successful read: the splay the first time, then
+    /// the interval ± the jitter. `unit` is a random number in `[0, 1)`.
+    pub(crate) fn next_refresh(&mut self, interval: Duration, unit: f64) -> Duration {
+        let jitter = self.policy.refresh_jitter;
+        let unit = unit.clamp(0.0, 1.0);
+        // NaN or 0: no jitter.
+        if jitter.is_nan() || jitter <= 0.0 {
+            return interval;
+        }
+        let jitter = jitter.min(MAX_REFRESH_JITTER);
+        if !self.splayed {
+            self.splayed = true;
+            return interval.mul_f64(unit).max(MIN_RETRY.min(interval));
+        }
+        interval.mul_f64(1.0 + jitter * (2.0 * unit - 1.0))
     }
 
     /// Consecutive failures so far.
@@ -47,8 +92,9 @@ impl Backoff {
         self.failures
     }
 
-    /// Records a failure and returns the delay before the next attempt.
-    /// `unit` is a random number in `[0, 1)` (injected so tests are exact).
+    /// Records a failure and returns the delay before the next attempt: a
+    /// uniformly random point (`unit` in `[0, 1]`, injected so tests are
+    /// exact) of the exponential delay, at least [`MIN_RETRY`].
     pub(crate) fn next_delay(&mut self, unit: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let p = &self.policy;
@@ -60,21 +106,26 @@ impl Backoff {
         let max = p.max.max(p.initial).as_secs_f64();
         let exp = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
         let base = (p.initial.as_secs_f64() * mult.powi(exp)).min(max);
-        let spread = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        Duration::try_from_secs_f64((base * spread).clamp(0.0, max)).unwrap_or(p.max.max(p.initial))
+        let floor = MIN_RETRY.as_secs_f64().min(base);
+        let delay = (base * unit.clamp(0.0, 1.0)).clamp(floor, max);
+        Duration::try_from_secs_f64(delay).unwrap_or(p.max.max(p.initial))
+    }
+
+    /// The longest delay the policy allows (MAX_BACKOFF): caps what a
+    /// server asks for with `Retry-After`.
+    pub(crate) fn max_delay(&self) -> Duration {
+        self.policy.max.max(self.policy.initial)
+    }
+
+    /// The latest retry after Vault itself failed ([`BackoffPolicy::outage_cap`]).
+    pub(crate) fn outage_cap(&self) -> Duration {
+        self.policy.outage_cap
     }
 
     /// Records a success: the next failure starts from `initial` again.
     pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
-}
-
-/// Spreads a refresh interval by up to -10%, so that secrets configured with
-/// the same interval do not all fire in the same tick. Never longer than the
-/// interval the user asked for.
-pub(crate) fn jitter_interval(interval: Duration, unit: f64) -> Duration {
-    interval.mul_f64(1.0 - 0.1 * unit.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -86,40 +137,54 @@ mod tests {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(10),
             multiplier: 2.0,
+            refresh_jitter: 0.1,
+            outage_cap: Duration::from_secs(10),
         }
     }
 
     #[test]
     fn grows_exponentially_to_the_cap() {
         let mut b = Backoff::new(policy());
-        let mid: Vec<u64> = (0..6)
-            .map(|_| b.next_delay(0.5).as_millis() as u64)
+        let top: Vec<u64> = (0..6)
+            .map(|_| b.next_delay(1.0).as_millis() as u64)
             .collect();
-        assert_eq!(mid, [1000, 2000, 4000, 8000, 10000, 10000]);
+        assert_eq!(top, [1000, 2000, 4000, 8000, 10000, 10000]);
         assert_eq!(b.failures(), 6);
     }
 
     #[test]
-    fn jitter_stays_within_bounds_and_cap() {
+    fn full_jitter_spans_the_whole_delay_above_a_floor() {
         let mut b = Backoff::new(policy());
-        let low = b.next_delay(0.0).as_secs_f64();
-        assert!((low - 0.8).abs() < 1e-6, "{low}");
+        assert_eq!(b.next_delay(0.0), MIN_RETRY);
         let mut b = Backoff::new(policy());
-        let high = b.next_delay(0.999_999_999).as_secs_f64();
-        assert!((high - 1.2).abs() < 1e-6, "{high}");
+        assert_eq!(b.next_delay(0.5), Duration::from_millis(500));
         let mut b = Backoff::new(policy());
         for _ in 0..10 {
             assert!(b.next_delay(0.999) <= Duration::from_secs(10));
         }
+        // Many secrets failing together spread over the whole delay.
+        let mut rng = fastrand::Rng::with_seed(3);
+        let delays: Vec<f64> = (0..1000)
+            .map(|_| {
+                let mut b = Backoff::new(policy());
+                b.next_delay(1.0);
+                b.next_delay(1.0);
+                b.next_delay(rng.f64()).as_secs_f64()
+            })
+            .collect();
+        let below_one = delays.iter().filter(|d| **d < 1.0).count();
+        let above_three = delays.iter().filter(|d| **d > 3.0).count();
+        assert!((200..300).contains(&below_one), "{below_one}");
+        assert!((200..300).contains(&above_three), "{above_three}");
     }
 
     #[test]
     fn reset_starts_over() {
         let mut b = Backoff::new(policy());
-        b.next_delay(0.5);
-        b.next_delay(0.5);
+        b.next_delay(1.0);
+        b.next_delay(1.0);
         b.reset();
-        assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
+        assert_eq!(b.next_delay(1.0), Duration::from_secs(1));
     }
 
     #[test]
@@ -128,10 +193,16 @@ mod tests {
             initial: Duration::from_secs(5),
             max: Duration::from_secs(1),
             multiplier: f64::NAN,
+            refresh_jitter: f64::NAN,
+            outage_cap: Duration::from_secs(10),
         });
         for _ in 0..100 {
-            assert_eq!(b.next_delay(0.5), Duration::from_secs(5));
+            assert_eq!(b.next_delay(1.0), Duration::from_secs(5));
         }
+        assert_eq!(
+            b.next_refresh(Duration::from_secs(7), 0.3),
+            Duration::from_secs(7)
+        );
         let mut b = Backoff::new(BackoffPolicy {
             multiplier: 1e300,
             ..policy()
@@ -147,17 +218,61 @@ mod tests {
             initial: Duration::from_secs(u64::MAX / 2),
             max: Duration::MAX,
             multiplier: 2.0,
+            refresh_jitter: 0.5,
+            outage_cap: Duration::MAX,
         });
         for _ in 0..5 {
             let _ = b.next_delay(0.999);
         }
+        let _ = b.next_refresh(Duration::from_secs(u64::MAX / 4), 0.999);
+        let _ = b.next_refresh(Duration::from_secs(u64::MAX / 4), 0.999);
     }
 
     #[test]
-    fn interval_jitter_only_shortens() {
+    fn the_first_refresh_is_splayed_over_the_interval_then_jittered() {
         let i = Duration::from_secs(100);
-        assert_eq!(jitter_interval(i, 0.0), i);
-        assert_eq!(jitter_interval(i, 1.0), Duration::from_secs(90));
+        let mut b = Backoff::new(policy());
+        assert_eq!(b.next_refresh(i, 0.25), Duration::from_secs(25));
+        // Then the interval +- 10 %.
+        assert_eq!(b.next_refresh(i, 0.0), Duration::from_secs(90));
+        assert_eq!(b.next_refresh(i, 1.0), Duration::from_secs(110));
+        assert_eq!(b.next_refresh(i, 0.5), i);
+        // The splay never fires at once.
+        let mut b = Backoff::new(policy());
+        assert_eq!(b.next_refresh(i, 0.0), MIN_RETRY);
+        // A failure in between does not splay again.
+        let _ = b.next_delay(0.5);
+        b.reset();
+        assert_eq!(b.next_refresh(i, 0.0), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_fleet_started_together_spreads_over_one_interval() {
+        // 40 sidecars, one secret each, interval 5 s: the second of each
+        // one's first refresh; the busiest second holds few of them.
+        let i = Duration::from_secs(5);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut per_second = [0u32; 6];
+        for _ in 0..40 {
+            let mut b = Backoff::new(policy());
+            let at = b.next_refresh(i, rng.f64()).as_secs() as usize;
+            per_second[at.min(5)] += 1;
+        }
+        let busiest = per_second.iter().copied().max().unwrap_or(0);
+        assert!(busiest <= 20, "{per_second:?}");
+        assert!(per_second[..5].iter().all(|n| *n > 0), "{per_second:?}");
+    }
+
+    #[test]
+    fn no_jitter_means_exact_intervals_and_no_splay() {
+        let mut b = Backoff::new(BackoffPolicy {
+            refresh_jitter: 0.0,
+            ..policy()
+        });
+        let i = Duration::from_secs(30);
+        for u in [0.0, 0.3, 0.99] {
+            assert_eq!(b.next_refresh(i, u), i);
+        }
     }
 }
 

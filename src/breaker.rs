@@ -42,7 +42,10 @@ impl Default for BreakerSettings {
         Self {
             max_requests: 3,
             interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(30),
+            // CIRCUIT_BREAKER_TIMEOUT's default: a sidecar probes a down
+            // Vault at most every 10 s, so its files are fresh within about
+            // that of Vault's return.
+            timeout: Duration::from_secs(10),
             failure_threshold: 5,
         }
     }

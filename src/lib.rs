@@ -23,6 +23,7 @@
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
 //! | [`status`] | per-secret state and readiness |
+//! | `state` | `STATE_DIR`: login tokens kept across an ungraceful restart |
 //! | [`http`] | `/health`, `/ready`, `/status`, `/metrics`, `/refresh` |
 //! | [`liveness`] | the heartbeat that proves the actor thread runs (`/health`, `isready`) |
 //! | [`telemetry`] | logs, metrics, audit lines, traces: events that emit, never send |
@@ -52,6 +53,7 @@ pub(crate) mod pki;
 pub mod plan;
 pub mod secret;
 pub mod signals;
+pub(crate) mod state;
 pub mod status;
 pub mod telemetry;
 pub mod template;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
+    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= refresh-jitter= state-dir= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
 end
 
 function __fish_secrets_sync_needs_command
@@ -44,7 +44,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l vault-max-sec
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l circuit-breaker-max-requests -d 'Probes let through while the circuit breaker is half-open (1-100)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l circuit-breaker-interval -d 'Period after which the closed breaker clears its failure counts (1s-24h, 0: never)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l circuit-breaker-failure-threshold -d 'Consecutive Vault failures (no answer, 5xx) that open the breaker (1-1000)' -r
-complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this. It bounds how long files stay old after Vault returns from an outage' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l log-level -d 'error, warn, info, debug or trace (or a tracing filter directive)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l log-format -d 'json (default) or text' -r -f -a "json\t''
 text\t''"
@@ -63,6 +63,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l otel-exporter
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l initial-backoff -d 'First retry delay after a failure (100ms-1h)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l max-backoff -d 'Longest retry delay (100ms-24h, at least INITIAL_BACKOFF)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -103,7 +105,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l vault-
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l circuit-breaker-max-requests -d 'Probes let through while the circuit breaker is half-open (1-100)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l circuit-breaker-interval -d 'Period after which the closed breaker clears its failure counts (1s-24h, 0: never)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l circuit-breaker-failure-threshold -d 'Consecutive Vault failures (no answer, 5xx) that open the breaker (1-1000)' -r
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this. It bounds how long files stay old after Vault returns from an outage' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l log-level -d 'error, warn, info, debug or trace (or a tracing filter directive)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l log-format -d 'json (default) or text' -r -f -a "json\t''
 text\t''"
@@ -122,6 +124,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l otel-e
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l initial-backoff -d 'First retry delay after a failure (100ms-1h)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l max-backoff -d 'Longest retry delay (100ms-24h, at least INITIAL_BACKOFF)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -152,7 +156,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l vaul
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l circuit-breaker-max-requests -d 'Probes let through while the circuit breaker is half-open (1-100)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l circuit-breaker-interval -d 'Period after which the closed breaker clears its failure counts (1s-24h, 0: never)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l circuit-breaker-failure-threshold -d 'Consecutive Vault failures (no answer, 5xx) that open the breaker (1-1000)' -r
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this. It bounds how long files stay old after Vault returns from an outage' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l log-level -d 'error, warn, info, debug or trace (or a tracing filter directive)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l log-format -d 'json (default) or text' -r -f -a "json\t''
 text\t''"
@@ -171,6 +175,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l otel
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l initial-backoff -d 'First retry delay after a failure (100ms-1h)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l max-backoff -d 'Longest retry delay (100ms-24h, at least INITIAL_BACKOFF)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -200,7 +206,7 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l v
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l circuit-breaker-max-requests -d 'Probes let through while the circuit breaker is half-open (1-100)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l circuit-breaker-interval -d 'Period after which the closed breaker clears its failure counts (1s-24h, 0: never)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l circuit-breaker-failure-threshold -d 'Consecutive Vault failures (no answer, 5xx) that open the breaker (1-1000)' -r
-complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l circuit-breaker-timeout -d 'Longest time the breaker stays open before probing again (1s-1h); the first open period is shorter and grows with each re-open up to this. It bounds how long files stay old after Vault returns from an outage' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l log-level -d 'error, warn, info, debug or trace (or a tracing filter directive)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l log-format -d 'json (default) or text' -r -f -a "json\t''
 text\t''"
@@ -219,6 +225,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l o
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l initial-backoff -d 'First retry delay after a failure (100ms-1h)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l max-backoff -d 'Longest retry delay (100ms-24h, at least INITIAL_BACKOFF)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F

@@ -610,8 +610,19 @@ impl Handler<Shutdown> for Supervisor {
         );
         let writer = self.peers.writer.clone();
         let status = self.peers.status.clone();
+        let vault = self.peers.vault.clone();
         Box::pin(async move {
-            futures_util::future::join_all(stops).await;
+            // The sessions of leases kept past the stop.
+            let kept: Vec<_> = futures_util::future::join_all(stops)
+                .await
+                .into_iter()
+                .filter_map(|r| r.ok().flatten())
+                .collect();
+            tracing::debug!(kept = kept.len(), "leases kept past the stop");
+            // After the leases: a token that logged in is revoked, unless
+            // it holds a lease kept past the stop (revoking a token revokes
+            // its leases).
+            let _ = vault.send(super::vault::RevokeTokens { kept }).await;
             let _ = writer.send(Drain).await;
             let _ = status.send(MarkStopping).await;
         })

@@ -15,7 +15,7 @@ use super::status::{Report, StatusActor};
 use super::vault::{ReadIssuingCa, ReadSecret, RenewLease, RevokeLease, VaultActor};
 use super::writer::{WriteFiles, WriterActor};
 use crate::attempt::{retry_delay, SyncError};
-use crate::backoff::{jitter_interval, Backoff, BackoffPolicy};
+use crate::backoff::{Backoff, BackoffPolicy};
 use crate::blocking::{OffloadError, RENDER_DEADLINE};
 use crate::duration::GoDuration;
 use crate::fs::Written;
@@ -28,7 +28,7 @@ use crate::telemetry::series::SecretSeries;
 use crate::template::RenderError;
 use crate::vault::breaker::State;
 use crate::vault::lease::{after_fetch, after_renewal, Lease, Step};
-use crate::vault::VaultError;
+use crate::vault::{SessionKey, VaultError};
 use std::sync::atomic::AtomicBool;
 
 /// Sent to the supervisor after the single attempt of `run --once`.
@@ -93,7 +93,14 @@ pub(crate) struct SyncActor {
     cert_not_after: Option<u64>,
     /// When a forced refresh last re-issued (the per-secret floor).
     last_reissue: Option<Instant>,
+    /// A graceful stop waiting for the attempt in flight (it may bring a
+    /// lease that must be revoked or reported kept, not dropped with it).
+    stop_waiter: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// The longest a graceful stop waits for an attempt in flight that may
+/// bring a lease (SHUTDOWN_TIMEOUT bounds the whole stop).
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// A lease the files' credentials hold.
 struct HeldLease {
@@ -154,6 +161,7 @@ impl SyncActor {
             render_busy: Arc::new(AtomicBool::new(false)),
             cert_not_after: None,
             last_reissue: None,
+            stop_waiter: None,
         }
     }
 
@@ -409,6 +417,13 @@ impl SyncActor {
         if let Some(n) = cert_not_after {
             self.cert_not_after = n;
         }
+        if let Phase::Stopping = self.phase {
+            // A stop waits for this attempt; nothing more is planned.
+            if let Some(tx) = self.stop_waiter.take() {
+                let _ = tx.send(());
+            }
+            return;
+        }
         self.next = next;
         if let Some(done) = &self.once {
             done.do_send(SyncFinished {
@@ -457,7 +472,10 @@ async fn one_attempt(
         (Ok(_), Fetched { cert: Some(c), .. }) => {
             (certificate_renewal_in(job, c, unit), Step::Fetch)
         }
-        (Ok(_), _) => (jitter_interval(job.refresh_interval, unit), Step::Fetch),
+        (Ok(_), _) => (
+            backoff.next_refresh(job.refresh_interval, unit),
+            Step::Fetch,
+        ),
         (Err(e), _) => (retry_delay(backoff, e, unit), Step::Fetch),
     };
     if outcome.is_ok() {
@@ -792,30 +810,64 @@ impl Actor for SyncActor {
 /// attempt in progress is dropped; a write already handed to the writer
 /// still completes (the writer owns it). With `revoke` (graceful
 /// shutdown) a secret with `revokeOnShutdown` revokes its lease first; the
-/// answer comes once that is done.
+/// answer comes once that is done. It names the session of a lease the
+/// secret keeps past the stop (no `revokeOnShutdown`): that session's
+/// token must not be revoked, or the lease would go with it.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<SessionKey>")]
 pub(crate) struct StopSync {
     pub(crate) revoke: bool,
 }
 
 impl Handler<StopSync> for SyncActor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseActFuture<Self, Option<SessionKey>>;
 
     fn handle(&mut self, msg: StopSync, ctx: &mut Self::Context) -> Self::Result {
+        let attempting = matches!(self.phase, Phase::Attempting { .. });
         // No more timers or attempts: only the revocation may still run.
         if let Phase::Sleeping(timer) = self.phase {
             ctx.cancel_future(timer);
         }
         self.phase = Phase::Stopping;
-        let held = if msg.revoke && self.job.revoke_on_shutdown {
+        let may_lease = matches!(
+            self.job.source,
+            JobSource::Dynamic { .. } | JobSource::Pki(_)
+        );
+        if msg.revoke && attempting && may_lease {
+            // The attempt in flight may bring new credentials with a
+            // lease: wait for it (a little), so that lease is revoked
+            // (revokeOnShutdown) or reported kept, not lost.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.stop_waiter = Some(tx);
+            return Box::pin(
+                async move {
+                    let _ = actix_rt::time::timeout(STOP_WAIT, rx).await;
+                }
+                .into_actor(self)
+                .then(move |(), act, _| act.stop_now(msg.revoke)),
+            );
+        }
+        self.stop_now(msg.revoke)
+    }
+}
+
+impl SyncActor {
+    /// Stops: with `revoke` and `revokeOnShutdown`, after revoking the
+    /// lease; answers the session of a lease kept past the stop.
+    fn stop_now(&mut self, revoke: bool) -> ResponseActFuture<Self, Option<SessionKey>> {
+        let held = if revoke && self.job.revoke_on_shutdown {
             self.lease.take()
         } else {
             None
         };
         let Some(held) = held else {
-            ctx.stop();
-            return Box::pin(fut::ready(()));
+            let kept = self.lease.as_ref().map(|h| h.lease.session.clone());
+            // Stopped once the answer is out (an actor stopped in the
+            // handler drops its pending answers).
+            return Box::pin(fut::ready(kept).map(|kept, _, ctx: &mut Context<Self>| {
+                ctx.stop();
+                kept
+            }));
         };
         let vault = self.peers.vault.clone();
         let (job, peers) = (Arc::clone(&self.job), Arc::clone(&self.peers));
@@ -836,7 +888,10 @@ impl Handler<StopSync> for SyncActor {
                 }
             }
             .into_actor(self)
-            .map(|(), _, ctx| ctx.stop()),
+            .map(|(), _, ctx| {
+                ctx.stop();
+                None
+            }),
         )
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct VaultActor {
     /// The bound on answers (VAULT_MAX_*), the same for every store.
     limits: ResponseLimits,
     metrics: Arc<Metrics>,
+    /// `STATE_DIR`: where login tokens are kept across restarts.
+    state: Option<Rc<crate::state::StateDir>>,
 }
 
 /// The sessions of one store: the default credentials and one per named
@@ -60,6 +62,7 @@ impl StoreSessions {
         breaker: BreakerSettings,
         limits: ResponseLimits,
         metrics: &Arc<Metrics>,
+        state: Option<&Rc<crate::state::StateDir>>,
     ) -> Self {
         let shared = SessionShared::new(breaker);
         let sets = plan
@@ -75,12 +78,20 @@ impl StoreSessions {
                         Rc::clone(&shared),
                         limits,
                         Arc::clone(metrics),
+                        state.cloned(),
                     ),
                 )
             })
             .collect();
         let auth = plan.config.auth.clone();
-        let default = VaultSession::new(plan.endpoint(), auth, shared, limits, Arc::clone(metrics));
+        let default = VaultSession::new(
+            plan.endpoint(),
+            auth,
+            shared,
+            limits,
+            Arc::clone(metrics),
+            state.cloned(),
+        );
         Self {
             name,
             plan,
@@ -123,12 +134,14 @@ impl VaultActor {
         breaker: BreakerSettings,
         limits: ResponseLimits,
         metrics: Arc<Metrics>,
+        state: Option<Rc<crate::state::StateDir>>,
     ) -> Self {
         let mut me = Self {
             stores: Vec::new(),
             breaker,
             limits,
             metrics,
+            state,
         };
         me.stores = me.build(stores, &mut Vec::new(), false);
         me
@@ -158,6 +171,7 @@ impl VaultActor {
                         self.breaker,
                         self.limits,
                         &self.metrics,
+                        self.state.as_ref(),
                     );
                     if start {
                         s.start();
@@ -329,6 +343,68 @@ impl Handler<RevokeLease> for VaultActor {
     fn handle(&mut self, msg: RevokeLease, _: &mut Self::Context) -> Self::Result {
         let session = self.session(&msg.0.session);
         Box::pin(async move { session?.revoke_lease(&msg.0).await })
+    }
+}
+
+/// Revoke the tokens the sessions obtained by logging in (a graceful stop,
+/// after the `revokeOnShutdown` leases), except those of the sessions in
+/// `kept` (they hold leases kept past the stop, which revoking the token
+/// would revoke): answers how many were revoked.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub(crate) struct RevokeTokens {
+    pub(crate) kept: Vec<SessionKey>,
+}
+
+impl Handler<RevokeTokens> for VaultActor {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: RevokeTokens, _: &mut Self::Context) -> Self::Result {
+        let keep: Vec<Rc<VaultSession>> = msg
+            .kept
+            .iter()
+            .filter_map(|k| self.session(k).ok())
+            .collect();
+        let sessions: Vec<(String, Rc<VaultSession>)> = self
+            .stores
+            .iter()
+            .flat_map(|s| {
+                let store = s.name.as_deref().unwrap_or("secretStore").to_string();
+                std::iter::once(Rc::clone(&s.default))
+                    .chain(s.sets.iter().map(|(_, sess)| Rc::clone(sess)))
+                    .map(move |sess| (store.clone(), sess))
+            })
+            .filter(|(store, sess)| {
+                let kept = keep.iter().any(|k| Rc::ptr_eq(k, sess));
+                if kept && sess.can_login() {
+                    tracing::info!(
+                        store = store.as_str(),
+                        "login token kept: it holds leases of dynamic secrets without revokeOnShutdown (revoking it would revoke them)"
+                    );
+                }
+                !kept
+            })
+            .collect();
+        Box::pin(async move {
+            let revokes = sessions.into_iter().map(|(store, s)| async move {
+                match s.revoke_own_token().await {
+                    Ok(revoked) => revoked,
+                    Err(e) => {
+                        tracing::warn!(store, error = %e, "could not revoke the login token; it expires with its TTL");
+                        false
+                    }
+                }
+            });
+            let n = futures_util::future::join_all(revokes)
+                .await
+                .into_iter()
+                .filter(|r| *r)
+                .count();
+            if n > 0 {
+                tracing::info!(tokens = n, "login tokens revoked");
+            }
+            n
+        })
     }
 }
 

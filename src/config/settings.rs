@@ -196,7 +196,8 @@ pub struct RuntimeArgs {
 
     /// Longest time the breaker stays open before probing again (1s-1h); the
     /// first open period is shorter and grows with each re-open up to this.
-    #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "30s",
+    /// It bounds how long files stay old after Vault returns from an outage.
+    #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "10s",
           value_parser = duration_in(Duration::from_secs(1), HOUR, false))]
     pub circuit_breaker_timeout: Duration,
 
@@ -264,6 +265,19 @@ pub struct RuntimeArgs {
           allow_negative_numbers = true)]
     pub backoff_multiplier: f64,
 
+    /// Spread of refreshes: each comes at its interval +- this share
+    /// (0%-50%, or 0-0.5), and a secret's first refresh after its initial
+    /// sync at a random point of its interval; 0 turns both off.
+    #[arg(long, env = "REFRESH_JITTER", default_value = "10%", value_parser = share)]
+    pub refresh_jitter: f64,
+
+    /// A directory of the sidecar's own, kept across container restarts
+    /// (mode 0700): the tokens it obtained by logging in are kept there
+    /// (0600), so a restart after SIGKILL, OOM or a crash reuses a valid
+    /// token instead of logging in again. Unset: nothing is kept.
+    #[arg(long, env = "STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Write audit lines (secret reads, file writes).
     #[arg(long, env = "AUDIT_LOG", num_args = 0..=1, default_missing_value = "true",
           default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -294,6 +308,20 @@ pub struct RuntimeArgs {
     #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms",
           value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(60), false))]
     pub watch_debounce: Duration,
+}
+
+/// A share of an interval: `10%` or `0.1`, from 0 to 50 %.
+fn share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a share: give a percentage (10%) or a fraction (0.1)"))?;
+    if !(0.0..=crate::backoff::MAX_REFRESH_JITTER).contains(&v) {
+        return Err(format!("{s:?} is out of range: between 0% and 50%"));
+    }
+    Ok(v)
 }
 
 /// Settings of `run`.
@@ -398,11 +426,14 @@ impl RuntimeArgs {
                 initial: self.initial_backoff,
                 max: self.max_backoff,
                 multiplier: self.backoff_multiplier,
+                refresh_jitter: self.refresh_jitter,
+                outage_cap: self.circuit_breaker_timeout,
             },
             // Both ranges fit a usize on every target this builds for.
             limits: crate::vault::ResponseLimits {
                 max_bytes: usize::try_from(self.vault_max_response_bytes).unwrap_or(usize::MAX),
                 max_fields: usize::try_from(self.vault_max_secret_fields).unwrap_or(usize::MAX),
+                max_retry_after: self.max_backoff.max(self.initial_backoff),
             },
         }
     }
@@ -432,7 +463,7 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert!(a.runtime.validate().is_ok());
         let r = a.runtime.runtime();
-        assert_eq!(r.breaker.timeout, Duration::from_secs(30));
+        assert_eq!(r.breaker.timeout, Duration::from_secs(10));
         assert_eq!(r.backoff.initial, Duration::from_secs(1));
     }
 

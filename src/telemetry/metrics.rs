@@ -14,10 +14,12 @@
 //! | `secret_certificate_expiry_timestamp_seconds` | gauge | secret_name |
 //! | `vault_lease_renewals_total` | counter | result (success, short, failure) |
 //! | `secret_inplace_fallbacks_total` | counter | secret_name |
+//! | `secret_age_seconds` | gauge (seconds since the source last confirmed the content) | secret_name |
 //! | `vault_circuit_breaker_state` | gauge | none |
-//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, ca, lease_renew, lease_revoke) |
+//! | `vault_request_duration_seconds` | histogram | operation (auth, lookup, renew, read, issue, ca, lease_renew, lease_revoke, token_revoke) |
 //! | `vault_request_errors_total` | counter | operation, kind |
 //! | `vault_token_ttl_seconds` | gauge | none |
+//! | `vault_rate_limited_total` | counter | none (429s, and 503s with `Retry-After`) |
 //! | `config_reloads_total` | counter | result (success, failure) |
 //! | `secrets_configured` | gauge | none |
 //! | `secrets_ready` | gauge (0/1) | none |
@@ -27,7 +29,7 @@
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
 //!
-//! The ten per-secret families live in [`super::series`] (one compact
+//! The eleven per-secret families live in [`super::series`] (one compact
 //! block per secret instead of a `prometheus` child per series); the rest are
 //! plain `prometheus` metrics. Series of a secret removed by a reload are
 //! deleted. No label ever holds a value: labels are names, paths, operations
@@ -37,8 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use super::series::{SecretSeriesSet, SharedSeries, LATENCY_BUCKETS};
@@ -57,10 +59,12 @@ const METRIC_NAMES: &[&str] = &[
     "secret_certificate_expiry_timestamp_seconds",
     "vault_lease_renewals_total",
     "secret_inplace_fallbacks_total",
+    "secret_age_seconds",
     "vault_circuit_breaker_state",
     "vault_request_duration_seconds",
     "vault_request_errors_total",
     "vault_token_ttl_seconds",
+    "vault_rate_limited_total",
     "config_reloads_total",
     "secrets_configured",
     "secrets_ready",
@@ -80,6 +84,9 @@ pub(crate) struct Metrics {
     pub(crate) vault_request_duration: HistogramVec,
     pub(crate) vault_request_errors: IntCounterVec,
     pub(crate) token_ttl: Gauge,
+    /// Answers that asked the process to slow down: 429 (a rate-limit
+    /// quota), 503 with `Retry-After`.
+    pub(crate) vault_rate_limited: IntCounter,
     pub(crate) config_reloads: IntCounterVec,
     pub(crate) secrets_configured: IntGauge,
     pub(crate) secrets_ready: IntGauge,
@@ -132,6 +139,10 @@ impl Metrics {
             token_ttl: reg!(Gauge::new(
                 "vault_token_ttl_seconds",
                 "Remaining TTL of the Vault token at scrape time (0 for a token that does not expire)."
+            )),
+            vault_rate_limited: reg!(IntCounter::new(
+                "vault_rate_limited_total",
+                "Vault answers that asked to slow down: 429 (rate-limit quota) and 503 with Retry-After."
             )),
             config_reloads: reg!(IntCounterVec::new(
                 Opts::new("config_reloads_total", "Config reloads by result."),

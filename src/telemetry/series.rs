@@ -136,8 +136,9 @@ const BREAKER: usize = 6;
 const LEASE_EXPIRY: usize = 7;
 const CERTIFICATE_EXPIRY: usize = 8;
 const INPLACE_FALLBACKS: usize = 9;
+const AGE: usize = 10;
 
-const FAMILIES: [(&str, &str, MetricType); 10] = [
+const FAMILIES: [(&str, &str, MetricType); 11] = [
     (
         "secret_fetch_total",
         "Secret reads attempted, per secret.",
@@ -188,11 +189,19 @@ const FAMILIES: [(&str, &str, MetricType); 10] = [
         "Files written the other way than asked: rewritten in place because renaming over them failed with EBUSY (a mount point), or renamed over because a writeMode: inPlace file was another user's.",
         MetricType::COUNTER,
     ),
+    (
+        "secret_age_seconds",
+        "Seconds since the secret's content was last confirmed by its source (a successful read), at scrape time: alert on it.",
+        MetricType::GAUGE,
+    ),
 ];
 
 /// Families labelled by `secret_name` only.
 fn name_only(family: usize) -> bool {
-    family == LEASE_EXPIRY || family == CERTIFICATE_EXPIRY || family == INPLACE_FALLBACKS
+    family == LEASE_EXPIRY
+        || family == CERTIFICATE_EXPIRY
+        || family == INPLACE_FALLBACKS
+        || family == AGE
 }
 
 /// Every secret's series, by secret name: the collector of the per-secret
@@ -335,7 +344,10 @@ impl Collector for SecretSeriesSet {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut metrics: [Vec<proto::Metric>; 10] = Default::default();
+        let mut metrics: [Vec<proto::Metric>; 11] = Default::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let all: Vec<Arc<SecretSeries>> = self
             .by_name
             .read()
@@ -364,6 +376,7 @@ impl Collector for SecretSeriesSet {
             }
             if let Some(t) = n.last_success {
                 metrics[LAST_SUCCESS].push(gauge(s, t));
+                metrics[AGE].push(with_gauge(name_metric(s), (now - t).max(0.0)));
             }
             if let Some(b) = n.breaker {
                 metrics[BREAKER].push(gauge(s, b as f64));
@@ -441,6 +454,7 @@ mod tests {
             "secret_last_success_timestamp_seconds{",
             "circuit_breaker_state{",
             "secret_sync_errors_total{",
+            "secret_age_seconds{",
         ] {
             assert!(!text.contains(absent), "{absent}: {text}");
         }
@@ -501,6 +515,17 @@ mod tests {
             assert!(text.contains(&want), "missing {want} in\n{text}");
         }
         assert!(!text.contains(r#"stage="render""#), "{text}");
+        // The age: now minus the last success (2023-11-14), in seconds.
+        let age: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"secret_age_seconds{secret_name="db"} "#))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no secret_age_seconds in\n{text}"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((age - (now - 1_700_000_000.0)).abs() < 60.0, "{age}");
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle keep-alive connections kept to Vault at most.
 pub(crate) const MAX_CONNECTIONS: usize = 32;
+/// Retries of a request a standby answered 412 (not caught up yet with
+/// the write the request follows), after 50, 100 and 200 ms.
+const STALE_RETRIES: u32 = 3;
+const STALE_FIRST_DELAY: Duration = Duration::from_millis(50);
+/// The longest `Retry-After` taken from a server (a hostile or broken one
+/// could ask for years); MAX_BACKOFF caps it further per secret.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 const USER_AGENT: &str = concat!("secrets-sync/", env!("CARGO_PKG_VERSION"));
 
@@ -136,8 +143,37 @@ impl VaultClient {
     }
 
     /// Sends one request. `op` names the operation for errors and metrics;
-    /// `path` is the API path (`/v1/...`).
+    /// `path` is the API path (`/v1/...`). A 412 (a performance standby
+    /// not caught up yet) is retried on the same request a few times after
+    /// a short delay.
     pub(crate) async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&Value>,
+        namespace: &Namespace,
+    ) -> Result<Answer, VaultError> {
+        let mut delay = STALE_FIRST_DELAY;
+        for _ in 0..STALE_RETRIES {
+            match self
+                .call_once(op, method.clone(), path, token, body, namespace)
+                .await
+            {
+                Err(VaultError::Rejected { status: 412, .. }) => {
+                    tracing::debug!(op, path, "412 from a standby not caught up; retrying");
+                    actix_rt::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                }
+                other => return other,
+            }
+        }
+        self.call_once(op, method, path, token, body, namespace)
+            .await
+    }
+
+    async fn call_once(
         &self,
         op: &'static str,
         method: Method,
@@ -196,6 +232,11 @@ impl VaultClient {
                 .await
                 .map_err(|e| network(chain(&e)))?;
             let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after(v, std::time::SystemTime::now()));
             let body = Limited::new(resp.into_body(), self.max_body)
                 .collect()
                 .await
@@ -214,17 +255,31 @@ impl VaultClient {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, VaultError>((status, body))
+            Ok::<_, VaultError>((status, body, retry_after))
         };
         let res = actix_rt::time::timeout(REQUEST_TIMEOUT, exchange).await;
         drop(wipe);
-        let (status, body) = res.map_err(|_| VaultError::Timeout {
+        let (status, body, retry_after) = res.map_err(|_| VaultError::Timeout {
             op,
             path: path.to_string(),
             secs: REQUEST_TIMEOUT.as_secs(),
         })??;
-        classify(op, path, status, body)
+        classify(op, path, status, body, retry_after)
     }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (`now` for its
+/// distance), at most [`MAX_RETRY_AFTER`]; `None` when it is neither.
+pub(crate) fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let d = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(v)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(d.min(MAX_RETRY_AFTER))
 }
 
 /// Buffers that held a token or credentials: zeroed on drop when this is
@@ -256,6 +311,7 @@ pub(crate) fn classify(
     path: &str,
     status: StatusCode,
     body: Bytes,
+    retry_after: Option<Duration>,
 ) -> Result<Answer, VaultError> {
     if status.is_success() {
         return Ok(Answer { status, body });
@@ -266,11 +322,18 @@ pub(crate) fn classify(
         401 | 403 => VaultError::PermissionDenied { op, path, detail },
         // Vault answers 404 with an empty errors list for a missing secret.
         404 => VaultError::NotFound { op, path },
-        429 | 500..=599 => VaultError::Server {
+        429 => VaultError::RateLimited {
+            op,
+            path,
+            detail,
+            retry_after,
+        },
+        500..=599 => VaultError::Server {
             op,
             path,
             status: status.as_u16(),
             detail,
+            retry_after,
         },
         s => VaultError::Rejected {
             op,
@@ -291,6 +354,7 @@ mod tests {
             "/v1/secret/data/x",
             StatusCode::from_u16(code).unwrap(),
             Bytes::from_static(br#"{"errors":["boom"]}"#),
+            None,
         )
     }
 
@@ -301,8 +365,44 @@ mod tests {
         assert_eq!(status(401).unwrap_err().kind(), "permission_denied");
         assert_eq!(status(404).unwrap_err().kind(), "not_found");
         assert_eq!(status(503).unwrap_err().kind(), "server_error");
-        assert_eq!(status(429).unwrap_err().kind(), "server_error");
+        assert_eq!(status(429).unwrap_err().kind(), "rate_limited");
+        assert!(!status(429).unwrap_err().is_vault_failure());
+        assert!(status(503).unwrap_err().is_vault_failure());
         assert_eq!(status(400).unwrap_err().kind(), "rejected");
         assert!(status(500).unwrap_err().to_string().contains("boom"));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date_and_is_capped() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after("6", now), Some(Duration::from_secs(6)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        // 2015-10-21 07:28:00 GMT is 1_445_412_480 s; 30 s later:
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date in the past: now.
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn a_429_keeps_its_retry_after() {
+        let e = classify(
+            "read",
+            "/v1/secret/data/x",
+            StatusCode::TOO_MANY_REQUESTS,
+            Bytes::new(),
+            Some(Duration::from_secs(6)),
+        )
+        .unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(6)));
+        assert!(e.to_string().contains("retry after 6s"), "{e}");
     }
 }

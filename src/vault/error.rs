@@ -12,12 +12,25 @@ pub(crate) enum VaultError {
     },
     #[error("{path} not found{}", not_found_hint(.op))]
     NotFound { op: &'static str, path: String },
-    #[error("Vault server error {status} on {op} {path}{}", detail_suffix(.detail))]
+    #[error("Vault server error {status} on {op} {path}{}{}", detail_suffix(.detail), retry_suffix(*.retry_after))]
     Server {
         op: &'static str,
         path: String,
         status: u16,
         detail: String,
+        /// The answer's `Retry-After` (a 503 of a sealed or standby
+        /// server may carry one).
+        retry_after: Option<std::time::Duration>,
+    },
+    /// 429: a rate-limit quota. The server is well, it asks for less: this
+    /// never opens the circuit breaker, and the whole store waits for the
+    /// `Retry-After` (no other secret hammers a rate-limited Vault).
+    #[error("Vault rate-limited {op} {path} (429){}{}", detail_suffix(.detail), retry_suffix(*.retry_after))]
+    RateLimited {
+        op: &'static str,
+        path: String,
+        detail: String,
+        retry_after: Option<std::time::Duration>,
     },
     #[error("Vault refused {op} {path} with status {status}{}", detail_suffix(.detail))]
     Rejected {
@@ -77,6 +90,13 @@ fn not_found_hint(op: &str) -> &'static str {
     }
 }
 
+fn retry_suffix(r: Option<std::time::Duration>) -> String {
+    match r {
+        Some(d) => format!("; retry after {}s", d.as_secs()),
+        None => String::new(),
+    }
+}
+
 fn detail_suffix(d: &str) -> String {
     if d.is_empty() {
         String::new()
@@ -92,6 +112,7 @@ impl VaultError {
             VaultError::PermissionDenied { .. } => "permission_denied",
             VaultError::NotFound { .. } => "not_found",
             VaultError::Server { .. } => "server_error",
+            VaultError::RateLimited { .. } => "rate_limited",
             VaultError::Rejected { .. } => "rejected",
             VaultError::Network { .. } => "network",
             VaultError::Timeout { .. } => "timeout",
@@ -106,14 +127,27 @@ impl VaultError {
         }
     }
 
+    /// How long the server asked to wait (`Retry-After` of a 429 or 503,
+    /// or the store's rate-limit pause), through a login's cause.
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            VaultError::Server { retry_after, .. }
+            | VaultError::RateLimited { retry_after, .. } => *retry_after,
+            VaultError::Login { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+
     /// Does this error say that Vault itself is unwell (for the breaker)?
     ///
     /// The server's failures count: no connection (refused, reset, TLS,
-    /// connect timeout), 429 and 5xx answers, and any failure of the
+    /// connect timeout), 5xx answers, and any failure of the
     /// server-wide calls (login, token lookup and renewal). A read that
     /// connected but got no whole answer in time is that path's failure
     /// (a hanging secret engine or plugin behind one mount): it backs off
-    /// on its own and does not open the breaker for every other secret.
+    /// on its own and does not open the breaker for every other secret. A
+    /// 429 is the server asking for less, not failing: it pauses the store
+    /// instead.
     pub(crate) fn is_vault_failure(&self) -> bool {
         match self {
             VaultError::Network { .. } | VaultError::Server { .. } => true,

@@ -33,6 +33,9 @@ pub(crate) struct ResponseLimits {
     /// Most fields and nested values in a secret read
     /// (`VAULT_MAX_SECRET_FIELDS`).
     pub(crate) max_fields: usize,
+    /// The longest pause a 429's `Retry-After` may impose on a store
+    /// (`MAX_BACKOFF`).
+    pub(crate) max_retry_after: std::time::Duration,
 }
 
 impl Default for ResponseLimits {
@@ -41,6 +44,7 @@ impl Default for ResponseLimits {
             // Vault's own default `max_entry_size`.
             max_bytes: 1024 * 1024,
             max_fields: 10_000,
+            max_retry_after: std::time::Duration::from_secs(300),
         }
     }
 }

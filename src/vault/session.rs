@@ -83,14 +83,39 @@ pub(crate) struct SessionShared {
     /// Bounds the requests in flight, so thousands of secrets share a few
     /// keep-alive connections instead of opening one each.
     in_flight: tokio::sync::Semaphore,
+    /// After a 429, no request of the store goes out before this (its
+    /// `Retry-After`, else [`RATE_LIMIT_PAUSE`]): one rate-limited secret
+    /// pauses them all instead of each finding out on its own.
+    paused_until: Cell<Option<Instant>>,
 }
+
+/// The store's pause after a 429 without `Retry-After`.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 
 impl SessionShared {
     pub(crate) fn new(breaker: BreakerSettings) -> Rc<Self> {
         Rc::new(Self {
             breaker: RefCell::new(Breaker::new(breaker, Instant::now())),
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            paused_until: Cell::new(None),
         })
+    }
+
+    /// What is left of a rate-limit pause at `now`.
+    fn paused_for(&self, now: Instant) -> Option<Duration> {
+        self.paused_until
+            .get()
+            .and_then(|until| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Pauses the store for `d` from `now` (a longer pause already set
+    /// stays).
+    fn pause(&self, now: Instant, d: Duration) {
+        let until = now.checked_add(d).unwrap_or(now);
+        if self.paused_until.get().is_none_or(|u| u < until) {
+            self.paused_until.set(Some(until));
+        }
     }
 }
 
@@ -109,7 +134,16 @@ pub(crate) struct VaultSession {
     metrics: std::sync::Arc<Metrics>,
     /// Answer size and secret field caps.
     limits: ResponseLimits,
+    /// `STATE_DIR`, where a login token is kept across an ungraceful
+    /// restart (`None`: not set, or a token given to the process).
+    state: Option<Rc<crate::state::StateDir>>,
+    /// What a kept token is for: address, namespace, auth method, mount
+    /// and identity (no secret).
+    state_key: String,
 }
+
+/// A kept token is reused only with at least this much life left.
+const REUSE_MARGIN: Duration = Duration::from_secs(60);
 
 impl VaultSession {
     pub(crate) fn new(
@@ -118,7 +152,15 @@ impl VaultSession {
         shared: Rc<SessionShared>,
         limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
+        state: Option<Rc<crate::state::StateDir>>,
     ) -> Rc<Self> {
+        let state_key = format!(
+            "{}|{}|{}",
+            store.address,
+            store.namespace.and_then(|n| n.to_str().ok()).unwrap_or(""),
+            auth.identity()
+        );
+        let state = state.filter(|_| auth.can_login());
         let client = VaultClient::new(store, limits.max_bytes);
         let token = match &auth {
             AuthConfig::Token { token } => Some(TokenState {
@@ -139,6 +181,8 @@ impl VaultSession {
             lookup_pending: Cell::new(false),
             metrics,
             limits,
+            state,
+            state_key,
         })
     }
 
@@ -178,6 +222,15 @@ impl VaultSession {
         token: Option<&SecretString>,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, VaultError> {
+        // A rate-limited store sends nothing until its pause is over.
+        if let Some(left) = self.shared.paused_for(Instant::now()) {
+            return Err(VaultError::RateLimited {
+                op,
+                path: path.to_string(),
+                detail: "paused: Vault rate-limited an earlier request of this store".into(),
+                retry_after: Some(left),
+            });
+        }
         // Wait for a slot first, so that time queued here does not count
         // against the breaker's probes.
         let _slot = self.shared.in_flight.acquire().await.ok();
@@ -219,6 +272,26 @@ impl VaultSession {
             started.elapsed(),
             res.as_ref().err().map(VaultError::kind),
         );
+        match &res {
+            Err(VaultError::RateLimited { retry_after, .. }) => {
+                self.metrics.vault_rate_limited.inc();
+                let pause = retry_after
+                    .unwrap_or(RATE_LIMIT_PAUSE)
+                    .min(self.limits.max_retry_after);
+                tracing::warn!(
+                    op,
+                    path,
+                    pause = %GoDuration(pause),
+                    "Vault rate-limited a request (429): the store pauses"
+                );
+                self.shared.pause(Instant::now(), pause);
+            }
+            Err(VaultError::Server {
+                retry_after: Some(_),
+                ..
+            }) => self.metrics.vault_rate_limited.inc(),
+            _ => {}
+        }
         let ok = !matches!(&res, Err(e) if e.is_vault_failure());
         let mut b = self.shared.breaker.borrow_mut();
         b.record(permit, ok, Instant::now());
@@ -351,6 +424,34 @@ impl VaultSession {
         res.map(drop)
     }
 
+    /// Revokes the token this session obtained by logging in
+    /// (`auth/token/revoke-self`), at a graceful stop: a sidecar's token
+    /// should not outlive it. A token given to the process (token auth) is
+    /// never revoked; nor is anything when no login happened. After this
+    /// the session holds no token and plans nothing more.
+    pub(crate) async fn revoke_own_token(self: Rc<Self>) -> Result<bool, VaultError> {
+        if !self.can_login() {
+            return Ok(false);
+        }
+        // No timer acts after this (renewal, re-login).
+        self.timer.set(self.timer.get().wrapping_add(1));
+        let Some(state) = self.token.borrow_mut().take() else {
+            return Ok(false);
+        };
+        if let Some(st) = &self.state {
+            st.forget_token(&self.state_key);
+        }
+        self.call(
+            "token_revoke",
+            Method::POST,
+            "/v1/auth/token/revoke-self",
+            Some(&state.token),
+            None,
+        )
+        .await
+        .map(|_| true)
+    }
+
     /// One request with the current token (logging in first if needed);
     /// when it is refused and the token turns out to be invalid, logs in
     /// again and retries once.
@@ -385,7 +486,7 @@ impl VaultSession {
     }
 
     /// Can a new token be had by logging in (all methods but `token`)?
-    fn can_login(&self) -> bool {
+    pub(crate) fn can_login(&self) -> bool {
         self.auth.can_login()
     }
 
@@ -412,10 +513,16 @@ impl VaultSession {
         let mut t = self.token.borrow_mut();
         if t.as_ref().is_some_and(|s| &s.token == refused) {
             *t = None;
+            if let Some(st) = &self.state {
+                st.forget_token(&self.state_key);
+            }
         }
     }
 
     fn set_token(self: &Rc<Self>, info: TokenInfo) {
+        if let Some(st) = &self.state {
+            st.keep_token(&self.state_key, &info.token, info.ttl);
+        }
         let state = TokenState {
             token: info.token,
             ttl: info.ttl,
@@ -456,7 +563,11 @@ impl VaultSession {
                 None => {
                     let me = Rc::clone(self);
                     let f = async move {
-                        let res = me.login().await;
+                        // A token STATE_DIR kept is tried before a login.
+                        let res = match me.reuse_kept_token().await {
+                            Some(info) => Ok(info),
+                            None => me.login().await,
+                        };
                         *me.login.borrow_mut() = None;
                         match res {
                             Ok(info) => {
@@ -541,7 +652,8 @@ impl VaultSession {
         Ok(info)
     }
 
-    /// First contact: look the static token up (TTL, renewable), or log in.
+    /// First contact: look the static token up (TTL, renewable), or reuse
+    /// the token `STATE_DIR` kept from an earlier run, or log in.
     pub(crate) async fn start(self: Rc<Self>) {
         match &self.auth {
             AuthConfig::Token { token } => self.lookup_static(token.clone()).await,
@@ -550,6 +662,55 @@ impl VaultSession {
                     tracing::warn!(error = %e, "initial login failed; retrying");
                     self.schedule(Instant::now() + LIFECYCLE_RETRY);
                 }
+            }
+        }
+    }
+
+    /// Takes the token `STATE_DIR` kept for this session when it still has
+    /// time left: one `lookup-self`, no login. A token Vault refuses is
+    /// forgotten (a login follows); when Vault cannot be reached, the kept
+    /// token is used as it is (its expiry is known), so a restart during
+    /// an outage does not log in again once Vault is back.
+    async fn reuse_kept_token(&self) -> Option<TokenInfo> {
+        let kept = self
+            .state
+            .as_ref()
+            .and_then(|s| s.token(&self.state_key, REUSE_MARGIN))?;
+        let method = self.auth.method();
+        match self.lookup(&kept.token).await {
+            Ok((ttl, renewable)) => {
+                tracing::info!(
+                    method,
+                    ttl_seconds = ttl.as_secs(),
+                    "reusing the token kept in STATE_DIR (no login)"
+                );
+                Some(TokenInfo {
+                    token: kept.token,
+                    ttl,
+                    renewable,
+                })
+            }
+            Err(VaultError::PermissionDenied { .. }) => {
+                tracing::info!(
+                    method,
+                    "the token kept in STATE_DIR is no longer valid; logging in"
+                );
+                if let Some(st) = &self.state {
+                    st.forget_token(&self.state_key);
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    method,
+                    error = %e,
+                    "cannot look up the token kept in STATE_DIR; using it until Vault answers"
+                );
+                Some(TokenInfo {
+                    token: kept.token,
+                    ttl: kept.left.unwrap_or(Duration::ZERO),
+                    renewable: true,
+                })
             }
         }
     }

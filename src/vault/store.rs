@@ -61,6 +61,27 @@ impl AuthConfig {
         }
     }
 
+    /// Who a login logs in as, for telling kept tokens apart: the method,
+    /// its mount and the role (AppRole: the role id; Kubernetes and JWT:
+    /// the role and the JWT file; cert: the role). No secret in it.
+    pub fn identity(&self) -> String {
+        match self {
+            AuthConfig::Token { .. } => "token".into(),
+            AuthConfig::AppRole { mount, role_id, .. } => format!("approle|{mount}|{role_id}"),
+            AuthConfig::Kubernetes {
+                mount,
+                role,
+                token_path,
+            }
+            | AuthConfig::Jwt {
+                mount,
+                role,
+                token_path,
+            } => format!("{}|{mount}|{role}|{}", self.method(), token_path.display()),
+            AuthConfig::Cert { mount, role } => format!("cert|{mount}|{role}"),
+        }
+    }
+
     /// Can the sidecar get a new token by itself (every method but `token`)?
     pub fn can_login(&self) -> bool {
         !matches!(self, AuthConfig::Token { .. })

@@ -260,16 +260,36 @@ impl Bao {
     /// Makes an AppRole role reading `secret/*` on the auth mount `mount`;
     /// returns (role_id, secret_id).
     pub fn approle_at(&self, mount: &str, role: &str, token_ttl: &str) -> (String, String) {
+        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }";
+        self.approle_with(mount, role, token_ttl, "test-read", policy)
+    }
+
+    /// Makes an AppRole role on the auth mount `mount` whose tokens have
+    /// the ACL policy `policy_name` (written from `policy`, HCL); returns
+    /// (role_id, secret_id).
+    pub fn approle_with(
+        &self,
+        mount: &str,
+        role: &str,
+        token_ttl: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> (String, String) {
         self.ensure_mount_auth(mount);
-        let policy = r#"{"policy":"path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }"}"#;
-        self.api("PUT", "/v1/sys/policies/acl/test-read", Some(policy));
-        let role_body = format!(
-            r#"{{"token_policies":"test-read","token_ttl":"{token_ttl}","token_max_ttl":"24h"}}"#
+        self.api(
+            "PUT",
+            &format!("/v1/sys/policies/acl/{policy_name}"),
+            Some(&serde_json::json!({ "policy": policy }).to_string()),
         );
+        let role_body = serde_json::json!({
+            "token_policies": policy_name,
+            "token_ttl": token_ttl,
+            "token_max_ttl": "24h",
+        });
         self.api(
             "POST",
             &format!("/v1/auth/{mount}/role/{role}"),
-            Some(&role_body),
+            Some(&role_body.to_string()),
         );
         let rid: serde_json::Value = serde_json::from_str(&self.api(
             "GET",

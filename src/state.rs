@@ -1,0 +1,381 @@
+//! `STATE_DIR`: what survives an ungraceful end (SIGKILL, OOM, a crash) so
+//! that the next start does not log in again: the tokens this process
+//! obtained by logging in, each with the store and credentials it belongs
+//! to and when it expires.
+//!
+//! The directory is the sidecar's own (an `emptyDir` mounted only in the
+//! sidecar, kept across container restarts): mode 0700, owned by this
+//! process's user; `state.json` in it is 0600 and written atomically. A
+//! directory or file that another user owns or can read, a corrupt file, or
+//! a file of another format is ignored with a warning (and replaced by this
+//! process's own). What is in it: login tokens (the trade-off: a token on
+//! the sidecar's own tmpfs, where a restarted sidecar finds it; it is
+//! revoked and removed at a graceful stop). Never the AppRole secret id,
+//! never a secret value, never a token given to the process (token auth).
+//!
+//! Reads happen once at start (before the actors run); writes run on the
+//! blocking pool, one at a time, the last state winning.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretString;
+
+/// The file under `STATE_DIR`.
+pub(crate) const STATE_FILE: &str = "state.json";
+/// The largest state file read.
+const MAX_STATE_BYTES: u64 = 1024 * 1024;
+/// The format written (another one is ignored).
+const VERSION: u32 = 1;
+/// Deadline of one write of the state file.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The file's content.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    #[serde(default)]
+    tokens: Vec<TokenRecord>,
+}
+
+/// One login token.
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenRecord {
+    /// What it is for: the store's address, the auth method, its mount and
+    /// the identity logged in as (never sent to another server or used for
+    /// other credentials). No secret in it.
+    key: String,
+    #[serde(with = "secret_field")]
+    token: SecretString,
+    /// Unix seconds; `None`: does not expire.
+    expires_at: Option<u64>,
+}
+
+mod secret_field {
+    use crate::secret::SecretString;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+        String::deserialize(d).map(SecretString::new)
+    }
+}
+
+/// A token found in the state for a session, and how long it has left.
+pub(crate) struct Reusable {
+    pub(crate) token: SecretString,
+    /// `None`: does not expire.
+    pub(crate) left: Option<Duration>,
+}
+
+/// The state directory of this process: the state as loaded and changed,
+/// written back after every change.
+pub(crate) struct StateDir {
+    dir: PathBuf,
+    tokens: RefCell<Vec<TokenRecord>>,
+    /// A write is running on the blocking pool.
+    writing: Cell<bool>,
+    /// The state changed since the running write took its copy.
+    dirty: Cell<bool>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Why the state directory is not used at all.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StateDirError {
+    #[error("STATE_DIR {}: {detail}; it is not used (no token is kept across restarts)", dir.display())]
+    Unusable { dir: PathBuf, detail: String },
+}
+
+impl StateDir {
+    /// Opens (creating it with mode 0700 if missing) and checks `dir`, and
+    /// loads its state. Warnings (a state file ignored) come back for the
+    /// log; the file's content never appears in them.
+    pub(crate) fn open(dir: &Path) -> Result<(Rc<StateDir>, Vec<String>), StateDirError> {
+        let unusable = |detail: String| StateDirError::Unusable {
+            dir: dir.to_path_buf(),
+            detail,
+        };
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| unusable(format!("cannot create it: {e}")))?;
+            }
+            Err(e) => return Err(unusable(format!("cannot stat it: {e}"))),
+            Ok(_) => {}
+        }
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| unusable(e.to_string()))?;
+        check_dir(&meta, rustix::process::geteuid().as_raw()).map_err(unusable)?;
+        let mut warnings = Vec::new();
+        let path = dir.join(STATE_FILE);
+        let expect = crate::fs::read::Expect {
+            uid: Some(rustix::process::geteuid().as_raw()),
+            mode: Some(0o600),
+        };
+        let tokens = match crate::fs::read::read_untrusted(&path, MAX_STATE_BYTES, expect) {
+            Ok(bytes) => match parse(&bytes) {
+                Ok(t) => t,
+                Err(why) => {
+                    warnings.push(format!("{}: {why}; it is ignored", path.display()));
+                    Vec::new()
+                }
+            },
+            Err(crate::fs::read::ReadError::Missing(_)) => Vec::new(),
+            Err(e) => {
+                warnings.push(format!("{e}; the state is ignored"));
+                Vec::new()
+            }
+        };
+        Ok((
+            Rc::new(StateDir {
+                dir: dir.to_path_buf(),
+                tokens: RefCell::new(tokens),
+                writing: Cell::new(false),
+                dirty: Cell::new(false),
+            }),
+            warnings,
+        ))
+    }
+
+    /// The token kept for `key` if it has more than `margin` left.
+    pub(crate) fn token(&self, key: &str, margin: Duration) -> Option<Reusable> {
+        let now = now_unix();
+        self.tokens
+            .borrow()
+            .iter()
+            .find(|t| t.key == key)
+            .and_then(|t| match t.expires_at {
+                None => Some(Reusable {
+                    token: t.token.clone(),
+                    left: None,
+                }),
+                Some(at) => {
+                    let left = Duration::from_secs(at.saturating_sub(now));
+                    (left > margin).then(|| Reusable {
+                        token: t.token.clone(),
+                        left: Some(left),
+                    })
+                }
+            })
+    }
+
+    /// Keeps `token` for `key` (expiring in `ttl`; zero: never) and writes
+    /// the state.
+    pub(crate) fn keep_token(self: &Rc<Self>, key: &str, token: &SecretString, ttl: Duration) {
+        let expires_at = (!ttl.is_zero()).then(|| now_unix().saturating_add(ttl.as_secs()));
+        {
+            let mut tokens = self.tokens.borrow_mut();
+            match tokens.iter_mut().find(|t| t.key == key) {
+                Some(t) if t.token == *token && t.expires_at == expires_at => return,
+                Some(t) => {
+                    t.token = token.clone();
+                    t.expires_at = expires_at;
+                }
+                None => tokens.push(TokenRecord {
+                    key: key.to_string(),
+                    token: token.clone(),
+                    expires_at,
+                }),
+            }
+        }
+        self.save();
+    }
+
+    /// Forgets the token of `key` (revoked, or found invalid) and writes the
+    /// state.
+    pub(crate) fn forget_token(self: &Rc<Self>, key: &str) {
+        let before = self.tokens.borrow().len();
+        self.tokens.borrow_mut().retain(|t| t.key != key);
+        if self.tokens.borrow().len() != before {
+            self.save();
+        }
+    }
+
+    /// Writes the state on the blocking pool; while a write runs, the next
+    /// one waits for it (the last state wins).
+    fn save(self: &Rc<Self>) {
+        self.dirty.set(true);
+        if self.writing.get() {
+            return;
+        }
+        self.writing.set(true);
+        let me = Rc::clone(self);
+        actix_rt::spawn(async move {
+            while me.dirty.replace(false) {
+                let bytes = me.serialize();
+                let path = me.dir.join(STATE_FILE);
+                let res = crate::blocking::run("state write", WRITE_DEADLINE, move || {
+                    crate::fs::atomic::write_batch(&[crate::fs::FileWrite {
+                        target: crate::fs::WriteTarget {
+                            path,
+                            mode: 0o600,
+                            owner: None,
+                            group: None,
+                            in_place: false,
+                        },
+                        content: bytes,
+                    }])
+                })
+                .await;
+                match res {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the STATE_DIR state"),
+                    Err(e) => tracing::warn!(error = %e, "cannot write the STATE_DIR state"),
+                }
+            }
+            me.writing.set(false);
+        });
+    }
+
+    fn serialize(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let tokens = self.tokens.borrow();
+        let file = StateFileRef {
+            version: VERSION,
+            tokens: &tokens,
+        };
+        zeroize::Zeroizing::new(serde_json::to_vec(&file).unwrap_or_default())
+    }
+}
+
+/// [`StateFile`] by reference, for writing.
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    version: u32,
+    tokens: &'a [TokenRecord],
+}
+
+/// The directory must be a directory (not a symlink), owned by `uid`, and
+/// closed to group and others.
+fn check_dir(meta: &std::fs::Metadata, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if meta.file_type().is_symlink() {
+        return Err("is a symlink: give the directory itself".into());
+    }
+    if !meta.is_dir() {
+        return Err("is not a directory".into());
+    }
+    if meta.uid() != uid {
+        return Err(format!(
+            "is owned by uid {}, not this process's {uid}: give the sidecar a directory of its own",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "has mode {:o}: group and others must have no access (chmod 700)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// The tokens of a state file's content, or why it is not used (no
+/// content in the reason).
+fn parse(bytes: &[u8]) -> Result<Vec<TokenRecord>, String> {
+    let file: StateFile = serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "not a state file ({} bytes, line {})",
+            bytes.len(),
+            e.line()
+        )
+    })?;
+    if file.version != VERSION {
+        return Err(format!(
+            "format {} (this version reads {VERSION})",
+            file.version
+        ));
+    }
+    Ok(file.tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_round_trips_and_bad_ones_are_refused_without_their_content() {
+        let tokens = vec![TokenRecord {
+            key: "http://v|approle|approle|role-1".into(),
+            token: SecretString::new("hvs.CANARY-token"),
+            expires_at: Some(2_000_000_000),
+        }];
+        let bytes = serde_json::to_vec(&StateFileRef {
+            version: VERSION,
+            tokens: &tokens,
+        })
+        .unwrap();
+        let back = parse(&bytes).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].token.expose(), "hvs.CANARY-token");
+        assert_eq!(back[0].expires_at, Some(2_000_000_000));
+        for bad in [
+            &b"{not json CANARY"[..],
+            br#"{"version":7,"tokens":[]}"#,
+            br#"{"version":1,"tokens":[{"key":1}]}"#,
+        ] {
+            let why = parse(bad).unwrap_err();
+            assert!(!why.contains("CANARY"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_directory_must_be_private_and_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir(&p).unwrap();
+        let uid = rustix::process::geteuid().as_raw();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = check_dir(&std::fs::symlink_metadata(&p).unwrap(), uid).unwrap_err();
+        assert!(e.contains("chmod 700"), "{e}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check_dir(&std::fs::symlink_metadata(&p).unwrap(), uid).is_ok());
+        let e =
+            check_dir(&std::fs::symlink_metadata(&p).unwrap(), uid.wrapping_add(1)).unwrap_err();
+        assert!(e.contains("owned by uid"), "{e}");
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let e = check_dir(&std::fs::symlink_metadata(&link).unwrap(), uid).unwrap_err();
+        assert!(e.contains("symlink"), "{e}");
+    }
+
+    #[test]
+    fn a_token_is_offered_only_with_time_left_and_for_its_own_key() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, warnings) = StateDir::open(&d.path().join("state")).unwrap();
+        assert!(warnings.is_empty());
+        s.tokens.borrow_mut().push(TokenRecord {
+            key: "a".into(),
+            token: SecretString::new("t-a"),
+            expires_at: Some(now_unix() + 3600),
+        });
+        s.tokens.borrow_mut().push(TokenRecord {
+            key: "b".into(),
+            token: SecretString::new("t-b"),
+            expires_at: Some(now_unix() + 30),
+        });
+        let a = s.token("a", Duration::from_secs(60)).unwrap();
+        assert_eq!(a.token.expose(), "t-a");
+        assert!(a.left.unwrap() > Duration::from_secs(3500));
+        assert!(
+            s.token("b", Duration::from_secs(60)).is_none(),
+            "too little left"
+        );
+        assert!(s.token("c", Duration::from_secs(60)).is_none());
+    }
+}
