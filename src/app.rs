@@ -110,12 +110,13 @@ fn start(
             }
         },
     };
+    let state_dir = state;
     let vault = VaultActor::new(
         &plan.stores,
         settings.breaker,
         settings.limits,
         Arc::clone(&metrics),
-        state,
+        state_dir.clone(),
     )
     .start();
     let writer = WriterActor::default().start();
@@ -133,6 +134,13 @@ fn start(
         writer.clone(),
         Arc::clone(&notifier),
         rt.liveness_timeout,
+        (
+            state_dir
+                .as_ref()
+                .map(|s| s.intact_at_start().clone())
+                .unwrap_or_default(),
+            rt.ready_allow_stale,
+        ),
     )
     .start();
     let liveness = Arc::new(Liveness::new(rt.liveness_timeout));
@@ -155,6 +163,7 @@ fn start(
         actions,
         metrics: Arc::clone(&metrics),
         audit,
+        state: state_dir.clone(),
     });
     let http_peers = crate::http::Peers {
         status: peers.status.clone(),

@@ -1,7 +1,10 @@
 //! `STATE_DIR`: what survives an ungraceful end (SIGKILL, OOM, a crash) so
-//! that the next start does not log in again: the tokens this process
-//! obtained by logging in, each with the store and credentials it belongs
-//! to and when it expires.
+//! that the next start does not log in again and knows which files on disk
+//! are still the ones it wrote: the tokens this process obtained by logging
+//! in, each with the store and credentials it belongs to and when it
+//! expires; and for each secret the identity of the files it last wrote
+//! (device, inode, size, modification time: nothing derived from their
+//! content) and when.
 //!
 //! The directory is the sidecar's own (an `emptyDir` mounted only in the
 //! sidecar, kept across container restarts): mode 0700, owned by this
@@ -16,9 +19,10 @@
 //! Reads happen once at start (before the actors run); writes run on the
 //! blocking pool, one at a time, the last state winning.
 
-use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +44,45 @@ struct StateFile {
     version: u32,
     #[serde(default)]
     tokens: Vec<TokenRecord>,
+    #[serde(default)]
+    secrets: Vec<SecretRecord>,
+}
+
+/// The files a secret's last write left, and when it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecretRecord {
+    pub(crate) secret: String,
+    pub(crate) files: Vec<FileId>,
+    /// Unix seconds of that write.
+    pub(crate) written_at: u64,
+}
+
+/// What tells a file written by this process from any other: a rename
+/// gives a new inode, a rewrite a new modification time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileId {
+    pub(crate) path: PathBuf,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+}
+
+impl FileId {
+    /// The identity of the file at `path` now (`None`: cannot be stat-ed).
+    /// Blocking: call it off the actor thread.
+    pub(crate) fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        // Followed: a file of an atomic set is a link into `..data`.
+        let m = std::fs::metadata(path).ok()?;
+        m.is_file().then(|| FileId {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
 }
 
 /// One login token.
@@ -79,11 +122,15 @@ pub(crate) struct Reusable {
 /// written back after every change.
 pub(crate) struct StateDir {
     dir: PathBuf,
-    tokens: RefCell<Vec<TokenRecord>>,
+    tokens: Mutex<Vec<TokenRecord>>,
+    secrets: Mutex<Vec<SecretRecord>>,
+    /// The secrets whose files, at start, were still the ones the last
+    /// write left: when that write was (Unix seconds).
+    intact_at_start: HashMap<String, u64>,
     /// A write is running on the blocking pool.
-    writing: Cell<bool>,
+    writing: AtomicBool,
     /// The state changed since the running write took its copy.
-    dirty: Cell<bool>,
+    dirty: AtomicBool,
 }
 
 fn now_unix() -> u64 {
@@ -103,7 +150,7 @@ impl StateDir {
     /// Opens (creating it with mode 0700 if missing) and checks `dir`, and
     /// loads its state. Warnings (a state file ignored) come back for the
     /// log; the file's content never appears in them.
-    pub(crate) fn open(dir: &Path) -> Result<(Rc<StateDir>, Vec<String>), StateDirError> {
+    pub(crate) fn open(dir: &Path) -> Result<(Arc<StateDir>, Vec<String>), StateDirError> {
         let unusable = |detail: String| StateDirError::Unusable {
             dir: dir.to_path_buf(),
             detail,
@@ -127,36 +174,64 @@ impl StateDir {
             uid: Some(rustix::process::geteuid().as_raw()),
             mode: Some(0o600),
         };
-        let tokens = match crate::fs::read::read_untrusted(&path, MAX_STATE_BYTES, expect) {
+        let file = match crate::fs::read::read_untrusted(&path, MAX_STATE_BYTES, expect) {
             Ok(bytes) => match parse(&bytes) {
-                Ok(t) => t,
+                Ok(f) => f,
                 Err(why) => {
                     warnings.push(format!("{}: {why}; it is ignored", path.display()));
-                    Vec::new()
+                    StateFile::default()
                 }
             },
-            Err(crate::fs::read::ReadError::Missing(_)) => Vec::new(),
+            Err(crate::fs::read::ReadError::Missing(_)) => StateFile::default(),
             Err(e) => {
                 warnings.push(format!("{e}; the state is ignored"));
-                Vec::new()
+                StateFile::default()
             }
         };
+        let intact_at_start = intact(&file.secrets, &FileId::of);
         Ok((
-            Rc::new(StateDir {
+            Arc::new(StateDir {
                 dir: dir.to_path_buf(),
-                tokens: RefCell::new(tokens),
-                writing: Cell::new(false),
-                dirty: Cell::new(false),
+                tokens: Mutex::new(file.tokens),
+                secrets: Mutex::new(file.secrets),
+                intact_at_start,
+                writing: AtomicBool::new(false),
+                dirty: AtomicBool::new(false),
             }),
             warnings,
         ))
+    }
+
+    /// The secrets whose files were still the ones last written when the
+    /// process started, and when they were written.
+    pub(crate) fn intact_at_start(&self) -> &HashMap<String, u64> {
+        &self.intact_at_start
+    }
+
+    /// Records the files a write of `secret` left (their identities, taken
+    /// right after the write) and writes the state.
+    pub(crate) fn record_secret(self: &Arc<Self>, secret: &str, files: Vec<FileId>) {
+        {
+            let mut all = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+            let rec = SecretRecord {
+                secret: secret.to_string(),
+                files,
+                written_at: now_unix(),
+            };
+            match all.iter_mut().find(|r| r.secret == secret) {
+                Some(r) => *r = rec,
+                None => all.push(rec),
+            }
+        }
+        self.save();
     }
 
     /// The token kept for `key` if it has more than `margin` left.
     pub(crate) fn token(&self, key: &str, margin: Duration) -> Option<Reusable> {
         let now = now_unix();
         self.tokens
-            .borrow()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .find(|t| t.key == key)
             .and_then(|t| match t.expires_at {
@@ -176,10 +251,10 @@ impl StateDir {
 
     /// Keeps `token` for `key` (expiring in `ttl`; zero: never) and writes
     /// the state.
-    pub(crate) fn keep_token(self: &Rc<Self>, key: &str, token: &SecretString, ttl: Duration) {
+    pub(crate) fn keep_token(self: &Arc<Self>, key: &str, token: &SecretString, ttl: Duration) {
         let expires_at = (!ttl.is_zero()).then(|| now_unix().saturating_add(ttl.as_secs()));
         {
-            let mut tokens = self.tokens.borrow_mut();
+            let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
             match tokens.iter_mut().find(|t| t.key == key) {
                 Some(t) if t.token == *token && t.expires_at == expires_at => return,
                 Some(t) => {
@@ -198,25 +273,28 @@ impl StateDir {
 
     /// Forgets the token of `key` (revoked, or found invalid) and writes the
     /// state.
-    pub(crate) fn forget_token(self: &Rc<Self>, key: &str) {
-        let before = self.tokens.borrow().len();
-        self.tokens.borrow_mut().retain(|t| t.key != key);
-        if self.tokens.borrow().len() != before {
+    pub(crate) fn forget_token(self: &Arc<Self>, key: &str) {
+        let removed = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = tokens.len();
+            tokens.retain(|t| t.key != key);
+            tokens.len() != before
+        };
+        if removed {
             self.save();
         }
     }
 
     /// Writes the state on the blocking pool; while a write runs, the next
     /// one waits for it (the last state wins).
-    fn save(self: &Rc<Self>) {
-        self.dirty.set(true);
-        if self.writing.get() {
+    fn save(self: &Arc<Self>) {
+        self.dirty.store(true, Ordering::SeqCst);
+        if self.writing.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.writing.set(true);
-        let me = Rc::clone(self);
+        let me = Arc::clone(self);
         actix_rt::spawn(async move {
-            while me.dirty.replace(false) {
+            while me.dirty.swap(false, Ordering::SeqCst) {
                 let bytes = me.serialize();
                 let path = me.dir.join(STATE_FILE);
                 let res = crate::blocking::run("state write", WRITE_DEADLINE, move || {
@@ -238,15 +316,17 @@ impl StateDir {
                     Err(e) => tracing::warn!(error = %e, "cannot write the STATE_DIR state"),
                 }
             }
-            me.writing.set(false);
+            me.writing.store(false, Ordering::SeqCst);
         });
     }
 
     fn serialize(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let tokens = self.tokens.borrow();
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let secrets = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
         let file = StateFileRef {
             version: VERSION,
             tokens: &tokens,
+            secrets: &secrets,
         };
         zeroize::Zeroizing::new(serde_json::to_vec(&file).unwrap_or_default())
     }
@@ -257,6 +337,21 @@ impl StateDir {
 struct StateFileRef<'a> {
     version: u32,
     tokens: &'a [TokenRecord],
+    secrets: &'a [SecretRecord],
+}
+
+/// The secrets of `records` whose every file is, by `id_of`, still the one
+/// recorded: by name, with when they were written.
+fn intact(
+    records: &[SecretRecord],
+    id_of: &dyn Fn(&Path) -> Option<FileId>,
+) -> HashMap<String, u64> {
+    records
+        .iter()
+        .filter(|r| !r.files.is_empty())
+        .filter(|r| r.files.iter().all(|f| id_of(&f.path).as_ref() == Some(f)))
+        .map(|r| (r.secret.clone(), r.written_at))
+        .collect()
 }
 
 /// The directory must be a directory (not a symlink), owned by `uid`, and
@@ -286,7 +381,7 @@ fn check_dir(meta: &std::fs::Metadata, uid: u32) -> Result<(), String> {
 
 /// The tokens of a state file's content, or why it is not used (no
 /// content in the reason).
-fn parse(bytes: &[u8]) -> Result<Vec<TokenRecord>, String> {
+fn parse(bytes: &[u8]) -> Result<StateFile, String> {
     let file: StateFile = serde_json::from_slice(bytes).map_err(|e| {
         format!(
             "not a state file ({} bytes, line {})",
@@ -300,7 +395,7 @@ fn parse(bytes: &[u8]) -> Result<Vec<TokenRecord>, String> {
             file.version
         ));
     }
-    Ok(file.tokens)
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -317,9 +412,10 @@ mod tests {
         let bytes = serde_json::to_vec(&StateFileRef {
             version: VERSION,
             tokens: &tokens,
+            secrets: &[],
         })
         .unwrap();
-        let back = parse(&bytes).unwrap();
+        let back = parse(&bytes).unwrap().tokens;
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].token.expose(), "hvs.CANARY-token");
         assert_eq!(back[0].expires_at, Some(2_000_000_000));
@@ -359,12 +455,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (s, warnings) = StateDir::open(&d.path().join("state")).unwrap();
         assert!(warnings.is_empty());
-        s.tokens.borrow_mut().push(TokenRecord {
+        s.tokens.lock().unwrap().push(TokenRecord {
             key: "a".into(),
             token: SecretString::new("t-a"),
             expires_at: Some(now_unix() + 3600),
         });
-        s.tokens.borrow_mut().push(TokenRecord {
+        s.tokens.lock().unwrap().push(TokenRecord {
             key: "b".into(),
             token: SecretString::new("t-b"),
             expires_at: Some(now_unix() + 30),
@@ -377,5 +473,32 @@ mod tests {
             "too little left"
         );
         assert!(s.token("c", Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn a_secret_is_intact_only_when_every_file_is_the_one_written() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        let b = d.path().join("b");
+        std::fs::write(&a, "1").unwrap();
+        std::fs::write(&b, "2").unwrap();
+        let rec = |name: &str, files: &[&Path]| SecretRecord {
+            secret: name.into(),
+            files: files.iter().map(|p| FileId::of(p).unwrap()).collect(),
+            written_at: 1_700_000_000,
+        };
+        let records = vec![rec("both", &[&a, &b]), rec("only-b", &[&b])];
+        let now = intact(&records, &FileId::of);
+        assert_eq!(now.get("both"), Some(&1_700_000_000));
+        assert!(now.contains_key("only-b"));
+        // Another writer replaced a (a new inode): "both" is no longer ours.
+        std::fs::write(d.path().join("a.new"), "1").unwrap();
+        std::fs::rename(d.path().join("a.new"), &a).unwrap();
+        let now = intact(&records, &FileId::of);
+        assert!(!now.contains_key("both"));
+        assert!(now.contains_key("only-b"));
+        // A file gone: not intact either.
+        std::fs::remove_file(&b).unwrap();
+        assert!(intact(&records, &FileId::of).is_empty());
     }
 }

@@ -30,6 +30,10 @@ pub(crate) enum SyncState {
     Synced,
     /// Last attempt failed (files keep their last good content).
     Failing,
+    /// Not synced yet in this run, its last attempt failed, and its files
+    /// are still the ones an earlier run wrote (`STATE_DIR`): what the app
+    /// reads is the last content the source gave, of unknown age.
+    Stale,
 }
 
 /// What `/status` shows for one secret.
@@ -113,6 +117,13 @@ pub(crate) struct StatusBoard {
     secrets: BTreeMap<String, SecretStatus>,
     /// How many entries have `ever_synced` (kept so readiness is O(1)).
     synced: usize,
+    /// `READY_ALLOW_STALE`: stale secrets count as synced for readiness.
+    allow_stale: bool,
+    /// The secrets whose files were, at start, the ones an earlier run
+    /// wrote (`STATE_DIR`), with when (Unix seconds).
+    intact: std::collections::HashMap<String, u64>,
+    /// How many entries are [`SyncState::Stale`] (O(1) readiness).
+    stale: usize,
 }
 
 /// The content of STATUS_FILE, read back by `secrets-sync isready`.
@@ -133,9 +144,31 @@ impl StatusBoard {
     pub(crate) fn new(policy: ReadyPolicy) -> Self {
         Self {
             policy,
-            secrets: BTreeMap::new(),
-            synced: 0,
+            ..Self::default()
         }
+    }
+
+    /// With `STATE_DIR`: which secrets' files were intact at start (and
+    /// when they were written), and whether stale ones count for readiness.
+    pub(crate) fn with_stale(
+        mut self,
+        intact: std::collections::HashMap<String, u64>,
+        allow_stale: bool,
+    ) -> Self {
+        self.intact = intact;
+        self.allow_stale = allow_stale;
+        self
+    }
+
+    /// Moves `s` to `state`, keeping the stale count.
+    fn set_state(stale: &mut usize, s: &mut SecretStatus, state: SyncState) {
+        if s.state == SyncState::Stale {
+            *stale = stale.saturating_sub(1);
+        }
+        if state == SyncState::Stale {
+            *stale += 1;
+        }
+        s.state = state;
     }
 
     /// Adds (or resets) a secret as pending. With `keep_synced`, a secret
@@ -155,18 +188,27 @@ impl StatusBoard {
                 return;
             }
         }
-        let old = self.secrets.insert(
-            name.to_string(),
-            SecretStatus::new(Arc::clone(path), generation),
-        );
-        if old.is_some_and(|o| o.ever_synced) {
-            self.synced = self.synced.saturating_sub(1);
-        }
+        let mut entry = SecretStatus::new(Arc::clone(path), generation);
+        // Files an earlier run wrote: when (until this run confirms them).
+        entry.last_success = self.intact.get(name).copied();
+        let old = self.secrets.insert(name.to_string(), entry);
+        self.forget(old);
     }
 
     pub(crate) fn remove(&mut self, name: &str) {
-        if self.secrets.remove(name).is_some_and(|o| o.ever_synced) {
-            self.synced = self.synced.saturating_sub(1);
+        let old = self.secrets.remove(name);
+        self.forget(old);
+    }
+
+    /// Takes a replaced or removed entry out of the counts.
+    fn forget(&mut self, old: Option<SecretStatus>) {
+        if let Some(o) = old {
+            if o.ever_synced {
+                self.synced = self.synced.saturating_sub(1);
+            }
+            if o.state == SyncState::Stale {
+                self.stale = self.stale.saturating_sub(1);
+            }
         }
     }
 
@@ -193,7 +235,7 @@ impl StatusBoard {
                 version,
                 next_attempt,
             } => {
-                s.state = SyncState::Synced;
+                Self::set_state(&mut self.stale, s, SyncState::Synced);
                 s.last_success = Some(unix(now));
                 s.consecutive_failures = 0;
                 s.version = version;
@@ -209,7 +251,14 @@ impl StatusBoard {
                 consecutive_failures,
                 next_attempt,
             } => {
-                s.state = SyncState::Failing;
+                // Never synced in this run, but its files are the ones an
+                // earlier run wrote: stale, not failing.
+                let state = if !s.ever_synced && self.intact.contains_key(name) {
+                    SyncState::Stale
+                } else {
+                    SyncState::Failing
+                };
+                Self::set_state(&mut self.stale, s, state);
                 s.last_error = Some(error);
                 s.last_error_kind = Some(kind);
                 s.consecutive_failures = consecutive_failures;
@@ -232,7 +281,8 @@ impl StatusBoard {
     }
 
     pub(crate) fn is_ready(&self) -> bool {
-        let synced = self.synced_count();
+        let stale = if self.allow_stale { self.stale } else { 0 };
+        let synced = self.synced_count().saturating_add(stale);
         match self.policy {
             ReadyPolicy::Any => synced > 0,
             ReadyPolicy::All => !self.secrets.is_empty() && synced == self.secrets.len(),
@@ -289,6 +339,41 @@ mod tests {
             kind: "permission_denied",
             consecutive_failures: 1,
             next_attempt: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn intact_files_are_stale_not_failing_and_count_only_when_allowed() {
+        let intact: std::collections::HashMap<String, u64> = [
+            ("a".to_string(), 1_700_000_000),
+            ("b".to_string(), 1_700_000_100),
+        ]
+        .into();
+        for (allow, ready) in [(false, false), (true, true)] {
+            let mut b = StatusBoard::new(ReadyPolicy::All).with_stale(intact.clone(), allow);
+            for n in ["a", "b", "c"] {
+                b.register(n, &Arc::from(n), 1, false);
+            }
+            // The earlier run's write time is shown until this run confirms.
+            assert_eq!(b.secrets()["a"].last_success, Some(1_700_000_000));
+            assert_eq!(b.secrets()["c"].last_success, None);
+            b.apply("a", 1, fail(), SystemTime::now());
+            b.apply("b", 1, fail(), SystemTime::now());
+            assert_eq!(b.secrets()["a"].state, SyncState::Stale);
+            // Without files of an earlier run: failing.
+            b.apply("c", 1, fail(), SystemTime::now());
+            assert_eq!(b.secrets()["c"].state, SyncState::Failing);
+            assert!(!b.is_ready(), "c has nothing on disk");
+            b.apply("c", 1, ok(), SystemTime::now());
+            assert_eq!(b.is_ready(), ready, "allow_stale {allow}");
+            // Once synced in this run, a failure is a failure again.
+            b.apply("a", 1, ok(), SystemTime::now());
+            b.apply("a", 1, fail(), SystemTime::now());
+            assert_eq!(b.secrets()["a"].state, SyncState::Failing);
+            assert_eq!(b.stale, 1);
+            b.remove("b");
+            assert_eq!(b.stale, 0);
+            assert!(b.is_ready());
         }
     }
 

@@ -515,3 +515,66 @@ fn state_dir_keeps_the_login_token_across_a_sigkill() {
         assert!(!s.logs().contains(leak), "{leak} in the log");
     }
 }
+
+/// With `STATE_DIR`, a restart while Vault cannot be reached reports the
+/// secrets whose files are still the ones the earlier run wrote as
+/// `stale` (others as failing); `READY_ALLOW_STALE=true` counts them for
+/// readiness, and `secret_age_seconds` counts from that earlier write.
+#[test]
+fn state_dir_reports_intact_files_stale_during_an_outage_at_start() {
+    let bao = require_bao!();
+    let (ps, pt) = (unique("stale-s"), unique("stale-t"));
+    bao.kv_put(&ps, json!({"v": "s1"}));
+    bao.kv_put(&pt, json!({"v": "t1"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let state = d.join("state").display().to_string();
+    let config = ConfigBuilder::new()
+        .secret("s", &ps, "1s", &d.join("out/s"))
+        .secret("t", &pt, "1s", &d.join("out/t"))
+        .build();
+    let mut s = Sync::start(
+        d,
+        &config,
+        &bao.addr,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("STATE_DIR", state.as_str())],
+    );
+    s.wait_until(Duration::from_secs(20), "both written and recorded", || {
+        file_has(&d.join("out/s"), "s1")
+            && file_has(&d.join("out/t"), "t1")
+            && common::read(&d.join("state/state.json"))
+                .is_some_and(|t| t.contains("\"t\"") && t.contains("\"s\""))
+    });
+    assert!(s.stop().success());
+    // Someone else replaces t's file: it is no longer the one written.
+    std::fs::write(d.join("out/t.new"), "t-other").unwrap();
+    std::fs::rename(d.join("out/t.new"), d.join("out/t")).unwrap();
+
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    for (allow, ready) in [("false", 503), ("true", 200)] {
+        let s = Sync::start(
+            d,
+            &config,
+            &dead,
+            &[
+                ("VAULT_TOKEN", ROOT_TOKEN),
+                ("STATE_DIR", state.as_str()),
+                ("READY_POLICY", "any"),
+                ("READY_ALLOW_STALE", allow),
+            ],
+        );
+        s.wait_until(Duration::from_secs(15), "both attempted", || {
+            let st = s.status();
+            st["secrets"]["s"]["state"] == "stale" && st["secrets"]["t"]["state"] == "failing"
+        });
+        assert_eq!(
+            s.get("/ready").unwrap().0,
+            ready,
+            "READY_ALLOW_STALE={allow}"
+        );
+        let age = s.metric(r#"secret_age_seconds{secret_name="s"}"#);
+        assert!(age.is_some_and(|a| (0.0..120.0).contains(&a)), "{age:?}");
+        assert_eq!(s.metric(r#"secret_age_seconds{secret_name="t"}"#), None);
+        assert!(file_has(&d.join("out/s"), "s1"), "the stale file is kept");
+    }
+}

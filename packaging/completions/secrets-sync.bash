@@ -74,7 +74,7 @@ _secrets__sync() {
 
     case "${cmd}" in
         secrets__sync)
-            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help run check validate isready init convert schema version help"
+            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help run check validate isready init convert schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -224,6 +224,10 @@ _secrets__sync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ready-allow-stale)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
                 --audit-log)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
@@ -256,7 +260,7 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__check)
-            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +408,10 @@ _secrets__sync() {
                     ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ready-allow-stale)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --audit-log)
@@ -634,7 +642,7 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__run)
-            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -782,6 +790,10 @@ _secrets__sync() {
                     ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ready-allow-stale)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --audit-log)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= refresh-jitter= state-dir= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
+    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= refresh-jitter= state-dir= ready-allow-stale= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
 end
 
 function __fish_secrets_sync_needs_command
@@ -65,6 +65,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l max-backoff -
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l ready-allow-stale -d 'Count stale secrets (files an earlier run wrote, checked against STATE_DIR, while the source cannot be read) as synced for READY_POLICY, so a restart during a Vault outage keeps the app up' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -126,6 +128,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l max-ba
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l ready-allow-stale -d 'Count stale secrets (files an earlier run wrote, checked against STATE_DIR, while the source cannot be read) as synced for READY_POLICY, so a restart during a Vault outage keeps the app up' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -177,6 +181,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l max-
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l ready-allow-stale -d 'Count stale secrets (files an earlier run wrote, checked against STATE_DIR, while the source cannot be read) as synced for READY_POLICY, so a restart during a Vault outage keeps the app up' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F
@@ -227,6 +233,8 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l m
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l backoff-multiplier -d 'Growth of the retry delay per consecutive failure (1-10)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l refresh-jitter -d 'Spread of refreshes: each comes at its interval +- this share (0%-50%, or 0-0.5), and a secret\'s first refresh after its initial sync at a random point of its interval; 0 turns both off' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l state-dir -d 'A directory of the sidecar\'s own, kept across container restarts (mode 0700): the tokens it obtained by logging in are kept there (0600), so a restart after SIGKILL, OOM or a crash reuses a valid token instead of logging in again. Unset: nothing is kept' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l ready-allow-stale -d 'Count stale secrets (files an earlier run wrote, checked against STATE_DIR, while the source cannot be read) as synced for READY_POLICY, so a restart during a Vault outage keeps the app up' -r -f -a "true\t''
+false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l audit-log -d 'Write audit lines (secret reads, file writes)' -r -f -a "true\t''
 false\t''"
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l audit-log-file -d 'Append audit lines to this file instead of the log output' -r -F

@@ -48,9 +48,10 @@ impl StatusActor {
         writer: Addr<WriterActor>,
         notifier: Arc<Notifier>,
         liveness_window: Duration,
+        stale: (std::collections::HashMap<String, u64>, bool),
     ) -> Self {
         Self {
-            board: StatusBoard::new(policy),
+            board: StatusBoard::new(policy).with_stale(stale.0, stale.1),
             status_file,
             written: None,
             metrics,

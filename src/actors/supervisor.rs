@@ -119,6 +119,16 @@ impl Supervisor {
             .metrics
             .secrets
             .register(&job.name, Arc::clone(&job.display_path));
+        // Files an earlier run wrote (STATE_DIR): their age counts from
+        // that write until this run confirms them.
+        if let Some(at) = self
+            .peers
+            .state
+            .as_ref()
+            .and_then(|s| s.intact_at_start().get(&job.name))
+        {
+            series.seed_last_success(*at as f64);
+        }
         self.running.insert(
             job.name.clone(),
             Slot::Pending(PendingStart {

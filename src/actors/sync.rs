@@ -60,6 +60,8 @@ pub(crate) struct Peers {
     pub(crate) actions: Addr<super::action::ActionActor>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) audit: Arc<Audit>,
+    /// `STATE_DIR`: the identity of the files each secret last wrote.
+    pub(crate) state: Option<Arc<crate::state::StateDir>>,
 }
 
 /// A secret's actor. Between attempts it holds only its state and one
@@ -748,7 +750,32 @@ async fn render_and_write(
         .await
         .map_err(|_| SyncError::Mailbox("the writer"))
         .and_then(|r| r.map_err(SyncError::from));
+    if let (Some(state), Ok(w)) = (&peers.state, &written) {
+        if w.iter().any(|f| f.changed()) {
+            record_files(state, job).await;
+        }
+    }
     (Some(version), written, breaker, fetched)
+}
+
+/// Records in `STATE_DIR` the identity of the files a write of `job` just
+/// left (a stat of each, on the blocking pool).
+async fn record_files(state: &Arc<crate::state::StateDir>, job: &Arc<Job>) {
+    let paths: Vec<std::path::PathBuf> = job.files.iter().map(|f| f.target.path.clone()).collect();
+    let ids = crate::blocking::run(
+        "reading the written files' identity",
+        crate::blocking::READ_DEADLINE,
+        move || {
+            paths
+                .iter()
+                .map(|p| crate::state::FileId::of(p))
+                .collect::<Option<Vec<_>>>()
+        },
+    )
+    .await;
+    if let Ok(Some(ids)) = ids {
+        state.record_secret(&job.name, ids);
+    }
 }
 
 /// How long a superseded lease stays when the secret has no `onChange`

@@ -36,7 +36,7 @@ pub(crate) struct VaultActor {
     limits: ResponseLimits,
     metrics: Arc<Metrics>,
     /// `STATE_DIR`: where login tokens are kept across restarts.
-    state: Option<Rc<crate::state::StateDir>>,
+    state: Option<Arc<crate::state::StateDir>>,
 }
 
 /// The sessions of one store: the default credentials and one per named
@@ -62,7 +62,7 @@ impl StoreSessions {
         breaker: BreakerSettings,
         limits: ResponseLimits,
         metrics: &Arc<Metrics>,
-        state: Option<&Rc<crate::state::StateDir>>,
+        state: Option<&Arc<crate::state::StateDir>>,
     ) -> Self {
         let shared = SessionShared::new(breaker);
         let sets = plan
@@ -134,7 +134,7 @@ impl VaultActor {
         breaker: BreakerSettings,
         limits: ResponseLimits,
         metrics: Arc<Metrics>,
-        state: Option<Rc<crate::state::StateDir>>,
+        state: Option<Arc<crate::state::StateDir>>,
     ) -> Self {
         let mut me = Self {
             stores: Vec::new(),

@@ -278,6 +278,13 @@ pub struct RuntimeArgs {
     #[arg(long, env = "STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Count stale secrets (files an earlier run wrote, checked against
+    /// STATE_DIR, while the source cannot be read) as synced for
+    /// READY_POLICY, so a restart during a Vault outage keeps the app up.
+    #[arg(long, env = "READY_ALLOW_STALE", num_args = 0..=1, default_missing_value = "true",
+          default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub ready_allow_stale: bool,
+
     /// Write audit lines (secret reads, file writes).
     #[arg(long, env = "AUDIT_LOG", num_args = 0..=1, default_missing_value = "true",
           default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]

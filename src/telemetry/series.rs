@@ -70,6 +70,16 @@ pub(crate) struct SecretSeries {
 }
 
 impl SecretSeries {
+    /// The last success before any attempt of this run: when an earlier run
+    /// wrote the files still on disk (`STATE_DIR`), so `secret_age_seconds`
+    /// counts from there.
+    pub(crate) fn seed_last_success(&self, at: f64) {
+        let mut n = self.numbers.lock().unwrap_or_else(PoisonError::into_inner);
+        if n.last_success.is_none() {
+            n.last_success = Some(at);
+        }
+    }
+
     /// Records one sync attempt that took `took`; `breaker` is the state
     /// the read saw (`None` if the Vault actor did not answer).
     pub(crate) fn record(&self, took: Duration, breaker: Option<i64>, attempt: Attempt) {

@@ -136,7 +136,7 @@ pub(crate) struct VaultSession {
     limits: ResponseLimits,
     /// `STATE_DIR`, where a login token is kept across an ungraceful
     /// restart (`None`: not set, or a token given to the process).
-    state: Option<Rc<crate::state::StateDir>>,
+    state: Option<std::sync::Arc<crate::state::StateDir>>,
     /// What a kept token is for: address, namespace, auth method, mount
     /// and identity (no secret).
     state_key: String,
@@ -152,7 +152,7 @@ impl VaultSession {
         shared: Rc<SessionShared>,
         limits: ResponseLimits,
         metrics: std::sync::Arc<Metrics>,
-        state: Option<Rc<crate::state::StateDir>>,
+        state: Option<std::sync::Arc<crate::state::StateDir>>,
     ) -> Rc<Self> {
         let state_key = format!(
             "{}|{}|{}",
