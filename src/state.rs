@@ -2,9 +2,11 @@
 //! that the next start does not log in again and knows which files on disk
 //! are still the ones it wrote: the tokens this process obtained by logging
 //! in, each with the store and credentials it belongs to and when it
-//! expires; and for each secret the identity of the files it last wrote
+//! expires; for each secret the identity of the files it last wrote
 //! (device, inode, size, modification time: nothing derived from their
-//! content) and when.
+//! content) and when; and the leases of dynamic secrets (id, expiry, what
+//! they were asked for), so a restart with intact files renews them
+//! instead of asking for new credentials.
 //!
 //! The directory is the sidecar's own (an `emptyDir` mounted only in the
 //! sidecar, kept across container restarts): mode 0700, owned by this
@@ -13,8 +15,9 @@
 //! a file of another format is ignored with a warning (and replaced by this
 //! process's own). What is in it: login tokens (the trade-off: a token on
 //! the sidecar's own tmpfs, where a restarted sidecar finds it; it is
-//! revoked and removed at a graceful stop). Never the AppRole secret id,
-//! never a secret value, never a token given to the process (token auth).
+//! revoked and removed at a graceful stop) and lease ids (they can revoke
+//! the credentials, not read them). Never the AppRole secret id, never a
+//! secret value, never a token given to the process (token auth).
 //!
 //! Reads happen once at start (before the actors run); writes run on the
 //! blocking pool, one at a time, the last state winning.
@@ -46,8 +49,32 @@ struct StateFile {
     tokens: Vec<TokenRecord>,
     #[serde(default)]
     secrets: Vec<SecretRecord>,
+    #[serde(default)]
+    leases: Vec<LeaseRecord>,
 }
 
+/// The lease of a dynamic secret's credentials on disk: kept so that a
+/// restart whose files are intact renews it instead of asking for new
+/// credentials. Plain data; the SyncActor turns it back into a lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LeaseRecord {
+    pub(crate) secret: String,
+    /// What the secret asks for (a digest of its method, path and body): a
+    /// changed definition does not take an old lease.
+    pub(crate) request: String,
+    #[serde(with = "secret_field")]
+    pub(crate) lease_id: SecretString,
+    /// Unix seconds when it ends.
+    pub(crate) expires_at: u64,
+    /// The duration first granted (what renewals ask for), seconds.
+    pub(crate) asked_secs: u64,
+    pub(crate) renewable: bool,
+    /// The namespace it was issued in: `None` the store's, `""` the root.
+    pub(crate) namespace: Option<String>,
+    /// The named Vault store and credential set it was issued through.
+    pub(crate) store: Option<String>,
+    pub(crate) credentials: Option<String>,
+}
 /// The files a secret's last write left, and when it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SecretRecord {
@@ -124,6 +151,7 @@ pub(crate) struct StateDir {
     dir: PathBuf,
     tokens: Mutex<Vec<TokenRecord>>,
     secrets: Mutex<Vec<SecretRecord>>,
+    leases: Mutex<Vec<LeaseRecord>>,
     /// The secrets whose files, at start, were still the ones the last
     /// write left: when that write was (Unix seconds).
     intact_at_start: HashMap<String, u64>,
@@ -194,6 +222,7 @@ impl StateDir {
                 dir: dir.to_path_buf(),
                 tokens: Mutex::new(file.tokens),
                 secrets: Mutex::new(file.secrets),
+                leases: Mutex::new(file.leases),
                 intact_at_start,
                 writing: AtomicBool::new(false),
                 dirty: AtomicBool::new(false),
@@ -224,6 +253,37 @@ impl StateDir {
             }
         }
         self.save();
+    }
+
+    /// The lease kept for `secret`, if any.
+    pub(crate) fn lease(&self, secret: &str) -> Option<LeaseRecord> {
+        self.leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|l| l.secret == secret)
+            .cloned()
+    }
+
+    /// Keeps `rec` as its secret's lease (replacing an earlier one) and
+    /// writes the state.
+    pub(crate) fn record_lease(self: &Arc<Self>, rec: LeaseRecord) {
+        {
+            let mut all = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+            match all.iter_mut().find(|l| l.secret == rec.secret) {
+                Some(l) if *l == rec => return,
+                Some(l) => *l = rec,
+                None => all.push(rec),
+            }
+        }
+        self.save();
+    }
+
+    /// Forgets `secret`'s lease (revoked, or the secret has none any more).
+    pub(crate) fn forget_lease(self: &Arc<Self>, secret: &str) {
+        if remove_where(&self.leases, |l| l.secret == secret) {
+            self.save();
+        }
     }
 
     /// The token kept for `key` if it has more than `margin` left.
@@ -274,13 +334,7 @@ impl StateDir {
     /// Forgets the token of `key` (revoked, or found invalid) and writes the
     /// state.
     pub(crate) fn forget_token(self: &Arc<Self>, key: &str) {
-        let removed = {
-            let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-            let before = tokens.len();
-            tokens.retain(|t| t.key != key);
-            tokens.len() != before
-        };
-        if removed {
+        if remove_where(&self.tokens, |t| t.key == key) {
             self.save();
         }
     }
@@ -323,13 +377,23 @@ impl StateDir {
     fn serialize(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         let secrets = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+        let leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         let file = StateFileRef {
             version: VERSION,
             tokens: &tokens,
             secrets: &secrets,
+            leases: &leases,
         };
         zeroize::Zeroizing::new(serde_json::to_vec(&file).unwrap_or_default())
     }
+}
+
+/// Removes the entries `gone` picks; whether any was.
+fn remove_where<T>(list: &Mutex<Vec<T>>, gone: impl Fn(&T) -> bool) -> bool {
+    let mut all = list.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = all.len();
+    all.retain(|x| !gone(x));
+    all.len() != before
 }
 
 /// [`StateFile`] by reference, for writing.
@@ -338,6 +402,7 @@ struct StateFileRef<'a> {
     version: u32,
     tokens: &'a [TokenRecord],
     secrets: &'a [SecretRecord],
+    leases: &'a [LeaseRecord],
 }
 
 /// The secrets of `records` whose every file is, by `id_of`, still the one
@@ -413,6 +478,7 @@ mod tests {
             version: VERSION,
             tokens: &tokens,
             secrets: &[],
+            leases: &[],
         })
         .unwrap();
         let back = parse(&bytes).unwrap().tokens;

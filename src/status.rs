@@ -316,6 +316,11 @@ pub(crate) fn at_unix(secs: u64) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
+/// The current Unix time in seconds.
+pub(crate) fn unix_now() -> u64 {
+    unix(SystemTime::now())
+}
+
 pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

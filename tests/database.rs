@@ -458,3 +458,75 @@ fn a_forced_reissue_revokes_the_superseded_lease_after_the_actions_ran() {
         s.logs()
     );
 }
+
+/// With `STATE_DIR`, a sidecar killed with SIGKILL and started again keeps
+/// the database credentials on disk and renews their lease: no new
+/// database user. A file another writer replaced is not kept: new
+/// credentials come.
+#[test]
+fn state_dir_keeps_database_credentials_and_their_lease_across_a_sigkill() {
+    let bao = require_bao!();
+    let Some(pg) = Postgres::start() else { return };
+    let role = "kept";
+    let mount = database_mount(bao, &pg, role, "20s", "10m");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let env_file = out.join("db.env");
+    let state = tmp.path().join("state").display().to_string();
+    let cfg = ConfigBuilder::new()
+        .store("token", ROOT_TOKEN)
+        .secret_json(db_secret("db-creds", &mount, role, &out, false))
+        .build();
+    let env = [("STATE_DIR", state.as_str())];
+    let mut s = Sync::start(tmp.path(), &cfg, &bao.addr, &env);
+    s.wait_until(
+        Duration::from_secs(20),
+        "first credentials and their lease kept",
+        || {
+            creds(&env_file).is_some()
+                && read(&tmp.path().join("state/state.json"))
+                    .is_some_and(|t| t.contains("lease_id"))
+        },
+    );
+    let (user1, _) = creds(&env_file).unwrap();
+    assert_eq!(pg.roles_like(&prefix(role)), vec![user1.clone()]);
+    s.signal(libc::SIGKILL);
+    let _ = s.stop();
+
+    // Restarted: the same credentials, their lease renewed later, no new user.
+    let mut s = Sync::start(tmp.path(), &cfg, &bao.addr, &env);
+    s.wait_until(
+        Duration::from_secs(15),
+        "synced from the kept lease",
+        || s.status()["secrets"]["db-creds"]["state"] == "synced",
+    );
+    assert!(
+        s.logs().contains("lease kept from STATE_DIR"),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(creds(&env_file).map(|c| c.0), Some(user1.clone()));
+    assert_eq!(pg.roles_like(&prefix(role)), vec![user1.clone()]);
+    assert!(s.status()["secrets"]["db-creds"]["lease_expires"]
+        .as_u64()
+        .is_some());
+    // The kept lease is renewed (at two thirds of what it had left).
+    s.wait_until(Duration::from_secs(20), "the kept lease renewed", || {
+        s.metric(r#"vault_lease_renewals_total{result="success"}"#) >= Some(1.0)
+    });
+    assert_eq!(creds(&env_file).map(|c| c.0), Some(user1.clone()));
+    assert_eq!(pg.roles_like(&prefix(role)), vec![user1.clone()]);
+    s.signal(libc::SIGKILL);
+    let _ = s.stop();
+
+    // Another writer replaced the file: not the one written, new credentials.
+    std::fs::write(&env_file, "DB_USER=x\nDB_PASSWORD=y\n").unwrap();
+    let s = Sync::start(tmp.path(), &cfg, &bao.addr, &env);
+    s.wait_until(Duration::from_secs(15), "new credentials", || {
+        creds(&env_file).is_some_and(|(u, _)| u != "x" && u != user1)
+    });
+    assert_eq!(pg.roles_like(&prefix(role)).len(), 2);
+    assert!(!read(&tmp.path().join("state/state.json"))
+        .unwrap_or_default()
+        .contains("DB_PASSWORD"));
+}

@@ -22,7 +22,7 @@ use crate::fs::Written;
 use crate::pki::CertInfo;
 use crate::plan::{Job, JobSource};
 use crate::telemetry::audit::Audit;
-use crate::telemetry::events::{AttemptFinished, CertificateKept, Issued, LeaseRenewed};
+use crate::telemetry::events::{AttemptFinished, CertificateKept, Issued, LeaseKept, LeaseRenewed};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::series::SecretSeries;
 use crate::template::RenderError;
@@ -236,6 +236,7 @@ impl SyncActor {
                         if let Some(held) = &mut act.lease {
                             held.lease = granted;
                         }
+                        act.remember_lease();
                         act.next = step;
                         act.sleep(delay, ctx);
                     }
@@ -243,6 +244,58 @@ impl SyncActor {
                 }
             },
         ));
+    }
+
+    /// Keeps the secret's current lease in `STATE_DIR` (or forgets it when
+    /// there is none).
+    fn remember_lease(&self) {
+        let Some(state) = &self.peers.state else {
+            return;
+        };
+        if !matches!(self.job.source, JobSource::Dynamic { .. }) {
+            return;
+        }
+        match &self.lease {
+            Some(held) => state.record_lease(lease_record(&self.job, held)),
+            None => state.forget_lease(&self.job.name),
+        }
+    }
+
+    /// A dynamic secret whose credentials on disk an earlier run wrote
+    /// (`STATE_DIR`: the files intact, the same request, the lease with
+    /// time left): keeps them and plans the lease's renewal instead of
+    /// asking for new credentials. `false` when there is nothing to keep.
+    fn keep_lease(&mut self, ctx: &mut Context<Self>) -> bool {
+        let (Some(state), JobSource::Dynamic { .. }, None) =
+            (&self.peers.state, &self.job.source, &self.once)
+        else {
+            return false;
+        };
+        if !state.intact_at_start().contains_key(&self.job.name) {
+            return false;
+        }
+        let Some(rec) = state.lease(&self.job.name) else {
+            return false;
+        };
+        let now = crate::status::unix_now();
+        let Some(held) = held_lease(&rec, &self.job, now) else {
+            return false;
+        };
+        let (delay, step) = after_fetch(&held.lease, fastrand::f64());
+        let reports = LeaseKept {
+            job: &self.job,
+            expires_at: rec.expires_at,
+            next_in: delay,
+        }
+        .emit(&self.series);
+        for r in reports {
+            self.report(r);
+        }
+        self.lease = Some(held);
+        self.next = step;
+        self.phase = Phase::Attempting { again: false };
+        self.sleep(delay, ctx);
+        true
     }
 
     /// A `pki` secret whose certificate and key on disk may be kept (only
@@ -415,6 +468,7 @@ impl SyncActor {
                     self.revoke_superseded(old, actions_done);
                 }
             }
+            self.remember_lease();
         }
         if let Some(n) = cert_not_after {
             self.cert_not_after = n;
@@ -778,6 +832,84 @@ async fn record_files(state: &Arc<crate::state::StateDir>, job: &Arc<Job>) {
     }
 }
 
+/// The least time a lease kept in `STATE_DIR` must have left to be taken.
+const KEPT_LEASE_MARGIN: u64 = 10;
+
+/// A digest of what a dynamic secret asks for (method, API path, body,
+/// namespace, session): a lease kept in `STATE_DIR` is taken only by the
+/// same request. Hex SHA-256; the body's fields are request parameters.
+fn request_digest(job: &Job) -> String {
+    let body = match &job.source {
+        JobSource::Dynamic { method, body } => format!(
+            "{method} {}",
+            body.as_ref().map(ToString::to_string).unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    let text = format!(
+        "{} {body} {:?} {:?} {:?}",
+        job.api_path, job.namespace, job.session.store, job.session.credentials
+    );
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The state record of a job's held lease.
+fn lease_record(job: &Job, held: &HeldLease) -> crate::state::LeaseRecord {
+    use crate::vault::client::Namespace;
+    crate::state::LeaseRecord {
+        secret: job.name.clone(),
+        request: request_digest(job),
+        lease_id: held.lease.id.clone(),
+        expires_at: crate::status::unix_now().saturating_add(held.lease.duration.as_secs()),
+        asked_secs: held.asked.as_secs(),
+        renewable: held.lease.renewable,
+        namespace: match &held.lease.namespace {
+            Namespace::Store => None,
+            Namespace::Root => Some(String::new()),
+            Namespace::Named(h) => h.to_str().ok().map(str::to_string),
+        },
+        store: held.lease.session.store.as_deref().map(str::to_string),
+        credentials: held
+            .lease
+            .session
+            .credentials
+            .as_deref()
+            .map(str::to_string),
+    }
+}
+
+/// The lease a state record holds for `job` at `now` (Unix seconds), when
+/// it is the job's (same request) and has time left.
+fn held_lease(rec: &crate::state::LeaseRecord, job: &Job, now: u64) -> Option<HeldLease> {
+    use crate::vault::client::Namespace;
+    if rec.request != request_digest(job) {
+        return None;
+    }
+    let left = rec.expires_at.checked_sub(now)?;
+    if left < KEPT_LEASE_MARGIN {
+        return None;
+    }
+    let namespace = match rec.namespace.as_deref() {
+        None => Namespace::Store,
+        Some("") => Namespace::Root,
+        Some(n) => Namespace::Named(http::HeaderValue::from_str(n).ok()?),
+    };
+    Some(HeldLease {
+        lease: Lease {
+            id: rec.lease_id.clone(),
+            duration: Duration::from_secs(left),
+            renewable: rec.renewable,
+            namespace,
+            session: job.session.clone(),
+        },
+        asked: Duration::from_secs(rec.asked_secs.max(1)),
+    })
+}
+
 /// How long a superseded lease stays when the secret has no `onChange`
 /// action (an app reading its files on its own schedule gets this long);
 /// with actions it is revoked once they ran, at the latest after
@@ -827,7 +959,7 @@ impl Actor for SyncActor {
             refresh_interval = %GoDuration(self.job.refresh_interval),
             "sync started"
         );
-        if !self.keep_certificate(ctx) {
+        if !self.keep_certificate(ctx) && !self.keep_lease(ctx) {
             self.start_attempt(ctx);
         }
     }
@@ -904,6 +1036,9 @@ impl SyncActor {
                 match res {
                     Ok(Ok(())) => {
                         peers.audit.lease_revoked(&job.name, &job.display_path);
+                        if let Some(state) = &peers.state {
+                            state.forget_lease(&job.name);
+                        }
                         tracing::info!(secret = %job.name, path = %job.display_path, "lease revoked (revokeOnShutdown)");
                     }
                     Ok(Err(e)) => {
@@ -995,5 +1130,61 @@ impl Handler<SyncNow> for SyncActor {
             Phase::Stopping => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+    use crate::vault::client::Namespace;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: crate::config::settings::ConfigArgs,
+    }
+
+    fn job(params: &str) -> Arc<Job> {
+        let args = T::parse_from(["t", "--config", "t.yaml"]).args;
+        let yaml = format!(
+            "secretStore: {{address: \"http://v\", token: t}}\nsecrets:\n  - {{name: db, dynamic: {{path: database/creds/app, method: POST, parameters: {params}}}, files: [{{path: /s/db, key: password}}]}}\n"
+        );
+        let plan =
+            crate::plan::load_str(&yaml, &args, crate::config::Credentials::Required).unwrap();
+        Arc::clone(&plan.jobs[0])
+    }
+
+    #[test]
+    fn a_kept_lease_is_taken_only_by_the_same_request_with_time_left() {
+        let j = job("{ttl: 1h}");
+        let held = HeldLease {
+            lease: Lease {
+                id: SecretString::new("database/creds/app/L1"),
+                duration: Duration::from_secs(60),
+                renewable: true,
+                namespace: Namespace::Root,
+                session: j.session.clone(),
+            },
+            asked: Duration::from_secs(60),
+        };
+        let rec = lease_record(&j, &held);
+        let now = crate::status::unix_now();
+        let back = held_lease(&rec, &j, now).expect("the same request, time left");
+        assert_eq!(back.lease.id.expose(), "database/creds/app/L1");
+        assert_eq!(back.lease.namespace, Namespace::Root);
+        assert!(back.lease.renewable);
+        assert_eq!(back.asked, Duration::from_secs(60));
+        assert!(back.lease.duration <= Duration::from_secs(60));
+        assert!(back.lease.duration >= Duration::from_secs(50));
+        // Another request (other parameters) does not take it.
+        assert!(held_lease(&rec, &job("{ttl: 2h}"), now).is_none());
+        // Too little left, or ended.
+        assert!(held_lease(&rec, &j, rec.expires_at - 5).is_none());
+        assert!(held_lease(&rec, &j, rec.expires_at + 1).is_none());
+        // The record has no value, only the lease id (it can revoke, not read).
+        let text = serde_json::to_string(&rec.request).unwrap();
+        assert_eq!(text.len(), 66, "a hex SHA-256: {text}");
     }
 }

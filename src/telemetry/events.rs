@@ -327,6 +327,42 @@ impl LeaseRenewed<'_> {
     }
 }
 
+/// A dynamic secret's lease was kept at start (`STATE_DIR`: the files it
+/// wrote are intact and the lease has time left): it is renewed, no new
+/// credentials are asked for.
+pub(crate) struct LeaseKept<'a> {
+    pub(crate) job: &'a Job,
+    /// Unix seconds when the lease ends.
+    pub(crate) expires_at: u64,
+    pub(crate) next_in: Duration,
+}
+
+impl LeaseKept<'_> {
+    /// Sets the expiry gauge and logs it; returns what marks the secret
+    /// synced on `/status` (no Vault request was made).
+    pub(crate) fn emit(&self, series: &SecretSeries) -> [SyncReport; 2] {
+        series.set_lease_expiry(Some(self.expires_at));
+        tracing::info!(
+            secret = %self.job.name,
+            path = %self.job.display_path,
+            expires = %crate::telemetry::audit::rfc3339(crate::status::at_unix(self.expires_at)),
+            next_step_in = %GoDuration(self.next_in),
+            "credentials on disk and their lease kept from STATE_DIR: renewal scheduled"
+        );
+        [
+            SyncReport::Success {
+                version: None,
+                next_attempt: self.next_in,
+            },
+            SyncReport::Expiry {
+                lease: Some(self.expires_at),
+                certificate: None,
+                next_attempt: self.next_in,
+            },
+        ]
+    }
+}
+
 /// A `pki` secret's certificate on disk was kept at start.
 pub(crate) struct CertificateKept<'a> {
     pub(crate) job: &'a Job,
