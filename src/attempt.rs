@@ -91,20 +91,27 @@ impl SyncError {
     }
 }
 
+/// How far past the breaker's next probe (or a server's `Retry-After`) the
+/// retries of a sidecar's secrets are spread (plus 100 ms). With one
+/// second, `bench/fleet.py` (20 sidecars, 10 secrets each) measured the
+/// catch-up's busiest second at 3.8x the steady rate.
+pub(crate) const CATCH_UP_SPREAD: Duration = Duration::from_millis(2900);
+
 /// The delay before the next attempt after a failure: the secret's own
 /// exponential backoff, but no later than just after the circuit breaker
 /// lets probes through again when it was the breaker that refused (so a
 /// secret is not left waiting its long backoff once Vault is back; the
 /// breaker still limits what reaches Vault). `unit` in `[0, 1)` spreads the
-/// retries of many secrets over up to a second.
+/// retries of many secrets over [`CATCH_UP_SPREAD`]: when Vault is back, a
+/// sidecar with many secrets catches up paced, not in one burst.
 ///
 /// When the server asked for a wait (`Retry-After` of a 429 or 503, or
 /// the store's rate-limit pause), the next attempt comes no earlier than
-/// that (plus up to a second of spread), capped by MAX_BACKOFF.
+/// that (plus the spread), capped by MAX_BACKOFF.
 pub(crate) fn retry_delay(backoff: &mut Backoff, error: &SyncError, unit: f64) -> Duration {
     let delay = backoff.next_delay(unit);
-    let spread = Duration::from_millis(100)
-        .saturating_add(Duration::from_secs_f64(0.9 * unit.clamp(0.0, 1.0)));
+    let spread =
+        Duration::from_millis(100).saturating_add(CATCH_UP_SPREAD.mul_f64(unit.clamp(0.0, 1.0)));
     if let SyncError::Vault(e) = error {
         if let Some(wait) = e.retry_after() {
             return delay
@@ -156,7 +163,7 @@ mod tests {
         // The own backoff is at minutes by now; the breaker opens in 2 s.
         let d = retry_delay(&mut b, &refused(Duration::from_secs(2)), 0.5);
         assert!(d >= Duration::from_secs(2), "{d:?}");
-        assert!(d <= Duration::from_secs(3), "{d:?}");
+        assert!(d <= Duration::from_secs(5), "{d:?}");
         // Half-open with its probes taken: retry within about a second.
         let d = retry_delay(&mut b, &refused(Duration::ZERO), 0.0);
         assert_eq!(d, Duration::from_millis(100));
@@ -174,10 +181,10 @@ mod tests {
             .collect();
         assert_eq!(delays, [1, 2, 4, 8]);
         // Vault down for long: never later than the breaker's longest open
-        // period (10 s here) and a second of spread.
+        // period (10 s here) and the spread.
         for _ in 0..6 {
             let d = retry_delay(&mut b, &e, 1.0);
-            assert!(d <= Duration::from_secs(11), "{d:?}");
+            assert!(d <= Duration::from_secs(13), "{d:?}");
         }
         // A refusal by Vault (403) is not an outage: its own backoff.
         let denied = SyncError::Vault(VaultError::PermissionDenied {
@@ -210,7 +217,7 @@ mod tests {
         let mut b = Backoff::new(policy());
         let d = retry_delay(&mut b, &limited(6), 0.0);
         assert!(d >= Duration::from_secs(6), "{d:?}");
-        assert!(d <= Duration::from_secs(7), "{d:?}");
+        assert!(d <= Duration::from_secs(9), "{d:?}");
         // A 503 with Retry-After too, through a login.
         let mut b = Backoff::new(policy());
         let login = SyncError::Vault(VaultError::Login {
