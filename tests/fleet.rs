@@ -288,6 +288,10 @@ fn a_503_retry_after_delays_its_secret_and_a_412_is_retried_at_once() {
     assert_eq!(s.metric("vault_circuit_breaker_state"), Some(0.0));
 }
 
+/// Held by every test that logs in or counts the server's tokens: one at
+/// a time (the tests of this binary run in parallel on one server).
+static TOKENS: Mutex<()> = Mutex::new(());
+
 /// Live token accessors on the server.
 fn accessors(bao: &common::Bao) -> usize {
     let v: serde_json::Value =
@@ -313,9 +317,7 @@ fn approle_with_pki(bao: &common::Bao, mount: &str) -> (String, String) {
 #[test]
 fn graceful_stops_revoke_login_tokens_unless_a_kept_lease_needs_one() {
     let bao = require_bao!();
-    // One test at a time counts this server's tokens.
-    static ONE: Mutex<()> = Mutex::new(());
-    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
     let mount = common::pki_mount(bao);
     bao.api(
         "POST",
@@ -435,8 +437,7 @@ fn logins(bao: &common::Bao) -> usize {
 #[test]
 fn state_dir_keeps_the_login_token_across_a_sigkill() {
     let bao = require_bao!();
-    static ONE: Mutex<()> = Mutex::new(());
-    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
     let (role_id, secret_id) = bao.approle(&unique("state-role"), "1h");
     let p = unique("state");
     let canary = "CANARY-state-2d4e";
