@@ -3,6 +3,8 @@
 //! (429 for the whole store, never opening the breaker; 503 for the
 //! request; 412 retried at once), and a graceful stop revokes the token a
 //! login obtained, unless a lease kept past the stop depends on it.
+//! After a cut line (`common::proxy`) a fleet catches up within 15 s
+//! without a stampede.
 //! Assertions are on Vault's audit log, a stand-in server's request log
 //! and `/metrics`, not on log wording.
 
@@ -578,4 +580,136 @@ fn state_dir_reports_intact_files_stale_during_an_outage_at_start() {
         assert_eq!(s.metric(r#"secret_age_seconds{secret_name="t"}"#), None);
         assert!(file_has(&d.join("out/s"), "s1"), "the stale file is kept");
     }
+}
+
+/// Seconds of the day (UTC) now, as the audit log's timestamps count.
+fn now_second_of_day() -> f64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since.as_secs_f64() % 86_400.0
+}
+
+/// After the line to Vault is cut for 20 s (and every secret changed
+/// meanwhile), a fleet of 20 sidecars with 5 secrets each, on the default
+/// backoff and breaker settings, catches up: every file holds the new
+/// value within 15 s of the line coming back, and the busiest second of
+/// the catch-up holds at most 3 times the fleet's steady read rate
+/// (measured from the audit log in the two intervals before the cut).
+#[test]
+fn a_fleet_catches_up_within_15s_of_an_outage_without_a_stampede() {
+    let bao = require_bao!();
+    const PODS: usize = 20;
+    const SECRETS: usize = 5;
+    const INTERVAL: f64 = 5.0;
+    let proxy = common::proxy::Proxy::start(bao.host().to_string());
+    let via_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<Vec<String>> = (0..PODS)
+        .map(|i| {
+            (0..SECRETS)
+                .map(|j| unique(&format!("catch-{i}-{j}")))
+                .collect()
+        })
+        .collect();
+    let files = |i: usize, j: usize| dir.path().join(format!("pod{i}/out/s{j}"));
+    for p in paths.iter().flatten() {
+        bao.kv_put(p, json!({"v": "before"}));
+    }
+    let fleet: Vec<Sync> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, ps)| {
+            let d = dir.path().join(format!("pod{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let mut config = ConfigBuilder::new();
+            for (j, p) in ps.iter().enumerate() {
+                config = config.secret(&format!("s{j}"), p, "5s", &files(i, j));
+            }
+            // The product's defaults, not the harness's short backoff.
+            Sync::start(
+                &d,
+                &config.build(),
+                &via_proxy,
+                &[
+                    ("VAULT_TOKEN", ROOT_TOKEN),
+                    ("INITIAL_BACKOFF", "1s"),
+                    ("MAX_BACKOFF", "5m"),
+                    ("LOG_LEVEL", "info"),
+                ],
+            )
+        })
+        .collect();
+    let all_hold =
+        |want: &str| (0..PODS).all(|i| (0..SECRETS).all(|j| file_has(&files(i, j), want)));
+    fleet[0].wait_until(Duration::from_secs(30), "initial sync", || {
+        all_hold("before")
+    });
+    // Steady state: two intervals, after the first refreshes are spread.
+    std::thread::sleep(Duration::from_secs_f64(INTERVAL));
+    let steady_from = now_second_of_day();
+    std::thread::sleep(Duration::from_secs_f64(2.0 * INTERVAL));
+    let steady_to = now_second_of_day();
+
+    proxy.set_up(false);
+    for p in paths.iter().flatten() {
+        bao.kv_put(p, json!({"v": "after"}));
+    }
+    std::thread::sleep(Duration::from_secs(20));
+    proxy.set_up(true);
+    let back = Instant::now();
+    let back_at = now_second_of_day();
+    let fresh = wait_for_fresh(&|| all_hold("after"), Duration::from_secs(30));
+    // The rest of the catch-up window, for the rate.
+    let window = 15.0;
+    let left = Duration::from_secs_f64(window).saturating_sub(back.elapsed());
+    std::thread::sleep(left);
+    let flat: Vec<String> = paths.iter().flatten().cloned().collect();
+    let times: Vec<f64> = read_times(&bao.audit_log, &flat)
+        .into_iter()
+        .flatten()
+        .collect();
+    drop(fleet);
+    let steady = times
+        .iter()
+        .filter(|t| **t >= steady_from && **t < steady_to)
+        .count() as f64
+        / (steady_to - steady_from);
+    let mut per_second = vec![0usize; window as usize];
+    for t in times
+        .iter()
+        .filter(|t| **t >= back_at && **t < back_at + window)
+    {
+        let i = ((t - back_at) as usize).min(window as usize - 1);
+        per_second[i] += 1;
+    }
+    let busiest = per_second.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "MEASURED catch-up of {PODS} sidecars x {SECRETS} secrets after a 20 s cut: fresh after {fresh:?}, steady {steady:.1} reads/s, catch-up per second {per_second:?}, busiest {busiest} ({:.2}x steady)",
+        busiest as f64 / steady
+    );
+    let fresh = fresh.expect("every file fresh within 30 s of the line's return");
+    assert!(fresh <= Duration::from_secs(15), "fresh after {fresh:?}");
+    // The steady rate is what the fleet's refreshes make: PODS x SECRETS per interval.
+    let expected = (PODS * SECRETS) as f64 / INTERVAL;
+    assert!(
+        steady > 0.6 * expected && steady < 1.5 * expected,
+        "steady {steady:.1}/s, expected about {expected:.1}/s"
+    );
+    assert!(
+        busiest as f64 <= 3.0 * steady,
+        "busiest second {busiest} > 3 x steady {steady:.1}/s: {per_second:?}"
+    );
+}
+
+/// How long until `cond` holds, polled every 100 ms; `None` after `limit`.
+fn wait_for_fresh(cond: &dyn Fn() -> bool, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod pg;
+pub mod proxy;
 
 pub const ROOT_TOKEN: &str = "root";
 
