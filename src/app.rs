@@ -47,6 +47,26 @@ pub enum StartError {
     System(#[source] std::io::Error),
     #[error("cannot install the signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// SECRETS_API_TOKEN_FILE cannot be used (the message says why).
+    #[error("{0}")]
+    ApiToken(String),
+    #[error("SECRETS_API_SOCKET: cannot create the socket {path}: {source}; check that its directory exists and is writable by this user")]
+    ApiSocket {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// 2 for a setting that cannot be used (as an invalid setting), 1 for
+    /// the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::ApiToken(_) | StartError::ApiSocket { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Runs a plan until a signal (or, with `--once`, until every secret was
@@ -151,6 +171,16 @@ fn start(
         Arc::clone(&notifier),
     ));
     let audit = Arc::new(audit);
+    // SECRETS_API: the table the sync actors fill and the token, read now
+    // (a missing token file refuses the start).
+    let served = rt.secrets_api.then(crate::served::Served::new);
+    let api_token = match &rt.secrets_api_token_file {
+        Some(p) if rt.secrets_api => Some(
+            crate::http::api::TokenFile::open(p.clone())
+                .map_err(|e| StartError::ApiToken(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let actions =
         ActionActor::new(settings.backoff, Arc::clone(&metrics), Arc::clone(&audit)).start();
     let aws = crate::actors::aws::AwsActor::new(plan.aws_stores.clone(), settings.breaker).start();
@@ -162,8 +192,9 @@ fn start(
         status,
         actions,
         metrics: Arc::clone(&metrics),
-        audit,
+        audit: Arc::clone(&audit),
         state: state_dir.clone(),
+        served: served.clone(),
     });
     let http_peers = crate::http::Peers {
         status: peers.status.clone(),
@@ -172,8 +203,21 @@ fn start(
         metrics: Arc::clone(&metrics),
         refresh: None,
         liveness,
+        api: None,
     };
     let supervisor = Supervisor::new(peers, settings.backoff, args.once).start();
+    let api = served.map(|served| {
+        if let Some(t) = &api_token {
+            actix_rt::spawn(Arc::clone(t).watch());
+        }
+        Arc::new(crate::http::api::Api {
+            served,
+            supervisor: supervisor.clone(),
+            token: api_token,
+            audit: Arc::clone(&audit),
+            metrics: Arc::clone(&metrics),
+        })
+    });
     let servers = if args.once {
         Vec::new()
     } else {
@@ -182,6 +226,7 @@ fn start(
             rt,
             crate::http::Peers {
                 refresh,
+                api,
                 ..http_peers
             },
         )?
@@ -316,7 +361,7 @@ fn start_servers(
     rt: &crate::config::settings::RuntimeArgs,
     peers: crate::http::Peers,
 ) -> Result<Vec<ServerHandle>, StartError> {
-    use crate::http::Routes;
+    use crate::http::{Listen, Routes};
     let mut wanted: Vec<(&str, u16, Routes, &'static str)> = Vec::new();
     // ENABLE_METRICS=false: no inspection listener, as with METRICS_PORT=0.
     let metrics_port = if rt.enable_metrics {
@@ -339,19 +384,48 @@ fn start_servers(
             wanted.push((&rt.metrics_addr, metrics_port, Routes::All, "METRICS_PORT"));
         }
     }
-    if wanted.is_empty() {
+    let socket = match (&peers.api, &rt.secrets_api_socket) {
+        (Some(_), Some(path)) => Some(
+            crate::http::api::bind_socket(path, rt.secrets_api_socket_group).map_err(|source| {
+                StartError::ApiSocket {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?,
+        ),
+        _ => None,
+    };
+    let listeners = wanted.len() + usize::from(socket.is_some());
+    if listeners == 0 {
         return Ok(Vec::new());
     }
-    let per_listener = crate::http::raise_fd_limit(wanted.len() as u64);
+    let per_listener = crate::http::raise_fd_limit(listeners as u64);
     let mut handles = Vec::new();
-    for (bind, port, routes, var) in wanted {
-        let s = crate::http::server(bind, port, routes, per_listener, peers.clone()).map_err(
-            |source| StartError::Http {
-                addr: format!("{bind}:{port}"),
-                var,
+    if let Some(l) = socket {
+        let s = crate::http::server(Listen::Unix(l), Routes::Api, per_listener, peers.clone())
+            .map_err(|source| StartError::ApiSocket {
+                path: rt
+                    .secrets_api_socket
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 source,
-            },
-        )?;
+            })?;
+        handles.push(s.handle());
+        actix_rt::spawn(s);
+        tracing::info!(
+            socket = %rt.secrets_api_socket.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            group = rt.secrets_api_socket_group,
+            "secrets API listening on its unix socket"
+        );
+    }
+    for (bind, port, routes, var) in wanted {
+        let s = crate::http::server(Listen::Tcp(bind, port), routes, per_listener, peers.clone())
+            .map_err(|source| StartError::Http {
+            addr: format!("{bind}:{port}"),
+            var,
+            source,
+        })?;
         handles.push(s.handle());
         actix_rt::spawn(s);
         tracing::info!(
@@ -361,7 +435,9 @@ fn start_servers(
                 (Routes::All, true) => "/health /ready /status /metrics /refresh",
                 (Routes::All, false) => "/health /ready /status /metrics",
                 (Routes::Probes, _) => "/health /ready",
+                (Routes::Api, _) => "/v1",
             },
+            secrets_api = routes == Routes::All && peers.api.is_some(),
             max_connections = per_listener,
             "HTTP server listening"
         );

@@ -12,6 +12,7 @@
 //! | [`template`] | Tera templates, the Go-template lexer and `{{ .field }}` compatibility, ESO's functions, bounds on value-driven work |
 //! | [`convert`] | `secrets-sync convert`: ExternalSecrets, injector annotations, Agent HCL -> a config |
 //! | [`secret`] | types that hold secret material (zeroized, never printed) and the bounded value parser |
+//! | `served` | what the local secrets API serves: each secret's files as last written (only with `SECRETS_API`) |
 //! | [`aws`] | AWS as a source: Secrets Manager and SSM Parameter Store, SigV4, the credential chain |
 //! | [`vault`] | Vault/OpenBao as a source: HTTP client, auth, KV v1/v2, leased answers, error classification; takes its own input types |
 //! | `pki` | certificates of `pki:` secrets: NotAfter, names, key match, keeping one at start |
@@ -24,7 +25,7 @@
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
 //! | [`status`] | per-secret state and readiness |
 //! | `state` | `STATE_DIR`: login tokens kept across an ungraceful restart |
-//! | [`http`] | `/health`, `/ready`, `/status`, `/metrics`, `/refresh` |
+//! | [`http`] | `/health`, `/ready`, `/status`, `/metrics`, `/refresh`, the local secrets API (`/v1/secrets`) |
 //! | [`liveness`] | the heartbeat that proves the actor thread runs (`/health`, `isready`) |
 //! | [`telemetry`] | logs, metrics, audit lines, traces: events that emit, never send |
 //! | `notify` | the systemd notify protocol |
@@ -52,6 +53,7 @@ pub(crate) mod notify;
 pub(crate) mod pki;
 pub mod plan;
 pub mod secret;
+pub(crate) mod served;
 pub mod signals;
 pub(crate) mod state;
 pub mod status;

@@ -260,7 +260,7 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
     };
     telemetry.shutdown();

@@ -74,7 +74,7 @@ _secrets__sync() {
 
     case "${cmd}" in
         secrets__sync)
-            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help run check validate isready init convert schema version help"
+            opts="-v -c -h --version --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --secrets-api --secrets-api-token-file --secrets-api-socket --secrets-api-socket-group --watch-debounce --once --help run check validate isready init convert schema version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +248,22 @@ _secrets__sync() {
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
+                --secrets-api)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --watch-debounce)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -260,7 +276,7 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__check)
-            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --secrets-api --secrets-api-token-file --secrets-api-socket --secrets-api-socket-group --watch-debounce --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +448,22 @@ _secrets__sync() {
                     ;;
                 --refresh-api)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --watch-debounce)
@@ -642,7 +674,7 @@ _secrets__sync() {
             return 0
             ;;
         secrets__subcmd__sync__subcmd__run)
-            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --watch-debounce --once --help"
+            opts="-c -h --config --vault-addr --vault-token --vault-role-id --vault-secret-id --vault-namespace --vault-cacert --vault-capath --vault-client-cert --vault-client-key --vault-tls-server-name --vault-skip-verify --watch-config --vault-max-response-bytes --vault-max-secret-fields --circuit-breaker-max-requests --circuit-breaker-interval --circuit-breaker-failure-threshold --circuit-breaker-timeout --log-level --log-format --http-port --http-bind --metrics-port --metrics-addr --enable-metrics --status-file --ready-policy --enable-tracing --otel-exporter-endpoint --initial-backoff --max-backoff --backoff-multiplier --refresh-jitter --state-dir --ready-allow-stale --audit-log --audit-log-file --shutdown-timeout --liveness-timeout --refresh-api --secrets-api --secrets-api-token-file --secrets-api-socket --secrets-api-socket-group --watch-debounce --once --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -814,6 +846,22 @@ _secrets__sync() {
                     ;;
                 --refresh-api)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-api-socket-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --watch-debounce)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secrets_sync_global_optspecs
-    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= refresh-jitter= state-dir= ready-allow-stale= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= watch-debounce= once h/help
+    string join \n v/version c/config= vault-addr= vault-token= vault-role-id= vault-secret-id= vault-namespace= vault-cacert= vault-capath= vault-client-cert= vault-client-key= vault-tls-server-name= vault-skip-verify= watch-config= vault-max-response-bytes= vault-max-secret-fields= circuit-breaker-max-requests= circuit-breaker-interval= circuit-breaker-failure-threshold= circuit-breaker-timeout= log-level= log-format= http-port= http-bind= metrics-port= metrics-addr= enable-metrics= status-file= ready-policy= enable-tracing= otel-exporter-endpoint= initial-backoff= max-backoff= backoff-multiplier= refresh-jitter= state-dir= ready-allow-stale= audit-log= audit-log-file= shutdown-timeout= liveness-timeout= refresh-api= secrets-api= secrets-api-token-file= secrets-api-socket= secrets-api-socket-group= watch-debounce= once h/help
 end
 
 function __fish_secrets_sync_needs_command
@@ -74,6 +74,11 @@ complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l shutdown-time
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l secrets-api -d 'Serve the local secrets API (`GET /v1/secrets`, `GET /v1/secrets/{name}`, `POST /v1/secrets:batchGet`) on the inspection listener (METRICS_ADDR:METRICS_PORT) and SECRETS_API_SOCKET; never on the probe listener. It serves what the files hold' -r -f -a "true\t''
+false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l secrets-api-token-file -d 'A file holding the bearer token every secrets API request must send (`Authorization: Bearer ...`); re-read when it changes. Required when METRICS_ADDR is not a loopback address' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l secrets-api-socket -d 'Also serve the secrets API on this unix socket (mode 0600, or 0660 with SECRETS_API_SOCKET_GROUP): for hosts where every user shares loopback' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l secrets-api-socket-group -d 'Numeric group id given the secrets API socket, which then gets mode 0660 (the group\'s members may ask)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -s v -l version -d 'Print the version (`-v` as the Go tool has it, or `-V`)'
 complete -c secrets-sync -n "__fish_secrets_sync_needs_command" -l once -d 'Sync every secret once and exit: 0 if all succeeded, 1 otherwise'
@@ -137,6 +142,11 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l shutdo
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l secrets-api -d 'Serve the local secrets API (`GET /v1/secrets`, `GET /v1/secrets/{name}`, `POST /v1/secrets:batchGet`) on the inspection listener (METRICS_ADDR:METRICS_PORT) and SECRETS_API_SOCKET; never on the probe listener. It serves what the files hold' -r -f -a "true\t''
+false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l secrets-api-token-file -d 'A file holding the bearer token every secrets API request must send (`Authorization: Bearer ...`); re-read when it changes. Required when METRICS_ADDR is not a loopback address' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l secrets-api-socket -d 'Also serve the secrets API on this unix socket (mode 0600, or 0660 with SECRETS_API_SOCKET_GROUP): for hosts where every user shares loopback' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l secrets-api-socket-group -d 'Numeric group id given the secrets API socket, which then gets mode 0660 (the group\'s members may ask)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -l once -d 'Sync every secret once and exit: 0 if all succeeded, 1 otherwise'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -190,6 +200,11 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l shut
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l secrets-api -d 'Serve the local secrets API (`GET /v1/secrets`, `GET /v1/secrets/{name}`, `POST /v1/secrets:batchGet`) on the inspection listener (METRICS_ADDR:METRICS_PORT) and SECRETS_API_SOCKET; never on the probe listener. It serves what the files hold' -r -f -a "true\t''
+false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l secrets-api-token-file -d 'A file holding the bearer token every secrets API request must send (`Authorization: Bearer ...`); re-read when it changes. Required when METRICS_ADDR is not a loopback address' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l secrets-api-socket -d 'Also serve the secrets API on this unix socket (mode 0600, or 0660 with SECRETS_API_SOCKET_GROUP): for hosts where every user shares loopback' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l secrets-api-socket-group -d 'Numeric group id given the secrets API socket, which then gets mode 0660 (the group\'s members may ask)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -s c -l config -d 'The YAML file that lists the secrets' -r -F
@@ -242,6 +257,11 @@ complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l s
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l liveness-timeout -d 'Longest time the actor system may go without answering its heartbeat before `/health` answers 503 and `isready` fails (2s-10m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l refresh-api -d 'Serve `POST /refresh` and `POST /refresh/{secret}` on the inspection listener (METRICS_ADDR:METRICS_PORT)' -r -f -a "true\t''
 false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l secrets-api -d 'Serve the local secrets API (`GET /v1/secrets`, `GET /v1/secrets/{name}`, `POST /v1/secrets:batchGet`) on the inspection listener (METRICS_ADDR:METRICS_PORT) and SECRETS_API_SOCKET; never on the probe listener. It serves what the files hold' -r -f -a "true\t''
+false\t''"
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l secrets-api-token-file -d 'A file holding the bearer token every secrets API request must send (`Authorization: Bearer ...`); re-read when it changes. Required when METRICS_ADDR is not a loopback address' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l secrets-api-socket -d 'Also serve the secrets API on this unix socket (mode 0600, or 0660 with SECRETS_API_SOCKET_GROUP): for hosts where every user shares loopback' -r -F
+complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l secrets-api-socket-group -d 'Numeric group id given the secrets API socket, which then gets mode 0660 (the group\'s members may ask)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -l watch-debounce -d 'Quiet time after a config file change before it is reloaded (10ms-1m)' -r
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secrets-sync -n "__fish_secrets_sync_using_subcommand isready" -l status-file -d 'The status file the running instance writes' -r -F

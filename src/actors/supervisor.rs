@@ -239,6 +239,16 @@ impl Supervisor {
             })
             .cloned()
             .collect();
+        if let Some(served) = &self.peers.served {
+            // A secret whose files moved is served again once written there.
+            let moved: Vec<String> = d
+                .changed
+                .iter()
+                .filter(|n| !same_files.contains(*n))
+                .cloned()
+                .collect();
+            served.set_names(plan.jobs.iter().map(|j| j.name.clone()).collect(), &moved);
+        }
         self.peers
             .writer
             .do_send(SweepTemps(directories(&plan.jobs)));

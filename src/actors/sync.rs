@@ -62,6 +62,8 @@ pub(crate) struct Peers {
     pub(crate) audit: Arc<Audit>,
     /// `STATE_DIR`: the identity of the files each secret last wrote.
     pub(crate) state: Option<Arc<crate::state::StateDir>>,
+    /// `SECRETS_API`: what the local API serves (the files' content).
+    pub(crate) served: Option<Arc<crate::served::Served>>,
 }
 
 /// A secret's actor. Between attempts it holds only its state and one
@@ -291,6 +293,7 @@ impl SyncActor {
         for r in reports {
             self.report(r);
         }
+        serve_kept_files(&self.job, &self.peers);
         self.lease = Some(held);
         self.next = step;
         self.phase = Phase::Attempting { again: false };
@@ -398,6 +401,7 @@ impl SyncActor {
         for r in reports {
             self.report(r);
         }
+        serve_kept_files(&self.job, &self.peers);
         if let Some(done) = &self.once {
             done.do_send(SyncFinished {
                 name: self.job.name.clone(),
@@ -536,6 +540,9 @@ async fn one_attempt(
     };
     if outcome.is_ok() {
         backoff.reset();
+    }
+    if let Some(table) = &peers.served {
+        table.finished(&job.name, outcome.is_ok());
     }
     let report = AttemptFinished {
         job,
@@ -794,6 +801,15 @@ async fn render_and_write(
             }
             Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
         };
+    // What the local API serves is exactly what the files get.
+    let served: Option<Vec<(String, zeroize::Zeroizing<Vec<u8>>)>> =
+        peers.served.as_ref().map(|_| {
+            job.files
+                .iter()
+                .zip(&files)
+                .map(|(f, w)| (f.source.clone(), w.content.clone()))
+                .collect()
+        });
     let written = peers
         .writer
         .send(WriteFiles {
@@ -804,12 +820,63 @@ async fn render_and_write(
         .await
         .map_err(|_| SyncError::Mailbox("the writer"))
         .and_then(|r| r.map_err(SyncError::from));
+    if let (Some(table), Some(files), Ok(_)) = (&peers.served, served, &written) {
+        table.put(&job.name, files, version.as_ref().map(ToString::to_string));
+    }
     if let (Some(state), Ok(w)) = (&peers.state, &written) {
         if w.iter().any(|f| f.changed()) {
             record_files(state, job).await;
         }
     }
     (Some(version), written, breaker, fetched)
+}
+
+/// The largest file read back for the local secrets API.
+const MAX_SERVED_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A secret kept at start (its certificate, or a lease from `STATE_DIR`):
+/// nothing was rendered, so its local-API entry is read back from its
+/// files, as they were written (our uid or the file's owner, its mode, no
+/// symlink, no FIFO), off the actor thread.
+fn serve_kept_files(job: &Arc<Job>, peers: &Peers) {
+    let Some(table) = peers.served.clone() else {
+        return;
+    };
+    let job = Arc::clone(job);
+    actix_rt::spawn(async move {
+        let j = Arc::clone(&job);
+        let read = crate::blocking::run(
+            "reading kept files back for the secrets API",
+            crate::blocking::READ_DEADLINE,
+            move || {
+                use crate::fs::read::{read_untrusted, Expect};
+                j.files
+                    .iter()
+                    .map(|f| {
+                        let t = &f.target;
+                        let expect = Expect {
+                            uid: Some(
+                                t.owner
+                                    .unwrap_or_else(|| rustix::process::geteuid().as_raw()),
+                            ),
+                            mode: Some(t.mode),
+                        };
+                        read_untrusted(&t.path, MAX_SERVED_FILE_BYTES, expect)
+                            .ok()
+                            .map(|b| (f.source.clone(), zeroize::Zeroizing::new(b)))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            },
+        )
+        .await;
+        match read {
+            Ok(Some(files)) => table.put(&job.name, files, None),
+            _ => tracing::debug!(
+                secret = %job.name,
+                "the kept files cannot be read back; the secrets API answers 503 for this secret until its next write"
+            ),
+        }
+    });
 }
 
 /// Records in `STATE_DIR` the identity of the files a write of `job` just

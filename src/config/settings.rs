@@ -311,10 +311,140 @@ pub struct RuntimeArgs {
           default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub refresh_api: bool,
 
+    /// Serve the local secrets API (`GET /v1/secrets`, `GET
+    /// /v1/secrets/{name}`, `POST /v1/secrets:batchGet`) on the inspection
+    /// listener (METRICS_ADDR:METRICS_PORT) and SECRETS_API_SOCKET; never
+    /// on the probe listener. It serves what the files hold.
+    #[arg(long, env = "SECRETS_API", num_args = 0..=1, default_missing_value = "true",
+          default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub secrets_api: bool,
+
+    /// A file holding the bearer token every secrets API request must
+    /// send (`Authorization: Bearer ...`); re-read when it changes.
+    /// Required when METRICS_ADDR is not a loopback address.
+    #[arg(long, env = "SECRETS_API_TOKEN_FILE")]
+    pub secrets_api_token_file: Option<PathBuf>,
+
+    /// Also serve the secrets API on this unix socket (mode 0600, or 0660
+    /// with SECRETS_API_SOCKET_GROUP): for hosts where every user shares
+    /// loopback.
+    #[arg(long, env = "SECRETS_API_SOCKET")]
+    pub secrets_api_socket: Option<PathBuf>,
+
+    /// Numeric group id given the secrets API socket, which then gets
+    /// mode 0660 (the group's members may ask).
+    #[arg(long, env = "SECRETS_API_SOCKET_GROUP")]
+    pub secrets_api_socket_group: Option<u32>,
+
     /// Quiet time after a config file change before it is reloaded (10ms-1m).
     #[arg(long, env = "WATCH_DEBOUNCE", default_value = "500ms",
           value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(60), false))]
     pub watch_debounce: Duration,
+}
+
+impl RuntimeArgs {
+    /// Whether the inspection listener runs on a port of its own (not
+    /// off, not shared with the probes).
+    fn inspection_apart(&self) -> bool {
+        let port = if self.enable_metrics {
+            self.metrics_port
+        } else {
+            0
+        };
+        port != 0 && port != self.http_port
+    }
+
+    /// The secrets API's settings: where it may be served, and by whom.
+    fn secrets_api_errors(&self) -> Vec<SettingError> {
+        let err = |var, flag, message: String| SettingError { var, flag, message };
+        let mut errors = Vec::new();
+        if !self.secrets_api {
+            for (set, var, flag) in [
+                (
+                    self.secrets_api_token_file.is_some(),
+                    "SECRETS_API_TOKEN_FILE",
+                    "secrets-api-token-file",
+                ),
+                (
+                    self.secrets_api_socket.is_some(),
+                    "SECRETS_API_SOCKET",
+                    "secrets-api-socket",
+                ),
+                (
+                    self.secrets_api_socket_group.is_some(),
+                    "SECRETS_API_SOCKET_GROUP",
+                    "secrets-api-socket-group",
+                ),
+            ] {
+                if set {
+                    errors.push(err(
+                        var,
+                        flag,
+                        "is set but SECRETS_API is not true: set SECRETS_API=true or unset it"
+                            .into(),
+                    ));
+                }
+            }
+            return errors;
+        }
+        let enabled = self.metrics_port != 0 && self.enable_metrics;
+        let shared = enabled && self.metrics_port == self.http_port;
+        if shared {
+            errors.push(err(
+                "SECRETS_API",
+                "secrets-api",
+                format!("the API is never served on the probe listener, and METRICS_PORT equals HTTP_PORT ({}): give METRICS_PORT a port of its own", self.http_port),
+            ));
+        }
+        if !shared && !self.inspection_apart() && self.secrets_api_socket.is_none() {
+            errors.push(err(
+                "SECRETS_API",
+                "secrets-api",
+                "has nowhere to be served: the inspection listener is off (METRICS_PORT=0 or ENABLE_METRICS=false); turn it on or set SECRETS_API_SOCKET".into(),
+            ));
+        }
+        if self.inspection_apart()
+            && !is_loopback(&self.metrics_addr)
+            && self.secrets_api_token_file.is_none()
+        {
+            errors.push(err(
+                "SECRETS_API",
+                "secrets-api",
+                format!(
+                    "METRICS_ADDR is {:?}, not a loopback address, and SECRETS_API_TOKEN_FILE is not set: anyone who reaches that address could read every secret; set SECRETS_API_TOKEN_FILE, or METRICS_ADDR=127.0.0.1",
+                    self.metrics_addr
+                ),
+            ));
+        }
+        if self.secrets_api_socket_group.is_some() && self.secrets_api_socket.is_none() {
+            errors.push(err(
+                "SECRETS_API_SOCKET_GROUP",
+                "secrets-api-socket-group",
+                "is set without SECRETS_API_SOCKET: name the socket, or unset it".into(),
+            ));
+        }
+        if let Some(p) = &self.secrets_api_socket {
+            if !p.is_absolute() {
+                errors.push(err(
+                    "SECRETS_API_SOCKET",
+                    "secrets-api-socket",
+                    format!(
+                        "{} is not an absolute path: give the socket's full path",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        errors
+    }
+}
+
+/// A loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub(crate) fn is_loopback(addr: &str) -> bool {
+    let a = addr.trim().trim_start_matches('[').trim_end_matches(']');
+    a.eq_ignore_ascii_case("localhost")
+        || a.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A share of an interval: `10%` or `0.1`, from 0 to 50 %.
@@ -406,6 +536,7 @@ impl RuntimeArgs {
                 ),
             });
         }
+        errors.extend(self.secrets_api_errors());
         if self.status_file.as_os_str().is_empty() {
             errors.push(SettingError {
                 var: "STATUS_FILE",
@@ -472,6 +603,63 @@ mod tests {
         let r = a.runtime.runtime();
         assert_eq!(r.breaker.timeout, Duration::from_secs(10));
         assert_eq!(r.backoff.initial, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_secrets_api_is_refused_where_it_would_be_exposed() {
+        let vars = |argv: &[&str]| -> Vec<&'static str> {
+            match parse(argv).unwrap().runtime.validate() {
+                Ok(()) => Vec::new(),
+                Err(e) => e.iter().map(|e| e.var).collect(),
+            }
+        };
+        assert!(
+            vars(&["--secrets-api", "true"]).is_empty(),
+            "loopback is fine"
+        );
+        assert_eq!(
+            vars(&["--secrets-api", "true", "--metrics-addr", "0.0.0.0"]),
+            ["SECRETS_API"]
+        );
+        assert!(vars(&[
+            "--secrets-api",
+            "true",
+            "--metrics-addr",
+            "0.0.0.0",
+            "--secrets-api-token-file",
+            "/run/token"
+        ])
+        .is_empty());
+        assert_eq!(
+            vars(&["--secrets-api", "true", "--metrics-port", "8080"]),
+            ["SECRETS_API"],
+            "shared with the probe listener"
+        );
+        assert_eq!(
+            vars(&["--secrets-api", "true", "--metrics-port", "0"]),
+            ["SECRETS_API"],
+            "nowhere to serve"
+        );
+        assert!(vars(&[
+            "--secrets-api",
+            "true",
+            "--metrics-port",
+            "0",
+            "--secrets-api-socket",
+            "/run/s.sock"
+        ])
+        .is_empty());
+        assert_eq!(
+            vars(&["--secrets-api-socket", "/run/s.sock"]),
+            ["SECRETS_API_SOCKET"],
+            "set without the API"
+        );
+        assert_eq!(
+            vars(&["--secrets-api", "true", "--secrets-api-socket-group", "10"]),
+            ["SECRETS_API_SOCKET_GROUP"]
+        );
+        assert!(is_loopback("127.0.0.2") && is_loopback("::1") && is_loopback("localhost"));
+        assert!(!is_loopback("0.0.0.0") && !is_loopback("10.0.0.1") && !is_loopback("::"));
     }
 
     #[test]

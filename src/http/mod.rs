@@ -20,11 +20,17 @@
 //! `/refresh` when it is turned on. On
 //! the same port they are one listener with all four ([`Routes::All`]).
 //!
+//! With `SECRETS_API=true` the inspection listener also serves the local
+//! secrets API ([`api`]), as does the unix socket `SECRETS_API_SOCKET`
+//! ([`Routes::Api`]: the API only); the probe listener never does.
+//!
 //! Each listener takes at most [`Limits::connections`] connections at once,
 //! and a client has [`HEADER_TIMEOUT`] to send its request head: a flood of
 //! idle connections can neither use up the process's file descriptors (the
 //! writes and Vault keep a reserve, see [`raise_fd_limit`]) nor hold a slot
 //! for long.
+
+pub(crate) mod api;
 
 use actix::Addr;
 use actix_web::dev::Server;
@@ -50,7 +56,7 @@ pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Longest wait for an actor's answer: a wedged actor thread makes `/ready`
 /// and `/status` answer 503 instead of hanging the request.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Idle time of a keep-alive connection between requests.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -67,8 +73,17 @@ const MAX_CONNECTIONS: u64 = 1024;
 pub(crate) enum Routes {
     /// `/health` and `/ready`: what probes need and nothing that names a secret.
     Probes,
-    /// `/health`, `/ready`, `/status` and `/metrics`.
+    /// `/health`, `/ready`, `/status` and `/metrics` (and the secrets
+    /// API when it is on).
     All,
+    /// The secrets API only (its unix socket).
+    Api,
+}
+
+/// Where a listener listens.
+pub(crate) enum Listen<'a> {
+    Tcp(&'a str, u16),
+    Unix(std::os::unix::net::UnixListener),
 }
 
 /// Raises the soft open-files limit to the hard one (a container's soft
@@ -110,12 +125,13 @@ pub(crate) struct Peers {
     pub(crate) refresh: Option<Addr<Supervisor>>,
     /// The heartbeat `/health` reports.
     pub(crate) liveness: Arc<Liveness>,
+    /// `Some` when `SECRETS_API=true`.
+    pub(crate) api: Option<Arc<api::Api>>,
 }
 
 /// Builds and binds one listener (it runs once spawned or awaited).
 pub(crate) fn server(
-    bind: &str,
-    port: u16,
+    listen: Listen<'_>,
     routes: Routes,
     max_connections: usize,
     peers: Peers,
@@ -127,6 +143,7 @@ pub(crate) fn server(
         metrics,
         refresh,
         liveness,
+        api,
     } = peers;
     let server = HttpServer::new(move || {
         let m = Arc::clone(&metrics);
@@ -160,8 +177,15 @@ pub(crate) fn server(
             .app_data(web::Data::new(Arc::clone(&liveness)))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready));
+        let app = match &api {
+            Some(api) if routes != Routes::Probes => {
+                let api = Arc::clone(api);
+                app.configure(move |cfg| api::configure(cfg, api))
+            }
+            _ => app,
+        };
         match (routes, &refresh) {
-            (Routes::Probes, _) => app,
+            (Routes::Probes | Routes::Api, _) => app,
             (Routes::All, None) => app
                 .route("/metrics", web::get().to(metrics_text))
                 .route("/status", web::get().to(status_doc)),
@@ -176,6 +200,14 @@ pub(crate) fn server(
                 ),
         }
     })
+    // The uid of a unix-socket peer, for the API's audit lines.
+    .on_connect(|conn, ext| {
+        if let Some(s) = conn.downcast_ref::<actix_web::rt::net::UnixStream>() {
+            if let Ok(cred) = s.peer_cred() {
+                ext.insert(api::PeerUid(cred.uid()));
+            }
+        }
+    })
     .workers(1)
     .max_connections(max_connections)
     .backlog(u32::try_from(max_connections).unwrap_or(1024))
@@ -183,10 +215,12 @@ pub(crate) fn server(
     .client_disconnect_timeout(Duration::from_secs(1))
     .keep_alive(KEEP_ALIVE)
     .disable_signals()
-    .shutdown_timeout(2)
-    .bind((bind, port))?
-    .run();
-    Ok(server)
+    .shutdown_timeout(2);
+    let server = match listen {
+        Listen::Tcp(bind, port) => server.bind((bind, port))?,
+        Listen::Unix(l) => server.listen_uds(l)?,
+    };
+    Ok(server.run())
 }
 
 async fn metrics_text(

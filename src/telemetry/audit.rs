@@ -1,5 +1,5 @@
-//! The audit log: one JSON line per secret read, per file written and per
-//! change action run, with
+//! The audit log: one JSON line per secret read, per file written, per
+//! change action run and per read of the local secrets API, with
 //! the pod identity from the Kubernetes downward API when present
 //! (`POD_NAME`, `POD_NAMESPACE`, `SERVICE_ACCOUNT`, `NODE_NAME`).
 //!
@@ -98,6 +98,19 @@ impl Audit {
                 "secret": secret,
                 "path": path,
                 "expires": rfc3339(expires),
+            })
+        });
+    }
+
+    /// The local secrets API served (or refused) a secret: to whom (a
+    /// peer address, or `uid:N` on the unix socket) and the result.
+    pub(crate) fn api_read(&self, secret: &str, caller: &str, result: &str) {
+        self.emit(|| {
+            json!({
+                "event": "api_read",
+                "secret": secret,
+                "caller": caller,
+                "result": result,
             })
         });
     }

@@ -397,3 +397,35 @@ impl CertificateKept<'_> {
         ]
     }
 }
+
+/// The local secrets API answered a read of one secret (or refused it).
+pub(crate) struct ApiRead<'a> {
+    /// The name asked for (bounded and free of control characters: the
+    /// API checked it before).
+    pub(crate) secret: &'a str,
+    /// A peer address, or `uid:N` on the unix socket.
+    pub(crate) caller: &'a str,
+    /// ok, not_found, not_synced, refresh_failed, rate_limited, unauthorized.
+    pub(crate) result: &'static str,
+    /// A configured secret: only those get a metric series.
+    pub(crate) configured: bool,
+}
+
+impl ApiRead<'_> {
+    /// The audit line, the counter and a debug log line (names only).
+    pub(crate) fn emit(&self, audit: &Audit, metrics: &Metrics) {
+        audit.api_read(self.secret, self.caller, self.result);
+        if self.configured {
+            metrics
+                .api_reads
+                .with_label_values(&[self.secret, self.result])
+                .inc();
+        }
+        tracing::debug!(
+            secret = %self.secret,
+            caller = %self.caller,
+            result = self.result,
+            "secrets API read"
+        );
+    }
+}

@@ -28,6 +28,7 @@
 //! | `secret_action_duration_seconds` | histogram | action |
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route |
+//! | `secrets_api_reads_total` | counter | secret_name (configured names only), result (ok, not_synced, refresh_failed, rate_limited, unauthorized) |
 //!
 //! The eleven per-secret families live in [`super::series`] (one compact
 //! block per secret instead of a `prometheus` child per series); the rest are
@@ -73,6 +74,7 @@ const METRIC_NAMES: &[&str] = &[
     "http_request_duration_seconds",
     "secret_action_runs_total",
     "secret_action_duration_seconds",
+    "secrets_api_reads_total",
 ];
 
 /// Every metric of the process, registered in one registry.
@@ -100,6 +102,9 @@ pub(crate) struct Metrics {
     /// asked), short (less: the max TTL is near, new credentials follow),
     /// failure.
     pub(crate) lease_renewals: IntCounterVec,
+    /// Reads of the local secrets API by secret (configured names only:
+    /// a caller cannot add series) and result.
+    pub(crate) api_reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -171,6 +176,10 @@ impl Metrics {
                 Opts::new("vault_lease_renewals_total", "Lease renewals by result (success, short: granted less than asked, failure)."),
                 &["result"]
             )),
+            api_reads: reg!(IntCounterVec::new(
+                Opts::new("secrets_api_reads_total", "Reads of the local secrets API by secret and result (ok, not_synced, refresh_failed, rate_limited, unauthorized)."),
+                &["secret_name", "result"]
+            )),
             registry,
         })
     }
@@ -212,6 +221,7 @@ mod tests {
 
     /// Gives every family a series, so that all appear in the output.
     fn touch_all(m: &Metrics) {
+        m.api_reads.with_label_values(&["s", "ok"]).inc();
         let s = m.secrets.register("s", "p".into());
         s.record(
             Duration::from_millis(100),
