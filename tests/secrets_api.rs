@@ -125,6 +125,7 @@ fn the_api_serves_exactly_what_the_files_hold() {
         .build();
     let audit = d.join("audit.log");
     let audit_s = audit.display().to_string();
+    let (otlp, spans) = common::otlp_sink();
     let s = Sync::start(
         d,
         &config,
@@ -134,6 +135,8 @@ fn the_api_serves_exactly_what_the_files_hold() {
             ("SECRETS_API", "true"),
             ("AUDIT_LOG_FILE", audit_s.as_str()),
             ("REFRESH_JITTER", "0"),
+            ("ENABLE_TRACING", "true"),
+            ("OTEL_EXPORTER_ENDPOINT", otlp.as_str()),
         ],
     );
     s.wait_until(Duration::from_secs(20), "three secrets synced", || {
@@ -310,6 +313,23 @@ fn the_api_serves_exactly_what_the_files_hold() {
         ] {
             assert!(!text.contains(canary.as_str()), "a value is in the {what}");
         }
+    }
+    // Spans of the API's requests are exported (the batch exporter sends
+    // within seconds), none holds a value.
+    s.wait_until(
+        Duration::from_secs(15),
+        "spans of the API requests exported",
+        || common::exported(&spans, "/v1/secrets"),
+    );
+    for canary in [
+        &canary_user,
+        &canary_pass,
+        &canary_extra,
+        &canary_token,
+        &rotated,
+        &token2,
+    ] {
+        assert!(!common::exported(&spans, canary), "a value is in a span");
     }
 }
 
