@@ -56,7 +56,13 @@ fn run(program: &[String], args: &[&str]) -> Result<String, String> {
 struct Project {
     program: Vec<String>,
     name: String,
+    /// Overlays after the base file and the test override.
+    extra: Vec<&'static str>,
 }
+
+/// Held by the tests that run compose/docker-compose.yml: it publishes
+/// fixed host ports, so two of its projects cannot run at once.
+static EXAMPLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Project {
     fn compose(&self, args: &[&str]) -> Result<String, String> {
@@ -65,9 +71,11 @@ impl Project {
             "compose/docker-compose.yml",
             "-f",
             "tests/compose/override.yml",
-            "-p",
-            &self.name,
         ];
+        for f in &self.extra {
+            all.extend(["-f", f]);
+        }
+        all.extend(["-p", &self.name]);
         all.extend_from_slice(args);
         run(&self.program, &all)
     }
@@ -172,11 +180,15 @@ fn the_compose_example_runs_on_docker_and_carries_a_rotation_to_the_app() {
         eprintln!("SKIPPED: {p}");
         return;
     }
+    let _one = EXAMPLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let p = Project {
         program: program.unwrap(),
         name: unique("compose-test")
             .to_lowercase()
             .replace(['_', '.'], "-"),
+        extra: Vec::new(),
     };
     p.compose(&["up", "-d", "--no-build"])
         .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
@@ -282,6 +294,71 @@ fn the_compose_example_runs_on_docker_and_carries_a_rotation_to_the_app() {
     );
 
     // `down -v` leaves nothing of the project.
+    let name = p.name.clone();
+    drop(p);
+    let left = leftovers(&name);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// compose/docker-compose.api.yml: the app, in the sidecar's network
+/// namespace, lists and reads the secrets over the local API (loopback).
+#[test]
+fn the_compose_api_example_serves_the_app_over_loopback() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let images = run(
+        &["docker".into()],
+        &[
+            "image",
+            "inspect",
+            "localhost/openbao:test",
+            "localhost/busybox:test",
+            "localhost/secrets-sync:test",
+        ],
+    );
+    let program = match (compose_program(), images) {
+        (Some(p), Ok(_)) => p,
+        (p, i) => {
+            let why = format!("compose: {:?}, images: {:?}", p.is_some(), i.err());
+            assert!(
+                !ci,
+                "CI=true but Docker Compose or the local images are missing: {why}"
+            );
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let _one = EXAMPLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let p = Project {
+        program,
+        name: unique("compose-api")
+            .to_lowercase()
+            .replace(['_', '.'], "-"),
+        extra: vec!["compose/docker-compose.api.yml"],
+    };
+    p.compose(&["up", "-d", "--no-build"])
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
+    common::wait_for(Duration::from_secs(90), || {
+        p.compose(&["logs", "--no-color", "app"])
+            .is_ok_and(|l| l.contains("read database over the API"))
+    })
+    .unwrap_or_else(|e| panic!("the app did not read over the API: {e}\n{}", p.logs()));
+    let app = p
+        .compose(&["logs", "--no-color", "app"])
+        .unwrap_or_default();
+    assert!(app.contains(r#"{"secrets":["database","api"]}"#), "{app}");
+    assert!(
+        !app.contains("example-password"),
+        "the example prints no value"
+    );
+    // The API answered on loopback inside the shared namespace; the sidecar
+    // audited the read (caller 127.0.0.1).
+    let sidecar = p
+        .compose(&["logs", "--no-color", "secrets-sync"])
+        .unwrap_or_default();
+    assert!(sidecar.contains("api_read"), "{sidecar}");
+    assert!(!sidecar.contains("example-password"));
     let name = p.name.clone();
     drop(p);
     let left = leftovers(&name);
