@@ -135,6 +135,32 @@ impl SecretData {
         self.fields.keys().map(String::as_str)
     }
 
+    /// SHA-256 of the version and every field (canonical JSON, keys in
+    /// order): two answers with the same digest render the same files.
+    /// Kept in memory to skip re-rendering an unchanged answer; never
+    /// printed. Linear in the (bounded) answer: call it off the actor
+    /// thread with the render.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        struct Hasher(ring::digest::Context);
+        impl std::io::Write for Hasher {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut h = Hasher(ring::digest::Context::new(&ring::digest::SHA256));
+        let version = self.version.as_ref().map(ToString::to_string);
+        // Serialising a Map of Values cannot fail; an error would only
+        // make the digest differ (a full render), never match wrongly.
+        let _ = serde_json::to_writer(&mut h, &(version, &self.fields));
+        let mut out = [0u8; 32];
+        out.copy_from_slice(h.0.finish().as_ref());
+        out
+    }
+
     /// All fields, for the template context.
     pub(crate) fn fields(&self) -> &Map<String, Value> {
         &self.fields

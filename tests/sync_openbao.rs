@@ -809,3 +809,57 @@ fn the_go_tools_example_configs_run_unchanged() {
         }
     }
 }
+
+/// An unchanged answer skips the render and the write only while every
+/// file is as the last write left it (its stamp: inode, size, times,
+/// mode, owner): a file rewritten by someone else with the same size,
+/// `chmod`-ed or removed is put back at the next refresh, and a new value
+/// still arrives.
+#[test]
+fn files_changed_behind_its_back_are_restored_at_the_next_refresh() {
+    use std::os::unix::fs::PermissionsExt;
+    let bao = require_bao!();
+    let p = unique("restore");
+    bao.kv_put(&p, json!({"v": "value-1"}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("out/s");
+    let config = ConfigBuilder::new().secret("s", &p, "1s", &f).build();
+    let s = Sync::start(d, &config, &bao.addr, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    s.wait_until(Duration::from_secs(20), "synced", || {
+        file_has(&f, "value-1")
+    });
+    let mode = std::fs::metadata(&f).unwrap().mode() & 0o777;
+    // Several unchanged refreshes: the skip is in use.
+    std::thread::sleep(Duration::from_secs(3));
+    let ino = std::fs::metadata(&f).unwrap().ino();
+
+    // Same size, other bytes, written in place.
+    std::fs::write(&f, "VALUE-1").unwrap();
+    s.wait_until(Duration::from_secs(10), "content restored", || {
+        file_has(&f, "value-1")
+    });
+    assert_ne!(
+        std::fs::metadata(&f).unwrap().ino(),
+        ino,
+        "replaced by a new file"
+    );
+
+    // Another mode.
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.wait_until(Duration::from_secs(10), "mode restored", || {
+        std::fs::metadata(&f).is_ok_and(|m| m.mode() & 0o777 == mode)
+    });
+
+    // Removed.
+    std::fs::remove_file(&f).unwrap();
+    s.wait_until(Duration::from_secs(10), "file restored", || {
+        file_has(&f, "value-1")
+    });
+
+    // A new value still arrives.
+    bao.kv_put(&p, json!({"v": "value-2"}));
+    s.wait_until(Duration::from_secs(10), "the new value", || {
+        file_has(&f, "value-2")
+    });
+}

@@ -89,9 +89,9 @@ pub(crate) struct SyncActor {
     /// The lease of the credentials on disk (leased secrets), kept to
     /// renew and, with `revokeOnShutdown`, to revoke it.
     lease: Option<HeldLease>,
-    /// Set while a render of this secret runs on the blocking pool (also
-    /// one abandoned at its deadline): no second one starts meanwhile.
-    render_busy: Arc<AtomicBool>,
+    /// The offloaded part of this secret's attempts: a render running,
+    /// and what the last full write left (see [`RenderState`]).
+    render: Arc<RenderState>,
     /// NotAfter (Unix seconds) of the certificate on disk (`pki:`), as
     /// issued or kept: a forced refresh does not replace a valid one.
     cert_not_after: Option<u64>,
@@ -162,7 +162,7 @@ impl SyncActor {
             phase: Phase::Attempting { again: false },
             next: Step::Fetch,
             lease: None,
-            render_busy: Arc::new(AtomicBool::new(false)),
+            render: Arc::default(),
             cert_not_after: None,
             last_reissue: None,
             stop_waiter: None,
@@ -429,7 +429,7 @@ impl SyncActor {
         let series = Arc::clone(&self.series);
         let peers = Arc::clone(&self.peers);
         let generation = self.generation;
-        let render_busy = Arc::clone(&self.render_busy);
+        let render = Arc::clone(&self.render);
         let attempt = async move {
             // The slot first, then the attempt's state, boxed: 10 000
             // secrets queued for a slot at start-up cost a small wait each,
@@ -442,7 +442,7 @@ impl SyncActor {
                 &peers,
                 &mut backoff,
                 generation,
-                &render_busy,
+                &render,
             ))
             .await;
             drop(slot);
@@ -511,7 +511,7 @@ async fn one_attempt(
     peers: &Peers,
     backoff: &mut Backoff,
     generation: u64,
-    render_busy: &Arc<AtomicBool>,
+    render: &Arc<RenderState>,
 ) -> AttemptEnd {
     tracing::trace!(secret = %job.name, "sync attempt started");
     let started = Instant::now();
@@ -522,9 +522,8 @@ async fn one_attempt(
         otel.status_code = tracing::field::Empty,
         error_kind = tracing::field::Empty,
     );
-    let (read, outcome, breaker, fetched) = attempt(job, peers, render_busy)
-        .instrument(span.clone())
-        .await;
+    let (read, outcome, breaker, fetched) =
+        attempt(job, peers, render).instrument(span.clone()).await;
     tracing::trace!(secret = %job.name, "sync attempt finished");
     let unit = fastrand::f64();
     let (next_in, next) = match (&outcome, &fetched) {
@@ -652,14 +651,71 @@ enum RenderOutcome {
     Render(RenderError),
 }
 
+/// Per secret, the offloaded part of its attempts.
+#[derive(Default)]
+struct RenderState {
+    /// Set while a render of this secret runs on the blocking pool (also
+    /// one abandoned at its deadline): no second one starts meanwhile.
+    busy: AtomicBool,
+    /// What the last full write of a KV or AWS secret left: an answer with
+    /// the same digest, whose files all still have these stamps, renders
+    /// the same bytes into the same files, so the render, the comparison
+    /// of every file and the write are skipped (one stat per file
+    /// instead). Cleared by a failed write and by a forced refresh.
+    last: std::sync::Mutex<Option<LastWrite>>,
+    /// A forced refresh asked for the full path (set on the actor thread,
+    /// taken by the next render: no lock on the actor thread).
+    forced: AtomicBool,
+}
+
+/// See [`RenderState::last`].
+#[derive(Clone)]
+struct LastWrite {
+    digest: [u8; 32],
+    stamps: Vec<crate::fs::read::Stamp>,
+}
+
+impl RenderState {
+    fn last(&self) -> Option<LastWrite> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_last(&self, last: Option<LastWrite>) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = last;
+    }
+}
+
 /// Clears a secret's "render running" flag when its render ends, also by
 /// a panic.
-struct ClearOnDrop(Arc<AtomicBool>);
+struct ClearOnDrop(Arc<RenderState>);
 
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
+        self.0
+            .busy
+            .store(false, std::sync::atomic::Ordering::Release);
     }
+}
+
+/// What the offloaded part of an attempt found. (Moved once per attempt:
+/// the size of `Render` costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
+enum Offloaded {
+    /// The answer and the files are as the last full write left them.
+    Same,
+    /// The files to write, the certificate issued (`pki:`), the answer's
+    /// digest (secrets that may skip a render).
+    Render(
+        Option<CertInfo>,
+        Result<Vec<crate::fs::FileWrite>, RenderOutcome>,
+        Option<[u8; 32]>,
+    ),
 }
 
 /// What a successful read brought besides the fields.
@@ -676,7 +732,7 @@ struct Fetched {
 async fn attempt(
     job: &Arc<Job>,
     peers: &Peers,
-    render_busy: &Arc<AtomicBool>,
+    render: &Arc<RenderState>,
 ) -> (
     Option<Option<crate::secret::Version>>,
     Result<Vec<Written>, SyncError>,
@@ -686,7 +742,7 @@ async fn attempt(
     let read = read_source(job, peers).await;
     let breaker = read.breaker;
     match read.result {
-        Ok((data, lease)) => render_and_write(job, peers, render_busy, data, lease, breaker).await,
+        Ok((data, lease)) => render_and_write(job, peers, render, data, lease, breaker).await,
         Err(e) => (None, Err(e), breaker, Fetched::default()),
     }
 }
@@ -738,7 +794,7 @@ async fn read_source(job: &Arc<Job>, peers: &Peers) -> SourceRead {
 async fn render_and_write(
     job: &Arc<Job>,
     peers: &Peers,
-    render_busy: &Arc<AtomicBool>,
+    render_state: &Arc<RenderState>,
     data: crate::secret::SecretData,
     lease: Option<Lease>,
     breaker: Option<State>,
@@ -754,15 +810,37 @@ async fn render_and_write(
     // sent: off the actor thread, under a deadline; one at a time per
     // secret (a render past its deadline keeps the secret from starting
     // another until it ended).
-    if render_busy.swap(true, std::sync::atomic::Ordering::AcqRel) {
+    if render_state
+        .busy
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
         let e = crate::blocking::OffloadError::Busy {
             what: "rendering the secret's files",
         };
         return (Some(version), Err(e.into()), breaker, fetched);
     }
-    let (job2, busy) = (Arc::clone(job), Arc::clone(render_busy));
+    // A KV or AWS answer without a lease renders the same files from the
+    // same answer: it may skip the render (see RenderState::last).
+    let may_skip =
+        fetched.lease.is_none() && matches!(job.source, JobSource::Kv(_) | JobSource::Aws { .. });
+    let (job2, state) = (Arc::clone(job), Arc::clone(render_state));
     let render = move || {
-        let _done = ClearOnDrop(busy);
+        let _done = ClearOnDrop(Arc::clone(&state));
+        let forced = state
+            .forced
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        let digest = may_skip.then(|| data.digest());
+        if let (Some(d), Some(last), false) = (digest, state.last(), forced) {
+            let same =
+                last.digest == d
+                    && last.stamps.len() == job2.files.len()
+                    && job2.files.iter().zip(&last.stamps).all(|(f, s)| {
+                        crate::fs::read::Stamp::of(&f.target.path).as_ref() == Some(s)
+                    });
+            if same {
+                return Offloaded::Same;
+            }
+        }
         let cert = match job2.source {
             JobSource::Pki(_) => Some(
                 data.field_bytes("certificate")
@@ -772,23 +850,28 @@ async fn render_and_write(
             _ => None,
         };
         if let Some(Err(detail)) = cert {
-            return (None, Err(RenderOutcome::Cert(detail)));
+            return Offloaded::Render(None, Err(RenderOutcome::Cert(detail)), digest);
         }
         let files = tracing::debug_span!("render", secret = %job2.name, files = job2.files.len())
             .in_scope(|| job2.render(&data));
         // The values are in `files` now; the secret is dropped here.
-        (
+        Offloaded::Render(
             cert.and_then(Result::ok),
             files.map_err(RenderOutcome::Render),
+            digest,
         )
     };
-    let files =
+    let (files, digest) =
         match crate::blocking::run("rendering the secret's files", RENDER_DEADLINE, render).await {
-            Ok((cert, Ok(files))) => {
-                fetched.cert = cert;
-                files
+            Ok(Offloaded::Same) => {
+                let same = vec![Written::Unchanged; job.files.len()];
+                return (Some(version), Ok(same), breaker, fetched);
             }
-            Ok((_, Err(RenderOutcome::Cert(detail)))) => {
+            Ok(Offloaded::Render(cert, Ok(files), digest)) => {
+                fetched.cert = cert;
+                (files, digest)
+            }
+            Ok(Offloaded::Render(_, Err(RenderOutcome::Cert(detail)), _)) => {
                 let e = VaultError::InvalidResponse {
                     op: "issue",
                     path: job.display_path.to_string(),
@@ -796,7 +879,7 @@ async fn render_and_write(
                 };
                 return (Some(version), Err(e.into()), breaker, fetched);
             }
-            Ok((_, Err(RenderOutcome::Render(e)))) => {
+            Ok(Offloaded::Render(_, Err(RenderOutcome::Render(e)), _)) => {
                 return (Some(version), Err(e.into()), breaker, fetched)
             }
             Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
@@ -827,6 +910,10 @@ async fn render_and_write(
         if w.iter().any(|f| f.changed()) {
             record_files(state, job).await;
         }
+    }
+    match (&written, digest) {
+        (Ok(_), Some(digest)) => stamp_files(render_state, job, digest).await,
+        _ => render_state.set_last(None),
     }
     (Some(version), written, breaker, fetched)
 }
@@ -879,22 +966,45 @@ fn serve_kept_files(job: &Arc<Job>, peers: &Peers) {
     });
 }
 
+/// `of` of each of `job`'s files, on the blocking pool (`None`: one of
+/// them cannot be stat-ed, or the pool did not answer in time).
+async fn stat_files<T: Send + 'static>(
+    job: &Arc<Job>,
+    what: &'static str,
+    of: fn(&std::path::Path) -> Option<T>,
+) -> Option<Vec<T>> {
+    let paths: Vec<std::path::PathBuf> = job.files.iter().map(|f| f.target.path.clone()).collect();
+    crate::blocking::run(what, crate::blocking::READ_DEADLINE, move || {
+        paths.iter().map(|p| of(p)).collect::<Option<Vec<_>>>()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Remembers what a full write of `job` left (the answer's digest, each
+/// file's stamp), so that the next unchanged answer skips the render and
+/// the write.
+async fn stamp_files(state: &Arc<RenderState>, job: &Arc<Job>, digest: [u8; 32]) {
+    let stamps = stat_files(
+        job,
+        "stamping the written files",
+        crate::fs::read::Stamp::of,
+    )
+    .await;
+    state.set_last(stamps.map(|stamps| LastWrite { digest, stamps }));
+}
+
 /// Records in `STATE_DIR` the identity of the files a write of `job` just
 /// left (a stat of each, on the blocking pool).
 async fn record_files(state: &Arc<crate::state::StateDir>, job: &Arc<Job>) {
-    let paths: Vec<std::path::PathBuf> = job.files.iter().map(|f| f.target.path.clone()).collect();
-    let ids = crate::blocking::run(
+    let ids = stat_files(
+        job,
         "reading the written files' identity",
-        crate::blocking::READ_DEADLINE,
-        move || {
-            paths
-                .iter()
-                .map(|p| crate::state::FileId::of(p))
-                .collect::<Option<Vec<_>>>()
-        },
+        crate::state::FileId::of,
     )
     .await;
-    if let Ok(Some(ids)) = ids {
+    if let Some(ids) = ids {
         state.record_secret(&job.name, ids);
     }
 }
@@ -1186,6 +1296,10 @@ impl Handler<SyncNow> for SyncActor {
             if reissue && (self.cert_not_after.is_some() || self.lease.is_some()) {
                 self.last_reissue = Some(now);
             }
+            // A forced refresh renders and compares every file again.
+            self.render
+                .forced
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         match self.phase {
             Phase::Sleeping(timer) => {

@@ -148,6 +148,42 @@ pub(crate) fn read_untrusted(path: &Path, max: u64, expect: Expect) -> Result<Ve
     Ok(buf)
 }
 
+/// What tells a file as it was left from the same path changed since: a
+/// rename gives a new inode; a write, `chmod` or `chown` a new ctime (which
+/// no user can set back). Symlinks followed (a file of an atomic set is a
+/// link into `..data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Stamp {
+    /// The stamp of the regular file at `path` now (`None`: missing, not
+    /// a regular file, or cannot be stat-ed). Blocking: off the actor thread.
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        m.is_file().then(|| Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+        })
+    }
+}
+
 /// Opens `path` for reading (symlinks followed) without blocking and
 /// returns it only when it is a regular file; anything else (a FIFO, a
 /// device, a directory) is an `InvalidInput` error saying so.
@@ -169,6 +205,30 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_changes_with_content_mode_and_inode_not_with_a_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, "one").unwrap();
+        let s1 = Stamp::of(&p).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert_eq!(Stamp::of(&p), Some(s1), "a read changes nothing");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s2 = Stamp::of(&p).unwrap();
+        assert_ne!(s1, s2, "chmod");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&p, "two").unwrap();
+        assert_ne!(Stamp::of(&p), Some(s2), "same size, new content");
+        let q = d.path().join("g");
+        std::fs::write(&q, "two").unwrap();
+        std::fs::rename(&q, &p).unwrap();
+        assert_ne!(Stamp::of(&p), Some(s2), "replaced");
+        assert_eq!(Stamp::of(&d.path().join("missing")), None);
+        assert_eq!(Stamp::of(d.path()), None, "a directory");
+    }
 
     #[test]
     fn open_regular_follows_symlinks_and_refuses_fifos_at_once() {
