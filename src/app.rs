@@ -346,6 +346,16 @@ async fn handle_signals(
     for h in servers {
         h.stop(true).await;
     }
+    // The secrets API's socket goes with the process (a stale one would
+    // be replaced at the next start anyway).
+    if let Some(path) = args
+        .runtime
+        .secrets_api_socket
+        .as_deref()
+        .filter(|_| args.runtime.secrets_api && !args.once)
+    {
+        crate::http::api::remove_socket(path);
+    }
     tracing::info!("shutdown complete");
     // An interrupted one-shot run did not sync everything.
     System::current().stop_with_code(i32::from(args.once));

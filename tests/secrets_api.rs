@@ -475,6 +475,10 @@ fn the_unix_socket_is_private_and_its_peer_uid_is_audited() {
                 .any(|l| l["caller"] == caller.as_str() && l["result"] == "ok"),
             "{lines:?}"
         );
+        // A graceful stop removes the socket.
+        let mut s = s;
+        assert!(s.stop().success());
+        assert!(!sock.exists(), "the socket is left after a graceful stop");
     }
 }
 

@@ -532,7 +532,7 @@ async fn one_attempt(
             (certificate_renewal_in(job, c, unit), Step::Fetch)
         }
         (Ok(_), _) => (
-            backoff.next_refresh(job.refresh_interval, unit),
+            backoff.next_refresh_on_grid(job.refresh_interval, unit),
             Step::Fetch,
         ),
         (Err(e), _) => (retry_delay(backoff, e, unit), Step::Fetch),

@@ -567,6 +567,17 @@ pub(crate) fn bind_socket(
     Ok(listener)
 }
 
+/// Removes the socket at `path` if it is still a socket (a graceful stop;
+/// the listener is closed already). Small and local: run at the very end.
+pub(crate) fn remove_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(socket = %path.display(), error = %e, "cannot remove the secrets API socket");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
