@@ -11,6 +11,10 @@
 //!   together spreads its reads over one interval instead of reading in the
 //!   same second every interval. Later refreshes come at the interval ±
 //!   `REFRESH_JITTER` (default 10 %; 0 turns both off: exact intervals).
+//! * Each refresh is then moved later onto the process's refresh grid
+//!   ([`on_grid`]: steps of 1/20 of the interval, at most 1 s, a random
+//!   phase per process), so one sidecar's secrets due within a step share a
+//!   wake-up while the fleet stays spread.
 
 use std::time::Duration;
 

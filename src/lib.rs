@@ -19,7 +19,7 @@
 //! | [`fs`] | atomic durable writes and their scheduling |
 //! | `attempt` | one sync attempt's failure: why, where, and the delay before the next |
 //! | [`breaker`] | the circuit breaker (gobreaker semantics), one per source endpoint |
-//! | [`backoff`] | retry delays (full jitter), the splay and jitter of refreshes, the forced-refresh budget |
+//! | [`backoff`] | retry delays (full jitter), the splay and jitter of refreshes, the per-process refresh grid, the forced-refresh budget |
 //! | `blocking` | the bounded blocking pool: file I/O and renders off the actor thread, under deadlines |
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
