@@ -885,6 +885,10 @@ async fn render_and_write(
             Err(e) => return (Some(version), Err(e.into()), breaker, fetched),
         };
     // What the local API serves is exactly what the files get.
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| u64::try_from(f.content.len()).unwrap_or(u64::MAX))
+        .collect();
     let served: Option<Vec<(String, zeroize::Zeroizing<Vec<u8>>)>> =
         peers.served.as_ref().map(|_| {
             job.files
@@ -912,7 +916,7 @@ async fn render_and_write(
         }
     }
     match (&written, digest) {
-        (Ok(_), Some(digest)) => stamp_files(render_state, job, digest).await,
+        (Ok(_), Some(digest)) => stamp_files(render_state, job, digest, &sizes).await,
         _ => render_state.set_last(None),
     }
     (Some(version), written, breaker, fetched)
@@ -985,13 +989,24 @@ async fn stat_files<T: Send + 'static>(
 /// Remembers what a full write of `job` left (the answer's digest, each
 /// file's stamp), so that the next unchanged answer skips the render and
 /// the write.
-async fn stamp_files(state: &Arc<RenderState>, job: &Arc<Job>, digest: [u8; 32]) {
+async fn stamp_files(state: &Arc<RenderState>, job: &Arc<Job>, digest: [u8; 32], sizes: &[u64]) {
     let stamps = stat_files(
         job,
         "stamping the written files",
         crate::fs::read::Stamp::of,
     )
     .await;
+    // Kept only when every file is as the write left it (mode, owner,
+    // size): a change that came between the write and the stat is not
+    // taken for ours.
+    let stamps = stamps.filter(|stamps| {
+        stamps.len() == sizes.len()
+            && stamps
+                .iter()
+                .zip(&job.files)
+                .zip(sizes)
+                .all(|((s, f), size)| s.as_written(&f.target, *size))
+    });
     state.set_last(stamps.map(|stamps| LastWrite { digest, stamps }));
 }
 

@@ -165,6 +165,21 @@ pub(crate) struct Stamp {
 }
 
 impl Stamp {
+    /// Whether the file is as a write of `target` with `size` bytes left
+    /// it: that mode, that owner (the writer's own when not set), that
+    /// group (when set), that size. A stamp taken after someone changed the
+    /// file already (between the write and the stat) fails this and is not
+    /// kept, so the next refresh compares the file in full.
+    pub(crate) fn as_written(&self, target: &super::WriteTarget, size: u64) -> bool {
+        let uid = target
+            .owner
+            .unwrap_or_else(|| rustix::process::geteuid().as_raw());
+        self.mode & 0o7777 == target.mode
+            && self.uid == uid
+            && target.group.is_none_or(|g| g == self.gid)
+            && self.size == size
+    }
+
     /// The stamp of the regular file at `path` now (`None`: missing, not
     /// a regular file, or cannot be stat-ed). Blocking: off the actor thread.
     pub(crate) fn of(path: &Path) -> Option<Stamp> {
@@ -227,6 +242,18 @@ mod tests {
         std::fs::rename(&q, &p).unwrap();
         assert_ne!(Stamp::of(&p), Some(s2), "replaced");
         assert_eq!(Stamp::of(&d.path().join("missing")), None);
+        let target = |mode| super::super::WriteTarget {
+            path: p.clone(),
+            mode,
+            owner: None,
+            group: None,
+            in_place: false,
+        };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let now = Stamp::of(&p).unwrap();
+        assert!(now.as_written(&target(0o600), 3));
+        assert!(!now.as_written(&target(0o644), 3), "another mode");
+        assert!(!now.as_written(&target(0o600), 4), "another size");
         assert_eq!(Stamp::of(d.path()), None, "a directory");
     }
 
