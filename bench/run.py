@@ -101,12 +101,15 @@ class Bao:
             time.sleep(0.05)
         raise RuntimeError("bao dev server did not start")
 
-    def seed(self, n, prefix):
-        """Writes N secrets with 8 threads over keep-alive connections."""
+    def seed(self, n, prefix, data=None):
+        """Writes N secrets with 8 threads over keep-alive connections; `data(i)` is secret i's
+        fields (by default two ~32-byte fields `a` and `b`)."""
+        data = data or (lambda i: {"a": f"{i:08d}-" + "a" * 23, "b": f"{i:08d}-" + "b" * 23})
+
         def worker(ids):
             c = http.client.HTTPConnection(self.addr, timeout=30)
             for i in ids:
-                body = json.dumps({"data": {"a": f"{i:08d}-" + "a" * 23, "b": f"{i:08d}-" + "b" * 23}})
+                body = json.dumps({"data": data(i)})
                 c.request("POST", f"/v1/secret/data/{prefix}/s{i}", body, {"X-Vault-Token": "root"})
                 r = c.getresponse()
                 r.read()
@@ -195,10 +198,29 @@ class DirWatch:
                 self.fd = -1
 
 
-def verify(out, n):
+def verify(out, n, expect=None):
+    expect = expect or expected
     for i in range(n):
-        if (out / f"s{i}").read_text() != expected(i):
+        if (out / f"s{i}").read_text() != expect(i):
             raise RuntimeError(f"wrong content in s{i}")
+
+
+def time_to_content(kind, proc, watch, t0, out, n, timeout, expect=None):
+    """Seconds from t0 until all N files exist (inotify) and hold the right content: the time
+    of the first check at which all do (the tools replace files atomically)."""
+    if not watch.wait(proc, timeout=timeout):
+        raise RuntimeError(f"{kind}: files not complete in time")
+    wall = time.monotonic() - t0
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            verify(out, n, expect)
+            return wall
+        except (RuntimeError, FileNotFoundError):
+            if time.monotonic() > deadline:
+                raise
+            wall = time.monotonic() - t0
+            time.sleep(0.005)
 
 
 def secrets_sync_cmd(binary, bao, prefix, n, out, interval, workdir, once=False):
@@ -238,21 +260,7 @@ def run_daemon(kind, args, env, bao, prefix, n, out, idle, interval):
     t0 = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not watch.wait(proc, timeout=max(120, n / 20)):
-            raise RuntimeError(f"{kind}: files not complete in time")
-        # All files exist; the time is that of the first check at which all
-        # also hold the right content (both tools replace files atomically).
-        wall = time.monotonic() - t0
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                verify(out, n)
-                break
-            except (RuntimeError, FileNotFoundError):
-                if time.monotonic() > deadline:
-                    raise
-                wall = time.monotonic() - t0
-                time.sleep(0.01)
+        wall = time_to_content(kind, proc, watch, t0, out, n, max(120, n / 20))
         cpu_sync, _, _ = proc_stat(proc.pid)
         first_requests = bao.read_requests(prefix) - before
         time.sleep(10)
@@ -273,12 +281,18 @@ def run_daemon(kind, args, env, bao, prefix, n, out, idle, interval):
                         "files_rewritten_idle": rewritten})
         return res
     finally:
+        stop(proc)
+
+
+def stop(proc):
+    """SIGTERM (a graceful stop), SIGKILL after 30 s."""
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_once(kind, args, env, n, out):

@@ -78,9 +78,24 @@ pub fn run(args: RunArgs, plan: Plan) -> Result<i32, StartError> {
     // deadline does not depend on the actor thread.
     let signals =
         crate::signals::start(args.runtime.shutdown_timeout).map_err(StartError::Signals)?;
-    let sys = actix_rt::System::new();
-    sys.block_on(async { start(&args, plan, signals) })?;
-    sys.run_with_code().map_err(StartError::System)
+    // The actor thread's runtime, with a bounded blocking pool: the jobs of
+    // `blocking::run` (at most `blocking::SLOTS`) and the writer's batches
+    // share it. Unbounded, the first sync of 100 secrets left 22 idle
+    // threads behind (each with its stack); with room for every slot and a
+    // few writes, a runaway job can still not starve the writes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(crate::blocking::MAX_THREADS)
+        .build()
+        .map_err(StartError::System)?;
+    let sys = actix_rt::System::with_tokio_rt(move || rt);
+    let state = sys.block_on(async { start(&args, plan, signals) })?;
+    let code = sys.run_with_code().map_err(StartError::System);
+    if let Some(state) = state {
+        state.save_at_stop();
+    }
+    code
 }
 
 /// `PR_SET_DUMPABLE` 0: other processes of our uid (an `exec` action's
@@ -94,11 +109,13 @@ fn not_dumpable() {
     }
 }
 
+/// Starts the actors and servers; returns the `STATE_DIR` state (if any),
+/// for its last save after the system ended.
 fn start(
     args: &RunArgs,
     plan: Plan,
     signals: tokio::sync::mpsc::UnboundedReceiver<Sig>,
-) -> Result<(), StartError> {
+) -> Result<Option<Arc<crate::state::StateDir>>, StartError> {
     // Before any write: temp files older than this are an earlier run's.
     crate::fs::mark_start();
     let rt = &args.runtime;
@@ -255,7 +272,7 @@ fn start(
         args.clone(),
         notifier,
     ));
-    Ok(())
+    Ok(state_dir)
 }
 
 /// The heartbeat ([`crate::liveness`]): every [`BEAT_EVERY`] the

@@ -22,6 +22,11 @@ use crate::duration::GoDuration;
 /// Jobs running on the pool at once, process-wide.
 pub(crate) const SLOTS: usize = 8;
 
+/// Threads of the runtime's blocking pool (`app::run` sets it): every slot
+/// plus four for the writer's batches, which do not take a slot (a write is
+/// bounded by the files of one secret). A job past this waits for a thread.
+pub(crate) const MAX_THREADS: usize = SLOTS + 4;
+
 /// Deadline of one render of a secret's files.
 pub(crate) const RENDER_DEADLINE: Duration = Duration::from_secs(10);
 

@@ -21,6 +21,7 @@
 //! | [`breaker`] | the circuit breaker (gobreaker semantics), one per source endpoint |
 //! | [`backoff`] | retry delays (full jitter), the splay and jitter of refreshes, the per-process refresh grid, the forced-refresh budget |
 //! | `blocking` | the bounded blocking pool: file I/O and renders off the actor thread, under deadlines |
+//! | [`memory`] | one malloc arena; the start-up's freed pages returned once every secret was tried |
 //! | [`init`] | as pid 1: a tiny init that reaps orphans and runs the sidecar as its child |
 //! | [`signals`] | signals on a thread of their own, and the shutdown deadline |
 //! | [`status`] | per-secret state and readiness |
@@ -49,6 +50,7 @@ pub mod fs;
 pub mod http;
 pub mod init;
 pub mod liveness;
+pub mod memory;
 pub(crate) mod notify;
 pub(crate) mod pki;
 pub mod plan;

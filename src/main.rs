@@ -16,6 +16,7 @@ use secrets_sync::status::ReadyFile;
 const STARTER: &str = include_str!("starter.yaml");
 
 fn main() -> ExitCode {
+    secrets_sync::memory::one_arena();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(a)) => check(&a.config, &a.runtime),

@@ -148,9 +148,9 @@ pub(crate) struct Job {
     /// The Vault store and credential set it reads with (`None`s: the
     /// default store, its default set).
     pub(crate) session: SessionKey,
-    /// Boxed: a compiled template is a whole Tera engine (~300 bytes
-    /// inline), which most secrets (no template) should not carry.
-    pub(crate) template: Option<Box<SecretTemplate>>,
+    /// Shared by the jobs with the same `template.data` (one Tera engine
+    /// each, compiled once by the config's validation).
+    pub(crate) template: Option<Arc<SecretTemplate>>,
     pub(crate) files: Vec<JobFile>,
     /// Actions to trigger after a sync that changed a file (names that
     /// exist in the plan's `actions`); boxed slice: most secrets have none.
@@ -479,7 +479,7 @@ fn plan_job(index: usize, spec: SecretSpec, stores: &VaultStores) -> Result<Job,
         refresh_interval,
         revoke_on_shutdown,
         atomic_set,
-        template: template.map(Box::new),
+        template,
         on_change: on_change.into_iter().map(Arc::from).collect(),
         files: {
             let mut files: Vec<JobFile> = files

@@ -4,7 +4,8 @@
 //! in, each with the store and credentials it belongs to and when it
 //! expires; for each secret the identity of the files it last wrote
 //! (device, inode, size, modification time: nothing derived from their
-//! content) and when; and the leases of dynamic secrets (id, expiry, what
+//! content), when it was written and when its source last confirmed it
+//! (a read that found it unchanged); and the leases of dynamic secrets (id, expiry, what
 //! they were asked for), so a restart with intact files renews them
 //! instead of asking for new credentials.
 //!
@@ -24,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +41,10 @@ const MAX_STATE_BYTES: u64 = 1024 * 1024;
 const VERSION: u32 = 1;
 /// Deadline of one write of the state file.
 const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// The state file is rewritten for a confirmation (an unchanged read) at
+/// most this often: 1000 secrets refreshed every 30 s would otherwise
+/// rewrite it 33 times a second. Writes, leases and tokens save at once.
+const CONFIRM_SAVE_EVERY: Duration = Duration::from_secs(60);
 
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -82,6 +87,20 @@ pub(crate) struct SecretRecord {
     pub(crate) files: Vec<FileId>,
     /// Unix seconds of that write.
     pub(crate) written_at: u64,
+    /// Unix seconds the source last confirmed that content (the write, or a
+    /// later read that found it unchanged): what `secret_age_seconds`
+    /// counts from after a restart. Saved at most every
+    /// [`CONFIRM_SAVE_EVERY`], so an ungraceful end overstates the age by
+    /// at most that. 0 in files of earlier versions: the write's time.
+    #[serde(default)]
+    pub(crate) confirmed_at: u64,
+}
+
+impl SecretRecord {
+    /// When the source last confirmed the content on disk.
+    fn confirmed(&self) -> u64 {
+        self.confirmed_at.max(self.written_at)
+    }
 }
 
 /// What tells a file written by this process from any other: a rename
@@ -159,6 +178,11 @@ pub(crate) struct StateDir {
     writing: AtomicBool,
     /// The state changed since the running write took its copy.
     dirty: AtomicBool,
+    /// Unix seconds of the last save a confirmation asked for (the start
+    /// at first: the write that came before is saved anyway).
+    confirm_saved_at: AtomicU64,
+    /// A confirmation is not in the file yet (saved at a graceful stop).
+    confirm_pending: AtomicBool,
 }
 
 fn now_unix() -> u64 {
@@ -226,13 +250,15 @@ impl StateDir {
                 intact_at_start,
                 writing: AtomicBool::new(false),
                 dirty: AtomicBool::new(false),
+                confirm_saved_at: AtomicU64::new(now_unix()),
+                confirm_pending: AtomicBool::new(false),
             }),
             warnings,
         ))
     }
 
     /// The secrets whose files were still the ones last written when the
-    /// process started, and when they were written.
+    /// process started, and when their source last confirmed them.
     pub(crate) fn intact_at_start(&self) -> &HashMap<String, u64> {
         &self.intact_at_start
     }
@@ -242,10 +268,12 @@ impl StateDir {
     pub(crate) fn record_secret(self: &Arc<Self>, secret: &str, files: Vec<FileId>) {
         {
             let mut all = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = now_unix();
             let rec = SecretRecord {
                 secret: secret.to_string(),
                 files,
-                written_at: now_unix(),
+                written_at: now,
+                confirmed_at: now,
             };
             match all.iter_mut().find(|r| r.secret == secret) {
                 Some(r) => *r = rec,
@@ -253,6 +281,62 @@ impl StateDir {
             }
         }
         self.save();
+    }
+
+    /// Notes that a read of `secret` found the content on disk unchanged;
+    /// saves the state when the last such save is [`CONFIRM_SAVE_EVERY`]
+    /// old, else at the graceful stop ([`StateDir::save_at_stop`]). A
+    /// secret without a record (never written by this process) is left
+    /// alone.
+    pub(crate) fn confirm(self: &Arc<Self>, secret: &str) {
+        let now = now_unix();
+        let found = {
+            let mut all = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+            match all.iter_mut().find(|r| r.secret == secret) {
+                Some(r) => {
+                    r.confirmed_at = now;
+                    true
+                }
+                None => false,
+            }
+        };
+        if !found {
+            return;
+        }
+        let last = self.confirm_saved_at.load(Ordering::SeqCst);
+        if now.saturating_sub(last) >= CONFIRM_SAVE_EVERY.as_secs() {
+            self.confirm_saved_at.store(now, Ordering::SeqCst);
+            self.confirm_pending.store(false, Ordering::SeqCst);
+            self.save();
+        } else {
+            self.confirm_pending.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Writes the confirmations not saved yet, at a graceful stop: after
+    /// the actor system ended (no save of the pool can run any more), on
+    /// the caller's thread.
+    pub(crate) fn save_at_stop(&self) {
+        if !self.confirm_pending.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = crate::fs::atomic::write_batch(&[self.state_write()]) {
+            tracing::warn!(error = %e, "cannot write the STATE_DIR state at the stop");
+        }
+    }
+
+    /// The state file's write, with the state as it is now.
+    fn state_write(&self) -> crate::fs::FileWrite {
+        crate::fs::FileWrite {
+            target: crate::fs::WriteTarget {
+                path: self.dir.join(STATE_FILE),
+                mode: 0o600,
+                owner: None,
+                group: None,
+                in_place: false,
+            },
+            content: self.serialize(),
+        }
     }
 
     /// The lease kept for `secret`, if any.
@@ -349,19 +433,9 @@ impl StateDir {
         let me = Arc::clone(self);
         actix_rt::spawn(async move {
             while me.dirty.swap(false, Ordering::SeqCst) {
-                let bytes = me.serialize();
-                let path = me.dir.join(STATE_FILE);
+                let write = me.state_write();
                 let res = crate::blocking::run("state write", WRITE_DEADLINE, move || {
-                    crate::fs::atomic::write_batch(&[crate::fs::FileWrite {
-                        target: crate::fs::WriteTarget {
-                            path,
-                            mode: 0o600,
-                            owner: None,
-                            group: None,
-                            in_place: false,
-                        },
-                        content: bytes,
-                    }])
+                    crate::fs::atomic::write_batch(&[write])
                 })
                 .await;
                 match res {
@@ -406,7 +480,7 @@ struct StateFileRef<'a> {
 }
 
 /// The secrets of `records` whose every file is, by `id_of`, still the one
-/// recorded: by name, with when they were written.
+/// recorded: by name, with when their source last confirmed them.
 fn intact(
     records: &[SecretRecord],
     id_of: &dyn Fn(&Path) -> Option<FileId>,
@@ -415,7 +489,7 @@ fn intact(
         .iter()
         .filter(|r| !r.files.is_empty())
         .filter(|r| r.files.iter().all(|f| id_of(&f.path).as_ref() == Some(f)))
-        .map(|r| (r.secret.clone(), r.written_at))
+        .map(|r| (r.secret.clone(), r.confirmed()))
         .collect()
 }
 
@@ -552,6 +626,7 @@ mod tests {
             secret: name.into(),
             files: files.iter().map(|p| FileId::of(p).unwrap()).collect(),
             written_at: 1_700_000_000,
+            confirmed_at: 0,
         };
         let records = vec![rec("both", &[&a, &b]), rec("only-b", &[&b])];
         let now = intact(&records, &FileId::of);
@@ -566,5 +641,35 @@ mod tests {
         // A file gone: not intact either.
         std::fs::remove_file(&b).unwrap();
         assert!(intact(&records, &FileId::of).is_empty());
+    }
+
+    #[test]
+    fn the_age_counts_from_the_last_confirmation_and_old_files_still_load() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::write(&a, "1").unwrap();
+        let id = FileId::of(&a).unwrap();
+        let confirmed = SecretRecord {
+            secret: "db".into(),
+            files: vec![id.clone()],
+            written_at: 1_700_000_000,
+            confirmed_at: 1_700_000_900,
+        };
+        assert_eq!(
+            intact(&[confirmed], &FileId::of).get("db"),
+            Some(&1_700_000_900)
+        );
+        // A state file of the version before confirmations: no
+        // `confirmed_at`, so the write's time.
+        let json = serde_json::json!({
+            "version": VERSION,
+            "secrets": [{"secret": "db", "files": [id], "written_at": 1_700_000_000u64}],
+        });
+        let file = parse(json.to_string().as_bytes()).unwrap();
+        assert_eq!(file.secrets[0].confirmed_at, 0);
+        assert_eq!(
+            intact(&file.secrets, &FileId::of).get("db"),
+            Some(&1_700_000_000)
+        );
     }
 }

@@ -299,6 +299,11 @@ impl StatusBoard {
         }
     }
 
+    /// Every secret has had at least one attempt (none is pending).
+    pub(crate) fn all_tried(&self) -> bool {
+        self.secrets.values().all(|s| s.state != SyncState::Pending)
+    }
+
     pub(crate) fn secrets(&self) -> &BTreeMap<String, SecretStatus> {
         &self.secrets
     }
@@ -380,6 +385,19 @@ mod tests {
             assert_eq!(b.stale, 0);
             assert!(b.is_ready());
         }
+    }
+
+    #[test]
+    fn all_tried_once_no_secret_is_pending() {
+        let mut b = StatusBoard::new(ReadyPolicy::Any);
+        b.register("a", &Arc::from("p/a"), 1, false);
+        b.register("b", &Arc::from("p/b"), 1, false);
+        b.apply("a", 1, ok(), SystemTime::now());
+        assert!(!b.all_tried());
+        b.apply("b", 1, fail(), SystemTime::now());
+        assert!(b.all_tried());
+        b.register("c", &Arc::from("p/c"), 1, false);
+        assert!(!b.all_tried());
     }
 
     #[test]

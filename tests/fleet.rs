@@ -530,7 +530,8 @@ fn state_dir_keeps_the_login_token_across_a_sigkill() {
 /// With `STATE_DIR`, a restart while Vault cannot be reached reports the
 /// secrets whose files are still the ones the earlier run wrote as
 /// `stale` (others as failing); `READY_ALLOW_STALE=true` counts them for
-/// readiness, and `secret_age_seconds` counts from that earlier write.
+/// readiness, and `secret_age_seconds` counts from the earlier run's last
+/// confirmation of the content.
 #[test]
 fn state_dir_reports_intact_files_stale_during_an_outage_at_start() {
     let bao = require_bao!();
@@ -556,7 +557,21 @@ fn state_dir_reports_intact_files_stale_during_an_outage_at_start() {
             && common::read(&d.join("state/state.json"))
                 .is_some_and(|t| t.contains("\"t\"") && t.contains("\"s\""))
     });
+    // Later reads that find s unchanged are recorded as confirmations
+    // (what `secret_age_seconds` counts from after a restart), not as
+    // writes; those of the last minute are saved at the graceful stop.
+    std::thread::sleep(Duration::from_millis(2500));
     assert!(s.stop().success());
+    let saved: serde_json::Value =
+        serde_json::from_str(&common::read(&d.join("state/state.json")).unwrap()).unwrap();
+    let rec = saved["secrets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["secret"] == "s"))
+        .unwrap_or_else(|| panic!("no record of s in {saved}"));
+    assert!(
+        rec["confirmed_at"].as_u64() > rec["written_at"].as_u64(),
+        "{rec}"
+    );
     // Someone else replaces t's file: it is no longer the one written.
     std::fs::write(d.join("out/t.new"), "t-other").unwrap();
     std::fs::rename(d.join("out/t.new"), d.join("out/t")).unwrap();

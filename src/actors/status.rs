@@ -38,6 +38,9 @@ pub(crate) struct StatusActor {
     rewrite_every: Duration,
     /// When the status file was last handed to the writer.
     last_write: Option<Instant>,
+    /// The start-up's freed memory was given back (once every secret had
+    /// been tried).
+    released: bool,
 }
 
 impl StatusActor {
@@ -59,6 +62,7 @@ impl StatusActor {
             notifier,
             rewrite_every: liveness_window / 3,
             last_write: None,
+            released: false,
         }
     }
 
@@ -188,6 +192,15 @@ impl Handler<Report> for StatusActor {
         self.board
             .apply(&m.name, m.generation, m.report, SystemTime::now());
         self.update_file(ctx);
+        if !self.released && self.board.all_tried() {
+            self.released = true;
+            let release = crate::blocking::run(
+                "giving freed memory back",
+                crate::blocking::READ_DEADLINE,
+                crate::memory::release_freed,
+            );
+            ctx.spawn(async move { drop(release.await) }.into_actor(self));
+        }
     }
 }
 

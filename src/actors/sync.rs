@@ -864,6 +864,9 @@ async fn render_and_write(
     let (files, digest) =
         match crate::blocking::run("rendering the secret's files", RENDER_DEADLINE, render).await {
             Ok(Offloaded::Same) => {
+                if let Some(state) = &peers.state {
+                    state.confirm(&job.name);
+                }
                 let same = vec![Written::Unchanged; job.files.len()];
                 return (Some(version), Ok(same), breaker, fetched);
             }
@@ -913,6 +916,8 @@ async fn render_and_write(
     if let (Some(state), Ok(w)) = (&peers.state, &written) {
         if w.iter().any(|f| f.changed()) {
             record_files(state, job).await;
+        } else {
+            state.confirm(&job.name);
         }
     }
     match (&written, digest) {

@@ -35,6 +35,13 @@ pub(super) struct Ctx<'a> {
     /// Names of the Vault stores of `secretStores`, each with the names of
     /// its credential sets (for `store:` and `credentials:`).
     pub(super) vault_stores: Vec<(String, Vec<String>)>,
+    /// Templates compiled so far, by their entries: secrets with the same
+    /// `template.data` share one compiled template (a config of 1000
+    /// secrets with one template compiled it 1000 times: 60 % of `check`).
+    pub(super) templates: std::collections::HashMap<
+        Vec<(String, String)>,
+        std::sync::Arc<crate::template::SecretTemplate>,
+    >,
 }
 
 impl Ctx<'_> {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::template::SecretTemplate;
+use std::sync::Arc;
 
 pub use context::Credentials;
 // What a Vault store is made of belongs to `vault`; the config names it.
@@ -153,7 +154,8 @@ pub struct SecretSpec {
     /// The named Vault store it is read from (`None`: `secretStore`);
     /// checked to exist. An AWS secret names its store in its source.
     pub store: Option<String>,
-    pub template: Option<SecretTemplate>,
+    /// Shared by the secrets with the same `template.data`.
+    pub template: Option<Arc<SecretTemplate>>,
     pub files: Vec<FileSpec>,
     /// Actions (by name, checked to exist) to run after its files changed.
     pub on_change: Vec<String>,

@@ -878,3 +878,20 @@ secrets:
 fn errors_text(errs: &[String]) -> String {
     errs.join("\n")
 }
+
+#[test]
+fn secrets_with_the_same_template_share_one_compiled_template() {
+    let yaml = r#"
+secretStore: {address: "https://v", authMethod: token, token: t}
+secrets:
+  - {name: a, path: p/a, template: {data: {v: '{{ .username }}:{{ .password }}'}}, files: [{path: /s/a, key: v}]}
+  - {name: b, path: p/b, template: {data: {v: '{{ .username }}:{{ .password }}'}}, files: [{path: /s/b, key: v}]}
+  - {name: c, path: p/c, template: {data: {w: '{{ .username }}:{{ .password }}'}}, files: [{path: /s/c, key: w}]}
+"#;
+    let loaded = load(yaml).unwrap();
+    let t = |i: usize| loaded.config.secrets[i].template.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&t(0), &t(1)));
+    // Another key is another template (the entries are the identity).
+    assert!(!std::sync::Arc::ptr_eq(&t(0), &t(2)));
+    assert!(t(2).has_key("w") && !t(2).has_key("v"));
+}

@@ -16,6 +16,7 @@ use super::{
     SecretSpec, StoreConfig, DEFAULT_FILE_MODE, DEFAULT_REFRESH_INTERVAL,
 };
 use crate::template::SecretTemplate;
+use std::sync::Arc;
 
 /// Longest refresh interval accepted.
 pub const MAX_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
@@ -37,6 +38,7 @@ pub(super) fn validate(
         missing_vars: Vec::new(),
         aws_stores: Vec::new(),
         vault_stores: Vec::new(),
+        templates: std::collections::HashMap::new(),
     };
     let sets: Vec<String> = raw.secret_store.credentials.keys().cloned().collect();
     let store = validate_store(&mut cx, "secretStore", raw.secret_store, Some(args), creds);
@@ -690,16 +692,25 @@ fn validate_secret(
                 );
                 None
             } else {
-                match SecretTemplate::compile(entries) {
-                    Ok(t) => Some(t),
-                    Err(errs) => {
-                        for e in errs {
-                            cx.error(
-                                format!("{loc}.template.data[{:?}]", e.key),
-                                format!("template syntax error: {}", e.message),
-                            );
+                if let Some(known) = cx.templates.get(&entries) {
+                    Some(Arc::clone(known))
+                } else {
+                    let key = entries.clone();
+                    match SecretTemplate::compile(entries) {
+                        Ok(t) => {
+                            let t = Arc::new(t);
+                            cx.templates.insert(key, Arc::clone(&t));
+                            Some(t)
                         }
-                        None
+                        Err(errs) => {
+                            for e in errs {
+                                cx.error(
+                                    format!("{loc}.template.data[{:?}]", e.key),
+                                    format!("template syntax error: {}", e.message),
+                                );
+                            }
+                            None
+                        }
                     }
                 }
             }
@@ -742,7 +753,7 @@ fn validate_secret(
 
     let atomic_set = super::sources::validate_atomic_set(cx, &loc, raw.atomic_set, &files);
     // Map each file to its template key / field.
-    let sources = resolve_sources(cx, &loc, template.as_ref(), &files, &explicit, file_count);
+    let sources = resolve_sources(cx, &loc, template.as_deref(), &files, &explicit, file_count);
     let on_change = super::actions::validate_on_change(cx, &loc, raw.on_change, actions);
 
     let source = source?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub(crate) mod events;
 pub mod metrics;
 pub mod otel;
+mod otlp_http;
 pub mod series;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;

@@ -11,11 +11,11 @@
 //! standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! apply; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and the
 //! `OTEL_BSP_*` batch settings are honoured by the SDK. Spans are exported
-//! by the SDK's own background thread; nothing of this runs when tracing is
+//! by the SDK's own background thread (through `otlp_http`, plain HTTP); nothing of this runs when tracing is
 //! off (the spans are then disabled at DEBUG level and cost a level check).
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 
@@ -34,12 +34,13 @@ pub(crate) fn traces_url(base: &str) -> String {
     }
 }
 
-/// Builds the exporter and provider. Must run outside the async runtime
-/// (the blocking HTTP client may not be created inside it).
+/// Builds the exporter and provider (its HTTP client: `otlp_http`).
 pub(crate) fn provider(
     endpoint: Option<&str>,
 ) -> Result<(SdkTracerProvider, SdkTracer), OtelError> {
-    let mut builder = SpanExporter::builder().with_http();
+    let mut builder = SpanExporter::builder()
+        .with_http()
+        .with_http_client(super::otlp_http::PlainHttp::from_env());
     if let Some(e) = endpoint.filter(|e| !e.trim().is_empty()) {
         builder = builder.with_endpoint(traces_url(e));
     }
