@@ -39,12 +39,12 @@ pub(crate) struct SyncFinished {
     pub(crate) ok: bool,
 }
 
-/// Sync attempts in progress at once, process-wide. Four times the Vault
+/// Sync attempts in progress at once, process-wide. Twice the Vault
 /// requests in flight, so reads, renders and writes overlap; the rest wait
 /// as a small future instead of a full attempt. At start-up every secret is
 /// due at once: without this bound 10 000 secrets held 10 000 attempts (and
 /// their queued Vault reads, ~3 KiB each) until the last read finished.
-pub const SYNC_SLOTS: usize = crate::vault::session::MAX_IN_FLIGHT * 4;
+pub const SYNC_SLOTS: usize = crate::vault::session::MAX_IN_FLIGHT * 2;
 
 /// The actors a SyncActor talks to, and the telemetry it feeds. Shared by
 /// every SyncActor behind one `Arc` (each `Addr` clone costs allocations).
