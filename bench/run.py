@@ -366,6 +366,9 @@ def main():
     ap.add_argument("--interval", type=int, default=30, help="refresh interval (s) of both tools")
     ap.add_argument("--idle", type=int, default=60, help="idle window (s) measured for N >= 100; 0 skips")
     ap.add_argument("--dir", default="/dev/shm", help="where files are written (tmpfs by default)")
+    ap.add_argument("--static", action="store_true",
+                    help="measure the fully static musl binary the container image ships "
+                         "(scripts/build-static.sh) instead of the glibc build")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--baseline", default=str(ROOT / "bench" / "results" / "baseline.json"),
                     help="results of the last release; every figure is checked against it (bench/compare.py)")
@@ -377,14 +380,19 @@ def main():
         return check_baseline(Path(a.baseline), Path(a.out))
 
     bao_bin = sh(str(ROOT / "scripts" / "install-openbao.sh"))
-    sh("cargo", "build", "--release", "--locked", cwd=ROOT)
-    binary = ROOT / "target" / "release" / "secrets-sync"
+    if a.static:
+        # The fully static (musl) binary the FROM-scratch image ships.
+        binary = Path(sh("bash", str(ROOT / "scripts" / "build-static.sh")).strip().splitlines()[-1])
+    else:
+        sh("cargo", "build", "--release", "--locked", cwd=ROOT)
+        binary = ROOT / "target" / "release" / "secrets-sync"
     sh("cargo", "build", "--release", "--quiet", cwd=ROOT / "bench" / "bare-client")
     bare_bin = ROOT / "bench" / "bare-client" / "target" / "release" / "bare-client"
     sizes = [int(s) for s in a.sizes.split(",")]
     results = {"sizes": {}, "binary_bytes": {"secrets-sync": binary.stat().st_size,
                                               "bao": Path(os.path.realpath(bao_bin)).stat().st_size},
-               "machine": {"cpus": os.cpu_count()}, "interval_s": a.interval}
+               "machine": {"cpus": os.cpu_count()}, "interval_s": a.interval,
+               "build": "static musl" if a.static else "glibc"}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="secrets-sync-bench-") as wd:
             wd = Path(wd)
@@ -499,7 +507,8 @@ def report(results, out_dir):
         results["derived"] = {"rss_kib_per_extra_secret": growth, "between": [big[0], big[-1]]}
     md = ["# Benchmark: secrets-sync vs OpenBao Agent vs bare client", "",
           f"{results['machine']['cpus']} CPUs; refresh interval {results['interval_s']} s; files on tmpfs; "
-          f"medians (min–max). Binary: secrets-sync {results['binary_bytes']['secrets-sync']} bytes, "
+          f"medians (min–max). Binary: secrets-sync ({results.get('build', 'glibc')} build) "
+          f"{results['binary_bytes']['secrets-sync']} bytes, "
           f"bao {results['binary_bytes']['bao']} bytes.", "",
           "| N | secrets-sync cold sync | agent | bare client | bare client + files | ss/agent | ss/limit | "
           "ss/(limit + files) | ss steady RSS KiB | agent RSS KiB | "

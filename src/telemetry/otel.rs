@@ -34,10 +34,37 @@ pub(crate) fn traces_url(base: &str) -> String {
     }
 }
 
+/// The collector URL spans go to: ours (`OTEL_EXPORTER_ENDPOINT`), else
+/// the standard variables in the SDK's order; `None`: the SDK's default
+/// (`http://localhost:4318`).
+fn effective_url(
+    ours: Option<&str>,
+    traces: Option<&str>,
+    general: Option<&str>,
+) -> Option<String> {
+    let set = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    set(ours).or_else(|| set(traces)).or_else(|| set(general))
+}
+
 /// Builds the exporter and provider (its HTTP client: `otlp_http`).
 pub(crate) fn provider(
     endpoint: Option<&str>,
 ) -> Result<(SdkTracerProvider, SdkTracer), OtelError> {
+    let var = |name| std::env::var(name).ok();
+    let url = effective_url(
+        endpoint,
+        var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").as_deref(),
+        var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(),
+    );
+    if let Some(url) = url.filter(|u| !u.starts_with("http://")) {
+        return Err(OtelError(format!(
+            "the collector URL {url:?} is not http:// (OTEL_EXPORTER_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT): the exporter speaks plain HTTP only; point it at a collector on the pod or host (http://localhost:4318) that forwards over TLS"
+        )));
+    }
     let mut builder = SpanExporter::builder()
         .with_http()
         .with_http_client(super::otlp_http::PlainHttp::from_env());
@@ -60,6 +87,33 @@ pub(crate) fn provider(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_collector_url_is_ours_then_the_standard_variables() {
+        let u = |a, b, c| effective_url(a, b, c);
+        assert_eq!(
+            u(Some("http://a"), Some("http://b"), None).as_deref(),
+            Some("http://a")
+        );
+        assert_eq!(
+            u(Some(" "), Some("http://b"), Some("http://c")).as_deref(),
+            Some("http://b")
+        );
+        assert_eq!(
+            u(None, None, Some("https://c")).as_deref(),
+            Some("https://c")
+        );
+        assert_eq!(u(None, None, None), None);
+        // An https collector is refused at start, with what to do.
+        let e = provider(Some("https://collector:4318"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("not http://") && e.contains("localhost:4318")),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn endpoint_gets_the_traces_path_once() {
