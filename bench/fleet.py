@@ -78,8 +78,9 @@ class Proxy:
                 continue
             with self.lock:
                 self.conns += [c, u]
+            ended = [0]  # pipes of this pair that ended; the second closes both
             for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, ended), daemon=True).start()
 
     @staticmethod
     def _reset(s):
@@ -89,8 +90,7 @@ class Proxy:
         except OSError:
             pass
 
-    @staticmethod
-    def _pipe(a, b):
+    def _pipe(self, a, b, ended):
         try:
             while True:
                 d = a.recv(65536)
@@ -102,6 +102,21 @@ class Proxy:
         for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # Both directions over: close the pair (a fleet of 500 sidecars
+        # reconnecting after idle timeouts ran the bench out of descriptors
+        # when closed connections were only shut down).
+        with self.lock:
+            ended[0] += 1
+            if ended[0] < 2:
+                return
+            for s in (a, b):
+                if s in self.conns:
+                    self.conns.remove(s)
+        for s in (a, b):
+            try:
+                s.close()
             except OSError:
                 pass
 
