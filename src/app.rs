@@ -87,6 +87,7 @@ pub fn run(args: RunArgs, plan: Plan) -> Result<i32, StartError> {
         .enable_io()
         .enable_time()
         .max_blocking_threads(crate::blocking::MAX_THREADS)
+        .thread_keep_alive(crate::blocking::KEEP_ALIVE)
         .build()
         .map_err(StartError::System)?;
     let sys = actix_rt::System::with_tokio_rt(move || rt);

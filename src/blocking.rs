@@ -26,6 +26,11 @@ pub(crate) const SLOTS: usize = 8;
 /// plus four for the writer's batches, which do not take a slot (a write is
 /// bounded by the files of one secret). A job past this waits for a thread.
 pub(crate) const MAX_THREADS: usize = SLOTS + 4;
+/// How long an idle blocking thread waits for work before it ends. A sync
+/// burst reuses its threads; after it, the pool shrinks to what the spread
+/// refreshes keep busy instead of holding every thread (12 KB of stack
+/// each) for tokio's default 10 s after every use.
+pub(crate) const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Deadline of one render of a secret's files.
 pub(crate) const RENDER_DEADLINE: Duration = Duration::from_secs(10);

@@ -536,3 +536,49 @@ fn the_aws_example_config_passes_check() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("3 secrets"), "{out}");
 }
+
+/// The glibc build's relative relocations are packed (DT_RELR, `build.rs`)
+/// when the glibc it is built on (2.36+) applies them: unpacked, the loader
+/// reads 435 KB of `.rela.dyn` at every start and it stays in memory. On an
+/// older glibc the flag must be absent (its loader would ignore DT_RELR and
+/// run unrelocated pointers).
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_glibc_build_packs_its_relative_relocations_when_its_glibc_applies_them() {
+    let out = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .expect("getconf");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let version = text.trim().strip_prefix("glibc ").expect("glibc version");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap());
+    let (major, minor) = (parts.next().unwrap(), parts.next().unwrap());
+    let out = Command::new("readelf")
+        .args(["-W", "-d", "-S"])
+        .arg(env!("CARGO_BIN_EXE_secrets-sync"))
+        .output()
+        .expect("readelf (binutils) must be installed");
+    assert!(out.status.success());
+    let elf = String::from_utf8(out.stdout).unwrap();
+    let packed = elf.contains("(RELR)");
+    if (major, minor) >= (2, 36) {
+        assert!(packed, "no DT_RELR on glibc {version}");
+        // What is left unpacked: relocations against symbols (a few KB).
+        let rela = elf
+            .lines()
+            .find(|l| l.contains(" .rela.dyn "))
+            .expect(".rela.dyn section");
+        let size = rela
+            .split_whitespace()
+            .skip_while(|w| *w != "RELA")
+            .nth(3)
+            .expect("size column");
+        let size = usize::from_str_radix(size, 16).unwrap();
+        assert!(size < 64 * 1024, ".rela.dyn is {size} bytes");
+    } else {
+        assert!(
+            !packed,
+            "DT_RELR on glibc {version}, whose loader ignores it"
+        );
+    }
+}
