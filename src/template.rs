@@ -483,7 +483,7 @@ pub fn translate_go(source: &str) -> String {
 /// filters: (Go name, filter, the name of its one argument if any). Sprig's
 /// `default` (also for empty values) is the `default_empty` filter: Tera's
 /// own `default` only covers a missing variable.
-const GO_FUNCTIONS: [(&str, &str, Option<&str>); 17] = [
+const GO_FUNCTIONS: [(&str, &str, Option<&str>); 19] = [
     ("b64dec", "b64dec", None),
     ("b64enc", "b64enc", None),
     ("fromJson", "fromJson", None),
@@ -493,6 +493,8 @@ const GO_FUNCTIONS: [(&str, &str, Option<&str>); 17] = [
     ("pkcs12key", "pkcs12key", None),
     ("pkcs12cert", "pkcs12cert", None),
     ("sha256", "sha256", None),
+    ("sha256sum", "sha256sum", None),
+    ("sha1sum", "sha1sum", None),
     ("lower", "lower", None),
     ("upper", "upper", None),
     ("trim", "trim", None),

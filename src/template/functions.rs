@@ -1,9 +1,11 @@
 //! External Secrets Operator's template functions, with ESO's names and
 //! behaviour, as Tera filters: `b64dec`, `b64enc`, `fromJson`, `toJson`,
 //! `fromYaml`, `toYaml`, `filterPEM`, `filterCertChain`, `pkcs12key`,
-//! `pkcs12cert`, `pkcs12keyPass`, `pkcs12certPass`, `sha256`, and Sprig's
+//! `pkcs12cert`, `pkcs12keyPass`, `pkcs12certPass`, Sprig's `sha256sum` and
+//! `sha1sum` (`sha256` is our older name for `sha256sum`), and Sprig's
 //! `default` as `default_empty` (`lower`, `upper` and `trim` are Tera's own,
-//! with the same meaning).
+//! with the same meaning). ESO's template tests are the reference: the unit
+//! tests below carry their case names.
 //! [`super::translate_go`] turns ESO's `{{ .x | filterPEM "CERTIFICATE" }}`
 //! and `{{ b64dec .x }}` into these filters.
 //!
@@ -20,7 +22,7 @@ use base64::Engine;
 use tera::{Tera, Value};
 use x509_cert::der::oid::AssociatedOid;
 use x509_cert::der::Decode;
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
 /// The key of the object that carries non-UTF-8 bytes (base64 inside).
 pub(crate) const BINARY: &str = "$binary";
@@ -49,23 +51,29 @@ pub(crate) fn register(tera: &mut Tera) {
     tera.register_filter("fromYaml", |v: &Value, _: &Args| {
         crate::template::bounded::from_yaml(text(v, "fromYaml")?).map_err(|e| fail("fromYaml", e))
     });
+    // ESO's toYaml trims the one newline YAML ends with.
     tera.register_filter("toYaml", |v: &Value, _: &Args| {
         serde_yaml::to_string(v)
-            .map(Value::String)
+            .map(|mut y| {
+                if y.ends_with('\n') {
+                    y.pop();
+                }
+                Value::String(y)
+            })
             .map_err(|_| fail("toYaml", "cannot encode"))
     });
-    tera.register_filter("sha256", |v: &Value, _: &Args| {
-        let d = ring::digest::digest(&ring::digest::SHA256, &bytes(v, "sha256")?);
-        Ok(Value::String(hex(d.as_ref())))
-    });
+    for (name, algorithm) in [
+        ("sha256", &ring::digest::SHA256),
+        ("sha256sum", &ring::digest::SHA256),
+        ("sha1sum", &ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+    ] {
+        tera.register_filter(name, move |v: &Value, _: &Args| {
+            let d = ring::digest::digest(algorithm, &bytes(v, name)?);
+            Ok(Value::String(hex(d.as_ref())))
+        });
+    }
     tera.register_filter("filterPEM", |v: &Value, a: &Args| {
-        let kind = arg(a, "type", "filterPEM")?;
-        let out = pem_blocks(text(v, "filterPEM")?)
-            .into_iter()
-            .filter(|(label, _)| label == kind)
-            .map(|(label, der)| pem_encode(&label, &der))
-            .collect::<String>();
-        Ok(Value::String(out))
+        filter_pem(text(v, "filterPEM")?, arg(a, "type", "filterPEM")?)
     });
     tera.register_filter("filterCertChain", |v: &Value, a: &Args| {
         filter_cert_chain(
@@ -186,8 +194,9 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Every PEM block of `text`: (label, DER). Text between blocks is skipped;
-/// a block whose body is not base64 is skipped too.
-pub(crate) fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
+/// a block whose body is not base64 is skipped too. The tests' normal form.
+#[cfg(test)]
+fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -225,8 +234,143 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// ESO's filterCertChain: `leaf` (not a CA), `intermediate` (a CA issued
-/// by another) or `root` (a CA that issued itself), in input order.
+/// ESO's filterPEM: every block whose type is `kind` (ASCII case ignored,
+/// as ESO compares), re-encoded. Text before the first block is skipped;
+/// reading stops at the first text between blocks that is not a block (or
+/// at a block whose body is not base64). ESO reports junk when no block was
+/// kept and such text is left over: so does this.
+fn filter_pem(input: &str, kind: &str) -> tera::Result<Value> {
+    let mut rest = input.find("-----BEGIN").map_or(input, |i| &input[i..]);
+    let mut out = String::new();
+    while let Some((label, der, after)) = next_pem_block(rest) {
+        if label.eq_ignore_ascii_case(kind) {
+            out.push_str(&pem_encode(label, &der));
+        }
+        rest = after;
+    }
+    if out.is_empty() && !rest.is_empty() {
+        return Err(fail(
+            "filterPEM",
+            "found text that is not PEM and no block of that type",
+        ));
+    }
+    Ok(Value::String(out))
+}
+
+/// The PEM block `text` starts with (after blank space): its label, its DER
+/// and what follows its END line. `None` when `text` does not start with a
+/// whole block.
+fn next_pem_block(text: &str) -> Option<(&str, Vec<u8>, &str)> {
+    let after = text.trim_start().strip_prefix("-----BEGIN ")?;
+    let (label, body) = after.split_once("-----")?;
+    if label.contains('\n') {
+        return None;
+    }
+    let end_marker = format!("-----END {label}-----");
+    let body_end = body.find(&end_marker)?;
+    let b64: String = body[..body_end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let der = STANDARD.decode(b64.as_bytes()).ok()?;
+    let tail = &body[body_end + end_marker.len()..];
+    // The END line may end in blank space only.
+    let (line, rest) = tail.split_once('\n').unwrap_or((tail, ""));
+    line.trim().is_empty().then_some((label, der, rest))
+}
+
+/// The most certificates one `filterCertChain` input may hold (linking them
+/// compares every pair).
+const CHAIN_MAX: usize = 1000;
+
+/// One certificate of a chain, with the key identifiers that link it.
+struct ChainCert {
+    der: Vec<u8>,
+    /// Authority Key Identifier (empty when absent, as Go compares nil).
+    aki: Option<Vec<u8>>,
+    /// Subject Key Identifier.
+    ski: Vec<u8>,
+}
+
+impl ChainCert {
+    fn parse(der: Vec<u8>) -> Option<Self> {
+        let cert = x509_cert::Certificate::from_der(&der).ok()?;
+        let mut aki = None;
+        let mut ski = Vec::new();
+        for e in cert.tbs_certificate.extensions.iter().flatten() {
+            if e.extn_id == AuthorityKeyIdentifier::OID {
+                aki = AuthorityKeyIdentifier::from_der(e.extn_value.as_bytes())
+                    .ok()?
+                    .key_identifier
+                    .map(|k| k.as_bytes().to_vec());
+            } else if e.extn_id == SubjectKeyIdentifier::OID {
+                ski = SubjectKeyIdentifier::from_der(e.extn_value.as_bytes())
+                    .ok()?
+                    .0
+                    .as_bytes()
+                    .to_vec();
+            }
+        }
+        Some(Self { der, aki, ski })
+    }
+
+    /// ESO's root: no Authority Key Identifier, or its own.
+    fn is_root(&self) -> bool {
+        self.aki.as_ref().is_none_or(|a| *a == self.ski)
+    }
+
+    fn pem(&self) -> String {
+        pem_encode("CERTIFICATE", &self.der)
+    }
+}
+
+/// ESO's ordering of a certificate chain: every PEM block of `input` must
+/// be a certificate; each is linked to the first other one whose Subject
+/// Key Identifier is its Authority Key Identifier; exactly one certificate
+/// is nobody's issuer (the leaf), and the chain is read from it: leaf,
+/// intermediates, root. Not a trust check (no signature is verified).
+fn order_chain(input: &str) -> Result<Vec<ChainCert>, &'static str> {
+    let mut certs = Vec::new();
+    let mut rest = input;
+    while let Some((_, der, after)) = next_pem_block(rest) {
+        if certs.len() == CHAIN_MAX {
+            return Err("more than 1000 certificates");
+        }
+        certs.push(ChainCert::parse(der).ok_or("a PEM block is not a certificate")?);
+        rest = after;
+    }
+    let empty = Vec::new();
+    let mut parent: Vec<Option<usize>> = vec![None; certs.len()];
+    let mut is_parent = vec![false; certs.len()];
+    for (i, c) in certs.iter().enumerate() {
+        let aki = c.aki.as_ref().unwrap_or(&empty);
+        if let Some(j) = (0..certs.len()).find(|&j| j != i && certs[j].ski == *aki) {
+            parent[i] = Some(j);
+            is_parent[j] = true;
+        }
+    }
+    let mut leaves = (0..certs.len()).filter(|&i| !is_parent[i]);
+    let leaf = leaves.next().ok_or("no leaf certificate found")?;
+    if leaves.next().is_some() {
+        return Err("found more than one leaf, or certificates of separate chains");
+    }
+    let mut order = vec![leaf];
+    let mut at = leaf;
+    while let Some(p) = parent[at] {
+        if order.len() == certs.len() {
+            return Err("the certificates' issuers form a cycle");
+        }
+        order.push(p);
+        at = p;
+    }
+    let mut slots: Vec<Option<ChainCert>> = certs.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// ESO's filterCertChain over [`order_chain`]: `leaf` (the first, unless it
+/// is a root), `intermediate` (those after it, up to a root) or `root` (the
+/// last, if it is one); "" when the chain has none. A type other than these
+/// three fails (ESO gives ""; a typo should not write an empty file).
 fn filter_cert_chain(input: &str, kind: &str) -> tera::Result<Value> {
     if !matches!(kind, "leaf" | "intermediate" | "root") {
         return Err(fail(
@@ -234,32 +378,25 @@ fn filter_cert_chain(input: &str, kind: &str) -> tera::Result<Value> {
             "type must be \"leaf\", \"intermediate\" or \"root\"",
         ));
     }
-    let mut out = String::new();
-    for (label, der) in pem_blocks(input) {
-        if label != "CERTIFICATE" {
-            continue;
-        }
-        let cert = x509_cert::Certificate::from_der(&der).map_err(|_| {
-            fail(
-                "filterCertChain",
-                "a CERTIFICATE block is not a certificate",
-            )
-        })?;
-        let tbs = &cert.tbs_certificate;
-        let is_ca = tbs.extensions.iter().flatten().any(|e| {
-            e.extn_id == BasicConstraints::OID
-                && BasicConstraints::from_der(e.extn_value.as_bytes()).is_ok_and(|b| b.ca)
-        });
-        let self_issued = tbs.subject == tbs.issuer;
-        let keep = match kind {
-            "leaf" => !is_ca,
-            "intermediate" => is_ca && !self_issued,
-            _ => is_ca && self_issued,
-        };
-        if keep {
-            out.push_str(&pem_encode("CERTIFICATE", &der));
-        }
-    }
+    let chain = order_chain(input).map_err(|e| fail("filterCertChain", e))?;
+    let out = match kind {
+        "leaf" => chain
+            .first()
+            .filter(|c| !c.is_root())
+            .map(ChainCert::pem)
+            .unwrap_or_default(),
+        "intermediate" => chain
+            .iter()
+            .skip(1)
+            .take_while(|c| !c.is_root())
+            .map(ChainCert::pem)
+            .collect(),
+        _ => chain
+            .last()
+            .filter(|c| c.is_root())
+            .map(ChainCert::pem)
+            .unwrap_or_default(),
+    };
     Ok(Value::String(out))
 }
 
@@ -374,7 +511,7 @@ mod tests {
         );
         assert_eq!(
             render("{{ .j | fromJson | toYaml }}", v.clone()).unwrap(),
-            "a:\n- 1\n- 2\n"
+            "a:\n- 1\n- 2"
         );
         // sha256("hello world"), as `sha256sum` prints it.
         assert_eq!(
@@ -438,6 +575,8 @@ mod tests {
             render(r#"{{ .bundle | filterPEM "CERTIFICATE" }}"#, v.clone()).unwrap(),
             norm(&chain)
         );
+        // filterCertChain takes certificates only (the key fails it, as in ESO).
+        let only_chain = json!({"bundle": chain});
         for (kind, file) in [
             ("leaf", "leaf.pem"),
             ("intermediate", "int.pem"),
@@ -446,7 +585,7 @@ mod tests {
             assert_eq!(
                 render(
                     &format!(r#"{{{{ .bundle | filterCertChain "{kind}" }}}}"#),
-                    v.clone()
+                    only_chain.clone()
                 )
                 .unwrap(),
                 norm(&fixture_text(file)),
@@ -504,5 +643,190 @@ mod tests {
         // A wrong password: an error naming the filter, nothing of the archive.
         let e = render(r#"{{ .p12 | b64dec | pkcs12keyPass "wrong" }}"#, v).unwrap_err();
         assert!(e.contains("pkcs12keyPass"), "{e}");
+    }
+
+    /// ESO's `TestFilterPEM` cases (runtime/template/v2/pem_test.go), with
+    /// our fixtures for its certificate and key: the type is matched without
+    /// regard to case (ESO's cases ask for "certificate" and "private key").
+    #[test]
+    fn eso_filter_pem_cases() {
+        let cert = fixture_text("leaf.pem");
+        let other = fixture_text("root.pem");
+        let key = fixture_text("leaf.pk8.pem");
+        let run = |input: String, kind: &str| {
+            filter_pem(&input, kind).map(|v| v.as_str().unwrap().to_string())
+        };
+        let cases: [(&str, String, &str, Option<String>); 8] = [
+            (
+                "extract cert / cert first",
+                format!("{cert}{key}"),
+                "certificate",
+                Some(cert.clone()),
+            ),
+            (
+                "extract cert / key first",
+                format!("{key}{cert}"),
+                "certificate",
+                Some(cert.clone()),
+            ),
+            (
+                "extract multiple certs",
+                format!("{key}{cert}{key}{other}"),
+                "certificate",
+                Some(format!("{cert}{other}")),
+            ),
+            (
+                "extract key",
+                format!("{key}{cert}"),
+                "private key",
+                Some(key.clone()),
+            ),
+            (
+                "key with junk",
+                format!("{cert}{key}some ---junk---"),
+                "private key",
+                Some(key.clone()),
+            ),
+            (
+                "begin/end with junk",
+                format!("some junk{cert}{key}some ---junk---"),
+                "private key",
+                Some(key.clone()),
+            ),
+            (
+                "interleaved junk",
+                format!("{cert}some junk{key}"),
+                "private key",
+                None,
+            ),
+            (
+                "err when junk",
+                "---junk---".to_string(),
+                "private key",
+                None,
+            ),
+        ];
+        for (name, input, kind, want) in cases {
+            match (run(input, kind), want) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{name}"),
+                (Err(e), None) => assert!(e.to_string().contains("filterPEM"), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        // Nothing of that type and nothing left over: empty, not an error.
+        assert_eq!(run(cert.clone(), "PRIVATE KEY").unwrap(), "");
+        assert_eq!(run(String::new(), "CERTIFICATE").unwrap(), "");
+    }
+
+    /// ESO's `TestFilterCertChain` cases: the chain is ordered by key
+    /// identifiers, whatever order the input has.
+    #[test]
+    fn eso_filter_cert_chain_cases() {
+        let (leaf, int, root) = (
+            fixture_text("leaf.pem"),
+            fixture_text("int.pem"),
+            fixture_text("root.pem"),
+        );
+        let key = fixture_text("other.key");
+        let run = |parts: &[&str], kind: &str| {
+            filter_cert_chain(&parts.concat(), kind).map(|v| v.as_str().unwrap().to_string())
+        };
+        let cases: [(&str, Vec<&str>, &str, Option<&str>); 12] = [
+            ("extract leaf cert / empty cert chain", vec![], "leaf", None),
+            (
+                "extract leaf cert / cert chain with pkey",
+                vec![&leaf, &key],
+                "leaf",
+                None,
+            ),
+            (
+                "extract leaf cert / leaf cert only",
+                vec![&leaf],
+                "leaf",
+                Some(&leaf),
+            ),
+            (
+                "extract leaf cert / cert chain without root",
+                vec![&leaf, &int],
+                "leaf",
+                Some(&leaf),
+            ),
+            (
+                "extract leaf cert / root cert only",
+                vec![&root],
+                "leaf",
+                Some(""),
+            ),
+            (
+                "extract leaf cert / full cert chain",
+                vec![&leaf, &int, &root],
+                "leaf",
+                Some(&leaf),
+            ),
+            (
+                "extract intermediate cert / leaf cert only",
+                vec![&leaf],
+                "intermediate",
+                Some(""),
+            ),
+            (
+                "extract intermediate cert / cert chain without root",
+                vec![&leaf, &int],
+                "intermediate",
+                Some(&int),
+            ),
+            (
+                "extract intermediate cert / full cert chain",
+                vec![&leaf, &int, &root],
+                "intermediate",
+                Some(&int),
+            ),
+            (
+                "extract root cert / leaf cert only",
+                vec![&leaf],
+                "root",
+                Some(""),
+            ),
+            (
+                "extract root cert / root cert only",
+                vec![&root],
+                "root",
+                Some(&root),
+            ),
+            (
+                "extract root cert / full cert chain",
+                vec![&leaf, &int, &root],
+                "root",
+                Some(&root),
+            ),
+        ];
+        for (name, parts, kind, want) in cases {
+            match (run(&parts, kind), want) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{name}"),
+                (Err(e), None) => assert!(e.to_string().contains("filterCertChain"), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        // Any input order gives the same chain; two chains are refused.
+        assert_eq!(run(&[&root, &leaf, &int], "intermediate").unwrap(), int);
+        assert!(run(&[&leaf, &leaf], "leaf").is_err());
+    }
+
+    /// Sprig's hash names, as `sha256sum`/`sha1sum` print them.
+    #[test]
+    fn sprig_hash_names() {
+        let v = json!({"t": "hello world"});
+        assert_eq!(
+            render("{{ .t | sha256sum }}", v.clone()).unwrap(),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(
+            render("{{ sha256sum .t }}", v.clone()).unwrap(),
+            render("{{ .t | sha256 }}", v.clone()).unwrap()
+        );
+        assert_eq!(
+            render("{{ .t | sha1sum }}", v).unwrap(),
+            "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed"
+        );
     }
 }
