@@ -483,7 +483,7 @@ pub fn translate_go(source: &str) -> String {
 /// filters: (Go name, filter, the name of its one argument if any). Sprig's
 /// `default` (also for empty values) is the `default_empty` filter: Tera's
 /// own `default` only covers a missing variable.
-const GO_FUNCTIONS: [(&str, &str, Option<&str>); 19] = [
+const GO_FUNCTIONS: [(&str, &str, Option<&str>); 25] = [
     ("b64dec", "b64dec", None),
     ("b64enc", "b64enc", None),
     ("fromJson", "fromJson", None),
@@ -503,6 +503,12 @@ const GO_FUNCTIONS: [(&str, &str, Option<&str>); 19] = [
     ("pkcs12keyPass", "pkcs12keyPass", Some("password")),
     ("pkcs12certPass", "pkcs12certPass", Some("password")),
     ("default", "default_empty", Some("value")),
+    ("quote", "quote", None),
+    ("squote", "squote", None),
+    ("indent", "indent", Some("width")),
+    ("nindent", "nindent", Some("width")),
+    ("trimPrefix", "trimPrefix", Some("prefix")),
+    ("trimSuffix", "trimSuffix", Some("suffix")),
 ];
 
 /// `name` if it is a Go-template function the Go form translates (ESO's

@@ -103,6 +103,28 @@ pub(crate) fn register(tera: &mut Tera) {
             "pkcs12certPass",
         )
     });
+    // Sprig's string functions that ESO templates use most, with Sprig's
+    // argument order in the Go form (`indent 4 .x`, `trimPrefix "p" .x`).
+    tera.register_filter("quote", |v: &Value, _: &Args| {
+        Ok(Value::String(go_quote(&scalar(v, "quote")?)))
+    });
+    tera.register_filter("squote", |v: &Value, _: &Args| {
+        Ok(Value::String(format!("'{}'", scalar(v, "squote")?)))
+    });
+    tera.register_filter("indent", |v: &Value, a: &Args| {
+        indent(text(v, "indent")?, width(a, "indent")?).map(Value::String)
+    });
+    tera.register_filter("nindent", |v: &Value, a: &Args| {
+        indent(text(v, "nindent")?, width(a, "nindent")?).map(|s| Value::String(format!("\n{s}")))
+    });
+    tera.register_filter("trimPrefix", |v: &Value, a: &Args| {
+        let (s, p) = (text(v, "trimPrefix")?, arg(a, "prefix", "trimPrefix")?);
+        Ok(Value::String(s.strip_prefix(p).unwrap_or(s).to_string()))
+    });
+    tera.register_filter("trimSuffix", |v: &Value, a: &Args| {
+        let (s, p) = (text(v, "trimSuffix")?, arg(a, "suffix", "trimSuffix")?);
+        Ok(Value::String(s.strip_suffix(p).unwrap_or(s).to_string()))
+    });
     // Sprig's `default` (the Go form `default "x"` becomes this filter):
     // the value unless it is empty ("", 0, false, null, an empty list or
     // map). A missing field stays an error, as with ESO's missingkey=error;
@@ -142,6 +164,74 @@ fn arg<'a>(a: &'a Args, name: &str, filter: &str) -> tera::Result<&'a str> {
 fn text<'a>(v: &'a Value, filter: &str) -> tera::Result<&'a str> {
     v.as_str()
         .ok_or_else(|| fail(filter, "takes text (not bytes, a list or a map)"))
+}
+
+/// A text, number or boolean as Sprig's `strval` prints it (null is "").
+fn scalar(v: &Value, filter: &str) -> tera::Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok(String::new()),
+        _ => Err(fail(filter, "takes text, a number or a boolean")),
+    }
+}
+
+/// The widest `indent`/`nindent` (every line grows by it: a bound on what a
+/// template can make of a value).
+const INDENT_MAX: u64 = 1000;
+
+fn width(a: &Args, filter: &str) -> tera::Result<usize> {
+    a.get("width")
+        .and_then(Value::as_u64)
+        .filter(|w| *w <= INDENT_MAX)
+        .and_then(|w| usize::try_from(w).ok())
+        .ok_or_else(|| fail(filter, "needs a width of 0 to 1000 spaces"))
+}
+
+/// Sprig's indent: every line of `s` after `width` spaces.
+fn indent(s: &str, width: usize) -> tera::Result<String> {
+    let pad = " ".repeat(width);
+    Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))
+}
+
+/// Go's `%q` of a text (strconv.Quote): `"` and `\\` escaped, the C escapes
+/// for control characters that have one, `\xNN` for the other ASCII
+/// controls, `\uXXXX` for the Unicode space separators and format
+/// characters Go does not print. (Go also escapes unassigned and private-use
+/// code points, which this keeps as they are.)
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if c.is_control() || go_unprintable(c) => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Space separators (other than ' ') and format characters: not printable
+/// for Go's `unicode.IsPrint`.
+fn go_unprintable(c: char) -> bool {
+    matches!(u32::from(c),
+        0xa0 | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x1680 | 0x180e
+        | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064 | 0x2066..=0x206f
+        | 0x3000 | 0xfeff | 0xfff9..=0xfffb)
 }
 
 /// The bytes of a text value or of a [`BINARY`] object.
@@ -828,5 +918,54 @@ mod tests {
             render("{{ .t | sha1sum }}", v).unwrap(),
             "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed"
         );
+    }
+
+    /// Sprig's string functions in the three forms, with Go's own outputs
+    /// (`%q` of Go's strconv.Quote; Sprig's indent/nindent/trimPrefix).
+    #[test]
+    fn sprig_string_functions() {
+        let v = json!({"t": "a \"b\"\\\n\tc\u{7f}\u{a0}é", "l": "x\ny", "n": 5, "p": "secret/app"});
+        assert_eq!(
+            all_forms(
+                "{{ .t | quote }}",
+                "{{ quote .t }}",
+                "{{ t | quote }}",
+                v.clone()
+            ),
+            r#""a \"b\"\\\n\tc\x7f\u00a0é""#
+        );
+        assert_eq!(render("{{ .n | squote }}", v.clone()).unwrap(), "'5'");
+        assert_eq!(
+            all_forms(
+                "{{ .l | indent 2 }}",
+                "{{ indent 2 .l }}",
+                "{{ l | indent(width=2) }}",
+                v.clone()
+            ),
+            "  x\n  y"
+        );
+        assert_eq!(
+            render("{{ .l | nindent 4 }}", v.clone()).unwrap(),
+            "\n    x\n    y"
+        );
+        assert_eq!(
+            all_forms(
+                r#"{{ .p | trimPrefix "secret/" }}"#,
+                r#"{{ trimPrefix "secret/" .p }}"#,
+                r#"{{ p | trimPrefix(prefix="secret/") }}"#,
+                v.clone()
+            ),
+            "app"
+        );
+        assert_eq!(
+            render(r#"{{ .p | trimSuffix "/app" }}"#, v.clone()).unwrap(),
+            "secret"
+        );
+        assert_eq!(
+            render(r#"{{ .p | trimSuffix "nope" }}"#, v.clone()).unwrap(),
+            "secret/app"
+        );
+        let e = render("{{ .l | indent 100000 }}", v).unwrap_err();
+        assert!(e.contains("indent"), "{e}");
     }
 }
