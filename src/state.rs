@@ -313,11 +313,17 @@ impl StateDir {
         }
     }
 
-    /// Writes the confirmations not saved yet, at a graceful stop: after
-    /// the actor system ended (no save of the pool can run any more), on
-    /// the caller's thread.
+    /// Writes the state at a graceful stop if the file may not hold all of
+    /// it: a confirmation not saved yet, or a save the ended runtime cut
+    /// short (queued, or running when the system stopped: its task was
+    /// dropped). Runs after the actor system and its blocking pool ended
+    /// (no other write of the state can race it), on the caller's thread.
     pub(crate) fn save_at_stop(&self) {
-        if !self.confirm_pending.swap(false, Ordering::SeqCst) {
+        // `|`, not `||`: every flag is cleared.
+        let unsaved = self.confirm_pending.swap(false, Ordering::SeqCst)
+            | self.dirty.swap(false, Ordering::SeqCst)
+            | self.writing.swap(false, Ordering::SeqCst);
+        if !unsaved {
             return;
         }
         if let Err(e) = crate::fs::atomic::write_batch(&[self.state_write()]) {
@@ -588,6 +594,31 @@ mod tests {
         std::os::unix::fs::symlink(&p, &link).unwrap();
         let e = check_dir(&std::fs::symlink_metadata(&link).unwrap(), uid).unwrap_err();
         assert!(e.contains("symlink"), "{e}");
+    }
+
+    #[test]
+    fn a_stop_writes_what_a_cut_save_or_a_confirmation_left_unsaved() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("state");
+        let (s, _) = StateDir::open(&dir).unwrap();
+        let file = dir.join(STATE_FILE);
+        // Nothing unsaved: no write.
+        s.save_at_stop();
+        assert!(!file.exists());
+        for flag in [&s.dirty, &s.writing, &s.confirm_pending] {
+            let _ = std::fs::remove_file(&file);
+            s.secrets.lock().unwrap().push(SecretRecord {
+                secret: "db".into(),
+                files: vec![],
+                written_at: 1,
+                confirmed_at: 2,
+            });
+            flag.store(true, Ordering::SeqCst);
+            s.save_at_stop();
+            let saved = parse(&std::fs::read(&file).unwrap()).unwrap();
+            assert_eq!(saved.secrets.last().unwrap().confirmed_at, 2);
+            assert!(!flag.load(Ordering::SeqCst));
+        }
     }
 
     #[test]
