@@ -112,10 +112,11 @@ pub(crate) fn register(tera: &mut Tera) {
         Ok(Value::String(format!("'{}'", scalar(v, "squote")?)))
     });
     tera.register_filter("indent", |v: &Value, a: &Args| {
-        indent(text(v, "indent")?, width(a, "indent")?).map(Value::String)
+        indent(text(v, "indent")?, width(a, "indent")?, "indent").map(Value::String)
     });
     tera.register_filter("nindent", |v: &Value, a: &Args| {
-        indent(text(v, "nindent")?, width(a, "nindent")?).map(|s| Value::String(format!("\n{s}")))
+        let s = indent(text(v, "nindent")?, width(a, "nindent")?, "nindent")?;
+        Ok(Value::String(format!("\n{s}")))
     });
     tera.register_filter("trimPrefix", |v: &Value, a: &Args| {
         let (s, p) = (text(v, "trimPrefix")?, arg(a, "prefix", "trimPrefix")?);
@@ -189,8 +190,17 @@ fn width(a: &Args, filter: &str) -> tera::Result<usize> {
         .ok_or_else(|| fail(filter, "needs a width of 0 to 1000 spaces"))
 }
 
-/// Sprig's indent: every line of `s` after `width` spaces.
-fn indent(s: &str, width: usize) -> tera::Result<String> {
+/// The most text `indent` may make: a value of newlines grows 1000-fold.
+const INDENT_OUTPUT_MAX: usize = 8 * 1024 * 1024;
+
+/// Sprig's indent: every line of `s` after `width` spaces; refused before
+/// any allocation when that would pass [`INDENT_OUTPUT_MAX`].
+fn indent(s: &str, width: usize, filter: &str) -> tera::Result<String> {
+    let lines = s.bytes().filter(|b| *b == b'\n').count().saturating_add(1);
+    let size = lines.saturating_mul(width).saturating_add(s.len());
+    if size > INDENT_OUTPUT_MAX {
+        return Err(fail(filter, "the indented text would pass 8 MiB"));
+    }
     let pad = " ".repeat(width);
     Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))
 }
@@ -283,31 +293,15 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Every PEM block of `text`: (label, DER). Text between blocks is skipped;
-/// a block whose body is not base64 is skipped too. The tests' normal form.
+/// Every PEM block of `text` (label, DER), read as [`next_pem_block`]
+/// reads them: the tests' normal form.
 #[cfg(test)]
 fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            break;
-        };
-        let label = &after[..label_end];
-        let body_start = &after[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(body_end) = body_start.find(&end_marker) else {
-            break;
-        };
-        let body: String = body_start[..body_end]
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        if let Ok(der) = STANDARD.decode(body.as_bytes()) {
-            out.push((label.to_string(), der));
-        }
-        rest = &body_start[body_end + end_marker.len()..];
+    while let Some((label, der, after)) = next_pem_block(rest) {
+        out.push((label.to_string(), der));
+        rest = after;
     }
     out
 }
@@ -376,9 +370,10 @@ const CHAIN_MAX: usize = 1000;
 /// One certificate of a chain, with the key identifiers that link it.
 struct ChainCert {
     der: Vec<u8>,
-    /// Authority Key Identifier (empty when absent, as Go compares nil).
+    /// Authority Key Identifier (`None` when absent; linking compares it
+    /// as empty, as Go compares nil).
     aki: Option<Vec<u8>>,
-    /// Subject Key Identifier.
+    /// Subject Key Identifier (empty when absent).
     ski: Vec<u8>,
 }
 
@@ -967,5 +962,19 @@ mod tests {
         );
         let e = render("{{ .l | indent 100000 }}", v).unwrap_err();
         assert!(e.contains("indent"), "{e}");
+        // A value of 64 Ki newlines indented by 1000 would be 64 MiB: refused,
+        // and no error carries the value (a canary in it).
+        let bomb =
+            json!({"b": format!("CANARY-7f3a{}", "\n".repeat(64 * 1024)), "j": "CANARY-7f3a junk"});
+        for src in [
+            "{{ .b | indent 1000 }}",
+            "{{ .b | nindent 1000 }}",
+            r#"{{ .j | filterPEM "CERTIFICATE" }}"#,
+            r#"{{ .j | filterCertChain "leaf" }}"#,
+        ] {
+            let e = render(src, bomb.clone()).unwrap_err();
+            assert!(!e.contains("CANARY"), "{src}: {e}");
+        }
+        assert!(render("{{ .b | indent 1000 }}", json!({"b": "x"})).is_ok());
     }
 }
