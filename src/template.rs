@@ -29,6 +29,7 @@
 
 pub(crate) mod bounded;
 mod functions;
+pub(crate) mod go;
 pub(crate) mod golex;
 
 use tera::{Context, Tera};
@@ -63,7 +64,11 @@ const REFUSED_FUNCTIONS: [&str; 3] = ["get_env", "now", "get_random"];
 
 /// The compiled `template.data` of one secret.
 pub struct SecretTemplate {
+    /// The entries written in Tera (or the Go tool's `{{ .field }}` mixed
+    /// with Tera tags).
     tera: Tera,
+    /// The entries written in Go syntax, run by the Go engine: (key, tree).
+    go: Vec<(String, go::Tree)>,
     /// `(key, source)` in declaration order, as written in the config.
     entries: Vec<(String, String)>,
 }
@@ -87,7 +92,18 @@ impl SecretTemplate {
     pub fn compile(entries: Vec<(String, String)>) -> Result<Self, Vec<CompileError>> {
         let mut tera = engine();
         let mut errors = Vec::new();
+        let mut go_trees = Vec::new();
         for (key, source) in &entries {
+            if go::is_go(source) {
+                match go::compile(source) {
+                    Ok(tree) => go_trees.push((key.clone(), tree)),
+                    Err(message) => errors.push(CompileError {
+                        key: key.clone(),
+                        message,
+                    }),
+                }
+                continue;
+            }
             if let Some(f) = refused_call(source) {
                 errors.push(CompileError {
                     key: key.clone(),
@@ -116,7 +132,11 @@ impl SecretTemplate {
             }
         }
         if errors.is_empty() {
-            Ok(Self { tera, entries })
+            Ok(Self {
+                tera,
+                go: go_trees,
+                entries,
+            })
         } else {
             Err(errors)
         }
@@ -150,6 +170,13 @@ impl SecretTemplate {
             .iter()
             .find(|(k, _)| k == key)
             .map_or("", |(_, s)| s.as_str());
+        if let Some((_, tree)) = self.go.iter().find(|(k, _)| k == key) {
+            let dot = ctx.get(SECRET_VAR).unwrap_or(&tera::Value::Null);
+            return go::render(source, tree, dot).map_err(|message| RenderError {
+                key: key.to_string(),
+                message,
+            });
+        }
         self.tera.render(key, ctx).map_err(|e| RenderError {
             key: key.to_string(),
             message: describe(&e, source),

@@ -29,122 +29,165 @@ pub(crate) const BINARY: &str = "$binary";
 
 type Args = HashMap<String, Value>;
 
+/// The functions shared by the Tera filters and the Go engine: (name, the
+/// name of its one parameter if it takes one). In the Go form the parameter
+/// comes first and the value last (`filterPEM "CERTIFICATE" .x`, or
+/// `.x | filterPEM "CERTIFICATE"`); as a Tera filter it is named
+/// (`x | filterPEM(type="CERTIFICATE")`).
+const SHARED: [(&str, Option<&str>); 22] = [
+    ("b64dec", None),
+    ("b64enc", None),
+    ("fromJson", None),
+    ("toJson", None),
+    ("fromYaml", None),
+    ("toYaml", None),
+    ("sha256", None),
+    ("sha256sum", None),
+    ("sha1sum", None),
+    ("filterPEM", Some("type")),
+    ("filterCertChain", Some("type")),
+    ("pkcs12key", None),
+    ("pkcs12cert", None),
+    ("pkcs12keyPass", Some("password")),
+    ("pkcs12certPass", Some("password")),
+    ("quote", None),
+    ("squote", None),
+    ("indent", Some("width")),
+    ("nindent", Some("width")),
+    ("trimPrefix", Some("prefix")),
+    ("trimSuffix", Some("suffix")),
+    ("default_empty", Some("value")),
+];
+
 /// Registers every function on `tera`.
 pub(crate) fn register(tera: &mut Tera) {
-    tera.register_filter("b64dec", |v: &Value, _: &Args| b64dec(v));
-    tera.register_filter("b64enc", |v: &Value, _: &Args| {
-        Ok(Value::String(STANDARD.encode(bytes(v, "b64enc")?)))
-    });
-    tera.register_filter("fromJson", |v: &Value, _: &Args| {
-        serde_json::from_str(text(v, "fromJson")?).map_err(|e| {
+    for (name, param) in SHARED {
+        tera.register_filter(name, move |v: &Value, a: &Args| {
+            let p = match param {
+                Some(p) => Some(
+                    a.get(p)
+                        .ok_or_else(|| fail(name, format!("needs {p}=...")))?,
+                ),
+                None => None,
+            };
+            apply(name, v, p)
+        });
+    }
+}
+
+/// The Go engine's call of a [`SHARED`] function: `args` in Go's order
+/// (the parameter, then the value). `None` if `name` is not one of them.
+/// The error is our own words (no value).
+pub(crate) fn go_call(name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+    let (_, param) = SHARED.iter().find(|(n, _)| *n == name)?;
+    let want = if param.is_some() { 2 } else { 1 };
+    if args.len() != want {
+        return Some(Err(format!(
+            "wrong number of args: want {want} got {}",
+            args.len()
+        )));
+    }
+    let (p, v) = if want == 2 {
+        (Some(&args[0]), &args[1])
+    } else {
+        (None, &args[0])
+    };
+    Some(apply(name, v, p).map_err(|e| {
+        let m = e.to_string();
+        m.strip_prefix(OWN_MESSAGE)
+            .map(|m| m.split_once(": ").map_or(m, |(_, why)| why).to_string())
+            .unwrap_or_else(|| "failed".into())
+    }))
+}
+
+/// One [`SHARED`] function applied to `v` with its parameter `p`.
+fn apply(name: &str, v: &Value, p: Option<&Value>) -> tera::Result<Value> {
+    let param = |what: &str| -> tera::Result<&str> {
+        p.and_then(Value::as_str)
+            .ok_or_else(|| fail(name, format!("needs the {what} as text")))
+    };
+    match name {
+        "b64dec" => b64dec(v),
+        "b64enc" => Ok(Value::String(STANDARD.encode(bytes(v, name)?))),
+        "fromJson" => serde_json::from_str(text(v, name)?).map_err(|e| {
             fail(
-                "fromJson",
+                name,
                 format!("not JSON (line {}, column {})", e.line(), e.column()),
             )
-        })
-    });
-    tera.register_filter("toJson", |v: &Value, _: &Args| {
-        serde_json::to_string(v)
+        }),
+        "toJson" => serde_json::to_string(v)
             .map(Value::String)
-            .map_err(|_| fail("toJson", "cannot encode"))
-    });
-    tera.register_filter("fromYaml", |v: &Value, _: &Args| {
-        crate::template::bounded::from_yaml(text(v, "fromYaml")?).map_err(|e| fail("fromYaml", e))
-    });
-    // ESO's toYaml trims the one newline YAML ends with.
-    tera.register_filter("toYaml", |v: &Value, _: &Args| {
-        serde_yaml::to_string(v)
+            .map_err(|_| fail(name, "cannot encode")),
+        "fromYaml" => {
+            crate::template::bounded::from_yaml(text(v, name)?).map_err(|e| fail(name, e))
+        }
+        // ESO's toYaml trims the one newline YAML ends with.
+        "toYaml" => serde_yaml::to_string(v)
             .map(|mut y| {
                 if y.ends_with('\n') {
                     y.pop();
                 }
                 Value::String(y)
             })
-            .map_err(|_| fail("toYaml", "cannot encode"))
-    });
-    for (name, algorithm) in [
-        ("sha256", &ring::digest::SHA256),
-        ("sha256sum", &ring::digest::SHA256),
-        ("sha1sum", &ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
-    ] {
-        tera.register_filter(name, move |v: &Value, _: &Args| {
+            .map_err(|_| fail(name, "cannot encode")),
+        "sha256" | "sha256sum" | "sha1sum" => {
+            let algorithm = if name == "sha1sum" {
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY
+            } else {
+                &ring::digest::SHA256
+            };
             let d = ring::digest::digest(algorithm, &bytes(v, name)?);
             Ok(Value::String(hex(d.as_ref())))
-        });
+        }
+        "filterPEM" => filter_pem(text(v, name)?, param("type")?),
+        "filterCertChain" => filter_cert_chain(text(v, name)?, param("type")?),
+        "pkcs12key" => pkcs12(v, "", Part::Key, name),
+        "pkcs12cert" => pkcs12(v, "", Part::Certs, name),
+        "pkcs12keyPass" => pkcs12(v, param("password")?, Part::Key, name),
+        "pkcs12certPass" => pkcs12(v, param("password")?, Part::Certs, name),
+        // Sprig's string functions that ESO templates use most, with
+        // Sprig's argument order in the Go form (`indent 4 .x`,
+        // `trimPrefix "p" .x`).
+        "quote" => Ok(Value::String(go_quote(&scalar(v, name)?))),
+        "squote" => Ok(Value::String(format!("'{}'", scalar(v, name)?))),
+        "indent" => indent(text(v, name)?, width(p, name)?, name).map(Value::String),
+        "nindent" => {
+            let s = indent(text(v, name)?, width(p, name)?, name)?;
+            Ok(Value::String(format!("\n{s}")))
+        }
+        "trimPrefix" => {
+            let (s, pre) = (text(v, name)?, param("prefix")?);
+            Ok(Value::String(s.strip_prefix(pre).unwrap_or(s).to_string()))
+        }
+        "trimSuffix" => {
+            let (s, suf) = (text(v, name)?, param("suffix")?);
+            Ok(Value::String(s.strip_suffix(suf).unwrap_or(s).to_string()))
+        }
+        // Sprig's `default` (the Go form `default "x"` becomes this
+        // filter): the value unless it is empty ("", 0, false, null, an
+        // empty list or map). A missing field stays an error, as with
+        // ESO's missingkey=error; Tera's own `default(value=...)` covers a
+        // missing variable instead.
+        "default_empty" => {
+            let fallback = p
+                .cloned()
+                .ok_or_else(|| fail("default", "needs value=..."))?;
+            Ok(if is_empty(v) { fallback } else { v.clone() })
+        }
+        _ => Err(fail(name, "is not a function")),
     }
-    tera.register_filter("filterPEM", |v: &Value, a: &Args| {
-        filter_pem(text(v, "filterPEM")?, arg(a, "type", "filterPEM")?)
-    });
-    tera.register_filter("filterCertChain", |v: &Value, a: &Args| {
-        filter_cert_chain(
-            text(v, "filterCertChain")?,
-            arg(a, "type", "filterCertChain")?,
-        )
-    });
-    tera.register_filter("pkcs12key", |v: &Value, _: &Args| {
-        pkcs12(v, "", Part::Key, "pkcs12key")
-    });
-    tera.register_filter("pkcs12cert", |v: &Value, _: &Args| {
-        pkcs12(v, "", Part::Certs, "pkcs12cert")
-    });
-    tera.register_filter("pkcs12keyPass", |v: &Value, a: &Args| {
-        pkcs12(
-            v,
-            arg(a, "password", "pkcs12keyPass")?,
-            Part::Key,
-            "pkcs12keyPass",
-        )
-    });
-    tera.register_filter("pkcs12certPass", |v: &Value, a: &Args| {
-        pkcs12(
-            v,
-            arg(a, "password", "pkcs12certPass")?,
-            Part::Certs,
-            "pkcs12certPass",
-        )
-    });
-    // Sprig's string functions that ESO templates use most, with Sprig's
-    // argument order in the Go form (`indent 4 .x`, `trimPrefix "p" .x`).
-    tera.register_filter("quote", |v: &Value, _: &Args| {
-        Ok(Value::String(go_quote(&scalar(v, "quote")?)))
-    });
-    tera.register_filter("squote", |v: &Value, _: &Args| {
-        Ok(Value::String(format!("'{}'", scalar(v, "squote")?)))
-    });
-    tera.register_filter("indent", |v: &Value, a: &Args| {
-        indent(text(v, "indent")?, width(a, "indent")?, "indent").map(Value::String)
-    });
-    tera.register_filter("nindent", |v: &Value, a: &Args| {
-        let s = indent(text(v, "nindent")?, width(a, "nindent")?, "nindent")?;
-        Ok(Value::String(format!("\n{s}")))
-    });
-    tera.register_filter("trimPrefix", |v: &Value, a: &Args| {
-        let (s, p) = (text(v, "trimPrefix")?, arg(a, "prefix", "trimPrefix")?);
-        Ok(Value::String(s.strip_prefix(p).unwrap_or(s).to_string()))
-    });
-    tera.register_filter("trimSuffix", |v: &Value, a: &Args| {
-        let (s, p) = (text(v, "trimSuffix")?, arg(a, "suffix", "trimSuffix")?);
-        Ok(Value::String(s.strip_suffix(p).unwrap_or(s).to_string()))
-    });
-    // Sprig's `default` (the Go form `default "x"` becomes this filter):
-    // the value unless it is empty ("", 0, false, null, an empty list or
-    // map). A missing field stays an error, as with ESO's missingkey=error;
-    // Tera's own `default(value=...)` covers a missing variable instead.
-    tera.register_filter("default_empty", |v: &Value, a: &Args| {
-        let fallback = a
-            .get("value")
-            .cloned()
-            .ok_or_else(|| fail("default", "needs value=..."))?;
-        let empty = match v {
-            Value::Null => true,
-            Value::Bool(b) => !b,
-            Value::Number(n) => n.as_f64() == Some(0.0),
-            Value::String(s) => s.is_empty(),
-            Value::Array(a) => a.is_empty(),
-            Value::Object(o) => o.is_empty(),
-        };
-        Ok(if empty { fallback } else { v.clone() })
-    });
+}
+
+/// Sprig's `empty`: "", 0, false, null, an empty list or map.
+pub(crate) fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 /// Marks a filter error as ours: made of our own words (and counts), never
@@ -154,12 +197,6 @@ pub(crate) const OWN_MESSAGE: &str = "\u{1}secrets-sync:";
 
 fn fail(filter: &str, what: impl std::fmt::Display) -> tera::Error {
     tera::Error::msg(format!("{OWN_MESSAGE}{filter}: {what}"))
-}
-
-fn arg<'a>(a: &'a Args, name: &str, filter: &str) -> tera::Result<&'a str> {
-    a.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| fail(filter, format!("needs {name}=\"...\"")))
 }
 
 fn text<'a>(v: &'a Value, filter: &str) -> tera::Result<&'a str> {
@@ -182,9 +219,8 @@ fn scalar(v: &Value, filter: &str) -> tera::Result<String> {
 /// template can make of a value).
 const INDENT_MAX: u64 = 1000;
 
-fn width(a: &Args, filter: &str) -> tera::Result<usize> {
-    a.get("width")
-        .and_then(Value::as_u64)
+fn width(p: Option<&Value>, filter: &str) -> tera::Result<usize> {
+    p.and_then(Value::as_u64)
         .filter(|w| *w <= INDENT_MAX)
         .and_then(|w| usize::try_from(w).ok())
         .ok_or_else(|| fail(filter, "needs a width of 0 to 1000 spaces"))
@@ -210,7 +246,7 @@ fn indent(s: &str, width: usize, filter: &str) -> tera::Result<String> {
 /// controls, `\uXXXX` for the Unicode space separators and format
 /// characters Go does not print. (Go also escapes unassigned and private-use
 /// code points, which this keeps as they are.)
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -633,7 +669,7 @@ mod tests {
         );
         for src in ["{{ .nope | b64dec }}", r#"{{ .nope | default "x" }}"#] {
             let e = render(src, v.clone()).unwrap_err();
-            assert!(e.contains("missing field: \"nope\""), "{src}: {e}");
+            assert!(e.contains("no entry for key \"nope\""), "{src}: {e}");
         }
     }
 

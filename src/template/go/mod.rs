@@ -1,0 +1,243 @@
+//! Go's `text/template`, run with Go's semantics: the engine for templates
+//! written in Go syntax (External Secrets Operator's, Vault Agent's after
+//! `convert`, the Go tool's `{{ .field }}`).
+//!
+//! One lexer ([`lex`]) and parser ([`parse`]) serve rendering and
+//! `convert`; [`exec`] runs a tree with `missingkey=error` over the
+//! secret's fields; [`fmt`] is Go's printing and `printf`; [`funcs`] the
+//! functions (Go's builtins, ESO's, Sprig's, consul-template's names);
+//! [`value`] Go's truth and kinds.
+//! Deliberate differences from Go are listed in docs/configuration.md
+//! ("Go templates").
+
+pub(crate) mod exec;
+pub(crate) mod fmt;
+pub(crate) mod funcs;
+pub(crate) mod lex;
+pub(crate) mod parse;
+pub(crate) mod value;
+
+use serde_json::Value;
+
+pub(crate) use parse::Tree;
+
+/// A template that failed to parse or names a refused function: the
+/// message, with its line and column.
+pub(crate) fn compile(src: &str) -> Result<Tree, String> {
+    let tree = parse::parse(src, &funcs::known).map_err(|e| at(src, e.pos, &e.message))?;
+    if let Some((name, pos)) = first_refused(src) {
+        let why = funcs::refused(&name).unwrap_or_default();
+        return Err(at(
+            src,
+            pos,
+            &format!("the function {name} is not available: {why}"),
+        ));
+    }
+    Ok(tree)
+}
+
+/// Renders `tree` over `dot`; the error names where in `src` and why,
+/// never a value.
+pub(crate) fn render(src: &str, tree: &Tree, dot: &Value) -> Result<String, String> {
+    exec::execute(tree, dot).map_err(|e| at(src, e.pos, &e.message))
+}
+
+fn at(src: &str, pos: usize, message: &str) -> String {
+    let (line, col) = lex::line_col(src, pos);
+    format!("{message} (line {line}, column {col})")
+}
+
+/// The first refused function the template names, and where.
+fn first_refused(src: &str) -> Option<(String, usize)> {
+    let items = lex::lex(src).ok()?;
+    items.into_iter().find_map(|(t, pos)| match t {
+        lex::Tok::Ident(name) if funcs::refused(&name).is_some() => Some((name, pos)),
+        _ => None,
+    })
+}
+
+/// Whether `src` reads as a Go template: it parses as one, and holds no
+/// Tera tag (`{%`, `{#`) in its text, which Go would print as it is.
+pub(crate) fn is_go(src: &str) -> bool {
+    let Ok(items) = lex::lex(src) else {
+        return false;
+    };
+    let tera_text = items
+        .iter()
+        .any(|(t, _)| matches!(t, lex::Tok::Text(x) if x.contains("{%") || x.contains("{#")));
+    !tera_text && parse::parse(src, &funcs::known).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    fn run(src: &str, dot: Value) -> Result<String, String> {
+        let tree = super::compile(src)?;
+        super::render(src, &tree, &dot)
+    }
+
+    fn ok(src: &str, dot: Value) -> String {
+        run(src, dot).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    /// Each expected output is what Go's text/template gives (its
+    /// documentation, and `exec_test.go`'s cases of the same form).
+    #[test]
+    fn go_semantics() {
+        let d = json!({
+            "name": "db", "empty": "", "zero": 0, "list": ["a", "b", "c"],
+            "none": [], "m": {"y": 2, "x": 1}, "t": true, "f": false, "n": 7
+        });
+        for (src, want) in [
+            // Pipelines, parenthesized pipelines, chained fields.
+            ("{{ .name | printf \"%s-%s\" \"x\" }}", "x-db"),
+            ("{{ (.m).x }} {{ .m.y }}", "1 2"),
+            // Variables: declared, assigned, scoped to their block.
+            ("{{ $x := 1 }}{{ if .t }}{{ $x = 2 }}{{ $y := 3 }}{{ $y }}{{ end }}{{ $x }}", "32"),
+            ("{{ with $v := .name }}{{ $v }}{{ . }}{{ end }}", "dbdb"),
+            // `$` is the data the template was run with, inside any dot.
+            ("{{ range .list }}{{ $.name }}{{ end }}", "dbdbdb"),
+            // if / else if / else.
+            ("{{ if .f }}A{{ else if .zero }}B{{ else if .n }}C{{ else }}D{{ end }}", "C"),
+            ("{{ if .empty }}A{{ else }}B{{ end }}", "B"),
+            // range: index and value, maps by sorted key, else when empty,
+            // break and continue, over an integer.
+            ("{{ range $i, $v := .list }}{{ $i }}={{ $v }};{{ end }}", "0=a;1=b;2=c;"),
+            ("{{ range $k, $v := .m }}{{ $k }}{{ $v }}{{ end }}", "x1y2"),
+            ("{{ range .none }}x{{ else }}empty{{ end }}", "empty"),
+            ("{{ range .list }}{{ if eq . \"b\" }}{{ continue }}{{ end }}{{ if eq . \"c\" }}{{ break }}{{ end }}{{ . }}{{ end }}", "a"),
+            ("{{ range $i := 3 }}{{ $i }}{{ end }}", "012"),
+            // with: dot is the value; else when it is empty.
+            ("{{ with .m }}{{ .x }}{{ end }}{{ with .empty }}no{{ else }}else{{ end }}", "1else"),
+            ("{{ with .f }}no{{ else with .n }}{{ . }}{{ end }}", "7"),
+            // Logic and comparison; and/or return a value, and stop early.
+            ("{{ and .t .n }} {{ or .empty .zero .name }} {{ not .t }}", "7 db false"),
+            ("{{ or .name (index .none 5) }}", "db"),
+            ("{{ eq .n 7 }} {{ eq .name \"a\" \"db\" }} {{ ne .n 1 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1.5 2 }}", "true true true true true true false"),
+            // len, index, slice.
+            ("{{ len .list }} {{ len .name }} {{ len .m }} {{ index .list 1 }} {{ index .m \"y\" }} {{ slice .list 1 2 }} {{ slice .name 1 }}", "3 2 2 b 2 [b] b"),
+            // print, println, printf.
+            ("{{ print 1 2 \"a\" 3 }}|{{ println .name 1 }}|{{ printf \"%05.1f|%x|%q|%v\" 3.14259 255 .name .list }}", "1 2a3|db 1\n|003.1|ff|\"db\"|[a b c]"),
+            // Values print as Go prints them.
+            ("{{ .m }} {{ .list }} {{ .t }} {{ index .m \"nope\" }}", "map[x:1 y:2] [a b c] true <no value>"),
+            // Trim markers and comments.
+            ("a  {{- .name -}}  b {{/* note */}}c\n{{- /* trimmed */ -}}\nd", "adbb cd"),
+            // define / template / block, with their own dot and `$`.
+            ("{{ define \"t\" }}[{{ . }}{{ $ }}]{{ end }}{{ template \"t\" .name }}{{ template \"t\" 1 }}", "[dbdb][11]"),
+            ("{{ block \"b\" .n }}<{{ . }}>{{ end }}", "<7>"),
+            ("{{ define \"r\" }}{{ if gt . 0 }}{{ . }}{{ template \"r\" (sub . 1) }}{{ end }}{{ end }}{{ template \"r\" 3 }}", "321"),
+        ] {
+            assert_eq!(ok(src, d.clone()), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn go_errors_as_go_reports_them() {
+        let d = json!({"name": "db", "m": {"x": 1}, "list": [1]});
+        for (src, why) in [
+            // missingkey=error, at every level.
+            ("{{ .nope }}", "map has no entry for key \"nope\""),
+            ("{{ .m.nope }}", "map has no entry for key \"nope\""),
+            ("{{ .name.x }}", "can't evaluate field x in text"),
+            ("{{ index .list 3 }}", "index out of range"),
+            ("{{ template \"none\" }}", "no such template \"none\""),
+            ("{{ .name 1 }}", "not a function"),
+            ("{{ lt .m 1 }}", "non-comparable"),
+            ("{{ eq .name 1 }}", "incompatible types for comparison"),
+            (
+                "{{ range .name }}{{ end }}",
+                "range can't iterate over text",
+            ),
+            ("{{ printf \"%d\" .name }}", "%d cannot print text"),
+            ("{{ len 3 }}", "len of a number"),
+            // A line and column.
+            ("a\nb{{ .nope }}", "(line 2, column 5)"),
+        ] {
+            let e = run(src, d.clone()).unwrap_err();
+            assert!(e.contains(why), "{src}: {e}");
+        }
+    }
+
+    #[test]
+    fn functions_outside_the_secret_are_refused_when_compiled() {
+        for (src, why) in [
+            ("{{ now }}", "no clock"),
+            ("{{ env \"HOME\" }}", "nothing else"),
+            ("{{ randAlphaNum 8 }}", "every render"),
+            ("{{ key \"a/b\" }}", "no Consul"),
+            ("{{ with secret \"kv/data/x\" }}{{ end }}", "its own secret"),
+        ] {
+            let e = super::compile(src).unwrap_err();
+            assert!(
+                e.contains("is not available") && e.contains(why),
+                "{src}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_render_is_bounded() {
+        let d = json!({"s": "x"});
+        for (src, why) in [
+            ("{{ range 3000000 }}{{ end }}", "more than"),
+            ("{{ range 2000 }}{{ range 2000 }}{{ end }}{{ end }}", "steps"),
+            ("{{ define \"r\" }}{{ template \"r\" . }}{{ end }}{{ template \"r\" . }}", "nest deeper"),
+            ("{{ range 100 }}{{ printf \"%99999s\" \"\" }}{{ printf \"%99999s\" \"\" }}{{ end }}", "output would pass"),
+            ("{{ range 1000 }}{{ repeat 100000 \"x\" }}{{ end }}", "output would pass"),
+            ("{{ repeat 100000000 \"x\" }}", "would pass 8 MiB"),
+            ("{{ until 100000000 }}", "more than"),
+        ] {
+            let e = run(src, d.clone()).unwrap_err();
+            assert!(e.contains(why), "{src}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_render_error_never_prints_a_value() {
+        let canary = "canary-Zq7x";
+        let d = json!({"v": canary, "j": format!("{{\"k\": \"{canary}\"}}"), "n": canary});
+        for src in [
+            "{{ .v | b64dec }}",
+            "{{ .v | fromJson }}",
+            "{{ printf \"%d\" .v }}",
+            "{{ .v | int | printf \"%s\" }}",
+            "{{ (.j | fromJson).nope }}",
+            "{{ fail .v }}",
+            "{{ index .v 99 }}",
+            "{{ .v | filterPEM \"CERTIFICATE\" }}",
+            "{{ regexMatch \"(\" .v }}",
+            "{{ eq .v 1 }}",
+            "{{ range .v }}{{ end }}",
+            "{{ .v.x }}",
+            "{{ (.j | fromJson) | len | printf \"%s\" }}",
+        ] {
+            let e = run(src, d.clone()).unwrap_err();
+            assert!(!e.contains("canary"), "{src}: {e}");
+        }
+    }
+
+    #[test]
+    fn sprig_functions_give_sprigs_results() {
+        let d = json!({"s": "Hello World", "csv": "a,b,c", "l": ["b", "a", "b"], "m": {"a": 1}});
+        for (src, want) in [
+            ("{{ .s | upper }} {{ .s | lower }} {{ title \"hello world\" }}", "HELLO WORLD hello world Hello World"),
+            ("{{ replace \"o\" \"0\" .s }} {{ .s | trunc 5 }} {{ substr 0 4 .s }} {{ abbrev 8 .s }}", "Hell0 W0rld Hello Hell Hello..."),
+            ("{{ .s | contains \"World\" }} {{ hasPrefix \"He\" .s }} {{ hasSuffix \"x\" .s }}", "true true false"),
+            ("{{ splitList \",\" .csv | join \"+\" }} {{ (split \",\" .csv)._1 }}", "a+b+c b"),
+            ("{{ .l | uniq }} {{ .l | sortAlpha }} {{ first .l }} {{ last .l }} {{ rest .l }} {{ has \"a\" .l }}", "[b a] [a b b] b b [a b] true"),
+            ("{{ $d := dict \"k\" \"v\" \"n\" 1 }}{{ $d.k }} {{ get $d \"n\" }} {{ hasKey $d \"k\" }} {{ keys $d }}", "v 1 true [k n]"),
+            ("{{ coalesce \"\" 0 \"x\" }} {{ empty \"\" }} {{ \"\" | default \"d\" }} {{ ternary \"y\" \"n\" true }}", "x true d y"),
+            ("{{ add 1 2 3 }} {{ sub 5 2 }} {{ mul 2 3 }} {{ div 7 2 }} {{ mod 7 2 }} {{ max 1 9 3 }} {{ add1 1 }}", "6 3 6 3 1 9 2"),
+            ("{{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"${1}W\" }} {{ regexFindAll \"[0-9]\" \"a1b2c3\" 2 }}", "-W-xxW- [1 2]"),
+            ("{{ \"x\" | b64enc }} {{ \"eA==\" | b64dec }} {{ \"x\" | sha256sum | trunc 8 }} {{ \"x\" | b32enc }}", "eA== x 2d711642 PA======"),
+            ("{{ .m | toJson }} {{ \"{\\\"a\\\":[1]}\" | fromJson | toJson }} {{ list 1 \"a\" | toJson }}", "{\"a\":1} {\"a\":[1]} [1,\"a\"]"),
+            ("{{ \"x\" | quote }} {{ \"x\" | squote }} {{ \"a\\nb\" | indent 2 }}{{ \"c\" | nindent 1 }}", "\"x\" 'x'   a\n  b\n c"),
+            ("{{ toUpper \"a\" }}{{ toLower \"B\" }}{{ trimSpace \" c \" }}{{ replaceAll \"x\" \"y\" \"axa\" }}{{ \"eg==\" | base64Decode }}", "Abcayaz"),
+            ("{{ typeOf 1 }} {{ typeOf \"a\" }} {{ kindOf .l }} {{ kindIs \"map\" .m }}", "int string slice true"),
+            ("{{ until 3 }} {{ seq 3 }} {{ cat \"a\" 1 nil \"b\" }}", "[0 1 2] 1 2 3 a 1 b"),
+        ] {
+            assert_eq!(ok(src, d.clone()), want, "{src}");
+        }
+    }
+}
