@@ -30,7 +30,6 @@
 pub(crate) mod bounded;
 mod functions;
 pub(crate) mod go;
-pub(crate) mod golex;
 
 use tera::{Context, Tera};
 use zeroize::Zeroizing;
@@ -87,14 +86,53 @@ impl std::fmt::Debug for SecretTemplate {
     }
 }
 
+/// Which engine runs a secret's templates (`template.engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Engine {
+    /// Each entry by its syntax: Go when it parses as a Go template and
+    /// holds no Tera tag (`{%`, `{#`), else Tera.
+    #[default]
+    Auto,
+    /// Go's `text/template` semantics for every entry.
+    Go,
+    /// Tera for every entry (with the Go tool's `{{ .field }}` forms).
+    Tera,
+}
+
+impl Engine {
+    /// The engine named by `template.engine`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(Self::Auto),
+            "go" => Some(Self::Go),
+            "tera" => Some(Self::Tera),
+            _ => None,
+        }
+    }
+}
+
 impl SecretTemplate {
-    /// Compiles every entry; returns one error per broken entry.
+    /// Compiles every entry, each by its syntax ([`Engine::Auto`]);
+    /// returns one error per broken entry.
     pub fn compile(entries: Vec<(String, String)>) -> Result<Self, Vec<CompileError>> {
+        Self::compile_with(entries, Engine::Auto)
+    }
+
+    /// Compiles every entry with `engine`; one error per broken entry.
+    pub fn compile_with(
+        entries: Vec<(String, String)>,
+        engine_choice: Engine,
+    ) -> Result<Self, Vec<CompileError>> {
         let mut tera = engine();
         let mut errors = Vec::new();
         let mut go_trees = Vec::new();
         for (key, source) in &entries {
-            if go::is_go(source) {
+            let use_go = match engine_choice {
+                Engine::Auto => go::is_go(source),
+                Engine::Go => true,
+                Engine::Tera => false,
+            };
+            if use_go {
                 match go::compile(source) {
                     Ok(tree) => go_trees.push((key.clone(), tree)),
                     Err(message) => errors.push(CompileError {
@@ -479,7 +517,7 @@ pub fn translate_go(source: &str) -> String {
         // A Go action ends at the first `}}` outside a string (the shared
         // lexer's rule); a Tera tag at its `%}`.
         let end = if closer == "}}" {
-            golex::find_close(&rest[inner_start..])
+            go::lex::find_close(&rest[inner_start..])
         } else {
             rest[inner_start..].find(closer)
         };
@@ -537,16 +575,6 @@ const GO_FUNCTIONS: [(&str, &str, Option<&str>); 25] = [
     ("trimPrefix", "trimPrefix", Some("prefix")),
     ("trimSuffix", "trimSuffix", Some("suffix")),
 ];
-
-/// `name` if it is a Go-template function the Go form translates (ESO's
-/// and Sprig's names, [`GO_FUNCTIONS`]). `secrets-sync convert` keeps a
-/// template only when every function it calls is one of these.
-pub(crate) fn go_function(name: &str) -> Option<&'static str> {
-    GO_FUNCTIONS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(n, _, _)| *n)
-}
 
 /// Rewrites Go pipelines of [`GO_FUNCTIONS`] in a `{{ }}` action (its
 /// `.x` paths already translated): `x | f "a"` becomes `x | f(param="a")`

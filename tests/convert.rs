@@ -279,8 +279,9 @@ spec:
   target:
     template:
       data:
-        auth: '{{ printf "%s:%s" .user .password | b64enc }}'
+        auth: '{{ now | date "2006" }}{{ .user }}'
         ok: '{{ .user }}'
+        basic: '{{ printf "%s:%s" .user .password | b64enc }}'
   data:
   - {secretKey: user, remoteRef: {key: app, property: username}}
   - {secretKey: password, remoteRef: {key: app, property: password}}
@@ -301,11 +302,16 @@ spec:
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
         stderr.contains("not converted: standard input: document 1 (ExternalSecret app): target.template.data[\"auth\"]")
-            && stderr.contains("`printf`"),
+            && stderr.contains("the function now is not available: templates have no clock"),
         "{stderr}"
     );
-    // The rest is still printed, and is a valid config.
+    // The rest is still printed, and is a valid config: Go's printf and
+    // pipelines run as they are, ESO's keys renamed to the Vault fields.
     assert!(stdout.contains("ok: '{{ .username }}'"), "{stdout}");
+    assert!(
+        stdout.contains(r#"basic: '{{ printf "%s:%s" .username .password | b64enc }}'"#),
+        "{stdout}"
+    );
     let dir = tempfile::tempdir().unwrap();
     check(dir.path(), &stdout);
     // A file that cannot be read: exit 2, named.

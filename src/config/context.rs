@@ -19,6 +19,10 @@ pub enum Credentials {
 }
 
 /// What validation carries from field to field: the environment for
+/// A secret's templates as written: the engine and the (key, source)
+/// entries; equal ones share one compiled template.
+pub(super) type TemplateKey = (crate::template::Engine, Vec<(String, String)>);
+
 /// `${VAR}`, the config's directory, and every error and warning found.
 pub(super) struct Ctx<'a> {
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
@@ -38,10 +42,8 @@ pub(super) struct Ctx<'a> {
     /// Templates compiled so far, by their entries: secrets with the same
     /// `template.data` share one compiled template (a config of 1000
     /// secrets with one template compiled it 1000 times: 60 % of `check`).
-    pub(super) templates: std::collections::HashMap<
-        Vec<(String, String)>,
-        std::sync::Arc<crate::template::SecretTemplate>,
-    >,
+    pub(super) templates:
+        std::collections::HashMap<TemplateKey, std::sync::Arc<crate::template::SecretTemplate>>,
 }
 
 impl Ctx<'_> {

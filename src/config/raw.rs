@@ -406,6 +406,12 @@ pub struct RawTemplate {
     #[serde(default)]
     #[cfg_attr(test, schemars(schema_with = "super::schema::template_data"))]
     pub data: serde_yaml::Mapping,
+    /// `go` (Go's text/template semantics, as ESO, Vault Agent and the Go
+    /// tool run them), `tera`, or `auto` (the default: each entry by its
+    /// syntax, Go unless it holds a Tera tag or does not parse as Go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(regex(pattern = "^(auto|go|tera)$")))]
+    pub engine: Option<String>,
 }
 
 /// One file a secret is written to.

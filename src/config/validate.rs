@@ -661,6 +661,16 @@ fn validate_secret(
     let template = match raw.template {
         None => None,
         Some(t) => {
+            let engine = match t.engine.as_deref() {
+                None => crate::template::Engine::Auto,
+                Some(name) => crate::template::Engine::parse(name).unwrap_or_else(|| {
+                    cx.error(
+                        format!("{loc}.template.engine"),
+                        format!("{name:?} is not an engine: use go (Go's text/template), tera, or auto (each entry by its syntax)"),
+                    );
+                    crate::template::Engine::Auto
+                }),
+            };
             let mut entries = Vec::new();
             for (k, v) in t.data {
                 let key = match k {
@@ -692,11 +702,11 @@ fn validate_secret(
                 );
                 None
             } else {
-                if let Some(known) = cx.templates.get(&entries) {
+                let key = (engine, entries);
+                if let Some(known) = cx.templates.get(&key) {
                     Some(Arc::clone(known))
                 } else {
-                    let key = entries.clone();
-                    match SecretTemplate::compile(entries) {
+                    match SecretTemplate::compile_with(key.1.clone(), engine) {
                         Ok(t) => {
                             let t = Arc::new(t);
                             cx.templates.insert(key, Arc::clone(&t));

@@ -1,18 +1,22 @@
-//! Go templates of the tools `convert` reads, rewritten into the template
-//! forms secrets-sync renders (see [`crate::template`]).
+//! Go templates of the tools `convert` reads, rewritten into templates
+//! secrets-sync's Go engine runs (see [`crate::template::go`]), with the
+//! engine's own lexer and parser.
 //!
 //! Two dialects: Vault Agent's (consul-template: the secret is fetched
 //! inside the template by `{{ with secret "PATH" }}` and read as
 //! `.Data.data.KEY` on KV v2 or `.Data.KEY` otherwise), and External
 //! Secrets Operator's (the template sees the Kubernetes Secret's keys as
-//! `.KEY`). Both become a template over one secret's fields: `.KEY`, the ESO
-//! functions, `index . "KEY"`, and `range $k, $v := .Data...` as a Tera
-//! `for` loop. Every other action (`if`, `with` of anything else, other
-//! functions, variables) is reported, never guessed at.
+//! `.KEY`). Both become a template over one secret's fields: the
+//! `with secret` block is unwrapped (its `{{ end }}` dropped, its trim
+//! markers applied), `.Data.data.KEY` becomes `.KEY`, ESO's keys become
+//! the Vault fields they hold. Everything else (if, range, variables,
+//! define, printf, Sprig and consul-template functions) is Go the engine
+//! runs as it is. What the engine cannot run (Consul lookups, lease
+//! fields, a second secret, the clock) is reported, never guessed at.
 
 use std::collections::BTreeMap;
 
-use crate::template::golex::{pieces, tokens, unquote, Piece};
+use crate::template::go::lex::{lex, Tok};
 
 /// The dialect of a template and what it needs.
 pub(super) enum Dialect<'a> {
@@ -44,22 +48,6 @@ pub(super) struct Translated {
     pub(super) problems: Vec<String>,
 }
 
-/// Literal text of a Go template as Tera text that renders as itself: the
-/// input is data, so a `{%` or `{#` in it (Tera's tags and comments, which
-/// Go leaves alone) is wrapped in `{% raw %}`; text that holds
-/// `{% endraw %}` itself cannot be, and is reported.
-fn literal(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
-    if !(text.contains("{%") || text.contains("{#")) {
-        return Ok(std::borrow::Cow::Borrowed(text));
-    }
-    if text.contains("endraw") {
-        return Err("the template's text holds `endraw`, which cannot be kept as plain text in a Tera template; rewrite it by hand".into());
-    }
-    Ok(std::borrow::Cow::Owned(format!(
-        "{{% raw %}}{text}{{% endraw %}}"
-    )))
-}
-
 fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
@@ -76,143 +64,186 @@ fn field_ref(name: &str) -> String {
     }
 }
 
-/// An open block while walking the actions.
-enum Block {
-    /// `with secret`: dropped, its `end` too.
-    WithSecret,
-    /// `range $k, $v := .Data[.data]` → `{% for k, v in secret %}`.
-    Range { key: String, value: String },
-    /// Anything else (already reported).
-    Other,
+/// consul-template functions whose name means something else in Sprig
+/// (which the engine follows): consul-template's name → the engine's
+/// function of the same meaning and argument order.
+const CONSUL_RENAMES: [(&str, &str); 2] = [("split", "splitList"), ("contains", "has")];
+
+/// consul-template functions that cannot be carried over, and why.
+const CONSUL_PROBLEMS: [(&str, &str); 1] = [(
+    "regexReplaceAll",
+    "consul-template's regexReplaceAll takes (regex, replacement, text), Sprig's (which secrets-sync runs) (regex, text, replacement): rewrite it as `regexReplaceAll \"RE\" TEXT \"REPL\"`",
+)];
+
+/// Fields of Vault's response besides `.Data` that a template over one
+/// secret's fields does not have.
+const RESPONSE_FIELDS: [&str; 6] = [
+    "LeaseID",
+    "LeaseDuration",
+    "Renewable",
+    "Warnings",
+    "Auth",
+    "WrapInfo",
+];
+
+/// One replacement of the source: bytes `start..end` become `with`.
+struct Edit {
+    start: usize,
+    end: usize,
+    with: String,
 }
 
 /// Translates `src` of `dialect`. The result's `text` is only meaningful
 /// when `problems` is empty.
 pub(super) fn translate(src: &str, dialect: &Dialect) -> Translated {
     let mut t = Translated::default();
-    let pieces = match pieces(src) {
-        Ok(p) => p,
+    let items = match lex(src) {
+        Ok(i) => i,
         Err(e) => {
-            t.problems.push(e);
+            t.problems.push(format!(
+                "{} (line {}, column {})",
+                e.message,
+                crate::template::go::lex::line_col(src, e.pos).0,
+                crate::template::go::lex::line_col(src, e.pos).1
+            ));
             return t;
         }
     };
-    let mut stack: Vec<Block> = Vec::new();
-    // A dropped action's `-}}` trims the whitespace that follows it.
-    let mut trim_next = false;
-    for piece in pieces {
-        match piece {
-            Piece::Text(text) => {
-                let text = if trim_next { text.trim_start() } else { text };
-                trim_next = false;
-                match literal(text) {
-                    Ok(lit) => t.text.push_str(&lit),
-                    Err(e) => t.problems.push(e),
-                }
-            }
-            Piece::Action {
-                body,
-                trim_left,
-                trim_right,
-            } => {
-                let toks = tokens(body);
-                let first = toks.first().map(String::as_str).unwrap_or_default();
-                let open = if trim_left { "{%- " } else { "{% " };
-                let close = if trim_right { " -%}" } else { " %}" };
-                let mut drop = |t: &mut Translated| {
-                    if trim_left {
-                        let kept = t.text.trim_end().len();
-                        t.text.truncate(kept);
-                    }
-                    trim_next = trim_right;
-                };
-                if body.starts_with("/*") {
-                    drop(&mut t);
-                    continue;
-                }
-                match (first, dialect) {
-                    ("with", Dialect::Agent)
-                        if toks.get(1).map(String::as_str) == Some("secret") =>
-                    {
-                        match secret_call(&toks[2..]) {
-                            Ok(call) => {
-                                if !t.calls.contains(&call) {
-                                    t.calls.push(call);
-                                }
-                            }
-                            Err(e) => t.problems.push(format!("`{{{{ {body} }}}}`: {e}")),
-                        }
-                        stack.push(Block::WithSecret);
-                        drop(&mut t);
-                    }
-                    ("range", _) => match range_vars(&toks, dialect, &stack) {
-                        Some((key, value, kv2)) => {
-                            t.kv2 |= kv2;
-                            t.text
-                                .push_str(&format!("{open}for {key}, {value} in secret{close}"));
-                            stack.push(Block::Range { key, value });
-                        }
-                        None => {
-                            t.problems.push(format!(
-                                "`{{{{ {body} }}}}`: only `range $k, $v := .Data.data` (or `.Data`) over the secret's fields converts"
-                            ));
-                            stack.push(Block::Other);
-                        }
-                    },
-                    ("end", _) => match stack.pop() {
-                        Some(Block::WithSecret) => drop(&mut t),
-                        Some(Block::Range { .. }) => {
-                            t.text.push_str(&format!("{open}endfor{close}"));
-                        }
-                        Some(Block::Other) => {}
-                        None => t.problems.push("an `{{ end }}` without its block".into()),
-                    },
-                    (
-                        "if" | "else" | "with" | "define" | "template" | "block" | "break"
-                        | "continue",
-                        _,
-                    ) => {
-                        t.problems.push(format!(
-                            "`{{{{ {body} }}}}`: Go's `{first}` has no conversion; write it as a Tera tag (`{{% if %}}`, ...) by hand"
-                        ));
-                        if matches!(first, "if" | "with" | "define" | "block") {
-                            stack.push(Block::Other);
-                        }
-                    }
-                    _ => match expression(&toks, dialect, &stack) {
-                        Ok((expr, kv2)) => {
-                            t.kv2 |= kv2;
-                            let open = if trim_left { "{{- " } else { "{{ " };
-                            let close = if trim_right { " -}}" } else { " }}" };
-                            t.text.push_str(&format!("{open}{expr}{close}"));
-                        }
-                        Err(e) => t.problems.push(format!("`{{{{ {body} }}}}`: {e}")),
-                    },
-                }
-            }
+    let mut edits: Vec<Edit> = Vec::new();
+    // Open blocks: whether each is a `with secret` (dropped with its end).
+    let mut blocks: Vec<bool> = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let (tok, pos) = &items[i];
+        if *tok != Tok::Open {
+            i += 1;
+            continue;
         }
+        // The action's tokens and its extent in the source.
+        let open = *pos;
+        let close_at = items[i..]
+            .iter()
+            .position(|(t, _)| *t == Tok::Close)
+            .map_or(items.len() - 1, |n| i + n);
+        let close_pos = items[close_at].1;
+        let action_end = close_pos
+            + if src[close_pos..].starts_with('-') {
+                3
+            } else {
+                2
+            };
+        let toks: Vec<(&Tok, usize)> = items[i + 1..close_at]
+            .iter()
+            .filter(|(t, _)| *t != Tok::Space)
+            .map(|(t, p)| (t, *p))
+            .collect();
+        let head = match toks.first() {
+            Some((Tok::Ident(w), _)) => w.as_str(),
+            _ => "",
+        };
+        let trim_left = src[open + 2..].starts_with("- ")
+            || src[open + 2..].starts_with("-\n")
+            || src[open + 2..].starts_with("-\t")
+            || src[open + 2..].starts_with("-\r");
+        let trim_right = src[close_pos..].starts_with('-');
+        let drop_action = |edits: &mut Vec<Edit>| {
+            let mut start = open;
+            if trim_left {
+                start = src[..open].trim_end_matches([' ', '\t', '\r', '\n']).len();
+            }
+            let mut end = action_end;
+            if trim_right {
+                end = src.len()
+                    - src[action_end..]
+                        .trim_start_matches([' ', '\t', '\r', '\n'])
+                        .len();
+            }
+            edits.push(Edit {
+                start,
+                end,
+                with: String::new(),
+            });
+        };
+        match (head, dialect) {
+            ("with", Dialect::Agent)
+                if matches!(toks.get(1), Some((Tok::Ident(w), _)) if w == "secret") =>
+            {
+                match secret_call(&toks[2..]) {
+                    Ok(call) => {
+                        if !t.calls.contains(&call) {
+                            t.calls.push(call);
+                        }
+                    }
+                    Err(e) => t.problems.push(format!("`{}`: {e}", &src[open..action_end])),
+                }
+                blocks.push(true);
+                drop_action(&mut edits);
+            }
+            ("if" | "with" | "range" | "block", _) => {
+                blocks.push(false);
+                rewrite(src, &toks, dialect, blocks.contains(&true), &mut t, &mut edits);
+            }
+            ("define", _) => blocks.push(false),
+            ("end", _) => {
+                if blocks.pop() == Some(true) {
+                    drop_action(&mut edits);
+                }
+            }
+            ("else", _) if blocks.last() == Some(&true) => t.problems.push(
+                "an `{{ else }}` of `{{ with secret }}` has no conversion: secrets-sync writes nothing when the secret cannot be read".into(),
+            ),
+            _ => rewrite(src, &toks, dialect, blocks.contains(&true), &mut t, &mut edits),
+        }
+        i = close_at + 1;
     }
-    if !stack.is_empty() {
+    if !blocks.is_empty() {
         t.problems
             .push("a block (`with`, `range`, `if`) is not closed by `{{ end }}`".into());
+        return t;
     }
+    edits.sort_by_key(|e| e.start);
+    let mut out = String::with_capacity(src.len());
+    let mut at = 0;
+    for e in edits {
+        if e.start < at {
+            // Two trims met over the same white space.
+            at = at.max(e.end);
+            continue;
+        }
+        out.push_str(&src[at..e.start]);
+        out.push_str(&e.with);
+        at = e.end;
+    }
+    out.push_str(&src[at..]);
+    if t.problems.is_empty() {
+        if let Err(e) = crate::template::go::compile(&out) {
+            t.problems
+                .push(format!("the converted template does not run: {e}"));
+        }
+    }
+    t.text = out;
     t
 }
 
-/// `"PATH" "k=v"...` after `with secret`.
-fn secret_call(args: &[String]) -> Result<SecretCall, String> {
+/// `"PATH" "k=v"...` after `secret`.
+fn secret_call(args: &[(&Tok, usize)]) -> Result<SecretCall, String> {
     let mut it = args.iter();
-    let path = it
-        .next()
-        .and_then(|a| unquote(a))
-        .ok_or("the secret's path must be a string literal")?;
+    let path = match it.next() {
+        Some((Tok::Str(p), _)) => p.clone(),
+        _ => return Err("the secret's path must be a string literal".into()),
+    };
     let mut params = Vec::new();
-    for a in it {
-        let p = unquote(a).ok_or("the secret's arguments must be \"key=value\" strings")?;
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| format!("the argument {p:?} is not key=value"))?;
-        params.push((k.to_string(), v.to_string()));
+    for (a, _) in it {
+        match a {
+            Tok::Str(p) => {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("the argument {p:?} is not key=value"))?;
+                params.push((k.to_string(), v.to_string()));
+            }
+            Tok::Pipe | Tok::RParen => break,
+            _ => return Err("the secret's arguments must be \"key=value\" strings".into()),
+        }
     }
     Ok(SecretCall {
         path: path.trim_matches('/').to_string(),
@@ -220,176 +251,174 @@ fn secret_call(args: &[String]) -> Result<SecretCall, String> {
     })
 }
 
-/// `range $k, $v := .Data.data` (Agent, inside `with secret`) or `range
-/// $k, $v := .` (ESO): the loop variables, and whether it was KV v2's.
-fn range_vars(
-    toks: &[String],
+/// Rewrites one action's tokens: Vault response fields (Agent) or ESO's
+/// keys into the secret's fields, consul-template names into the
+/// engine's, `secret "PATH"` as a value into `.`.
+fn rewrite(
+    src: &str,
+    toks: &[(&Tok, usize)],
     dialect: &Dialect,
-    stack: &[Block],
-) -> Option<(String, String, bool)> {
-    let [_, k, comma, v, assign, over] = toks else {
-        return None;
-    };
-    if comma != "," || assign != ":=" {
-        return None;
-    }
-    let key = k.strip_prefix('$').filter(|n| is_ident(n))?;
-    let value = v.strip_prefix('$').filter(|n| is_ident(n))?;
-    let kv2 = match dialect {
-        Dialect::Agent if in_secret(stack) => match over.as_str() {
-            ".Data.data" => true,
-            ".Data" => false,
-            _ => return None,
-        },
-        Dialect::Eso { .. } if over == "." => false,
-        _ => return None,
-    };
-    Some((key.to_string(), value.to_string(), kv2))
-}
-
-fn in_secret(stack: &[Block]) -> bool {
-    stack.iter().any(|b| matches!(b, Block::WithSecret))
-}
-
-/// An expression action: field references rewritten to our Go form, loop
-/// variables to Tera's; every function must be one we render.
-fn expression(
-    toks: &[String],
-    dialect: &Dialect,
-    stack: &[Block],
-) -> Result<(String, bool), String> {
-    let loop_var = |name: &str| {
-        stack.iter().rev().find_map(|b| match b {
-            Block::Range { key, value } if key == name || value == name => Some(name.to_string()),
-            _ => None,
-        })
-    };
-    let mut kv2 = false;
-    let mut out: Vec<String> = Vec::with_capacity(toks.len());
-    let mut i = 0;
-    while i < toks.len() {
-        let tok = toks[i].as_str();
-        if matches!(tok, "(" | ")" | "|")
-            || unquote(tok).is_some()
-            || tok.parse::<f64>().is_ok()
-            || matches!(tok, "true" | "false")
-        {
-            out.push(tok.to_string());
-        } else if let Some(var) = tok.strip_prefix('$') {
-            let name =
-                loop_var(var).ok_or_else(|| format!("the variable ${var} has no conversion"))?;
-            out.push(name);
-        } else if tok == "index" {
-            // `index . "KEY"` (ESO) or `index .Data.data "KEY"` (Agent).
-            let (operand, key) = (toks.get(i + 1), toks.get(i + 2).and_then(|k| unquote(k)));
-            let Some(key) = key else {
-                return Err("`index` converts only as `index . \"KEY\"`".into());
-            };
-            let field = match (operand.map(String::as_str), dialect) {
-                (Some("."), Dialect::Eso { renames }) => renames.get(&key).cloned().unwrap_or(key),
-                (Some(".Data.data"), Dialect::Agent) if in_secret(stack) => {
-                    kv2 = true;
-                    key
+    in_secret: bool,
+    t: &mut Translated,
+    edits: &mut Vec<Edit>,
+) {
+    let mut k = 0;
+    while k < toks.len() {
+        let (tok, pos) = toks[k];
+        let prev = k.checked_sub(1).map(|p| toks[p].0);
+        // A chain head: `.X` not chained onto a term before it.
+        let chained = matches!(prev, Some(Tok::Field(_) | Tok::RParen))
+            || (matches!(prev, Some(Tok::Var(_))) && toks[k - 1].1 + var_len(toks[k - 1].0) == pos);
+        let after_var = matches!(prev, Some(Tok::Var(_))) && chained;
+        match (tok, dialect) {
+            (Tok::Ident(name), Dialect::Agent) => {
+                if name == "secret" {
+                    // `$s := secret "PATH"`: the value is the secret's fields.
+                    let mut end = k + 1;
+                    while end < toks.len() && matches!(toks[end].0, Tok::Str(_)) {
+                        end += 1;
+                    }
+                    match secret_call(&toks[k + 1..end]) {
+                        Ok(call) => {
+                            if !t.calls.contains(&call) {
+                                t.calls.push(call);
+                            }
+                        }
+                        Err(e) => t.problems.push(e),
+                    }
+                    let last_end = token_end(src, toks[end - 1]);
+                    edits.push(Edit {
+                        start: pos,
+                        end: last_end,
+                        with: ".".into(),
+                    });
+                    k = end;
+                    continue;
                 }
-                (Some(".Data"), Dialect::Agent) if in_secret(stack) => key,
-                _ => return Err("`index` converts only over the secret's fields".into()),
-            };
-            out.push(field_ref(&field));
-            i += 3;
-            continue;
-        } else if tok.starts_with('.') {
-            let (field, is_kv2) = dotted(tok, dialect, stack)?;
-            kv2 |= is_kv2;
-            out.push(field);
-        } else if let Some(ours) = function(tok, dialect) {
-            out.push(ours.to_string());
-        } else {
-            return Err(match dialect {
-                Dialect::Agent => format!(
-                    "the function `{tok}` has no conversion (these do: {})",
-                    CONSUL_FUNCTIONS.map(|(n, _)| n).join(", ")
-                ),
-                Dialect::Eso { .. } => format!(
-                    "the function `{tok}` has no conversion (secrets-sync has ESO's functions and lower/upper/trim/default)"
-                ),
-            });
+                if let Some((_, ours)) = CONSUL_RENAMES.iter().find(|(n, _)| n == name) {
+                    edits.push(Edit {
+                        start: pos,
+                        end: pos + name.len(),
+                        with: (*ours).to_string(),
+                    });
+                } else if let Some((_, why)) = CONSUL_PROBLEMS.iter().find(|(n, _)| n == name) {
+                    t.problems.push(format!("`{name}`: {why}"));
+                } else if let Some(why) = crate::template::go::funcs::refused(name) {
+                    t.problems
+                        .push(format!("the function `{name}` has no conversion: {why}"));
+                }
+            }
+            (Tok::Ident(name), Dialect::Eso { renames }) if name == "index" => {
+                // `index . "KEY"`: the key is renamed to its Vault field.
+                if let (Some((Tok::Dot, _)), Some((Tok::Str(key), kpos))) =
+                    (toks.get(k + 1), toks.get(k + 2))
+                {
+                    if let Some(field) = renames.get(key) {
+                        edits.push(Edit {
+                            start: *kpos,
+                            end: token_end(src, toks[k + 2]),
+                            with: serde_json::Value::from(field.as_str()).to_string(),
+                        });
+                    }
+                    k += 3;
+                    continue;
+                }
+            }
+            (Tok::Field(name), Dialect::Agent) if (!chained || after_var) && name == "Data" => {
+                if !in_secret && !after_var {
+                    t.problems.push(
+                        "a field outside `{{ with secret \"PATH\" }}` has no secret to read".into(),
+                    );
+                }
+                // `.Data.data` (KV v2) or `.Data` (KV v1, dynamic, PKI).
+                let mut end = token_end(src, toks[k]);
+                let mut next = k + 1;
+                if let Some((Tok::Field(d), _)) = toks.get(next) {
+                    if d == "data" {
+                        t.kv2 = true;
+                        end = token_end(src, toks[next]);
+                        next += 1;
+                    } else if d == "metadata" {
+                        t.problems.push("KV v2 metadata (`.Data.metadata`) has no conversion: a template sees the secret's fields".into());
+                    }
+                }
+                let rest_chained = matches!(toks.get(next), Some((Tok::Field(_), _)));
+                edits.push(Edit {
+                    start: pos,
+                    end,
+                    with: if rest_chained || after_var {
+                        String::new()
+                    } else {
+                        ".".into()
+                    },
+                });
+                k = next;
+                continue;
+            }
+            (Tok::Field(name), Dialect::Agent)
+                if !chained && RESPONSE_FIELDS.contains(&name.as_str()) =>
+            {
+                t.problems.push(format!(
+                    "`.{name}` of Vault's response has no conversion: a template sees the secret's fields"
+                ));
+            }
+            (Tok::Field(name), Dialect::Eso { renames }) if !chained || after_var => {
+                if let Some(field) = renames.get(name) {
+                    let with = if after_var {
+                        if is_ident(field) {
+                            format!(".{field}")
+                        } else {
+                            t.problems.push(format!(
+                                "`$.{name}` names the field {field:?}, which has no Go field form; write `index $ {:?}`",
+                                field
+                            ));
+                            String::new()
+                        }
+                    } else {
+                        field_ref(field)
+                    };
+                    edits.push(Edit {
+                        start: pos,
+                        end: token_end(src, toks[k]),
+                        with,
+                    });
+                }
+            }
+            _ => {}
         }
-        i += 1;
+        k += 1;
     }
-    Ok((out.join(" "), kv2))
 }
 
-/// consul-template's functions that have an ESO-named counterpart here:
-/// (consul-template's name, ours).
-const CONSUL_FUNCTIONS: [(&str, &str); 10] = [
-    ("toUpper", "upper"),
-    ("toLower", "lower"),
-    ("trimSpace", "trim"),
-    ("base64Decode", "b64dec"),
-    ("base64Encode", "b64enc"),
-    ("sha256Hex", "sha256"),
-    ("toJSON", "toJson"),
-    ("parseJSON", "fromJson"),
-    ("toYAML", "toYaml"),
-    ("parseYAML", "fromYaml"),
-];
-
-/// Our name of a function of `dialect`, if it converts: consul-template's
-/// by [`CONSUL_FUNCTIONS`], ESO's (and Sprig's) as they are.
-fn function(name: &str, dialect: &Dialect) -> Option<&'static str> {
-    match dialect {
-        Dialect::Agent => CONSUL_FUNCTIONS
-            .iter()
-            .find(|(ct, _)| *ct == name)
-            .map(|(_, ours)| *ours),
-        Dialect::Eso { .. } => crate::template::go_function(name),
+/// Bytes a `$name` token spans.
+fn var_len(tok: &Tok) -> usize {
+    match tok {
+        Tok::Var(n) if n == "$" => 1,
+        Tok::Var(n) => n.len() + 1,
+        _ => 0,
     }
 }
 
-/// `.Data.data.KEY` / `.Data.KEY` (Agent) or `.KEY` (ESO) → our `.KEY`.
-fn dotted(tok: &str, dialect: &Dialect, stack: &[Block]) -> Result<(String, bool), String> {
-    match dialect {
-        Dialect::Agent => {
-            if !in_secret(stack) {
-                return Err(
-                    "a field outside `{{ with secret \"PATH\" }}` has no secret to read".into(),
-                );
+/// Where the token at `(tok, pos)` ends in `src`.
+fn token_end(src: &str, (tok, pos): (&Tok, usize)) -> usize {
+    match tok {
+        Tok::Field(n) => pos + 1 + n.len(),
+        Tok::Ident(n) => pos + n.len(),
+        Tok::Var(_) => pos + var_len(tok),
+        Tok::Str(_) => {
+            // A quoted or raw string: up to its closing quote.
+            let q = src.as_bytes().get(pos).copied().unwrap_or(b'"');
+            let b = src.as_bytes();
+            let mut j = pos + 1;
+            while j < b.len() && b[j] != q {
+                if b[j] == b'\\' && q == b'"' {
+                    j += 1;
+                }
+                j += 1;
             }
-            let (rest, kv2) = match tok.strip_prefix(".Data.data.") {
-                Some(r) => (r, true),
-                None => (
-                    tok.strip_prefix(".Data.").ok_or(
-                        "only the secret's fields (`.Data.data.KEY` or `.Data.KEY`) convert",
-                    )?,
-                    false,
-                ),
-            };
-            if !kv2 && rest == "data" {
-                return Err("the whole `.Data.data` map has no conversion; name its fields".into());
-            }
-            if !kv2 && (rest == "metadata" || rest.starts_with("metadata.")) {
-                return Err("KV v2 metadata (`.Data.metadata`) has no conversion: a template sees the secret's fields".into());
-            }
-            let segs: Vec<&str> = rest.split('.').collect();
-            if segs.iter().any(|s| !is_ident(s)) {
-                return Err(format!("the field path {tok:?} has no conversion"));
-            }
-            Ok((format!(".{rest}"), kv2))
+            (j + 1).min(src.len())
         }
-        Dialect::Eso { renames } => {
-            let rest = tok.strip_prefix('.').unwrap_or(tok);
-            let (head, tail) = rest.split_once('.').map_or((rest, ""), |(h, t)| (h, t));
-            if head.is_empty() {
-                return Err("the whole secret `.` has no conversion here; name its keys".into());
-            }
-            let field = renames.get(head).map_or(head, String::as_str);
-            let mut s = field_ref(field);
-            if !tail.is_empty() {
-                s.push('.');
-                s.push_str(tail);
-            }
-            Ok((s, false))
-        }
+        _ => pos + 1,
     }
 }
 
@@ -426,21 +455,40 @@ mod tests {
     }
 
     #[test]
-    fn range_becomes_a_tera_loop_and_functions_pass() {
+    fn go_constructs_pass_as_they_are_and_response_fields_become_ours() {
         let t = agent("{{ with secret \"secret/data/a\" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toUpper }}\n{{ end }}{{ end }}");
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         assert_eq!(
             t.text,
-            "{% for k, v in secret %}{{ k }}={{ v | upper }}\n{% endfor %}"
+            "{{ range $k, $v := . }}{{ $k }}={{ $v | toUpper }}\n{{ end }}"
         );
         assert!(t.kv2);
+        // if/else, variables, printf, index, consul-template's names.
+        let t = agent(concat!(
+            "{{ with secret \"kv/data/db\" }}{{ $u := .Data.data.user }}",
+            "{{ if .Data.data.port }}{{ printf \"%s:%v\" $u .Data.data.port }}{{ else }}{{ $u }}{{ end }}",
+            " {{ index .Data.data \"tls.crt\" | trimSpace }} {{ .Data.data.tags | split \",\" | join \";\" }}{{ end }}"
+        ));
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert_eq!(
+            t.text,
+            concat!(
+                "{{ $u := .user }}{{ if .port }}{{ printf \"%s:%v\" $u .port }}{{ else }}{{ $u }}{{ end }}",
+                " {{ index . \"tls.crt\" | trimSpace }} {{ .tags | splitList \",\" | join \";\" }}"
+            )
+        );
+        // A variable holding the secret.
+        let t = agent("{{ $s := secret \"kv/data/a\" }}{{ $s.Data.data.x }}");
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert_eq!(t.text, "{{ $s := . }}{{ $s.x }}");
+        assert_eq!(t.calls.len(), 1);
     }
 
     #[test]
     fn params_and_index_convert() {
         let t = agent("{{ with secret \"pki/issue/web\" \"common_name=a.example\" \"ttl=24h\" }}{{ index .Data \"private_key\" }}{{ end }}");
         assert!(t.problems.is_empty(), "{:?}", t.problems);
-        assert_eq!(t.text, "{{ .private_key }}");
+        assert_eq!(t.text, "{{ index . \"private_key\" }}");
         assert_eq!(
             t.calls[0].params,
             vec![
@@ -454,12 +502,12 @@ mod tests {
     fn what_does_not_convert_is_reported_by_its_action() {
         for (src, why) in [
             (
-                "{{ with secret \"s/data/a\" }}{{ if .Data.data.x }}y{{ end }}{{ end }}",
-                "`if`",
+                "{{ with secret \"s/data/a\" }}{{ key \"service/x\" }}{{ end }}",
+                "no Consul",
             ),
             (
-                "{{ with secret \"s/data/a\" }}{{ .Data.data.x | upper }}{{ end }}",
-                "`upper`",
+                "{{ with secret \"s/data/a\" }}{{ .Data.data.x | regexReplaceAll \"a\" \"b\" }}{{ end }}",
+                "regexReplaceAll",
             ),
             ("{{ .Data.data.x }}", "outside"),
             (
@@ -467,14 +515,25 @@ mod tests {
                 "metadata",
             ),
             (
+                "{{ with secret \"s/data/a\" }}{{ .LeaseID }}{{ end }}",
+                "LeaseID",
+            ),
+            (
                 "{{ with secret \"s/data/a\" }}{{ .Data.data.x }}",
                 "not closed",
             ),
             (
                 "{{ with secret \"s/data/a\" }}{{ .Data.data.x }",
-                "not closed",
+                "bad character in action (line 1, column 45)",
             ),
-            ("{{ with secret \"s/data/a\" }}{{ $x := 1 }}{{ end }}", "$x"),
+            (
+                "{{ with secret \"s/data/a\" }}{{ .Data.data.x | nosuchfunction }}{{ end }}",
+                "not defined",
+            ),
+            (
+                "{{ with secret \"s/data/a\" }}{{ timestamp }}{{ end }}",
+                "no clock",
+            ),
         ] {
             let t = agent(src);
             assert!(
@@ -499,7 +558,7 @@ mod tests {
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         assert_eq!(
             t.text,
-            "{{ .password | b64enc }} {{ (index . \"tls.crt\") }} {{ .other | default \"x\" }}"
+            "{{ index . \"password\" | b64enc }} {{ (index . \"tls.crt\") }} {{ .other | default \"x\" }}"
         );
     }
 }

@@ -580,7 +580,7 @@ fn fields_as_templates(s: &Secret) -> (Vec<(String, String)>, Vec<File>) {
         let field = serde_json::Value::from(f.key.as_str());
         let base = f.path.rsplit('/').next().unwrap_or("field");
         let key = unique(base, |k| templates.iter().any(|(t, _)| t == k));
-        templates.push((key.clone(), format!("{{{{ secret[{field}] }}}}")));
+        templates.push((key.clone(), format!("{{{{ index . {field} }}}}")));
         f.key = key;
     }
     (templates, files)
@@ -659,7 +659,15 @@ fn raw_secret(s: &Secret, store_mount: &str, store_kv2: bool) -> crate::config::
         for (k, t) in &templates {
             data.insert(k.as_str().into(), t.as_str().into());
         }
-        r.template = Some(RawTemplate { data });
+        // Converted templates are Go; text that holds a Tera tag (`{%`,
+        // `{#`) would read as Tera by its syntax, so the engine is named.
+        let tera_like = templates
+            .iter()
+            .any(|(_, t)| t.contains("{%") || t.contains("{#"));
+        r.template = Some(RawTemplate {
+            data,
+            engine: tera_like.then(|| "go".to_string()),
+        });
     }
     r.files = files
         .iter()

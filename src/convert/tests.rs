@@ -266,7 +266,7 @@ metadata:
     assert_eq!(y["secrets"][0]["path"], "app");
     assert_eq!(
         y["secrets"][0]["template"]["data"]["cfg"],
-        "{% for k, v in secret %}{{ k }}: {{ v }}\n{% endfor %}"
+        "{{ range $k, $v := . }}{{ $k }}: {{ $v }}\n{{ end }}"
     );
     loads(&c);
 }

@@ -415,6 +415,33 @@ pub(crate) fn unquote_go(lit: &str) -> Option<String> {
     Some(out)
 }
 
+/// Where the `}}` closing an action is, outside string literals.
+pub(crate) fn find_close(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        match quote {
+            Some(q) => {
+                if b[i] == b'\\' && q != b'`' {
+                    i += 1;
+                } else if b[i] == q {
+                    quote = None;
+                }
+            }
+            None => {
+                if b[i] == b'"' || b[i] == b'`' {
+                    quote = Some(b[i]);
+                } else if b[i] == b'}' && b.get(i + 1) == Some(&b'}') {
+                    return Some(i);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
