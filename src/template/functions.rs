@@ -178,6 +178,57 @@ fn apply(name: &str, v: &Value, p: Option<&Value>) -> tera::Result<Value> {
     }
 }
 
+/// Bytes as a template value: text when they are UTF-8, else a [`BINARY`]
+/// object (what `b64dec` gives).
+pub(crate) fn bytes_value(raw: Vec<u8>) -> Value {
+    match String::from_utf8(raw) {
+        Ok(s) => Value::String(s),
+        Err(e) => {
+            let mut o = serde_json::Map::new();
+            o.insert(BINARY.into(), Value::String(STANDARD.encode(e.as_bytes())));
+            Value::Object(o)
+        }
+    }
+}
+
+/// ESO's `certSANs`: the DNS names of the first certificate of a PEM text.
+pub(crate) fn cert_sans(input: &str) -> Result<Vec<String>, String> {
+    use x509_cert::ext::pkix::{name::GeneralName, SubjectAltName};
+    let der = std::iter::successors(next_pem_block(input), |(_, _, rest)| next_pem_block(rest))
+        .find(|(label, _, _)| label.eq_ignore_ascii_case("CERTIFICATE"))
+        .map(|(_, der, _)| der)
+        .ok_or("failed to decode PEM block: no CERTIFICATE block")?;
+    let cert = x509_cert::Certificate::from_der(&der)
+        .map_err(|_| "the CERTIFICATE block is not an X.509 certificate".to_string())?;
+    let mut out = Vec::new();
+    for e in cert.tbs_certificate.extensions.iter().flatten() {
+        if e.extn_id == SubjectAltName::OID {
+            let san = SubjectAltName::from_der(e.extn_value.as_bytes())
+                .map_err(|_| "the certificate's subjectAltName cannot be read".to_string())?;
+            for name in san.0 {
+                if let GeneralName::DnsName(d) = name {
+                    out.push(d.as_str().to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sprig's `htpasswd USER PASSWORD "sha"`: an Apache `{SHA}` line (bcrypt,
+/// Sprig's default, is salted at random: refused, the file would change at
+/// every render).
+pub(crate) fn htpasswd(user: &str, password: &str, algorithm: &str) -> Result<String, String> {
+    if user.contains(':') {
+        return Err("the user name holds a ':'".into());
+    }
+    if !algorithm.eq_ignore_ascii_case("sha") {
+        return Err("only \"sha\" is available: bcrypt is salted at random, so the file would change at every render".into());
+    }
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes());
+    Ok(format!("{user}:{{SHA}}{}", STANDARD.encode(d.as_ref())))
+}
+
 /// Sprig's `empty`: "", 0, false, null, an empty list or map.
 pub(crate) fn is_empty(v: &Value) -> bool {
     match v {
@@ -299,14 +350,7 @@ fn bytes(v: &Value, filter: &str) -> tera::Result<Vec<u8>> {
 fn b64dec(v: &Value) -> tera::Result<Value> {
     let raw = decode_base64(text(v, "b64dec")?.as_bytes())
         .ok_or_else(|| fail("b64dec", "not valid base64"))?;
-    Ok(match String::from_utf8(raw.to_vec()) {
-        Ok(s) => Value::String(s),
-        Err(e) => {
-            let mut o = serde_json::Map::new();
-            o.insert(BINARY.into(), Value::String(STANDARD.encode(e.as_bytes())));
-            Value::Object(o)
-        }
-    })
+    Ok(bytes_value(raw.to_vec()))
 }
 
 /// Standard base64, whitespace (line breaks) ignored; `None` if it is not.

@@ -89,6 +89,16 @@ const NAMES: &[&str] = &[
     "regexSplit",
     "mustRegexSplit",
     "regexQuoteMeta",
+    // Sprig: paths (Go's `path` package).
+    "base",
+    "dir",
+    "ext",
+    "clean",
+    "isAbs",
+    // ESO's certificate and password functions.
+    "certSANs",
+    "htpasswd",
+    "hexdec",
     // Sprig: conversions and encodings.
     "atoi",
     "int",
@@ -222,7 +232,7 @@ const REFUSED: &[(&[&str], &str)] = &[
         &["randAlpha", "randAlphaNum", "randNumeric", "randAscii", "randBytes", "randInt",
           "uuidv4", "shuffle", "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert",
           "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "derivePassword",
-          "bcrypt", "htpasswd", "encryptAES", "decryptAES", "randomString"],
+          "bcrypt", "encryptAES", "decryptAES", "randomString"],
         "random or generated values would change at every render; generate them in Vault (a PKI role, a password policy)",
     ),
     (
@@ -970,6 +980,52 @@ fn sprig(name: &str, a: &Args) -> R {
             list_made(parts)
         }
         "regexQuoteMeta" => s(regex::escape(&a.strval(0)?)),
+        "base" => s(path_base(&a.strval(0)?)),
+        "dir" => {
+            let p = a.strval(0)?;
+            let d = p.rfind('/').map_or("", |i| &p[..=i]);
+            s(path_clean(d))
+        }
+        "ext" => {
+            let p = a.strval(0)?;
+            let last = p.rsplit('/').next().unwrap_or("");
+            s(last
+                .rfind('.')
+                .map_or(String::new(), |i| last[i..].to_string()))
+        }
+        "clean" => s(path_clean(&a.strval(0)?)),
+        "isAbs" => Ok(Value::Bool(a.strval(0)?.starts_with('/'))),
+        "hexdec" => {
+            let t = a.strval(0)?;
+            if t.len() % 2 != 0 {
+                return Err("not hexadecimal text".into());
+            }
+            let raw = (0..t.len())
+                .step_by(2)
+                .map(|i| t.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or("not hexadecimal text")?;
+            Ok(functions::bytes_value(raw))
+        }
+        "certSANs" => Ok(Value::Array(
+            functions::cert_sans(&a.strval(0)?)?
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        )),
+        "htpasswd" => {
+            a.at_least(2)?;
+            let algorithm = if args.len() > 2 {
+                a.strval(2)?
+            } else {
+                "bcrypt".into()
+            };
+            s(functions::htpasswd(
+                &a.strval(0)?,
+                &a.strval(1)?,
+                &algorithm,
+            )?)
+        }
         "atoi" => Ok(Value::from(a.strval(0)?.trim().parse::<i64>().unwrap_or(0))),
         "int" | "int64" => Ok(Value::from(a.int(0)?)),
         "float64" => serde_json::Number::from_f64(to_float(&args[0]))
@@ -1477,4 +1533,44 @@ fn wrap(s: &str, width: usize) -> String {
         }
     }
     out
+}
+
+/// Go's `path.Clean`: the shortest equivalent slash path.
+fn path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// Go's `path.Base`: the last element (trailing slashes dropped).
+fn path_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let trimmed = p.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }
