@@ -181,6 +181,51 @@ fn vault_agent_hcl_renders_the_agents_bytes() {
         .contains("MIIE"));
 }
 
+/// Agent templates that use Go's text/template beyond field reads
+/// (variables, if/else if/else, range over the secret, printf verbs,
+/// and/or/not/eq/ne/lt, define/template, trim markers and comments,
+/// consul-template's functions): `convert` + `run --once` writes the bytes
+/// and modes `bao agent` renders from the same templates.
+#[test]
+fn vault_agent_go_templates_render_the_agents_bytes() {
+    let bao = require_bao!();
+    seed(bao);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ours = d.join("ours");
+    let (code, config, err) = convert("agent-go.hcl", &ours);
+    assert_eq!(code, 0, "{err}\n{config}");
+    check(d, &config);
+    run_once(bao, d, &config);
+    for f in ["agent-features.ctmpl", "agent-define.ctmpl"] {
+        std::fs::copy(fixtures().join(f), d.join(f)).unwrap();
+    }
+    let theirs = d.join("agent-out");
+    agent(
+        bao,
+        d,
+        json!({"template": [
+            {"source": "agent-features.ctmpl", "destination": theirs.join("features.conf"), "perms": "0640"},
+            {"source": "agent-define.ctmpl", "destination": theirs.join("greeting.txt")},
+        ]}),
+    );
+    same_files(&theirs, &ours, &["features.conf", "greeting.txt"]);
+    // The templates did run their constructs (not an empty agreement).
+    let features = std::fs::read_to_string(ours.join("features.conf")).unwrap();
+    for want in [
+        "user=APP-USER",
+        "has-password",
+        "password=pa55;",
+        "app_user",
+        "a+b+c",
+    ] {
+        assert!(features.contains(want), "{want}: {features}");
+    }
+    assert!(std::fs::read_to_string(ours.join("greeting.txt"))
+        .unwrap()
+        .contains("hello db-user!"));
+}
+
 #[test]
 fn injector_annotations_render_the_agents_bytes() {
     let bao = require_bao!();

@@ -158,10 +158,23 @@ pub(super) fn translate(src: &str, dialect: &Dialect) -> Translated {
                         .trim_start_matches([' ', '\t', '\r', '\n'])
                         .len();
             }
+            // Dropped, the action would no longer stand between a trim
+            // marker and the white space it must not trim (`-}}{{ end }}\n`
+            // keeps its newline, `-}}\n` would not): an empty comment
+            // keeps them apart.
+            let ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+            let after = &src[end..];
+            let before = &src[..start];
+            let guard = (before.ends_with("-}}") && after.starts_with(ws))
+                || (after.starts_with("{{-") && after[3..].starts_with(ws) && before.ends_with(ws));
             edits.push(Edit {
                 start,
                 end,
-                with: String::new(),
+                with: if guard {
+                    "{{/**/}}".into()
+                } else {
+                    String::new()
+                },
             });
         };
         match (head, dialect) {
@@ -266,9 +279,12 @@ fn rewrite(
     while k < toks.len() {
         let (tok, pos) = toks[k];
         let prev = k.checked_sub(1).map(|p| toks[p].0);
-        // A chain head: `.X` not chained onto a term before it.
-        let chained = matches!(prev, Some(Tok::Field(_) | Tok::RParen))
-            || (matches!(prev, Some(Tok::Var(_))) && toks[k - 1].1 + var_len(toks[k - 1].0) == pos);
+        // A chain head: `.X` not chained onto a term right before it (a
+        // field, a variable or a closing parenthesis, with no space between).
+        let chained = k.checked_sub(1).is_some_and(|p| {
+            token_end(src, toks[p]) == pos
+                && matches!(toks[p].0, Tok::Field(_) | Tok::RParen | Tok::Var(_))
+        });
         let after_var = matches!(prev, Some(Tok::Var(_))) && chained;
         match (tok, dialect) {
             (Tok::Ident(name), Dialect::Agent) => {
