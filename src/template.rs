@@ -70,11 +70,13 @@ pub struct SecretTemplate {
     go: Vec<(String, go::Tree)>,
     /// `(key, source)` in declaration order, as written in the config.
     entries: Vec<(String, String)>,
+    /// What the Go entries' `env` and `file` may reach.
+    host: go::Host,
 }
 
 impl PartialEq for SecretTemplate {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries
+        self.entries == other.entries && self.host == other.host
     }
 }
 
@@ -115,13 +117,15 @@ impl SecretTemplate {
     /// Compiles every entry, each by its syntax ([`Engine::Auto`]);
     /// returns one error per broken entry.
     pub fn compile(entries: Vec<(String, String)>) -> Result<Self, Vec<CompileError>> {
-        Self::compile_with(entries, Engine::Auto)
+        Self::compile_with(entries, Engine::Auto, go::Host::default())
     }
 
-    /// Compiles every entry with `engine`; one error per broken entry.
+    /// Compiles every entry with `engine`, its Go entries' `env`/`file`
+    /// reaching what `host` allows; one error per broken entry.
     pub fn compile_with(
         entries: Vec<(String, String)>,
         engine_choice: Engine,
+        host: go::Host,
     ) -> Result<Self, Vec<CompileError>> {
         let mut tera = engine();
         let mut errors = Vec::new();
@@ -133,7 +137,7 @@ impl SecretTemplate {
                 Engine::Tera => false,
             };
             if use_go {
-                match go::compile(source) {
+                match go::compile(source, &host) {
                     Ok(tree) => go_trees.push((key.clone(), tree)),
                     Err(message) => errors.push(CompileError {
                         key: key.clone(),
@@ -174,6 +178,7 @@ impl SecretTemplate {
                 tera,
                 go: go_trees,
                 entries,
+                host,
             })
         } else {
             Err(errors)
@@ -210,7 +215,7 @@ impl SecretTemplate {
             .map_or("", |(_, s)| s.as_str());
         if let Some((_, tree)) = self.go.iter().find(|(k, _)| k == key) {
             let dot = ctx.get(SECRET_VAR).unwrap_or(&tera::Value::Null);
-            return go::render(source, tree, dot).map_err(|message| RenderError {
+            return go::render(source, tree, dot, &self.host).map_err(|message| RenderError {
                 key: key.to_string(),
                 message,
             });

@@ -19,9 +19,13 @@ pub enum Credentials {
 }
 
 /// What validation carries from field to field: the environment for
-/// A secret's templates as written: the engine and the (key, source)
-/// entries; equal ones share one compiled template.
-pub(super) type TemplateKey = (crate::template::Engine, Vec<(String, String)>);
+/// A secret's templates as written: the engine, what `env`/`file` reach,
+/// and the (key, source) entries; equal ones share one compiled template.
+pub(super) type TemplateKey = (
+    crate::template::Engine,
+    crate::template::go::Host,
+    Vec<(String, String)>,
+);
 
 /// `${VAR}`, the config's directory, and every error and warning found.
 pub(super) struct Ctx<'a> {

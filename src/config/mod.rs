@@ -17,6 +17,8 @@ pub mod settings;
 mod sources;
 mod validate;
 
+pub(crate) use validate::credential_like;
+
 /// The file-mode rule of `files[].mode`, also used by `convert`.
 pub(crate) use validate::parse_mode;
 

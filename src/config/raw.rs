@@ -398,7 +398,7 @@ pub struct RawHttpAction {
 /// Templates of a secret.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawTemplate {
     /// Map of key → template (Tera, or the Go tool's `{{ .field }}` forms),
     /// or `{templateFile: PATH}`. Each key can become a file. Kept as a
@@ -412,6 +412,15 @@ pub struct RawTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, schemars(regex(pattern = "^(auto|go|tera)$")))]
     pub engine: Option<String>,
+    /// Environment variables a Go template's `env "NAME"` may read (read
+    /// once, when the config is loaded). Credentials are refused (names
+    /// holding TOKEN, SECRET, PASSWORD, ... and secrets-sync's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Absolute directories under which a Go template's `file "PATH"` may
+    /// read (a regular file of at most 1 MiB, no symlink at its last step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_dirs: Vec<String>,
 }
 
 /// One file a secret is written to.

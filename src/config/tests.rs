@@ -895,3 +895,43 @@ secrets:
     assert!(!std::sync::Arc::ptr_eq(&t(0), &t(2)));
     assert!(t(2).has_key("w") && !t(2).has_key("v"));
 }
+
+#[test]
+fn template_engine_env_and_file_dirs_are_checked_by_name() {
+    let y = |template: &str| {
+        format!(
+            "secretStore: {{address: http://v, token: t}}\nsecrets:\n  - name: a\n    path: p\n    template: {template}\n    files: [{{path: /o/x, key: x}}]\n"
+        )
+    };
+    // env: a listed variable's value is read when the config loads.
+    let c = load(&y(
+        r#"{engine: go, env: [APP_DIR, REGION], fileDirs: [/etc/app], data: {x: '{{ env "REGION" }}'}}"#,
+    ));
+    assert!(c.is_ok(), "{:?}", c.err());
+    for (template, want) in [
+        (
+            r#"{env: [VAULT_TOKEN], data: {x: '{{ env "VAULT_TOKEN" }}'}}"#,
+            "\"a\".template.env[0]: VAULT_TOKEN may hold a credential",
+        ),
+        (
+            r#"{env: [DB_PASSWORD], data: {x: "y"}}"#,
+            "DB_PASSWORD may hold a credential",
+        ),
+        (r#"{env: ["A-B"], data: {x: "y"}}"#, "is not an environment variable name"),
+        (
+            r#"{fileDirs: [etc/app], data: {x: "y"}}"#,
+            "\"a\".template.fileDirs[0]: must be an absolute directory",
+        ),
+        (r#"{fileDirs: [/etc/../root], data: {x: "y"}}"#, "no `.` or `..`"),
+        (r#"{engine: jinja, data: {x: "y"}}"#, "\"jinja\" is not an engine"),
+        (
+            r#"{data: {x: '{{ env "REGION" }}'}}"#,
+            "the function env is not available: list the variables it may read in the secret's template.env",
+        ),
+        // engine: go runs Go even where auto would pick Tera.
+        (r#"{engine: go, data: {x: "{{ secret.x }}"}}"#, "template syntax error"),
+    ] {
+        let errs = errors(&y(template)).join("\n");
+        assert!(errs.contains(want), "{template}: {errs}");
+    }
+}

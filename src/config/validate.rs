@@ -702,11 +702,12 @@ fn validate_secret(
                 );
                 None
             } else {
-                let key = (engine, entries);
+                let host = template_host(cx, &loc, &t.env, &t.file_dirs);
+                let key = (engine, host, entries);
                 if let Some(known) = cx.templates.get(&key) {
                     Some(Arc::clone(known))
                 } else {
-                    match SecretTemplate::compile_with(key.1.clone(), engine) {
+                    match SecretTemplate::compile_with(key.2.clone(), engine, key.1.clone()) {
                         Ok(t) => {
                             let t = Arc::new(t);
                             cx.templates.insert(key, Arc::clone(&t));
@@ -974,6 +975,85 @@ fn yaml_scalar(v: &Value) -> Option<String> {
 }
 
 /// File modes are octal: `"0600"`, `"600"`, `"0o600"`; a YAML number is read
+/// Words that mark an environment variable as a credential: a template's
+/// `env` never reads one, whatever `template.env` lists.
+const CREDENTIAL_WORDS: [&str; 9] = [
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "CREDENTIAL",
+    "PRIVATE",
+    "KEY",
+    "AUTH",
+    "COOKIE",
+];
+
+/// Whether a template's `env` must never read `name`: a credential by its
+/// name, or secrets-sync's, Vault's, AWS's or OpenTelemetry's own setting.
+pub(crate) fn credential_like(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["VAULT_", "BAO_", "AWS_", "SECRETS_SYNC", "OTEL_"]
+        .iter()
+        .any(|p| upper.starts_with(p))
+        || CREDENTIAL_WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// `template.env` and `template.fileDirs` checked: variable names (never
+/// a credential, nor secrets-sync's or Vault's own settings) with their
+/// values read now, and absolute clean directories.
+fn template_host(
+    cx: &mut Ctx,
+    loc: &str,
+    env: &[String],
+    dirs: &[String],
+) -> crate::template::go::Host {
+    let mut vars = std::collections::BTreeMap::new();
+    for (i, name) in env.iter().enumerate() {
+        let vloc = format!("{loc}.template.env[{i}]");
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            cx.error(
+                &vloc,
+                format!("{name:?} is not an environment variable name"),
+            );
+            continue;
+        }
+        if credential_like(name) {
+            cx.error(
+                &vloc,
+                format!("{name} may hold a credential or secrets-sync's own setting: templates never read those; keep the value in Vault and read it as a secret field"),
+            );
+            continue;
+        }
+        vars.insert(name.clone(), (cx.env)(name).unwrap_or_default());
+    }
+    let mut file_dirs = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let p = std::path::Path::new(d);
+        let clean = p.is_absolute()
+            && p.components().all(|c| {
+                !matches!(
+                    c,
+                    std::path::Component::ParentDir | std::path::Component::CurDir
+                )
+            });
+        if !clean || p == std::path::Path::new("/") {
+            cx.error(
+                format!("{loc}.template.fileDirs[{i}]"),
+                "must be an absolute directory other than / (no `.` or `..`)",
+            );
+            continue;
+        }
+        file_dirs.push(p.components().collect());
+    }
+    crate::template::go::Host::new(vars, file_dirs)
+}
+
 /// by its digits (`600` means 0o600), as people write it.
 pub(crate) fn parse_mode(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<u32, String> {
     let s = match v {

@@ -228,14 +228,58 @@ pub(super) fn translate(src: &str, dialect: &Dialect) -> Translated {
         at = e.end;
     }
     out.push_str(&src[at..]);
+    let (env, dirs) = host_needs(&out);
+    for name in &env {
+        if crate::config::credential_like(name) {
+            t.problems.push(format!(
+                "`env \"{name}\"` reads a credential or a setting of secrets-sync's: templates never read those; keep the value in Vault"
+            ));
+        }
+    }
+    let host = crate::template::go::Host::new(
+        env.into_iter().map(|n| (n, String::new())).collect(),
+        dirs.into_iter().map(std::path::PathBuf::from).collect(),
+    );
     if t.problems.is_empty() {
-        if let Err(e) = crate::template::go::compile(&out) {
+        if let Err(e) = crate::template::go::compile(&out, &host) {
             t.problems
                 .push(format!("the converted template does not run: {e}"));
         }
     }
     t.text = out;
     t
+}
+
+/// The environment variables (`env "NAME"`) and the directories of the
+/// files (`file "/dir/name"`) a template names as literals: what its
+/// secret's `template.env` and `template.fileDirs` must allow.
+pub(super) fn host_needs(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut env, mut dirs) = (Vec::new(), Vec::new());
+    let Ok(items) = lex(text) else {
+        return (env, dirs);
+    };
+    let toks: Vec<&Tok> = items
+        .iter()
+        .map(|(t, _)| t)
+        .filter(|t| **t != Tok::Space)
+        .collect();
+    for w in toks.windows(2) {
+        match (w[0], w[1]) {
+            (Tok::Ident(f), Tok::Str(name)) if f == "env" && !env.contains(name) => {
+                env.push(name.clone())
+            }
+            (Tok::Ident(f), Tok::Str(path)) if f == "file" => {
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    let dir = dir.to_string_lossy().into_owned();
+                    if !dir.is_empty() && dir != "/" && !dirs.contains(&dir) {
+                        dirs.push(dir);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (env, dirs)
 }
 
 /// `"PATH" "k=v"...` after `secret`.
@@ -498,6 +542,22 @@ mod tests {
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         assert_eq!(t.text, "{{ $s := . }}{{ $s.x }}");
         assert_eq!(t.calls.len(), 1);
+    }
+
+    #[test]
+    fn env_and_file_literals_are_what_the_secret_must_allow() {
+        let t = agent("{{ with secret \"kv/data/a\" }}{{ env \"APP_REGION\" }}{{ file \"/etc/app/motd\" }}{{ .Data.data.x }}{{ end }}");
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert_eq!(
+            host_needs(&t.text),
+            (vec!["APP_REGION".to_string()], vec!["/etc/app".to_string()])
+        );
+        let t = agent("{{ with secret \"kv/data/a\" }}{{ env \"VAULT_TOKEN\" }}{{ end }}");
+        assert!(
+            t.problems.iter().any(|p| p.contains("reads a credential")),
+            "{:?}",
+            t.problems
+        );
     }
 
     #[test]

@@ -664,9 +664,26 @@ fn raw_secret(s: &Secret, store_mount: &str, store_kv2: bool) -> crate::config::
         let tera_like = templates
             .iter()
             .any(|(_, t)| t.contains("{%") || t.contains("{#"));
+        // The variables and files the templates name, allowed by name.
+        let (mut env, mut file_dirs) = (Vec::new(), Vec::new());
+        for (_, t) in &templates {
+            let (e, d) = gotmpl::host_needs(t);
+            for n in e {
+                if !env.contains(&n) {
+                    env.push(n);
+                }
+            }
+            for n in d {
+                if !file_dirs.contains(&n) {
+                    file_dirs.push(n);
+                }
+            }
+        }
         r.template = Some(RawTemplate {
             data,
             engine: tera_like.then(|| "go".to_string()),
+            env,
+            file_dirs,
         });
     }
     r.files = files

@@ -41,6 +41,7 @@ type Res<T> = Result<T, ExecError>;
 
 struct State<'a> {
     tree: &'a Tree,
+    host: &'a super::Host,
     out: String,
     steps: usize,
     depth: usize,
@@ -49,9 +50,10 @@ struct State<'a> {
 }
 
 /// Runs `tree` with `dot` as `.` and `$`.
-pub(crate) fn execute(tree: &Tree, dot: &Value) -> Result<String, ExecError> {
+pub(crate) fn execute(tree: &Tree, dot: &Value, host: &super::Host) -> Result<String, ExecError> {
     let mut s = State {
         tree,
+        host,
         out: String::new(),
         steps: 0,
         depth: 0,
@@ -344,7 +346,7 @@ impl State<'_> {
         if let Some(l) = last {
             vals.push(l);
         }
-        let res = funcs::call(name, &vals).map_err(|m| ExecError {
+        let res = funcs::call(name, &vals, self.host).map_err(|m| ExecError {
             pos,
             message: format!("error calling {name}: {m}"),
         });

@@ -216,6 +216,9 @@ const NAMES: &[&str] = &[
     "containsNone",
     "containsNotAll",
     "in",
+    // Reaching outside the secret only as template.env / template.fileDirs allow.
+    "env",
+    "file",
 ];
 
 /// Functions that exist in Sprig or consul-template but are refused, with
@@ -236,7 +239,7 @@ const REFUSED: &[(&[&str], &str)] = &[
         "random or generated values would change at every render; generate them in Vault (a PKI role, a password policy)",
     ),
     (
-        &["env", "expandenv", "file", "getHostByName", "executeTemplate", "writeToFile",
+        &["expandenv", "getHostByName", "executeTemplate", "writeToFile",
           "plugin", "sockaddr", "call"],
         "templates see the secret's fields and nothing else (no environment, files, network or plugins)",
     ),
@@ -268,8 +271,31 @@ pub(crate) fn known(name: &str) -> bool {
 
 type R = Result<Value, String>;
 
+/// Most bytes `file` reads.
+pub(crate) const FILE_MAX: u64 = 1024 * 1024;
+
 /// Calls `name` with `args` (the pipeline's value last).
-pub(crate) fn call(name: &str, args: &[Value]) -> R {
+pub(crate) fn call(name: &str, args: &[Value], host: &super::Host) -> R {
+    match name {
+        // Never the name in an error: it may have been built from a value.
+        "env" => {
+            let [Value::String(n)] = args else {
+                return Err("takes one variable name".into());
+            };
+            return host
+                .env
+                .get(n)
+                .map(|v| Value::String(v.clone()))
+                .ok_or_else(|| "the variable is not listed in the secret's template.env".into());
+        }
+        "file" => {
+            let [Value::String(p)] = args else {
+                return Err("takes one absolute path".into());
+            };
+            return read_file(p, host).map(Value::String);
+        }
+        _ => {}
+    }
     let name = match name {
         // consul-template's names of the same operations.
         "toUpper" => "upper",
@@ -1573,4 +1599,42 @@ fn path_base(p: &str) -> String {
         return "/".into();
     }
     trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// consul-template's `file`: a regular file of at most [`FILE_MAX`] bytes
+/// under one of the template's `fileDirs`, the path lexically clean (no
+/// `..`), opened without following a symlink at its last step and without
+/// blocking on a FIFO (`fs::read::read_untrusted`). Errors never repeat
+/// the path (it may have been built from a value).
+fn read_file(p: &str, host: &super::Host) -> Result<String, String> {
+    let path = std::path::Path::new(p);
+    let clean = path.is_absolute()
+        && path.components().all(|c| {
+            !matches!(
+                c,
+                std::path::Component::ParentDir | std::path::Component::CurDir
+            )
+        });
+    if !clean
+        || !host
+            .file_dirs
+            .iter()
+            .any(|d| path.starts_with(d) && path != d)
+    {
+        return Err(
+            "the path is not a clean absolute path under the secret's template.fileDirs".into(),
+        );
+    }
+    let raw = crate::fs::read::read_untrusted(path, FILE_MAX, crate::fs::read::Expect::default())
+        .map_err(|e| match e {
+        crate::fs::read::ReadError::Missing(_) => "the file does not exist".to_string(),
+        crate::fs::read::ReadError::NotRegular { kind, .. } => {
+            format!("the path is not a regular file ({kind})")
+        }
+        crate::fs::read::ReadError::TooLarge { .. } => {
+            format!("the file is larger than {FILE_MAX} bytes")
+        }
+        _ => "the file cannot be read".to_string(),
+    })?;
+    String::from_utf8(raw).map_err(|_| "the file is not UTF-8 text".to_string())
 }

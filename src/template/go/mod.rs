@@ -17,16 +17,37 @@ pub(crate) mod lex;
 pub(crate) mod parse;
 pub(crate) mod value;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 pub(crate) use parse::Tree;
 
+/// What a Go template may reach besides its secret: the environment
+/// variables `template.env` lists (their values read once, when the config
+/// was loaded) for `env "NAME"`, and the directories `template.fileDirs`
+/// lists for `file "PATH"`. Empty: neither function is available.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Host {
+    /// Name → value ("" when the variable was not set).
+    pub(crate) env: BTreeMap<String, String>,
+    /// Absolute, lexically clean directories.
+    pub(crate) file_dirs: Vec<PathBuf>,
+}
+
+impl Host {
+    /// A host of these variables and directories (checked by the config).
+    pub fn new(env: BTreeMap<String, String>, file_dirs: Vec<PathBuf>) -> Self {
+        Self { env, file_dirs }
+    }
+}
+
 /// A template that failed to parse or names a refused function: the
 /// message, with its line and column.
-pub(crate) fn compile(src: &str) -> Result<Tree, String> {
+pub(crate) fn compile(src: &str, host: &Host) -> Result<Tree, String> {
     let tree = parse::parse(src, &funcs::known).map_err(|e| at(src, e.pos, &e.message))?;
-    if let Some((name, pos)) = first_refused(src) {
-        let why = funcs::refused(&name).unwrap_or_default();
+    if let Some((name, pos, why)) = first_refused(src, host) {
         return Err(at(
             src,
             pos,
@@ -38,8 +59,8 @@ pub(crate) fn compile(src: &str) -> Result<Tree, String> {
 
 /// Renders `tree` over `dot`; the error names where in `src` and why,
 /// never a value.
-pub(crate) fn render(src: &str, tree: &Tree, dot: &Value) -> Result<String, String> {
-    exec::execute(tree, dot).map_err(|e| at(src, e.pos, &e.message))
+pub(crate) fn render(src: &str, tree: &Tree, dot: &Value, host: &Host) -> Result<String, String> {
+    exec::execute(tree, dot, host).map_err(|e| at(src, e.pos, &e.message))
 }
 
 fn at(src: &str, pos: usize, message: &str) -> String {
@@ -47,11 +68,25 @@ fn at(src: &str, pos: usize, message: &str) -> String {
     format!("{message} (line {line}, column {col})")
 }
 
-/// The first refused function the template names, and where.
-fn first_refused(src: &str) -> Option<(String, usize)> {
+/// The first refused function the template names, where, and why
+/// (`env` and `file` are refused when the template lists no variables or
+/// directories for them).
+fn first_refused(src: &str, host: &Host) -> Option<(String, usize, &'static str)> {
     let items = lex::lex(src).ok()?;
     items.into_iter().find_map(|(t, pos)| match t {
-        lex::Tok::Ident(name) if funcs::refused(&name).is_some() => Some((name, pos)),
+        lex::Tok::Ident(name) => {
+            let why = match name.as_str() {
+                "env" if host.env.is_empty() => Some(
+                    "list the variables it may read in the secret's template.env (credentials are never allowed)",
+                ),
+                "file" if host.file_dirs.is_empty() => Some(
+                    "list the directories it may read under in the secret's template.fileDirs",
+                ),
+                "env" | "file" => None,
+                n => funcs::refused(n),
+            };
+            why.map(|w| (name, pos, w))
+        }
         _ => None,
     })
 }
@@ -73,8 +108,9 @@ mod tests {
     use serde_json::{json, Value};
 
     fn run(src: &str, dot: Value) -> Result<String, String> {
-        let tree = super::compile(src)?;
-        super::render(src, &tree, &dot)
+        let host = super::Host::default();
+        let tree = super::compile(src, &host)?;
+        super::render(src, &tree, &dot, &host)
     }
 
     fn ok(src: &str, dot: Value) -> String {
@@ -163,12 +199,14 @@ mod tests {
     fn functions_outside_the_secret_are_refused_when_compiled() {
         for (src, why) in [
             ("{{ now }}", "no clock"),
-            ("{{ env \"HOME\" }}", "nothing else"),
+            ("{{ env \"HOME\" }}", "template.env"),
+            ("{{ file \"/etc/hostname\" }}", "template.fileDirs"),
+            ("{{ expandenv \"$HOME\" }}", "nothing else"),
             ("{{ randAlphaNum 8 }}", "every render"),
             ("{{ key \"a/b\" }}", "no Consul"),
             ("{{ with secret \"kv/data/x\" }}{{ end }}", "its own secret"),
         ] {
-            let e = super::compile(src).unwrap_err();
+            let e = super::compile(src, &super::Host::default()).unwrap_err();
             assert!(
                 e.contains("is not available") && e.contains(why),
                 "{src}: {e}"
@@ -239,5 +277,86 @@ mod tests {
         ] {
             assert_eq!(ok(src, d.clone()), want, "{src}");
         }
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::Host;
+
+    fn run(src: &str, host: &Host) -> Result<String, String> {
+        let tree = super::compile(src, host)?;
+        super::render(src, &tree, &json!({"v": "canary-host-Q1"}), host)
+    }
+
+    #[test]
+    fn env_reads_only_the_listed_variables() {
+        let host = Host::new(
+            [("APP_REGION".to_string(), "eu-1".to_string())].into(),
+            Vec::new(),
+        );
+        assert_eq!(run("{{ env \"APP_REGION\" }}", &host).unwrap(), "eu-1");
+        let e = run("{{ env \"HOME\" }}", &host).unwrap_err();
+        assert!(e.contains("not listed in the secret's template.env"), "{e}");
+        // A name built from a value is never repeated.
+        let e = run("{{ env .v }}", &host).unwrap_err();
+        assert!(!e.contains("canary"), "{e}");
+        // Without a list, `env` does not compile.
+        assert!(super::compile("{{ env \"X\" }}", &Host::default())
+            .unwrap_err()
+            .contains("template.env"));
+    }
+
+    #[test]
+    fn file_reads_a_regular_file_under_the_listed_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let allowed = dir.path().join("allowed");
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::write(allowed.join("region"), "eu-1\n").unwrap();
+        std::fs::write(dir.path().join("outside"), "no").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), allowed.join("link")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            allowed.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::fs::write(
+            allowed.join("big"),
+            vec![b'x'; usize::try_from(super::funcs::FILE_MAX).unwrap() + 1],
+        )
+        .unwrap();
+        let host = Host::new(Default::default(), vec![allowed.clone()]);
+        let read = |p: PathBuf| {
+            run(
+                &format!("{{{{ file {:?} }}}}", p.display().to_string()),
+                &host,
+            )
+        };
+        assert_eq!(read(allowed.join("region")).unwrap(), "eu-1\n");
+        for (p, why) in [
+            (
+                dir.path().join("outside"),
+                "under the secret's template.fileDirs",
+            ),
+            (allowed.join("../outside"), "clean absolute path"),
+            (allowed.join("link"), "a symlink"),
+            (allowed.join("fifo"), "a FIFO"),
+            (allowed.join("big"), "larger than"),
+            (allowed.join("none"), "does not exist"),
+        ] {
+            let e = read(p.clone()).unwrap_err();
+            assert!(e.contains(why), "{}: {e}", p.display());
+            assert!(!e.contains(&*dir.path().to_string_lossy()), "{e}");
+        }
+        assert!(super::compile("{{ file \"/etc/x\" }}", &Host::default())
+            .unwrap_err()
+            .contains("template.fileDirs"));
     }
 }
