@@ -9,7 +9,7 @@
 //! | [`duration`] | Go-style durations (`30s`, `1h30m`): parsing and printing |
 //! | [`config`] | the YAML file, `${VAR}` interpolation, env/CLI settings (range-checked), validation |
 //! | [`plan`] | config + TLS material -> the Vault stores and one resolved job per secret; the diff of two plans |
-//! | [`template`] | Tera templates, the Go-template lexer and `{{ .field }}` compatibility, ESO's functions, bounds on value-driven work |
+//! | [`template`] | Templates: Go's `text/template` with Go's semantics (`template::go`: the one Go lexer/parser, shared with `convert`; Sprig, ESO and consul-template functions) and Tera; bounds on value-driven work |
 //! | [`convert`] | `secrets-sync convert`: ExternalSecrets, injector annotations, Agent HCL -> a config |
 //! | [`secret`] | types that hold secret material (zeroized, never printed) and the bounded value parser |
 //! | `served` | what the local secrets API serves: each secret's files as last written (only with `SECRETS_API`) |

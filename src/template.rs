@@ -1,4 +1,8 @@
-//! Templates: Tera, with the Go-template `{{ .field }}` form of the seed accepted.
+//! Templates: Go's `text/template` (run by [`go`], with Go's semantics) and
+//! Tera, with the Go-template `{{ .field }}` form of the seed accepted in Tera.
+//!
+//! Each entry runs on the engine [`Engine`] picks (`template.engine`; by
+//! default the entry's syntax). The rest of this doc is about Tera.
 //!
 //! Each secret's `template.data` entries are compiled once, when the config is
 //! loaded, into one [`SecretTemplate`]; a syntax error is a config error that
