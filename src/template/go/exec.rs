@@ -212,9 +212,8 @@ impl State<'_> {
                 if count > STEPS_MAX {
                     return err(pos, format!("range over more than {STEPS_MAX} numbers"));
                 }
-                (0..count)
-                    .map(|i| (Value::from(i), Value::from(i)))
-                    .collect()
+                // Numbers are made as the loop turns, not all at first.
+                return self.range_numbers(b, dot, count, mark);
             }
             Value::Null => Vec::new(),
             Value::String(_) | Value::Bool(_) => {
@@ -225,12 +224,7 @@ impl State<'_> {
             }
         };
         if items.is_empty() {
-            let res = match &b.else_list {
-                Some(e) => self.list(e, dot, pos),
-                None => Ok(Flow::Next),
-            };
-            self.vars.truncate(mark);
-            return res.map(|_| Flow::Next);
+            return self.range_else(b, dot, mark);
         }
         let base = self.vars.len();
         for (k, x) in items {
@@ -247,6 +241,39 @@ impl State<'_> {
             match self.list(&b.list, &x, pos)? {
                 Flow::Break => break,
                 Flow::Next | Flow::Continue => {}
+            }
+        }
+        self.vars.truncate(mark);
+        Ok(Flow::Next)
+    }
+
+    /// The `else` of a `range` that had nothing to loop over.
+    fn range_else(&mut self, b: &Branch, dot: &Value, mark: usize) -> Res<Flow> {
+        let res = match &b.else_list {
+            Some(e) => self.list(e, dot, b.pipe.pos),
+            None => Ok(Flow::Next),
+        };
+        self.vars.truncate(mark);
+        res.map(|_| Flow::Next)
+    }
+
+    /// `range N`: the loop over 0..N (its variables: the number, or the
+    /// number twice for `$i, $v`); `else` when N is 0.
+    fn range_numbers(&mut self, b: &Branch, dot: &Value, count: usize, mark: usize) -> Res<Flow> {
+        let pos = b.pipe.pos;
+        if count == 0 {
+            return self.range_else(b, dot, mark);
+        }
+        let base = self.vars.len();
+        for i in 0..count {
+            self.step(pos)?;
+            self.vars.truncate(base);
+            let x = Value::from(i);
+            for name in &b.pipe.decl {
+                self.set_var(name, x.clone(), b.pipe.assign);
+            }
+            if let Flow::Break = self.list(&b.list, &x, pos)? {
+                break;
             }
         }
         self.vars.truncate(mark);

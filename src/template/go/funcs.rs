@@ -20,6 +20,9 @@ use crate::template::functions;
 
 /// Most items in a list, or bytes in a text, one function call may make.
 pub(crate) const MADE_MAX: usize = 8 * 1024 * 1024;
+/// Most items in a list a function makes from a value (`splitList`,
+/// `regexFindAll`, `until`, ...): checked before the list is built.
+pub(crate) const LIST_MAX: usize = 100_000;
 /// Most bytes of a compiled regular expression.
 const REGEX_SIZE_MAX: usize = 1 << 20;
 
@@ -715,11 +718,44 @@ fn query_escape(s: &str) -> String {
     o
 }
 
+/// How many compiled expressions a thread keeps (a `regexMatch` in a
+/// loop compiles its pattern once).
+const REGEX_CACHE: usize = 16;
+
 fn regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<(String, regex::Regex)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(re) = CACHE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(p, _)| p == pattern)
+            .map(|(_, r)| r.clone())
+    }) {
+        return Ok(re);
+    }
+    let re = regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_MAX)
         .build()
-        .map_err(|_| "not a valid regular expression (or too large)".to_string())
+        .map_err(|_| "not a valid regular expression (or too large)".to_string())?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= REGEX_CACHE {
+            c.remove(0);
+        }
+        c.push((pattern.to_string(), re.clone()));
+    });
+    Ok(re)
+}
+
+/// A list of `n` items may be made (checked before it is).
+fn list_room(n: usize) -> Result<(), String> {
+    if n > LIST_MAX {
+        Err(format!("the list would hold more than {LIST_MAX} items"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Sprig's `n` argument of the regex functions: -1 is all.
@@ -728,7 +764,7 @@ fn regex_n(n: i64) -> usize {
 }
 
 fn list_made(l: Vec<Value>) -> R {
-    made(l.len())?;
+    list_room(l.len())?;
     Ok(Value::Array(l))
 }
 
@@ -912,9 +948,9 @@ fn sprig(name: &str, a: &Args) -> R {
             // Sprig: a map `_0`, `_1`, ... of the parts.
             a.count(2)?;
             let (sep, t) = (a.strval(0)?, a.strval(1)?);
+            list_room(parts_of(&t, &sep))?;
             let mut m = Map::new();
             for (i, p) in t.split(sep.as_str()).enumerate() {
-                made(i)?;
                 m.insert(format!("_{i}"), Value::String(p.to_string()));
             }
             Ok(Value::Object(m))
@@ -922,6 +958,7 @@ fn sprig(name: &str, a: &Args) -> R {
         "splitList" => {
             a.count(2)?;
             let (sep, t) = (a.strval(0)?, a.strval(1)?);
+            list_room(parts_of(&t, &sep))?;
             if sep.is_empty() {
                 return list_made(t.chars().map(|c| Value::String(c.to_string())).collect());
             }
@@ -934,7 +971,7 @@ fn sprig(name: &str, a: &Args) -> R {
         "splitn" => {
             a.count(3)?;
             let (sep, n, t) = (a.strval(0)?, a.int(1)?, a.strval(2)?);
-            let n = usize::try_from(n).unwrap_or(0).min(MADE_MAX);
+            let n = usize::try_from(n).unwrap_or(0).min(LIST_MAX);
             let mut m = Map::new();
             for (i, p) in t.splitn(n, sep.as_str()).enumerate() {
                 m.insert(format!("_{i}"), Value::String(p.to_string()));
@@ -973,7 +1010,7 @@ fn sprig(name: &str, a: &Args) -> R {
         "regexFindAll" => {
             a.count(3)?;
             let t = a.strval(1)?;
-            let n = regex_n(a.int(2)?);
+            let n = regex_n(a.int(2)?).min(LIST_MAX.saturating_add(1));
             list_made(
                 regex(a.str(0)?)?
                     .find_iter(&t)
@@ -997,9 +1034,12 @@ fn sprig(name: &str, a: &Args) -> R {
             a.count(3)?;
             let (re, t, n) = (regex(a.str(0)?)?, a.strval(1)?, a.int(2)?);
             let parts: Vec<Value> = if n < 0 {
-                re.split(&t).map(|p| Value::String(p.to_string())).collect()
+                re.split(&t)
+                    .take(LIST_MAX.saturating_add(1))
+                    .map(|p| Value::String(p.to_string()))
+                    .collect()
             } else {
-                re.splitn(&t, regex_n(n))
+                re.splitn(&t, regex_n(n).min(LIST_MAX.saturating_add(1)))
                     .map(|p| Value::String(p.to_string()))
                     .collect()
             };
@@ -1478,8 +1518,8 @@ fn range_list(start: i64, end: i64, step: i64) -> R {
         return Ok(Value::Array(Vec::new()));
     }
     let span = (i128::from(end) - i128::from(start)) / i128::from(step);
-    if span > MADE_MAX as i128 {
-        return Err(format!("more than {MADE_MAX} numbers"));
+    if span > LIST_MAX as i128 {
+        return Err(format!("more than {LIST_MAX} numbers"));
     }
     let mut out = Vec::new();
     let mut i = start;
@@ -1637,4 +1677,13 @@ fn read_file(p: &str, host: &super::Host) -> Result<String, String> {
         _ => "the file cannot be read".to_string(),
     })?;
     String::from_utf8(raw).map_err(|_| "the file is not UTF-8 text".to_string())
+}
+
+/// How many parts splitting `t` at `sep` gives ("" splits into characters).
+fn parts_of(t: &str, sep: &str) -> usize {
+    if sep.is_empty() {
+        t.chars().count()
+    } else {
+        t.matches(sep).count().saturating_add(1)
+    }
 }

@@ -225,6 +225,8 @@ mod tests {
             ("{{ range 1000 }}{{ repeat 100000 \"x\" }}{{ end }}", "output would pass"),
             ("{{ repeat 100000000 \"x\" }}", "would pass 8 MiB"),
             ("{{ until 100000000 }}", "more than"),
+            ("{{ splitList \"\" (repeat 200000 \"x\") }}", "more than 100000 items"),
+            ("{{ printf (repeat 200 \"%[1]99999d\") 1 }}", "printf: the result would pass 8 MiB"),
         ] {
             let e = run(src, d.clone()).unwrap_err();
             assert!(e.contains(why), "{src}: {e}");

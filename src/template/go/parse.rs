@@ -98,6 +98,7 @@ pub(crate) fn parse(src: &str, known: &dyn Fn(&str) -> bool) -> Result<Tree, Par
         known,
         vars: vec!["$".to_string()],
         range_depth: 0,
+        depth: 0,
         defines: BTreeMap::new(),
         end_pos: src.len(),
     };
@@ -123,7 +124,13 @@ enum Stop {
     ElseChain(String),
 }
 
+/// Deepest nesting of blocks and parentheses (the parser and the executor
+/// recurse on it: a deeper template would exhaust the stack).
+pub(crate) const NESTING_MAX: usize = 100;
+
 struct Parser<'a> {
+    /// Blocks and parentheses open around here.
+    depth: usize,
     items: Vec<Item>,
     at: usize,
     known: &'a dyn Fn(&str) -> bool,
@@ -254,6 +261,25 @@ impl Parser<'_> {
 
     /// After `if`/`with`/`range`: the pipeline, the body, `else` parts, `end`.
     fn control(&mut self, kw: &str, kw_pos: usize) -> Res<Node> {
+        self.enter(kw_pos)?;
+        let node = self.control_body(kw, kw_pos);
+        self.depth -= 1;
+        node
+    }
+
+    /// One level deeper, refused past [`NESTING_MAX`].
+    fn enter(&mut self, pos: usize) -> Res<()> {
+        if self.depth >= NESTING_MAX {
+            return self.err(
+                pos,
+                format!("blocks and parentheses nest deeper than {NESTING_MAX}"),
+            );
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn control_body(&mut self, kw: &str, kw_pos: usize) -> Res<Node> {
         let mark = self.vars.len();
         let pipe = self.pipeline(kw, kw == "range")?;
         self.expect_close(kw)?;
@@ -363,7 +389,9 @@ impl Parser<'_> {
         self.expect_close(kw)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let saved_range = std::mem::take(&mut self.range_depth);
+        self.enter(kw_pos)?;
         let body = self.list(false);
+        self.depth -= 1;
         self.vars = saved_vars;
         self.range_depth = saved_range;
         let (list, stop) = body?;
@@ -536,7 +564,10 @@ impl Parser<'_> {
                 Arg::Func(name)
             }
             Some(Tok::LParen) => {
-                let p = self.pipeline("parenthesized pipeline", false)?;
+                self.enter(pos)?;
+                let p = self.pipeline("parenthesized pipeline", false);
+                self.depth -= 1;
+                let p = p?;
                 self.skip_space();
                 if self.next() != Some(Tok::RParen) {
                     return self.err(pos, "unclosed left paren");
@@ -653,6 +684,11 @@ mod tests {
             (
                 "{{ range .a }}{{ else if .b }}{{ end }}",
                 "unexpected if after else",
+            ),
+            (&"{{ if 1 }}".repeat(101), "nest deeper than 100"),
+            (
+                &format!("{{{{ {}1{} }}}}", "(".repeat(101), ")".repeat(101)),
+                "nest deeper than 100",
             ),
         ] {
             let e = p(src).unwrap_err();
