@@ -286,10 +286,10 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> Result<String, String> {
         let arg = take(&mut index).ok_or_else(|| format!("printf: %{verb} has no argument"))?;
         let body = verb_text(verb, arg, &spec)?;
         pad(&mut out, &body, &spec, verb);
-        if out.len() > super::funcs::MADE_MAX {
+        if out.len() > super::value::MADE_MAX {
             return Err(format!(
                 "printf: the result would pass {} MiB",
-                super::funcs::MADE_MAX >> 20
+                super::value::MADE_MAX >> 20
             ));
         }
     }

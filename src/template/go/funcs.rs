@@ -7,19 +7,18 @@
 //!
 //! Functions that reach outside the secret (the clock, randomness, the
 //! environment, files, Consul) are [`refused`]: the template does not
-//! compile, and the error says why. Every function is bounded: a list or a
-//! text a function makes is at most [`MADE_MAX`] items or bytes, regular
-//! expressions are compiled with a size limit and run in linear time.
+//! compile, and the error says why. Every function is bounded: a text a
+//! function makes is at most [`MADE_MAX`] bytes, a list [`LIST_MAX`] items
+//! (both checked before it is built), regular expressions are compiled
+//! with a size limit and run in linear time.
 
 use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::fmt;
-use super::value::{kind_name, truth};
+use super::value::{kind_name, truth, MADE_MAX};
 use crate::template::functions;
 
-/// Most items in a list, or bytes in a text, one function call may make.
-pub(crate) const MADE_MAX: usize = 8 * 1024 * 1024;
 /// Most items in a list a function makes from a value (`splitList`,
 /// `regexFindAll`, `until`, ...): checked before the list is built.
 pub(crate) const LIST_MAX: usize = 100_000;

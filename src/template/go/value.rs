@@ -1,7 +1,12 @@
 //! Facts about template values every part of the engine needs: Go's
-//! truth, and a value's kind in words for an error (never the value).
+//! truth, a value's kind in words for an error (never the value), and the
+//! most text one function call may make.
 
 use serde_json::Value;
+
+/// Most bytes of text one function call (`repeat`, `replace`, `printf`,
+/// ...) may make.
+pub(crate) const MADE_MAX: usize = 8 * 1024 * 1024;
 
 /// Go's truth: false, 0, nil, and empty text, lists and maps are false.
 pub(crate) fn truth(v: &Value) -> bool {
