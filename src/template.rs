@@ -34,6 +34,7 @@
 pub(crate) mod bounded;
 mod functions;
 pub(crate) mod go;
+mod jwk;
 
 use tera::{Context, Tera};
 use zeroize::Zeroizing;

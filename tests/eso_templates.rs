@@ -8,9 +8,9 @@
 //! openssl) and expects what ESO's function gives for them.
 //!
 //! ESO's cases not in the table, and why, are listed in
-//! docs/configuration.md ("Go templates": `jwkPublicKeyPem`,
-//! `jwkPrivateKeyPem` and `rsaDecrypt` are not available; custom
-//! delimiters are not; ESO's silent `b64dec`/`fromJson` errors fail here).
+//! docs/configuration.md ("Go templates": `rsaDecrypt` is not available,
+//! nor are custom delimiters; ESO's silent `b64dec`/`fromJson` errors fail
+//! here).
 
 mod common;
 
@@ -206,7 +206,50 @@ fn passing_cases() -> Vec<Case> {
             json!({"key": "foo", "value": "bar"}),
             "bar",
         ),
+        jwk(
+            "jwk rsa pub pem",
+            "jwkPublicKeyPem",
+            "jwkPubRSA",
+            "jwkPubRSAPKIX",
+        ),
+        jwk(
+            "jwk rsa priv pem",
+            "jwkPrivateKeyPem",
+            "jwkPrivRSA",
+            "jwkPrivRSAPKCS8",
+        ),
+        jwk(
+            "jwk ecdsa pub pem",
+            "jwkPublicKeyPem",
+            "jwkPubEC",
+            "jwkPubECPKIX",
+        ),
+        jwk(
+            "jwk ecdsa priv pem",
+            "jwkPrivateKeyPem",
+            "jwkPrivEC",
+            "jwkPrivECPKCS8",
+        ),
     ]
+}
+
+/// ESO's jwk cases, on ESO's own test keys and expected PEM
+/// (tests/fixtures/eso/jwk.json).
+fn jwk(eso_name: &'static str, function: &str, key: &str, pem: &str) -> Case {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/eso/jwk.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    case(
+        eso_name,
+        &format!("{{{{ .secret | {function} }}}}"),
+        json!({"secret": v[key]}),
+        v[pem].as_str().unwrap(),
+    )
 }
 
 /// The cases ESO expects to fail: (ESO's name, template, data).

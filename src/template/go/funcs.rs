@@ -101,6 +101,8 @@ const NAMES: &[&str] = &[
     "certSANs",
     "htpasswd",
     "hexdec",
+    "jwkPublicKeyPem",
+    "jwkPrivateKeyPem",
     // Sprig: conversions and encodings.
     "atoi",
     "int",
@@ -1072,6 +1074,8 @@ fn sprig(name: &str, a: &Args) -> R {
                 .ok_or("not hexadecimal text")?;
             Ok(functions::bytes_value(raw))
         }
+        "jwkPublicKeyPem" => s(crate::template::jwk::public_key_pem(&a.strval(0)?)?),
+        "jwkPrivateKeyPem" => s(crate::template::jwk::private_key_pem(&a.strval(0)?)?),
         "certSANs" => Ok(Value::Array(
             functions::cert_sans(&a.strval(0)?)?
                 .into_iter()
