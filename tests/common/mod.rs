@@ -511,40 +511,55 @@ impl Sync {
     }
 
     /// [`start`](Self::start) of `program`, with a last say on the command (user, ...).
+    /// The ports are found free just before the start, so another process
+    /// may take one in between: a start that fails with "Address already in
+    /// use" is tried again on other ports (at most three times).
     pub fn start_with(
         program: &Path,
         dir: &Path,
         config: &str,
         vault_addr: &str,
         env: &[(&str, &str)],
-        customize: impl FnOnce(&mut Command),
+        customize: impl Fn(&mut Command),
     ) -> Sync {
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
-        let http_port = free_port();
-        let metrics_port = free_port();
-        let log = dir.join("secrets-sync.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = command_for(program, dir, &cfg, vault_addr, env);
-        cmd.env("HTTP_PORT", http_port.to_string())
-            .env("HTTP_BIND", "127.0.0.1")
-            .env("METRICS_PORT", metrics_port.to_string())
-            .arg("run")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        customize(&mut cmd);
-        let child = cmd.spawn().expect("start secrets-sync");
-        let s = Sync {
-            child,
-            log,
-            http_port,
-            metrics_port,
-            status_file: dir.join("status.json"),
-        };
-        wait_for(Duration::from_secs(15), || s.get("/health").is_ok()).unwrap_or_else(|e| {
-            panic!("secrets-sync HTTP server did not start: {e}\n{}", s.logs())
-        });
-        s
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let http_port = free_port();
+            let metrics_port = free_port();
+            let log = dir.join("secrets-sync.log");
+            let out = std::fs::File::create(&log).unwrap();
+            let mut cmd = command_for(program, dir, &cfg, vault_addr, env);
+            cmd.env("HTTP_PORT", http_port.to_string())
+                .env("HTTP_BIND", "127.0.0.1")
+                .env("METRICS_PORT", metrics_port.to_string())
+                .arg("run")
+                .stdout(out.try_clone().unwrap())
+                .stderr(out);
+            customize(&mut cmd);
+            let child = cmd.spawn().expect("start secrets-sync");
+            let mut s = Sync {
+                child,
+                log,
+                http_port,
+                metrics_port,
+                status_file: dir.join("status.json"),
+            };
+            let started = wait_for(Duration::from_secs(15), || {
+                s.get("/health").is_ok() || s.logs().contains("Address already in use")
+            });
+            if s.logs().contains("Address already in use") && attempt < 3 {
+                let _ = s.child.kill();
+                let _ = s.child.wait();
+                continue;
+            }
+            if let Err(e) = started.and_then(|()| s.get("/health").map(|_| ())) {
+                panic!("secrets-sync HTTP server did not start: {e}\n{}", s.logs());
+            }
+            return s;
+        }
     }
 
     /// GET `path` from the listener that serves it: `/status` and
