@@ -136,13 +136,13 @@ impl SecretTemplate {
         let mut errors = Vec::new();
         let mut go_trees = Vec::new();
         for (key, source) in &entries {
-            let use_go = match engine_choice {
-                Engine::Auto => go::is_go(source),
-                Engine::Go => true,
-                Engine::Tera => false,
+            let go = match engine_choice {
+                Engine::Auto => go::compile_if_go(source, &host),
+                Engine::Go => Some(go::compile(source, &host)),
+                Engine::Tera => None,
             };
-            if use_go {
-                match go::compile(source, &host) {
+            if let Some(compiled) = go {
+                match compiled {
                     Ok(tree) => go_trees.push((key.clone(), tree)),
                     Err(message) => errors.push(CompileError {
                         key: key.clone(),
@@ -495,7 +495,9 @@ fn error_chain(e: &tera::Error) -> String {
     msg
 }
 
-fn is_identifier(s: &str) -> bool {
+/// An ASCII identifier (a letter or `_`, then letters, digits, `_`): a
+/// name Tera and Go both read as a variable or field.
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -24,23 +24,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn fixture_b64(name: &str) -> String {
-    let bytes = std::fs::read(format!("{FIXTURES}{name}")).unwrap();
-    // The test's own encoder (standard alphabet, padded).
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    common::b64(&std::fs::read(format!("{FIXTURES}{name}")).unwrap())
 }
 
 /// One of ESO's cases: its name, template, data and expected bytes.

@@ -12,25 +12,6 @@ use serde_json::json;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pki/");
 
-fn b64(bytes: &[u8]) -> String {
-    // The test's own encoder (standard alphabet, padded), not the crate's.
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// PEM blocks of `text` with their bodies joined (line lengths aside).
 fn blocks(text: &str) -> Vec<String> {
     text.split("-----END ")
@@ -48,7 +29,7 @@ fn eso_functions_template_file_and_binary_files() {
     let path = unique("eso");
     bao.kv_put(
         &path,
-        json!({"keystore": b64(&p12), "password": "changeit"}),
+        json!({"keystore": common::b64(&p12), "password": "changeit"}),
     );
     std::fs::write(
         d.join("key.tmpl"),
@@ -113,7 +94,11 @@ fn eso_functions_template_file_and_binary_files() {
 
     // Neither the password nor the key nor the keystore in any log line.
     let logs = s.logs();
-    for canary in ["changeit", &blocks(&key)[0][20..60], &b64(&p12)[40..80]] {
+    for canary in [
+        "changeit",
+        &blocks(&key)[0][20..60],
+        &common::b64(&p12)[40..80],
+    ] {
         assert!(!logs.contains(canary), "{canary} in the log");
     }
     let status = s.get("/status").unwrap().1;

@@ -48,16 +48,9 @@ pub(super) struct Translated {
     pub(super) problems: Vec<String>,
 }
 
-fn is_ident(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
 /// A field reference in our Go form: `.name`, or `(index . "na-me")`.
 fn field_ref(name: &str) -> String {
-    if is_ident(name) {
+    if crate::template::is_identifier(name) {
         format!(".{name}")
     } else {
         format!("(index . {})", serde_json::Value::from(name))
@@ -425,7 +418,7 @@ fn rewrite(
             (Tok::Field(name), Dialect::Eso { renames }) if !chained || after_var => {
                 if let Some(field) = renames.get(name) {
                     let with = if after_var {
-                        if is_ident(field) {
+                        if crate::template::is_identifier(field) {
                             format!(".{field}")
                         } else {
                             t.problems.push(format!(

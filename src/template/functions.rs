@@ -75,6 +75,11 @@ pub(crate) fn register(tera: &mut Tera) {
     }
 }
 
+/// Whether `name` is one of the [`SHARED`] functions.
+pub(crate) fn is_shared(name: &str) -> bool {
+    SHARED.iter().any(|(n, _)| *n == name)
+}
+
 /// The Go engine's call of a [`SHARED`] function: `args` in Go's order
 /// (the parameter, then the value). `None` if `name` is not one of them.
 /// The error is our own words (no value).

@@ -270,7 +270,7 @@ pub(crate) fn refused(name: &str) -> Option<&'static str> {
 /// Whether `name` is a function a Go template may name (refused ones
 /// included: they parse, then the compile step refuses them by name).
 pub(crate) fn known(name: &str) -> bool {
-    NAMES.contains(&name) || functions::go_call(name, &[]).is_some() || refused(name).is_some()
+    NAMES.contains(&name) || functions::is_shared(name) || refused(name).is_some()
 }
 
 type R = Result<Value, String>;

@@ -43,18 +43,30 @@ impl Host {
     }
 }
 
-/// A template that failed to parse or names a refused function: the
-/// message, with its line and column.
+/// Compiles a Go template: the tree, or the error (a syntax error or a
+/// refused function) with its line and column.
 pub(crate) fn compile(src: &str, host: &Host) -> Result<Tree, String> {
-    let tree = parse::parse(src, &funcs::known).map_err(|e| at(src, e.pos, &e.message))?;
-    if let Some((name, pos, why)) = first_refused(src, host) {
-        return Err(at(
-            src,
-            pos,
-            &format!("the function {name} is not available: {why}"),
-        ));
-    }
+    let items = lex::lex(src).map_err(|e| at(src, e.pos, &e.message))?;
+    let tree = parse::parse_items(&items, src.len(), &funcs::known)
+        .map_err(|e| at(src, e.pos, &e.message))?;
+    refuse(src, &items, host)?;
     Ok(tree)
+}
+
+/// For `engine: auto`: `None` when `src` does not read as a Go template
+/// (it does not parse as one, or holds a Tera tag (`{%`, `{#`) in its text,
+/// which Go would print as it is), else what [`compile`] gives. The source
+/// is lexed and parsed once.
+pub(crate) fn compile_if_go(src: &str, host: &Host) -> Option<Result<Tree, String>> {
+    let items = lex::lex(src).ok()?;
+    let tera_text = items
+        .iter()
+        .any(|(t, _)| matches!(t, lex::Tok::Text(x) if x.contains("{%") || x.contains("{#")));
+    if tera_text {
+        return None;
+    }
+    let tree = parse::parse_items(&items, src.len(), &funcs::known).ok()?;
+    Some(refuse(src, &items, host).map(|()| tree))
 }
 
 /// Renders `tree` over `dot`; the error names where in `src` and why,
@@ -68,12 +80,11 @@ fn at(src: &str, pos: usize, message: &str) -> String {
     format!("{message} (line {line}, column {col})")
 }
 
-/// The first refused function the template names, where, and why
-/// (`env` and `file` are refused when the template lists no variables or
-/// directories for them).
-fn first_refused(src: &str, host: &Host) -> Option<(String, usize, &'static str)> {
-    let items = lex::lex(src).ok()?;
-    items.into_iter().find_map(|(t, pos)| match t {
+/// The first refused function the template names, as an error with
+/// where and why (`env` and `file` are refused when the template lists no
+/// variables or directories for them).
+fn refuse(src: &str, items: &[lex::Item], host: &Host) -> Result<(), String> {
+    let found = items.iter().find_map(|(t, pos)| match t {
         lex::Tok::Ident(name) => {
             let why = match name.as_str() {
                 "env" if host.env.is_empty() => Some(
@@ -85,22 +96,18 @@ fn first_refused(src: &str, host: &Host) -> Option<(String, usize, &'static str)
                 "env" | "file" => None,
                 n => funcs::refused(n),
             };
-            why.map(|w| (name, pos, w))
+            why.map(|w| (name, *pos, w))
         }
         _ => None,
-    })
-}
-
-/// Whether `src` reads as a Go template: it parses as one, and holds no
-/// Tera tag (`{%`, `{#`) in its text, which Go would print as it is.
-pub(crate) fn is_go(src: &str) -> bool {
-    let Ok(items) = lex::lex(src) else {
-        return false;
-    };
-    let tera_text = items
-        .iter()
-        .any(|(t, _)| matches!(t, lex::Tok::Text(x) if x.contains("{%") || x.contains("{#")));
-    !tera_text && parse::parse(src, &funcs::known).is_ok()
+    });
+    match found {
+        Some((name, pos, why)) => Err(at(
+            src,
+            pos,
+            &format!("the function {name} is not available: {why}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::lex::{lex, Item, Tok};
+use super::lex::{Item, Tok};
 
 /// A list of nodes (a template body or a branch).
 pub(crate) type List = Vec<Node>;
@@ -87,11 +87,22 @@ pub(crate) struct Tree {
 }
 
 /// Parses `src`; `known` says whether a function name exists.
+#[cfg(test)]
 pub(crate) fn parse(src: &str, known: &dyn Fn(&str) -> bool) -> Result<Tree, ParseError> {
-    let items = lex(src).map_err(|e| ParseError {
+    let items = super::lex::lex(src).map_err(|e| ParseError {
         pos: e.pos,
         message: e.message,
     })?;
+    parse_items(&items, src.len(), known)
+}
+
+/// Parses the tokens of a template `len` bytes long (lexed once by the
+/// caller, who also reads them for refused functions).
+pub(crate) fn parse_items(
+    items: &[Item],
+    len: usize,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Tree, ParseError> {
     let mut p = Parser {
         items,
         at: 0,
@@ -100,7 +111,7 @@ pub(crate) fn parse(src: &str, known: &dyn Fn(&str) -> bool) -> Result<Tree, Par
         range_depth: 0,
         depth: 0,
         defines: BTreeMap::new(),
-        end_pos: src.len(),
+        end_pos: len,
     };
     let (root, end) = p.list(true)?;
     if let Some((what, pos)) = end {
@@ -131,7 +142,7 @@ pub(crate) const NESTING_MAX: usize = 100;
 struct Parser<'a> {
     /// Blocks and parentheses open around here.
     depth: usize,
-    items: Vec<Item>,
+    items: &'a [Item],
     at: usize,
     known: &'a dyn Fn(&str) -> bool,
     /// Variables in scope, innermost last.
